@@ -1,0 +1,72 @@
+"""Test helpers: a tiny, fully offline chat model directory (tokenizer trained on the embedded sample)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
+
+FALLBACK_DIALOGUES = [
+    ["안녕", "안녕! 오늘 하루 어땠어?"],
+    ["오늘 너무 피곤하다", "푹 쉬어. 따뜻한 차 한 잔 어때?"],
+    ["점심 뭐 먹을까", "김치찌개 어때? 날이 추우니까 따끈한 게 좋겠다."],
+    ["주말에 뭐 하지", "날씨 좋으면 공원 산책 가자."],
+    ["영화 추천해 줘", "요즘 재밌는 코미디 영화 한 편 보는 거 어때?"],
+    ["비 온다", "우산 꼭 챙겨. 감기 조심하고."],
+    ["배고파", "간단하게 라면이라도 끓여 먹자."],
+    ["잠이 안 와", "따뜻한 우유 마시고 눈 감고 있어 봐."],
+    ["시험 망했어", "괜찮아. 다음에 더 잘하면 돼."],
+    ["고마워", "천만에! 언제든지 말해."],
+]
+
+
+def sample_texts() -> list[str]:
+    """Text of the embedded sample dialogues (falls back to a few built-in lines when the sample is absent)."""
+    texts: list[str] = []
+    for path in sorted(SAMPLE_DIR.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                texts.extend(m["content"] for m in json.loads(line).get("messages", []) if m.get("content"))
+    if not texts:
+        texts = [t for pair in FALLBACK_DIALOGUES for t in pair]
+    return texts
+
+
+def sample_dialogues() -> list[list[dict[str, str]]]:
+    """Message lists from the embedded ``chat.jsonl`` (or the built-in fallback)."""
+    path = SAMPLE_DIR / "chat.jsonl"
+    if path.exists():
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if rows:
+            return [r["messages"] for r in rows]
+    return [[{"role": "user", "content": u}, {"role": "assistant", "content": a}] for u, a in FALLBACK_DIALOGUES]
+
+
+def make_tiny_model_dir(path: str | Path, *, vocab_size: int = 2000, seed: int = 0, **config_overrides: Any) -> Path:
+    """Save a tiny GPT-2 chat model (2 layers, 64 dims, 256 positions) with a locally trained tokenizer.
+
+    The directory holds the model (safetensors), the tokenizer with the chat template, a generation config from
+    ``chat_generation_config`` and ``chat_window.json``; it loads with ``pipeline("text-generation", model=DIR)``.
+    """
+    from chathuman_hf.modeling import build_model
+    from chathuman_hf.tokenization import chat_generation_config
+    from chathuman_hf.tokenizer_training import train_tokenizer
+    from chathuman_hf.window import ChatWindow
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_tokenizer(sample_texts(), vocab_size=vocab_size, min_frequency=1)
+    config = {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 256}
+    config.update(config_overrides)
+    tokenizer.model_max_length = int(config["n_positions"])
+    torch.manual_seed(seed)
+    model = build_model(model_type="gpt2", config_overrides=config, tokenizer=tokenizer)
+    model.generation_config = chat_generation_config(tokenizer)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    ChatWindow(max_turns=3, max_length=int(config["n_positions"])).save_pretrained(path)
+    return path

@@ -1,0 +1,78 @@
+"""The chat history window a model was trained with (``chat_window.json``) and history trimming."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from transformers import PreTrainedTokenizerBase
+
+WINDOW_FILE = "chat_window.json"
+
+
+@dataclass
+class ChatWindow:
+    """How much history a chat model sees: at most ``max_turns`` exchanges and ``max_length`` tokens."""
+
+    max_turns: int | None = 3
+    max_length: int = 256
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        path = Path(directory) / WINDOW_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> ChatWindow:
+        path = Path(directory) / WINDOW_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: save one with ChatWindow(...).save_pretrained({directory!s})")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        unknown = set(data) - {"max_turns", "max_length"}
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {sorted(unknown)}; expected max_turns and max_length")
+        return cls(**data)
+
+
+def _split_exchanges(messages: list[dict]) -> tuple[list[dict], list[list[dict]]]:
+    """Split into (leading system messages, exchanges); an exchange starts at a user message."""
+    head: list[dict] = []
+    exchanges: list[list[dict]] = []
+    for msg in messages:
+        if msg["role"] == "system" and not exchanges:
+            head.append(msg)
+        elif msg["role"] == "user" or not exchanges:
+            exchanges.append([msg])
+        else:
+            exchanges[-1].append(msg)
+    return head, exchanges
+
+
+def trim_history(
+    messages: list[dict],
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    max_turns: int | None,
+    max_prompt_tokens: int | None,
+) -> list[dict]:
+    """Drop the oldest exchanges until at most ``max_turns`` remain and the prompt fits ``max_prompt_tokens``.
+
+    ``max_turns`` counts exchanges (a user message and its answer), the last one included; a leading system
+    message is kept. The prompt is measured with the chat template and ``add_generation_prompt=True`` when the
+    last message is from the user. The newest exchange is always kept, even if it alone is too long.
+    """
+    head, exchanges = _split_exchanges(list(messages))
+    if max_turns is not None and max_turns > 0 and len(exchanges) > max_turns:
+        exchanges = exchanges[-max_turns:]
+    if max_prompt_tokens is not None:
+        gen_prompt = bool(messages) and messages[-1]["role"] == "user"
+        while len(exchanges) > 1:
+            flat = head + [m for ex in exchanges for m in ex]
+            n = len(tokenizer.apply_chat_template(flat, tokenize=True, return_dict=False,
+                                                  add_generation_prompt=gen_prompt))
+            if n <= max_prompt_tokens:
+                break
+            exchanges = exchanges[1:]
+    return head + [m for ex in exchanges for m in ex]
