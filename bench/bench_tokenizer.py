@@ -1,0 +1,57 @@
+"""The one tokenizer every contender of a benchmark run shares, trained locally (no Hub) and cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from common import REPO
+
+CACHE = REPO / "results" / "bench_cache"
+
+
+def _train_fallback(texts: list[str], vocab_size: int):
+    """A Metaspace BPE built with `tokenizers` when the package's tokenizer trainer is not importable."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from chathuman_hf.tokenization import prepare_tokenizer
+
+    specials = ["<pad>", "<unk>", "</s>", "<usr>", "<sys>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials))
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", eos_token="</s>", bos_token="</s>"
+    )
+    return prepare_tokenizer(fast)
+
+
+def bench_tokenizer(texts: list[str], vocab_size: int, *, cache: Path = CACHE):
+    """Train (or load the cached) tokenizer for `texts`: the package's trainer when present, else a BPE fallback."""
+    from transformers import AutoTokenizer
+
+    digest = hashlib.sha256(json.dumps([vocab_size, len(texts), texts[:200], texts[-200:]]).encode()).hexdigest()[:16]
+    path = cache / f"tokenizer_{vocab_size}_{digest}"
+    if (path / "tokenizer.json").exists():
+        return AutoTokenizer.from_pretrained(path)
+    try:
+        from chathuman_hf.tokenizer_training import train_tokenizer
+
+        tok = train_tokenizer(texts, vocab_size=vocab_size)
+        how = "chathuman_hf.tokenizer_training.train_tokenizer"
+    except ImportError:
+        tok = _train_fallback(texts, vocab_size)
+        how = "bench fallback BPE"
+    path.mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(path)
+    (path / "bench_how.txt").write_text(how + "\n")
+    return AutoTokenizer.from_pretrained(path)
+
+
+def tokenizer_origin(tokenizer) -> str:
+    path = Path(getattr(tokenizer, "name_or_path", "") or "")
+    how = path / "bench_how.txt"
+    return how.read_text().strip() if how.exists() else "?"
