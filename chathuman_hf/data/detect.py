@@ -1,0 +1,111 @@
+"""Format auto-detection from a file's content (extension only as a tie-breaker for tables)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import DataFormatError
+from .formats import ALIASES, FORMATS
+from .formats.kakao import HEADER, KAKAO_LINE_PATTERNS, PC_DATE
+from .formats.tables import CONVERSATION_COLUMNS, QA_COLUMN_PAIRS, delimiter_for
+
+KAKAO_SCAN_LINES = 50
+
+
+def normalize_format(name: str) -> str:
+    """Canonical format name (aliases such as ``csv``/``jsonl`` accepted); raises on unknown names."""
+    key = (name or "auto").strip().lower().replace("-", "_")
+    key = ALIASES.get(key, key)
+    if key != "auto" and key not in FORMATS:
+        raise DataFormatError(
+            f"unknown format {name!r}; use 'auto' or one of: {', '.join(FORMATS)} (aliases: {', '.join(ALIASES)})",
+            reason="unknown_format",
+        )
+    return key
+
+
+def _json_kind(obj: Any) -> str | None:
+    if isinstance(obj, list):
+        return _json_kind(obj[0]) if obj else None
+    if not isinstance(obj, dict):
+        return None
+    if isinstance(obj.get("info"), list):
+        return "aihub_topic"
+    if isinstance(obj.get("data"), list):
+        first = obj["data"][0] if obj["data"] else None
+        if isinstance(first, dict) and "body" in first:
+            return "aihub_sns" if isinstance(first["body"], list) else "aihub_summary"
+        return _json_kind(first)
+    if "messages" in obj:
+        return "chat_json"
+    if "conversations" in obj:
+        return "sharegpt"
+    return None
+
+
+def _detect_json(text: str, source: str) -> str:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as err:
+        first = text.strip().split("\n", 1)[0]
+        try:
+            obj = json.loads(first)
+        except json.JSONDecodeError:
+            raise DataFormatError(
+                f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg} (expected a JSON document or "
+                "one JSON object per line)",
+                file=source,
+                reason="malformed_json",
+            ) from err
+    kind = _json_kind(obj)
+    if kind is None:
+        keys = sorted(obj)[:8] if isinstance(obj, dict) else type(obj).__name__
+        raise DataFormatError(
+            f"JSON of unknown shape (top level: {keys}); expected 'messages', 'conversations', AIHub 'data' "
+            "or 'info'; pass --format to choose a loader",
+            file=source,
+            reason="unknown_format",
+        )
+    return kind
+
+
+def _table_kind(text: str, source: str) -> str | None:
+    header = text.split("\n", 1)[0].strip("\r")
+    cells = [c.strip().strip('"').lower() for c in header.split(delimiter_for(text, source))]
+    if any(name in cells for name in CONVERSATION_COLUMNS):
+        return "conversation_csv"
+    if any(q in cells and a in cells for q, a in QA_COLUMN_PAIRS):
+        return "qa_table"
+    return None
+
+
+def detect_format(text: str, source: str = "") -> str:
+    """Guess a file's format from its text; raises :class:`DataFormatError` naming the file when it cannot."""
+    stripped = text.lstrip()
+    if not stripped:
+        raise DataFormatError("empty file", file=source, reason="empty_file")
+    if stripped[0] in "[{":
+        return _detect_json(stripped, source)
+    lines = [line for line in stripped.splitlines()[:KAKAO_SCAN_LINES] if line.strip()]
+    for line in lines:
+        if HEADER.search(line) or PC_DATE.match(line) or any(p.match(line) for p in KAKAO_LINE_PATTERNS):
+            return "kakao"
+    table = _table_kind(stripped, source)
+    if table:
+        return table
+    if source.lower().endswith((".csv", ".tsv")):
+        header = lines[0] if lines else ""
+        raise DataFormatError(
+            f"no recognisable columns in header {header!r}: expected a question/answer pair (Q/A, question/answer, "
+            "prompt/response, input/output, 질문/답변) or a 'conversation' column; name them with "
+            "--question_column/--answer_column",
+            file=source,
+            record="line 1",
+            reason="unrecognised_columns",
+        )
+    raise DataFormatError(
+        f"could not detect the format (expected one of: {', '.join(FORMATS)}); pass --format",
+        file=source,
+        reason="unknown_format",
+    )

@@ -1,0 +1,21 @@
+"""Errors raised by the data pipeline."""
+
+from __future__ import annotations
+
+
+class DataFormatError(ValueError):
+    """Bad or unsupported input; the message names the file, the record and what was expected."""
+
+    def __init__(
+        self, message: str, *, file: str | None = None, record: str | None = None, reason: str = "malformed_file"
+    ) -> None:
+        self.file = file
+        self.record = record
+        self.reason = reason
+        self.detail = message
+        super().__init__(describe(file, record, message))
+
+
+def describe(file: str | None, record: str | None, message: str) -> str:
+    """One line ``file: record: message`` (parts that are unknown are left out)."""
+    return ": ".join(part for part in (file, record, message) if part)

@@ -1,0 +1,124 @@
+"""Chat JSON/JSONL: ``{"messages": [{role, content}]}`` and ShareGPT ``{"conversations": [{from, value}]}``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataFormatError
+from . import RawRecord, issue, record
+
+MESSAGE_ROLES = {"system": "system", "user": "user", "assistant": "assistant"}
+SHAREGPT_ROLES = {
+    "system": "system",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "model": "assistant",
+    "bot": "assistant",
+}
+
+
+def iter_json(text: str, source: str) -> Iterator[tuple[str, Any] | RawRecord]:
+    """Yield ``(where, object)`` for each record of a JSON array/object or JSONL text; bad lines yield issue rows.
+
+    A JSON document (array, single object or ``{"data": [...]}``) is read whole; otherwise the text is read as JSONL.
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise DataFormatError("empty file (expected JSON or JSONL records)", file=source, reason="empty_file")
+    try:
+        document = json.loads(stripped)
+    except json.JSONDecodeError as err:
+        document = None
+        first_line = stripped.split("\n", 1)[0]
+        if "\n" not in stripped or not _parses(first_line):
+            raise DataFormatError(
+                f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg} (expected a JSON document or "
+                "one JSON object per line)",
+                file=source,
+                reason="malformed_json",
+            ) from err
+    if document is not None:
+        if isinstance(document, dict) and isinstance(document.get("data"), list):
+            document = document["data"]
+        items = document if isinstance(document, list) else [document]
+        for index, item in enumerate(items):
+            yield f"record {index}", item
+        return
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield f"line {lineno}", json.loads(line)
+        except json.JSONDecodeError as err:
+            yield issue(
+                source, "malformed_record", f"line {lineno}", f"invalid JSON ({err.msg} at column {err.colno})"
+            )
+
+
+def _parses(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def _dialogue_id(obj: dict[str, Any], source: str, where: str) -> str:
+    for key in ("dialogue_id", "id", "conversation_id"):
+        if isinstance(obj.get(key), (str, int)):
+            return str(obj[key])
+    return f"{Path(source).stem}:{where.split()[-1]}"
+
+
+def _parse_turns(
+    text: str, source: str, key: str, role_key: str, text_key: str, role_map: dict[str, str]
+) -> Iterator[RawRecord]:
+    expected = f'an object with "{key}": a list of {{"{role_key}": one of {sorted(role_map)}, "{text_key}": str}}'
+    for item in iter_json(text, source):
+        if isinstance(item, dict):  # an issue row from iter_json
+            yield item
+            continue
+        where, obj = item
+        if not isinstance(obj, dict) or not isinstance(obj.get(key), list):
+            if not isinstance(obj, dict):
+                got = type(obj).__name__
+            elif key in obj:
+                got = f'"{key}" as {type(obj[key]).__name__}'
+            else:
+                got = f"keys {sorted(obj)[:6]}"
+            yield issue(source, "malformed_record", where, f"expected {expected}; got {got}")
+            continue
+        roles, texts, problem = [], [], None
+        for position, message in enumerate(obj[key]):
+            if not isinstance(message, dict):
+                problem = f"{key}[{position}] is {type(message).__name__}, expected an object"
+                break
+            role, content = message.get(role_key), message.get(text_key)
+            if not isinstance(role, str) or role.lower() not in role_map:
+                problem = f"{key}[{position}].{role_key} is {role!r}, expected one of {sorted(role_map)}"
+                break
+            if not isinstance(content, str):
+                problem = f"{key}[{position}].{text_key} is {type(content).__name__}, expected a string"
+                break
+            roles.append(role_map[role.lower()])
+            texts.append(content)
+        if problem:
+            yield issue(source, "malformed_record", where, problem)
+            continue
+        yield record(source, _dialogue_id(obj, source, where), roles, texts, roles=roles)
+
+
+def parse_messages(text: str, source: str, options: dict[str, Any]) -> Iterator[RawRecord]:
+    """Records with ``messages: [{"role", "content"}]`` (JSON array or JSONL)."""
+    return _parse_turns(text, source, "messages", "role", "content", MESSAGE_ROLES)
+
+
+def parse_sharegpt(text: str, source: str, options: dict[str, Any]) -> Iterator[RawRecord]:
+    """ShareGPT records with ``conversations: [{"from": human|gpt|system, "value"}]``."""
+    return _parse_turns(text, source, "conversations", "from", "value", SHAREGPT_ROLES)

@@ -1,0 +1,134 @@
+"""KakaoTalk "대화 내보내기" text exports: PC, Android and iOS layouts, split into dialogues at long silences."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataFormatError
+from . import RawRecord, note, record
+
+TIME = r"(?P<ampm>오전|오후) (?P<hour>\d{1,2}):(?P<minute>\d{2})"
+PC_MESSAGE = re.compile(rf"^\[(?P<name>[^\]]+)\] \[{TIME}\] ?(?P<text>.*)$")
+PC_DATE = re.compile(r"^-+ (?P<year>\d{4})년 (?P<month>\d{1,2})월 (?P<day>\d{1,2})일 \S+ -+$")
+ANDROID_MESSAGE = re.compile(
+    rf"^(?P<year>\d{{4}})년 (?P<month>\d{{1,2}})월 (?P<day>\d{{1,2}})일 {TIME}, (?P<rest>.*)$"
+)
+IOS_MESSAGE = re.compile(rf"^(?P<year>\d{{4}})\. (?P<month>\d{{1,2}})\. (?P<day>\d{{1,2}})\. {TIME}, (?P<rest>.*)$")
+MOBILE_DATE = re.compile(r"^(\d{4}년 \d{1,2}월 \d{1,2}일|\d{4}\. \d{1,2}\. \d{1,2}\.) ?\S*요일$")
+HEADER = re.compile(r"(님과 카카오톡 대화|카카오톡 대화)$|^저장한 날짜 ?:")
+SYSTEM_LINE = re.compile(
+    r"님이 (들어왔습니다|나갔습니다|퇴장했습니다)\.?$|님을 (초대했습니다|초대하였습니다|내보냈습니다)\.?$"
+    r"|^채팅방 관리자가|^(.+)님이 (.+)님을 초대"
+)
+SYSTEM_TEXT = re.compile(
+    r"^(사진|사진 \d+장|이모티콘|동영상|음성메시지|보이스톡.*|페이스톡.*|삭제된 메시지입니다\.?|메시지가 삭제되었습니다\.?"
+    r"|파일: .*|샵검색: .*|지도: .*|연락처: .*)$"
+)
+KAKAO_LINE_PATTERNS = (PC_MESSAGE, ANDROID_MESSAGE, IOS_MESSAGE)
+
+
+def _clock(match: re.Match[str]) -> tuple[int, int]:
+    hour = int(match["hour"]) % 12 + (12 if match["ampm"] == "오후" else 0)
+    return hour, int(match["minute"])
+
+
+def parse_messages(text: str) -> tuple[list[tuple[datetime, str, str]], int]:
+    """``[(time, name, text)]`` of every message (multi-line ones joined) and the number of system lines dropped."""
+    messages: list[list[Any]] = []
+    system = 0
+    day = datetime(1970, 1, 1)
+    for raw in text.splitlines():
+        line = raw.rstrip("\r")
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if match := PC_DATE.match(stripped):
+            day = datetime(int(match["year"]), int(match["month"]), int(match["day"]))
+            continue
+        if MOBILE_DATE.match(stripped):
+            continue
+        if match := PC_MESSAGE.match(line):
+            hour, minute = _clock(match)
+            messages.append([day + timedelta(hours=hour, minutes=minute), match["name"], match["text"]])
+            continue
+        match = ANDROID_MESSAGE.match(line) or IOS_MESSAGE.match(line)
+        if match:
+            hour, minute = _clock(match)
+            when = datetime(int(match["year"]), int(match["month"]), int(match["day"]), hour, minute)
+            name, sep, body = match["rest"].partition(" : ")
+            if not sep:  # "2024년 3월 1일 오후 9:15, 홍길동님이 들어왔습니다."
+                system += 1
+                continue
+            messages.append([when, name, body])
+            continue
+        if SYSTEM_LINE.search(stripped):
+            system += 1
+        elif messages:
+            messages[-1][2] += "\n" + line
+        elif not HEADER.search(stripped):
+            system += 1  # text before the first message that is not the export header
+    kept = []
+    for when, name, body in messages:
+        if SYSTEM_TEXT.match(body.strip()):
+            system += 1
+        else:
+            kept.append((when, name, body))
+    return kept, system
+
+
+def split_at_silences(
+    messages: list[tuple[datetime, str, str]], silence_minutes: float | None
+) -> list[list[tuple[datetime, str, str]]]:
+    """Start a new dialogue wherever the gap between messages exceeds ``silence_minutes`` (None/0: never)."""
+    dialogues: list[list[tuple[datetime, str, str]]] = []
+    limit = timedelta(minutes=silence_minutes) if silence_minutes else None
+    for message in messages:
+        if not dialogues or (limit is not None and message[0] - dialogues[-1][-1][0] > limit):
+            dialogues.append([])
+        dialogues[-1].append(message)
+    return dialogues
+
+
+def parse(text: str, source: str, options: dict[str, Any]) -> Iterator[RawRecord]:
+    """Dialogues from a KakaoTalk export; ``options["assistant"]`` names the assistant, everyone else is the user.
+
+    Without an assistant name the second distinct speaker of each dialogue plays the assistant (with a warning).
+    """
+    if not text.strip():
+        raise DataFormatError("empty file (expected a KakaoTalk export)", file=source, reason="empty_file")
+    messages, system = parse_messages(text)
+    if system:
+        yield note(source, "kakao_system_line", system)
+    if not messages:
+        raise DataFormatError(
+            "no KakaoTalk messages found (expected lines like '[이름] [오후 9:15] 내용' or "
+            "'2024년 3월 1일 오후 9:15, 이름 : 내용')",
+            file=source,
+            reason="kakao_no_messages",
+        )
+    assistant = options.get("assistant")
+    speakers_seen = sorted({name for _, name, _ in messages})
+    warnings = []
+    if assistant and assistant not in speakers_seen:
+        warnings.append(f"warning: {source}: assistant {assistant!r} is not a speaker here (speakers: "
+                        f"{speakers_seen}); every message becomes a user turn")  # fmt: skip
+    elif not assistant:
+        warnings.append(f"warning: {source}: no assistant named; the second speaker of each dialogue plays the "
+                        f"assistant (speakers: {speakers_seen}); pass --assistant NAME to choose")  # fmt: skip
+    stem = Path(source).stem
+    for index, dialogue in enumerate(split_at_silences(messages, options.get("silence_minutes", 60))):
+        names = [name for _, name, _ in dialogue]
+        if assistant:
+            plays = assistant
+        else:
+            distinct = list(dict.fromkeys(names))
+            plays = distinct[1] if len(distinct) > 1 else None
+        roles = ["assistant" if name == plays else "user" for name in names]
+        row = record(source, f"{stem}:{index}", names, [body for _, _, body in dialogue], roles=roles)
+        if warnings and index == 0:
+            row["_notes"] = warnings
+        yield row

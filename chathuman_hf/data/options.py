@@ -1,0 +1,91 @@
+"""DataArguments: every data-pipeline option, as a dataclass for ``HfArgumentParser``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .clean import CleaningOptions
+from .turns import TurnOptions
+
+
+@dataclass
+class DataArguments:
+    """Where the dialogues come from and how they are parsed, cleaned and cut into turns."""
+
+    data: list[str] | None = field(
+        default=None,
+        metadata={"help": "Files, folders (walked) or globs; none = the embedded sample in chathuman_hf/sample_data."},
+    )
+    format: str = field(
+        default="auto",
+        metadata={
+            "help": "auto (per file, from content), aihub_summary, aihub_sns, aihub_topic, kakao, qa_table, "
+            "conversation_csv, chat_json or sharegpt."
+        },
+    )
+    assistant: str | None = field(
+        default=None, metadata={"help": "KakaoTalk: the participant who plays the assistant (others are the user)."}
+    )
+    question_column: str | None = field(default=None, metadata={"help": "Q/A tables: the question column."})
+    answer_column: str | None = field(default=None, metadata={"help": "Q/A tables: the answer column."})
+    encoding: str = field(default="auto", metadata={"help": "auto (UTF-8, UTF-8 with BOM, then CP949) or a codec."})
+    silence_minutes: float = field(
+        default=60.0, metadata={"help": "KakaoTalk: a silence longer than this starts a new dialogue (0 = never)."}
+    )
+    strict: bool = field(
+        default=False, metadata={"help": "Fail on the first malformed file or record instead of skipping it."}
+    )
+    drop_system_utterances: bool = field(
+        default=True, metadata={"help": "Drop utterances carrying #@시스템#사진# or other #@시스템#…# markers."}
+    )
+    replace_names: bool = field(
+        default=True, metadata={"help": "Replace #@이름#, #@전번#, #@주소# masks with seeded plausible fakes."}
+    )
+    remove_masks: bool = field(
+        default=True, metadata={"help": "Remove #@이모티콘#, #@URL#, @URL and the other #@…# masks."}
+    )
+    remove_parentheses: bool = field(default=True, metadata={"help": "Remove text in parentheses."})
+    collapse_repeats: bool = field(
+        default=True, metadata={"help": "Collapse runs of ㅋ ㅎ ㅠ ㅜ . to two; runs of 키키 to ㅋㅋ."}
+    )
+    strip_symbols: bool = field(
+        default=True, metadata={"help": "Remove characters outside Hangul, Latin, digits and basic punctuation."}
+    )
+    lowercase: bool = field(default=True, metadata={"help": "Lower-case English letters."})
+    collapse_whitespace: bool = field(default=True, metadata={"help": "Collapse runs of whitespace to one space."})
+    name_seed: int = field(default=42, metadata={"help": "Seed for the fake names (reproducible per dialogue)."})
+    first_speaker_role: str = field(
+        default="user", metadata={"help": "Role of the first speaker when the source has no roles (user|assistant)."}
+    )
+    drop_trailing_user: bool = field(default=True, metadata={"help": "Drop a dialogue's trailing user turn."})
+    role_swap: bool = field(
+        default=False, metadata={"help": "Augment: also add every two-party dialogue seen from the other side."}
+    )
+    max_dialogue_turns: int | None = field(
+        default=None, metadata={"help": "Split dialogues into parts of at most this many messages (pairs)."}
+    )
+    preprocessing_num_proc: int | None = field(
+        default=None, metadata={"help": "Processes for reading files and the datasets.map steps."}
+    )
+    data_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder (default HF cache)."})
+
+    def cleaning_options(self) -> CleaningOptions:
+        """The cleaning switches as :class:`CleaningOptions`."""
+        return CleaningOptions(**{name: getattr(self, name) for name in CleaningOptions.__dataclass_fields__})
+
+    def turn_options(self) -> TurnOptions:
+        """The turn-rule switches as :class:`TurnOptions`."""
+        return TurnOptions(
+            **{name: getattr(self, name) for name in TurnOptions.__dataclass_fields__ if name != "merge_separator"}
+        )
+
+    def parse_options(self) -> dict[str, object]:
+        """Options the per-format parsers read."""
+        return {
+            "assistant": self.assistant,
+            "question_column": self.question_column,
+            "answer_column": self.answer_column,
+            "silence_minutes": self.silence_minutes,
+            "encoding": self.encoding,
+            "format": self.format,
+        }

@@ -1,0 +1,306 @@
+"""The loading pipeline: files → raw records (``Dataset.from_generator``) → clean → turns → filter, with a report."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import warnings
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, Features, List, Value
+
+from .clean import CleaningOptions, clean_utterance
+from .detect import detect_format, normalize_format
+from .errors import DataFormatError, describe
+from .formats import RawRecord, get_parser, issue, note
+from .io import read_text
+from .names import FakeNamer
+from .options import DataArguments
+from .report import DataReport
+from .turns import TurnOptions, build_messages, role_swapped, split_max_turns
+
+PIPELINE_VERSION = "1"
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+DATA_EXTENSIONS = (".json", ".jsonl", ".csv", ".tsv", ".txt")
+MANIFEST = "manifest.json"
+WARNING_PREFIX = "warning: "
+FILE_OPTION_KEYS = ("format", "assistant", "question_column", "answer_column", "encoding", "silence_minutes")
+
+STRINGS = List(Value("string"))
+RAW_FEATURES = Features(
+    {
+        "source": Value("string"),
+        "dialogue_id": Value("string"),
+        "speakers": STRINGS,
+        "roles": STRINGS,
+        "texts": STRINGS,
+        "_drops": STRINGS,
+        "_notes": STRINGS,
+        "_file": Value("string"),
+    }
+)
+MESSAGES = List({"role": Value("string"), "content": Value("string")})
+TURN_FEATURES = Features(
+    {
+        "source": Value("string"),
+        "dialogue_id": Value("string"),
+        "messages": MESSAGES,
+        "_drops": STRINGS,
+        "_notes": STRINGS,
+        "_file": Value("string"),
+    }
+)
+
+
+# ---------------------------------------------------------------- files
+
+
+def _manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    path = folder / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        files = json.loads(path.read_text(encoding="utf-8-sig")).get("files", {})
+    except (json.JSONDecodeError, AttributeError) as err:
+        raise DataFormatError(f'expected {{"files": {{name: {{option: value}}}}}} ({err})', file=str(path)) from err
+    unknown = {key for options in files.values() for key in options} - set(FILE_OPTION_KEYS)
+    if unknown:
+        raise DataFormatError(
+            f"unknown per-file options {sorted(unknown)}; allowed: {FILE_OPTION_KEYS}", file=str(path)
+        )
+    return files
+
+
+def _entry(path: Path, source: str, options: dict[str, Any], skip: str = "") -> dict[str, Any]:
+    stat = path.stat()
+    return {
+        "path": str(path),
+        "source": source,
+        "options": json.dumps(options, ensure_ascii=False, sort_keys=True),
+        "skip": skip,
+        "stamp": f"{stat.st_size}:{stat.st_mtime_ns}",
+    }
+
+
+def _walk(folder: Path, prefix: str) -> Iterator[dict[str, Any]]:
+    manifest = _manifest(folder)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if any(part.startswith(".") for part in path.relative_to(folder).parts) or rel == MANIFEST:
+            continue
+        source = f"{prefix}/{rel}" if prefix else str(path)
+        skip = "" if path.suffix.lower() in DATA_EXTENSIONS else "unsupported_file_extension"
+        yield _entry(path, source, manifest.get(rel, {}), skip)
+
+
+def expand_paths(paths: str | Path | list[str | Path] | None) -> list[dict[str, Any]]:
+    """Files to read (folders walked, globs expanded, ``None`` = the embedded sample), with per-file options."""
+    if paths is None:
+        if not SAMPLE_DIR.is_dir():
+            raise DataFormatError("the embedded sample folder is missing; pass --data PATH", file=str(SAMPLE_DIR))
+        return list(_walk(SAMPLE_DIR, "sample_data"))
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    entries: list[dict[str, Any]] = []
+    for given in paths:
+        text = str(given)
+        matches = sorted(glob.glob(text, recursive=True)) if glob.has_magic(text) else [text]
+        if not matches:
+            raise DataFormatError("no file matches this pattern", file=text, reason="missing_path")
+        for match in matches:
+            path = Path(match)
+            if path.is_dir():
+                entries.extend(_walk(path, ""))
+            elif path.is_file():
+                entries.append(_entry(path, str(path), _manifest(path.parent).get(path.name, {})))
+            else:
+                raise DataFormatError("no such file or folder (expected a file, a folder or a glob)", file=text,
+                                      reason="missing_path")  # fmt: skip
+    if not entries:
+        raise DataFormatError("no data files found (expected .json, .jsonl, .csv, .tsv or .txt)", file=", ".join(
+            map(str, paths)), reason="missing_path")  # fmt: skip
+    return entries
+
+
+# ---------------------------------------------------------------- reading (runs inside Dataset.from_generator)
+
+
+def _read_file(entry: dict[str, Any], base: dict[str, Any]) -> Iterator[RawRecord]:
+    source = entry["source"]
+    if entry["skip"]:
+        yield note(source, entry["skip"])
+        return
+    options = {**base, **json.loads(entry["options"])}
+    try:
+        text, encoding = read_text(entry["path"], options.get("encoding"))
+        if not text.strip():
+            raise DataFormatError("empty file", file=source, reason="empty_file")
+        fmt = normalize_format(options.get("format") or "auto")
+        if fmt == "auto":
+            fmt = detect_format(text, source)
+        info = note(source, "")
+        info["_drops"] = []
+        info["_file"] = json.dumps({"format": fmt, "encoding": encoding})
+        yield info
+        yield from get_parser(fmt)(text, source, options)
+    except DataFormatError as err:
+        reason = "undecodable_file" if "decode" in err.detail else err.reason
+        yield issue(source, reason, err.record, err.detail)
+    except Exception as err:  # noqa: BLE001 - a parser surprise must become a counted drop, not a traceback
+        yield issue(source, "malformed_file", None, f"unexpected structure ({type(err).__name__}: {err})")
+
+
+def generate_raw(files: list[dict[str, Any]], base: dict[str, Any]) -> Iterator[RawRecord]:
+    """Raw records of every file (shardable over ``files`` for ``num_proc``)."""
+    for entry in files:
+        yield from _read_file(entry, base)
+
+
+# ---------------------------------------------------------------- map steps
+
+
+def clean_row(row: dict[str, Any], options: dict[str, Any], name_seed: int) -> dict[str, Any]:
+    """Clean every utterance of one raw record; dropped utterances are counted in ``_drops``."""
+    cleaning = CleaningOptions(**options)
+    namer = FakeNamer(name_seed, f"{row['source']}#{row['dialogue_id']}")
+    speakers, roles, texts, drops = [], [], [], list(row["_drops"])
+    for speaker, role, text in zip(row["speakers"], row["roles"], row["texts"], strict=True):
+        cleaned, reason = clean_utterance(text, cleaning, namer)
+        if reason:
+            drops.append(reason)
+            continue
+        speakers.append(speaker)
+        roles.append(role)
+        texts.append(cleaned)
+    return {"speakers": speakers, "roles": roles, "texts": texts, "_drops": drops}
+
+
+def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[str, list[Any]]:
+    """Build messages for a batch; role swap and max-turn splitting may add rows."""
+    turn_options = TurnOptions(**options)
+    out: dict[str, list[Any]] = {name: [] for name in TURN_FEATURES}
+    for i in range(len(batch["source"])):
+        source, dialogue_id = batch["source"][i], batch["dialogue_id"][i]
+        drops = list(batch["_drops"][i])
+        messages: list[dict[str, str]] = []
+        if batch["texts"][i]:
+            messages, turn_drops = build_messages(batch["speakers"][i], batch["roles"][i], batch["texts"][i],
+                                                  turn_options)  # fmt: skip
+            drops.extend(turn_drops)
+        variants = [(dialogue_id, messages)] if messages else [(dialogue_id, [])]
+        if messages and turn_options.role_swap and len(set(batch["speakers"][i])) <= 2:
+            swapped = role_swapped(messages)
+            if swapped:
+                variants.append((f"{dialogue_id}#swap", swapped))
+        first = True
+        for variant_id, variant in variants:
+            parts = split_max_turns(variant, turn_options.max_dialogue_turns) if variant else [[]]
+            for k, part in enumerate(parts):
+                out["source"].append(source)
+                out["dialogue_id"].append(variant_id if len(parts) == 1 else f"{variant_id}#{k}")
+                out["messages"].append(part)
+                out["_drops"].append(drops if first else [])
+                out["_notes"].append(batch["_notes"][i] if first else [])
+                out["_file"].append(batch["_file"][i] if first else "")
+                first = False
+    return out
+
+
+def has_messages(row: dict[str, Any]) -> bool:
+    """Filter predicate: a normalized dialogue survived."""
+    return len(row["messages"]) > 0
+
+
+# ---------------------------------------------------------------- the public entry points
+
+
+def _fingerprint(files: list[dict[str, Any]], base: dict[str, Any]) -> str:
+    payload = json.dumps([PIPELINE_VERSION, files, base], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _collect(dataset: Dataset, report: DataReport) -> list[str]:
+    """Add every ``_drops``/``_notes``/``_file`` entry to the report; returns the bad-input messages."""
+    errors: list[str] = []
+    columns = dataset.select_columns(["source", "dialogue_id", "_drops", "_notes", "_file"])
+    for batch in columns.iter(batch_size=10_000):
+        for source, dialogue_id, drops, notes, file_info in zip(*batch.values(), strict=True):
+            if file_info:
+                report.file_info(source, **json.loads(file_info))
+            problems = [n for n in notes if not n.startswith(WARNING_PREFIX)]
+            for message in notes:
+                if message.startswith(WARNING_PREFIX):
+                    text = message[len(WARNING_PREFIX) :]
+                    if text not in report.warnings:
+                        warnings.warn(text, stacklevel=3)
+                    report.warn(text)
+            errors.extend(problems)
+            where = problems[0] if problems else describe(source, dialogue_id or None, "")
+            for reason, count in Counter(drops).items():
+                report.drop(reason, count, where=where.rstrip(": "))
+    return errors
+
+
+def load_dialogues_from_args(args: DataArguments, report: DataReport | None = None) -> Dataset:
+    """Load, clean and cut dialogues as configured by ``args``; counts go to ``report``.
+
+    Raises :class:`DataFormatError` on unknown formats or missing paths, on the first bad input with
+    ``args.strict``, and whenever no dialogue at all survives.
+    """
+    report = report if report is not None else DataReport()
+    normalize_format(args.format)
+    files = expand_paths(args.data)
+    base = args.parse_options()
+    num_proc = args.preprocessing_num_proc if args.preprocessing_num_proc and args.preprocessing_num_proc > 1 else None
+    raw = Dataset.from_generator(
+        generate_raw,
+        features=RAW_FEATURES,
+        gen_kwargs={"files": files, "base": base},
+        cache_dir=args.data_cache_dir,
+        num_proc=min(num_proc, len(files)) if num_proc else None,
+        fingerprint=_fingerprint(files, base),
+    )
+    cleaning = vars(args.cleaning_options())
+    cleaned = raw.map(clean_row, fn_kwargs={"options": cleaning, "name_seed": args.name_seed},
+                      num_proc=num_proc, desc="clean utterances")  # fmt: skip
+    turned = cleaned.map(
+        turns_batch,
+        batched=True,
+        fn_kwargs={"options": vars(args.turn_options())},
+        remove_columns=cleaned.column_names,
+        features=TURN_FEATURES,
+        num_proc=num_proc,
+        desc="build turns",
+    )
+    errors = _collect(turned, report)
+    if args.strict and errors:
+        raise DataFormatError(f"{errors[0]} (strict mode; {len(errors)} problem(s) in all)")
+    dialogues = turned.filter(has_messages, num_proc=num_proc, desc="drop empty dialogues")
+    dialogues = dialogues.select_columns(["messages", "source", "dialogue_id"])
+    for source, n in sorted(Counter(dialogues["source"]).items()):
+        report.kept(source, n)
+    if len(dialogues) == 0:
+        first = f"; first problem: {errors[0]}" if errors else ""
+        raise DataFormatError(f"no dialogues loaded (dropped: {dict(report.dropped)}){first}", reason="nothing_loaded")
+    return dialogues
+
+
+def load_dialogues(
+    paths: str | Path | list[str | Path] | None = None,
+    format: str = "auto",
+    *,
+    report: DataReport | None = None,
+    **options: Any,
+) -> Dataset:
+    """Normalized dialogues (``messages``, ``source``, ``dialogue_id``) from files, folders or globs.
+
+    ``paths=None`` loads the embedded sample; ``options`` are :class:`DataArguments` fields.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    args = DataArguments(data=[str(p) for p in paths] if paths is not None else None, format=format, **options)
+    return load_dialogues_from_args(args, report)

@@ -1,0 +1,107 @@
+"""DataReport: what was kept per source and what was dropped, by named reason."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+MAX_EXAMPLES = 3
+
+
+class DataReport:
+    """Counts of kept dialogues per source and dropped items per reason (shared by every pipeline stage)."""
+
+    def __init__(self) -> None:
+        self.dropped: Counter[str] = Counter()
+        self.sources: Counter[str] = Counter()
+        self.examples: dict[str, list[str]] = {}
+        self.files: dict[str, dict[str, str]] = {}
+        self.stats: dict[str, Any] = {}
+        self.warnings: list[str] = []
+
+    def drop(self, reason: str, count: int = 1, where: str | None = None) -> None:
+        """Count ``count`` items dropped for ``reason``; ``where`` (file/record) is kept as an example."""
+        if count <= 0:
+            return
+        self.dropped[reason] += count
+        if where:
+            examples = self.examples.setdefault(reason, [])
+            if len(examples) < MAX_EXAMPLES and where not in examples:
+                examples.append(where)
+
+    def add_drops(self, drops: dict[str, int]) -> None:
+        """Add a ``{reason: count}`` mapping (e.g. from a later tokenization stage)."""
+        for reason, count in drops.items():
+            self.drop(reason, int(count))
+
+    def kept(self, source: str, n: int) -> None:
+        """Record ``n`` dialogues kept from ``source``."""
+        self.sources[source] += n
+
+    def file_info(self, source: str, *, format: str, encoding: str) -> None:
+        """Remember which format and encoding a file was read with."""
+        self.files[source] = {"format": format, "encoding": encoding}
+
+    def warn(self, message: str) -> None:
+        """Keep a warning that was also emitted with ``warnings.warn``."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    @property
+    def total_kept(self) -> int:
+        return sum(self.sources.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: dialogues, dropped, sources, files, examples, stats and warnings."""
+        return {
+            "dialogues": self.total_kept,
+            "dropped": dict(sorted(self.dropped.items())),
+            "sources": dict(sorted(self.sources.items())),
+            "files": dict(sorted(self.files.items())),
+            "drop_examples": dict(sorted(self.examples.items())),
+            **self.stats,
+            "warnings": list(self.warnings),
+        }
+
+    def write_json(self, path: str | Path) -> None:
+        """Write :meth:`to_dict` as UTF-8 JSON (Korean kept readable)."""
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+    def format_table(self) -> str:
+        """A readable plain-text table of kept sources, drops and stats."""
+        lines: list[str] = []
+
+        def section(title: str, rows: list[tuple[str, str]]) -> None:
+            if not rows:
+                return
+            width = max(len(k) for k, _ in rows)
+            lines.append(title)
+            lines.extend(f"  {k.ljust(width)}  {v.rjust(8)}" for k, v in rows)
+
+        section("kept dialogues per source", [*((k, str(v)) for k, v in sorted(self.sources.items())),
+                                              ("total", str(self.total_kept))])  # fmt: skip
+        section("dropped (reason: count)", [(k, str(v)) for k, v in sorted(self.dropped.items())])
+        for name in ("turns", "chars"):
+            if name in self.stats:
+                section(f"{name} per dialogue", [(k, f"{v:g}") for k, v in self.stats[name].items()])
+        return "\n".join(lines)
+
+    def add_stats(self, turns: list[int], chars: list[int]) -> None:
+        """Store min/mean/median/max of messages and characters per dialogue."""
+        self.stats["turns"] = describe_numbers(turns)
+        self.stats["chars"] = describe_numbers(chars)
+
+
+def describe_numbers(values: list[int]) -> dict[str, float]:
+    """min/mean/median/max (zeros when empty)."""
+    if not values:
+        return {"min": 0, "mean": 0.0, "median": 0.0, "max": 0}
+    return {
+        "min": min(values),
+        "mean": round(statistics.fmean(values), 2),
+        "median": float(statistics.median(values)),
+        "max": max(values),
+    }
