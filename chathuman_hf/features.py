@@ -1,0 +1,251 @@
+"""Dialogues → token features: ``input_ids`` plus per-token ``roles`` and ``last_turn`` (one ``datasets.map``).
+
+Every label mode is derived later by the collator from these columns, so the data is tokenized once.
+Ids are exactly ``tokenizer.apply_chat_template(messages)``: the template is rendered to text and tokenized with
+offsets, and each token gets the role of the character span it starts in.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import Counter
+from typing import Any
+
+from datasets import Dataset
+from transformers import PreTrainedTokenizerBase
+
+FRAME, USER, ASSISTANT, SYSTEM = 0, 1, 2, 3
+ROLE_CODES = {"user": USER, "assistant": ASSISTANT, "system": SYSTEM}
+FEATURE_COLUMNS = ["input_ids", "roles", "last_turn", "length"]
+
+DROP_TOO_LONG = "too_long_single_exchange"
+DROP_EMPTY_TARGET = "empty_target"
+TRUNCATED_EXCHANGES = "oldest_exchanges_truncated"
+
+_SENTINEL = re.compile("\ue000(\\d+)\ue001")
+
+
+def _split_exchanges(messages: list[dict]) -> tuple[list[dict], list[list[dict]]]:
+    head: list[dict] = []
+    exchanges: list[list[dict]] = []
+    for msg in messages:
+        if msg["role"] == "system" and not exchanges:
+            head.append(msg)
+        elif msg["role"] == "user" or not exchanges:
+            exchanges.append([msg])
+        else:
+            exchanges[-1].append(msg)
+    return head, exchanges
+
+
+def render_with_spans(messages: list[dict], tokenizer: PreTrainedTokenizerBase) -> tuple[str, list[tuple[int, int]]]:
+    """Render ``messages`` with the chat template; return the text and each message's content (start, end)."""
+    skeleton_msgs = [{"role": m["role"], "content": f"\ue000{i}\ue001"} for i, m in enumerate(messages)]
+    skeleton = tokenizer.apply_chat_template(skeleton_msgs, tokenize=False)
+    parts: list[str] = []
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    cursor = 0
+    for match in _SENTINEL.finditer(skeleton):
+        frame = skeleton[pos : match.start()]
+        parts.append(frame)
+        cursor += len(frame)
+        content = messages[int(match.group(1))]["content"]
+        spans.append((cursor, cursor + len(content)))
+        parts.append(content)
+        cursor += len(content)
+        pos = match.end()
+    parts.append(skeleton[pos:])
+    text = "".join(parts)
+    if len(spans) != len(messages):
+        raise ValueError(f"The chat template rendered {len(spans)} of {len(messages)} message contents.")
+    real = tokenizer.apply_chat_template(messages, tokenize=False)
+    if real != text:
+        raise ValueError("The chat template changes message contents; chathuman_hf needs a template that inserts "
+                         "contents verbatim (use chathuman_hf.tokenization.prepare_tokenizer).")
+    return text, spans
+
+
+def _roles_for(
+    messages: list[dict], spans: list[tuple[int, int]], ids: list[int], offsets: list[tuple[int, int]], eos_id: int
+) -> tuple[list[int], list[int], list[int]]:
+    """Per-token role code, last-turn flag and owning message index (-1 = leading frame such as bos)."""
+    starts = [s for s, _ in spans]
+    last_asst = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    roles, last, owner = [], [], []
+    eos_given: set[int] = set()
+    for tid, (s, _e) in zip(ids, offsets, strict=True):
+        k = bisect.bisect_right(starts, s) - 1
+        if k >= 0 and s < spans[k][1]:  # inside message k's content
+            code = ROLE_CODES[messages[k]["role"]]
+            roles.append(code)
+            last.append(int(k == last_asst and code == ASSISTANT))
+            owner.append(k)
+        elif k >= 0 and messages[k]["role"] == "assistant" and k not in eos_given and tid == eos_id:
+            eos_given.add(k)  # the first eos after an assistant content ends that turn and carries its label
+            roles.append(ASSISTANT)
+            last.append(int(k == last_asst))
+            owner.append(k)
+        else:
+            roles.append(FRAME)
+            last.append(0)
+            owner.append(min(k + 1, len(messages) - 1) if k >= 0 else -1)
+    missing = [k for k, m in enumerate(messages) if m["role"] == "assistant" and k not in eos_given]
+    if missing:
+        raise ValueError(f"No eos token after assistant message {missing[0]}: the chat template must end every "
+                         "assistant turn with eos_token (use chathuman_hf.tokenization.prepare_tokenizer).")
+    return roles, last, owner
+
+
+def encode_dialogues(batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, Any]]:
+    """Encode message lists to ``{"input_ids", "roles", "last_turn", "owner"}`` records (ids = chat template)."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("tokenize_dialogues needs a fast tokenizer (offset mapping); load it with use_fast=True.")
+    rendered = [render_with_spans(m, tokenizer) for m in batch_messages]
+    enc = tokenizer([t for t, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
+    out = []
+    for messages, (_, spans), ids, offsets in zip(batch_messages, rendered, enc["input_ids"], enc["offset_mapping"], strict=True):
+        roles, last, owner = _roles_for(messages, spans, ids, offsets, tokenizer.eos_token_id)
+        out.append({"input_ids": list(ids), "roles": roles, "last_turn": last, "owner": owner})
+    return out
+
+
+def label_token_count(roles: list[int], last_turn: list[int], label_mode: Any) -> int:
+    """How many tokens of one example carry a label under ``label_mode`` (for the empty-target check)."""
+    from chathuman_hf.collators import LabelMode
+
+    mode = LabelMode.parse(label_mode)
+    if mode in (LabelMode.INPUT, LabelMode.SHIFT):
+        return max(len(roles) - 1, 0)
+    if mode is LabelMode.ALL_SYS:
+        return sum(1 for r in roles if r == ASSISTANT)
+    return sum(1 for r, t in zip(roles, last_turn, strict=True) if r == ASSISTANT and t)
+
+
+def _examples_for(messages: list[dict], *, max_turns: int | None, expand_turns: bool) -> list[list[dict]]:
+    head, exchanges = _split_exchanges(messages)
+    ends = range(1, len(exchanges) + 1) if expand_turns else [len(exchanges)]
+    examples = []
+    for end in ends:
+        chosen = exchanges[:end]
+        if max_turns is not None and max_turns > 0:
+            chosen = chosen[-max_turns:]
+        examples.append(head + [m for ex in chosen for m in ex])
+    return examples
+
+
+def _fit(
+    messages: list[dict], record: dict[str, Any], tokenizer: PreTrainedTokenizerBase, max_length: int
+) -> tuple[dict[str, Any] | None, int]:
+    """Drop oldest whole exchanges until the example fits; returns (record or None, exchanges dropped)."""
+    head, exchanges = _split_exchanges(messages)
+    dropped = 0
+    while len(record["input_ids"]) > max_length:
+        if len(exchanges) <= 1:
+            return None, dropped
+        # estimate how many exchanges to drop from per-message token counts, then verify by re-encoding
+        per_msg = Counter(record["owner"])
+        first = len(head)
+        sizes = []
+        for ex in exchanges:
+            sizes.append(sum(per_msg.get(first + j, 0) for j in range(len(ex))))
+            first += len(ex)
+        excess = len(record["input_ids"]) - max_length
+        k, removed = 0, 0
+        while k < len(exchanges) - 1 and removed < excess:
+            removed += sizes[k]
+            k += 1
+        k = max(k, 1)
+        exchanges = exchanges[k:]
+        dropped += k
+        messages = head + [m for ex in exchanges for m in ex]
+        record = encode_dialogues([messages], tokenizer)[0]
+    return record, dropped
+
+
+def _tokenize_batch(
+    batch: dict[str, list],
+    *,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    max_turns: int | None,
+    expand_turns: bool,
+    label_mode: str | None,
+) -> dict[str, list]:
+    examples = [
+        ex for msgs in batch["messages"] for ex in _examples_for(msgs, max_turns=max_turns, expand_turns=expand_turns)
+    ]
+    records = encode_dialogues(examples, tokenizer) if examples else []
+    out: dict[str, list] = {c: [] for c in [*FEATURE_COLUMNS, "drop_reason", "truncated_exchanges"]}
+    for messages, record in zip(examples, records, strict=True):
+        record, dropped = _fit(messages, record, tokenizer, max_length)
+        reason = ""
+        if record is None:
+            reason = DROP_TOO_LONG
+            record = {"input_ids": [], "roles": [], "last_turn": []}
+        elif label_mode is not None and label_token_count(record["roles"], record["last_turn"], label_mode) == 0:
+            reason = DROP_EMPTY_TARGET
+        out["input_ids"].append(record["input_ids"])
+        out["roles"].append(record["roles"])
+        out["last_turn"].append(record["last_turn"])
+        out["length"].append(len(record["input_ids"]))
+        out["drop_reason"].append(reason)
+        out["truncated_exchanges"].append(dropped)
+    return out
+
+
+def tokenize_dialogues(
+    dataset: Dataset | list,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    max_length: int = 256,
+    max_turns: int | None = None,
+    expand_turns: bool = False,
+    label_mode: str | None = None,
+    num_proc: int | None = None,
+    report: Any = None,
+) -> Dataset:
+    """Tokenize a ``messages`` dataset into ``input_ids``, ``roles``, ``last_turn``, ``length`` (batched, cached).
+
+    Longer dialogues lose whole oldest exchanges (the last assistant turn and its eos stay intact); a single exchange
+    longer than ``max_length`` is dropped. With ``label_mode`` set, examples with no label token under that mode are
+    dropped. Every drop is counted on ``report`` (anything with ``.drop(reason, count)``).
+    """
+    if isinstance(dataset, list):
+        dataset = Dataset.from_list([{"messages": m} if isinstance(m, list) else m for m in dataset])
+    if "messages" not in dataset.column_names:
+        raise ValueError(f"Dataset columns {dataset.column_names}: expected a 'messages' column (data contract).")
+    if max_length < 4:
+        raise ValueError(f"max_length={max_length} is too small for a chat example")
+    if label_mode is not None:
+        from chathuman_hf.collators import LabelMode
+
+        label_mode = LabelMode.parse(label_mode).value
+    mapped = dataset.map(
+        _tokenize_batch,
+        batched=True,
+        batch_size=256,
+        num_proc=num_proc,
+        remove_columns=dataset.column_names,
+        fn_kwargs={
+            "tokenizer": tokenizer,
+            "max_length": max_length,
+            "max_turns": max_turns,
+            "expand_turns": expand_turns,
+            "label_mode": label_mode,
+        },
+        desc="Tokenizing dialogues",
+    )
+    reasons = Counter(r for r in mapped["drop_reason"] if r)
+    truncated = sum(mapped["truncated_exchanges"])
+    if report is not None:
+        for reason, count in sorted(reasons.items()):
+            name = f"{reason}:{label_mode}" if reason == DROP_EMPTY_TARGET else reason
+            report.drop(name, count)
+        if truncated:
+            report.drop(TRUNCATED_EXCHANGES, truncated)
+    if reasons:
+        mapped = mapped.filter(lambda r: [not x for x in r], input_columns="drop_reason", batched=True,
+                               num_proc=num_proc, desc="Dropping empty/too-long examples")
+    return mapped.remove_columns(["drop_reason", "truncated_exchanges"])
