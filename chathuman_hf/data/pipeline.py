@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import datasets
 from datasets import Dataset, Features, List, Value
 
 from .clean import CleaningOptions, clean_utterance
@@ -24,6 +26,8 @@ from .report import DataReport
 from .turns import TurnOptions, build_messages, role_swapped, split_max_turns
 
 PIPELINE_VERSION = "1"
+PROGRESS_MIN_FILES = 200  # progress bars only for inputs at least this large (files, or rows below)
+PROGRESS_MIN_ROWS = 20_000
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 DATA_EXTENSIONS = (".json", ".jsonl", ".csv", ".tsv", ".txt")
 MANIFEST = "manifest.json"
@@ -93,7 +97,11 @@ def _walk(folder: Path, prefix: str) -> Iterator[dict[str, Any]]:
         if any(part.startswith(".") for part in path.relative_to(folder).parts) or rel == MANIFEST:
             continue
         source = f"{prefix}/{rel}" if prefix else str(path)
-        skip = "" if path.suffix.lower() in DATA_EXTENSIONS else "unsupported_file_extension"
+        skip = (
+            ""
+            if path.suffix.lower() in DATA_EXTENSIONS
+            else f"not a data file (expected {', '.join(DATA_EXTENSIONS)})"
+        )
         yield _entry(path, source, manifest.get(rel, {}), skip)
 
 
@@ -132,7 +140,10 @@ def expand_paths(paths: str | Path | list[str | Path] | None) -> list[dict[str, 
 def _read_file(entry: dict[str, Any], base: dict[str, Any]) -> Iterator[RawRecord]:
     source = entry["source"]
     if entry["skip"]:
-        yield note(source, entry["skip"])
+        row = note(source, "")
+        row["_drops"] = []
+        row["_file"] = json.dumps({"skipped": entry["skip"]})
+        yield row
         return
     options = {**base, **json.loads(entry["options"])}
     try:
@@ -218,6 +229,19 @@ def has_messages(row: dict[str, Any]) -> bool:
 # ---------------------------------------------------------------- the public entry points
 
 
+@contextlib.contextmanager
+def _progress(show: bool) -> Iterator[None]:
+    """Hide the datasets progress bars for small inputs (restoring the caller's setting)."""
+    if show or datasets.are_progress_bars_disabled():
+        yield
+        return
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        datasets.enable_progress_bars()
+
+
 def _fingerprint(files: list[dict[str, Any]], base: dict[str, Any]) -> str:
     payload = json.dumps([PIPELINE_VERSION, files, base], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
@@ -230,7 +254,11 @@ def _collect(dataset: Dataset, report: DataReport) -> list[str]:
     for batch in columns.iter(batch_size=10_000):
         for source, dialogue_id, drops, notes, file_info in zip(*batch.values(), strict=True):
             if file_info:
-                report.file_info(source, **json.loads(file_info))
+                info = json.loads(file_info)
+                if "skipped" in info:
+                    report.skip(source, info["skipped"])
+                else:
+                    report.file_info(source, **info)
             problems = [n for n in notes if not n.startswith(WARNING_PREFIX)]
             for message in notes:
                 if message.startswith(WARNING_PREFIX):
@@ -256,31 +284,33 @@ def load_dialogues_from_args(args: DataArguments, report: DataReport | None = No
     files = expand_paths(args.data)
     base = args.parse_options()
     num_proc = args.preprocessing_num_proc if args.preprocessing_num_proc and args.preprocessing_num_proc > 1 else None
-    raw = Dataset.from_generator(
-        generate_raw,
-        features=RAW_FEATURES,
-        gen_kwargs={"files": files, "base": base},
-        cache_dir=args.data_cache_dir,
-        num_proc=min(num_proc, len(files)) if num_proc else None,
-        fingerprint=_fingerprint(files, base),
-    )
-    cleaning = vars(args.cleaning_options())
-    cleaned = raw.map(clean_row, fn_kwargs={"options": cleaning, "name_seed": args.name_seed},
-                      num_proc=num_proc, desc="clean utterances")  # fmt: skip
-    turned = cleaned.map(
-        turns_batch,
-        batched=True,
-        fn_kwargs={"options": vars(args.turn_options())},
-        remove_columns=cleaned.column_names,
-        features=TURN_FEATURES,
-        num_proc=num_proc,
-        desc="build turns",
-    )
-    errors = _collect(turned, report)
-    if args.strict and errors:
-        raise DataFormatError(f"{errors[0]} (strict mode; {len(errors)} problem(s) in all)")
-    dialogues = turned.filter(has_messages, num_proc=num_proc, desc="drop empty dialogues")
-    dialogues = dialogues.select_columns(["messages", "source", "dialogue_id"])
+    with _progress(len(files) >= PROGRESS_MIN_FILES):
+        raw = Dataset.from_generator(
+            generate_raw,
+            features=RAW_FEATURES,
+            gen_kwargs={"files": files, "base": base},
+            cache_dir=args.data_cache_dir,
+            num_proc=min(num_proc, len(files)) if num_proc else None,
+            fingerprint=_fingerprint(files, base),
+        )
+    with _progress(len(raw) >= PROGRESS_MIN_ROWS):
+        cleaning = vars(args.cleaning_options())
+        cleaned = raw.map(clean_row, fn_kwargs={"options": cleaning, "name_seed": args.name_seed},
+                          num_proc=num_proc, desc="clean utterances")  # fmt: skip
+        turned = cleaned.map(
+            turns_batch,
+            batched=True,
+            fn_kwargs={"options": vars(args.turn_options())},
+            remove_columns=cleaned.column_names,
+            features=TURN_FEATURES,
+            num_proc=num_proc,
+            desc="build turns",
+        )
+        errors = _collect(turned, report)
+        if args.strict and errors:
+            raise DataFormatError(f"{errors[0]} (strict mode; {len(errors)} problem(s) in all)")
+        dialogues = turned.filter(has_messages, num_proc=num_proc, desc="drop empty dialogues")
+        dialogues = dialogues.select_columns(["messages", "source", "dialogue_id"])
     for source, n in sorted(Counter(dialogues["source"]).items()):
         report.kept(source, n)
     if len(dialogues) == 0:

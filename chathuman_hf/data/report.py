@@ -21,6 +21,7 @@ class DataReport:
         self.files: dict[str, dict[str, str]] = {}
         self.stats: dict[str, Any] = {}
         self.warnings: list[str] = []
+        self.skipped: dict[str, str] = {}
 
     def drop(self, reason: str, count: int = 1, where: str | None = None) -> None:
         """Count ``count`` items dropped for ``reason``; ``where`` (file/record) is kept as an example."""
@@ -45,6 +46,10 @@ class DataReport:
         """Remember which format and encoding a file was read with."""
         self.files[source] = {"format": format, "encoding": encoding}
 
+    def skip(self, source: str, why: str) -> None:
+        """Remember a file in a walked folder that was not read (e.g. a README), and why."""
+        self.skipped[source] = why
+
     def warn(self, message: str) -> None:
         """Keep a warning that was also emitted with ``warnings.warn``."""
         if message not in self.warnings:
@@ -61,6 +66,7 @@ class DataReport:
             "dropped": dict(sorted(self.dropped.items())),
             "sources": dict(sorted(self.sources.items())),
             "files": dict(sorted(self.files.items())),
+            "skipped_files": dict(sorted(self.skipped.items())),
             "drop_examples": dict(sorted(self.examples.items())),
             **self.stats,
             "warnings": list(self.warnings),

@@ -1,0 +1,87 @@
+"""Prepare normalized dialogues: ``python recipes/prepare.py --data PATH [PATH ...] --output DIR``.
+
+Writes ``DIR/dialogues.jsonl`` (one ``{"messages", "source", "dialogue_id"}`` per line) and ``DIR/report.json``
+(kept per source, drops per reason, turn and character statistics) and prints a summary table.
+Bad input is skipped and counted; with ``--strict`` (or when nothing loads) the run stops with one line naming
+the file, the record and what was expected, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import HfArgumentParser
+
+from chathuman_hf.data import DataArguments, DataFormatError, DataReport, load_dialogues_from_args
+
+
+@dataclass
+class PrepareArguments:
+    """Where the prepared files go."""
+
+    output: str | None = field(default=None, metadata={"help": "Output folder for dialogues.jsonl and report.json."})
+    config: str | None = field(default=None, metadata={"help": "YAML file with DataArguments fields (CLI wins)."})
+
+
+def parse(argv: list[str]) -> tuple[DataArguments, PrepareArguments]:
+    """Parse the CLI; ``--config x.yaml`` supplies defaults that command-line flags override."""
+    parser = HfArgumentParser((DataArguments, PrepareArguments))
+    known, _ = parser.parse_known_args(argv)
+    if known.config:
+        import yaml
+
+        values = yaml.safe_load(Path(known.config).read_text(encoding="utf-8")) or {}
+        allowed = {action.dest for action in parser._actions}
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise DataFormatError(f"unknown keys {unknown}; allowed: {sorted(allowed - {'help'})}", file=known.config)
+        parser.set_defaults(**values)
+    data_args, prepare_args = parser.parse_args_into_dataclasses(args=argv)
+    if not prepare_args.output:
+        parser.error("--output DIR is required")
+    return data_args, prepare_args
+
+
+def write_outputs(dataset, report: DataReport, output: Path) -> None:
+    """Write dialogues.jsonl and report.json (with turn/char statistics) into ``output``."""
+    output.mkdir(parents=True, exist_ok=True)
+    turns, chars = [], []
+    with (output / "dialogues.jsonl").open("w", encoding="utf-8") as handle:
+        for batch in dataset.iter(batch_size=1000):
+            for messages, source, dialogue_id in zip(
+                batch["messages"], batch["source"], batch["dialogue_id"], strict=True
+            ):
+                row = {"messages": messages, "source": source, "dialogue_id": dialogue_id}
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                turns.append(sum(m["role"] != "system" for m in messages))
+                chars.append(sum(len(m["content"]) for m in messages))
+    report.add_stats(turns, chars)
+    report.write_json(output / "report.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the preparation; returns the process exit status."""
+    warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
+    try:
+        data_args, prepare_args = parse(sys.argv[1:] if argv is None else argv)
+        report = DataReport()
+        dataset = load_dialogues_from_args(data_args, report)
+        output = Path(prepare_args.output)
+        write_outputs(dataset, report, output)
+    except DataFormatError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(report.format_table())
+    print(f"wrote {output / 'dialogues.jsonl'} and {output / 'report.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
