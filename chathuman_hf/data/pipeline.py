@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import hashlib
 import json
@@ -145,7 +146,7 @@ def _read_file(entry: dict[str, Any], base: dict[str, Any]) -> Iterator[RawRecor
         row["_file"] = json.dumps({"skipped": entry["skip"]})
         yield row
         return
-    options = {**base, **json.loads(entry["options"])}
+    options = merge_file_options(base, json.loads(entry["options"]))
     try:
         text, encoding = read_text(entry["path"], options.get("encoding"))
         if not text.strip():
@@ -163,6 +164,13 @@ def _read_file(entry: dict[str, Any], base: dict[str, Any]) -> Iterator[RawRecor
         yield issue(source, reason, err.record, err.detail)
     except Exception as err:  # noqa: BLE001 - a parser surprise must become a counted drop, not a traceback
         yield issue(source, "malformed_file", None, f"unexpected structure ({type(err).__name__}: {err})")
+
+
+def merge_file_options(base: dict[str, Any], per_file: dict[str, Any]) -> dict[str, Any]:
+    """Manifest options for one file fill in what the caller left at its default; explicit caller options win."""
+    defaults = DataArguments().parse_options()
+    explicit = {key: value for key, value in base.items() if value != defaults.get(key)}
+    return {**base, **per_file, **explicit}
 
 
 def generate_raw(files: list[dict[str, Any]], base: dict[str, Any]) -> Iterator[RawRecord]:
@@ -242,8 +250,17 @@ def _progress(show: bool) -> Iterator[None]:
         datasets.enable_progress_bars()
 
 
+@functools.cache
+def _code_version() -> str:
+    """Hash of this package's parser code, so a changed parser never reuses a stale cached read."""
+    digest = hashlib.sha256(PIPELINE_VERSION.encode())
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def _fingerprint(files: list[dict[str, Any]], base: dict[str, Any]) -> str:
-    payload = json.dumps([PIPELINE_VERSION, files, base], sort_keys=True, ensure_ascii=False)
+    payload = json.dumps([_code_version(), files, base], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
