@@ -15,9 +15,12 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
+from chathuman_hf.packing import pack_dataset
+
 FRAME, USER, ASSISTANT, SYSTEM = 0, 1, 2, 3
 ROLE_CODES = {"user": USER, "assistant": ASSISTANT, "system": SYSTEM}
 FEATURE_COLUMNS = ["input_ids", "roles", "last_turn", "length"]
+__all__ = ["tokenize_dialogues", "pack_dataset", "encode_dialogues", "FRAME", "USER", "ASSISTANT", "SYSTEM"]
 
 DROP_TOO_LONG = "too_long_single_exchange"
 DROP_EMPTY_TARGET = "empty_target"
@@ -151,6 +154,7 @@ def _fit(
         for ex in exchanges:
             sizes.append(sum(per_msg.get(first + j, 0) for j in range(len(ex))))
             first += len(ex)
+        sizes[0] += per_msg.get(-1, 0)  # leading frame (bos, first marker): over-estimate, never over-drop
         excess = len(record["input_ids"]) - max_length
         k, removed = 0, 0
         while k < len(exchanges) - 1 and removed < excess:

@@ -70,3 +70,30 @@ def make_tiny_model_dir(path: str | Path, *, vocab_size: int = 2000, seed: int =
     tokenizer.save_pretrained(path)
     ChatWindow(max_turns=3, max_length=int(config["n_positions"])).save_pretrained(path)
     return path
+
+
+def make_word_tokenizer(words: list[str], *, kogpt2_like: bool = False, prepare: bool = True):
+    """A whitespace word-level fast tokenizer with predictable ids (for hand-checked label tests).
+
+    Ids: ``<pad>`` 0, ``<unk>`` 1, ``</s>`` 2, ``<usr>`` 3, ``<sys>`` 4, then ``words`` in order. With
+    ``kogpt2_like`` the vocabulary also holds ``<mask>`` and ``<unused0..9>`` and no special token is declared,
+    like loading KoGPT2 without passing its specials.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from chathuman_hf.tokenization import prepare_tokenizer
+
+    base = ["<pad>", "<unk>", "</s>", "<usr>", "<sys>"]
+    extra = ["<mask>"] + [f"<unused{i}>" for i in range(10)] if kogpt2_like else []
+    vocab = {tok: i for i, tok in enumerate(base + extra + list(words))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    if kogpt2_like:
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, clean_up_tokenization_spaces=False)
+    else:
+        fast = PreTrainedTokenizerFast(
+            tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>", bos_token="</s>",
+            clean_up_tokenization_spaces=False,
+        )
+    return prepare_tokenizer(fast) if prepare else fast

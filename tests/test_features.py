@@ -1,0 +1,148 @@
+"""tokenize_dialogues: template-identical ids, per-token roles, truncation, max_turns, expand_turns, drops."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from datasets import Dataset, load_from_disk
+from transformers import AutoTokenizer
+
+from chathuman_hf.features import ASSISTANT, FRAME, SYSTEM, USER, tokenize_dialogues
+from chathuman_hf.testing import make_word_tokenizer, sample_dialogues
+
+WORDS = ["안녕", "반가워", "밥", "먹었어", "응", "뭐", "김밥", "너는", "친절한", "친구"]
+THREE_TURNS = [
+    {"role": "user", "content": "안녕"},
+    {"role": "assistant", "content": "안녕 반가워"},
+    {"role": "user", "content": "밥 먹었어"},
+    {"role": "assistant", "content": "응 먹었어"},
+    {"role": "user", "content": "뭐 먹었어"},
+    {"role": "assistant", "content": "김밥 먹었어"},
+]
+# </s> <usr> 안녕 <sys> 안녕 반가워 </s> <usr> 밥 먹었어 <sys> 응 먹었어 </s> <usr> 뭐 먹었어 <sys> 김밥 먹었어 </s>
+THREE_IDS = [2, 3, 5, 4, 5, 6, 2, 3, 7, 8, 4, 9, 8, 2, 3, 10, 8, 4, 11, 8, 2]
+
+
+class Report:
+    def __init__(self) -> None:
+        self.drops: Counter[str] = Counter()
+
+    def drop(self, reason: str, count: int = 1, where: str | None = None) -> None:
+        self.drops[reason] += count
+
+
+@pytest.fixture(scope="module")
+def word_tok():
+    return make_word_tokenizer(WORDS)
+
+
+@pytest.fixture(scope="module")
+def tiny_tok(tiny_model_dir):
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def test_three_turn_roles_and_last_turn(word_tok):
+    row = tokenize_dialogues([THREE_TURNS], word_tok)[0]
+    assert row["input_ids"] == THREE_IDS
+    F, U, A = FRAME, USER, ASSISTANT
+    assert row["roles"] == [F, F, U, F, A, A, A, F, U, U, F, A, A, A, F, U, U, F, A, A, A]
+    assert row["last_turn"] == [0] * 18 + [1, 1, 1]
+    assert row["length"] == 21
+
+
+def test_system_message_rendered_after_bos(word_tok):
+    msgs = [{"role": "system", "content": "너는 친절한 친구"}, *THREE_TURNS[:2]]
+    row = tokenize_dialogues([msgs], word_tok)[0]
+    assert word_tok.apply_chat_template(msgs, tokenize=False) == "</s>너는 친절한 친구<usr>안녕<sys>안녕 반가워</s>"
+    assert row["input_ids"] == [2, 12, 13, 14, 3, 5, 4, 5, 6, 2]
+    assert row["roles"] == [FRAME, SYSTEM, SYSTEM, SYSTEM, FRAME, USER, FRAME, ASSISTANT, ASSISTANT, ASSISTANT]
+
+
+def test_ids_identical_to_apply_chat_template_on_sample(tiny_tok):
+    dialogues = sample_dialogues()
+    dialogues.append([{"role": "system", "content": "다정하게 대답해."}, *dialogues[0]])
+    ds = tokenize_dialogues(dialogues, tiny_tok, max_length=10_000)
+    assert len(ds) == len(dialogues)
+    for row, msgs in zip(ds, dialogues, strict=True):
+        assert row["input_ids"] == tiny_tok.apply_chat_template(msgs)["input_ids"]
+        # every assistant turn ends with eos carrying the assistant role
+        eos_positions = [i for i, t in enumerate(row["input_ids"]) if t == tiny_tok.eos_token_id][1:]
+        assert all(row["roles"][i] == ASSISTANT for i in eos_positions)
+        assert row["input_ids"][-1] == tiny_tok.eos_token_id and row["last_turn"][-1] == 1
+
+
+def test_truncation_drops_oldest_whole_exchanges(word_tok):
+    report = Report()
+    row = tokenize_dialogues([THREE_TURNS], word_tok, max_length=14, report=report)[0]
+    # only the last exchange fits in 14 tokens together with bos; it is kept whole, eos included
+    assert row["input_ids"] == word_tok.apply_chat_template(THREE_TURNS[4:])["input_ids"] == [2, 3, 10, 8, 4, 11, 8, 2]
+    assert report.drops == {"oldest_exchanges_truncated": 2}
+    row = tokenize_dialogues([THREE_TURNS], word_tok, max_length=15)[0]
+    assert row["input_ids"] == word_tok.apply_chat_template(THREE_TURNS[2:])["input_ids"]
+
+
+def test_single_too_long_exchange_is_dropped_and_counted(word_tok):
+    report = Report()
+    long = [{"role": "user", "content": " ".join(["밥"] * 30)}, {"role": "assistant", "content": "응"}]
+    ds = tokenize_dialogues([long, THREE_TURNS[:2]], word_tok, max_length=16, report=report)
+    assert len(ds) == 1 and ds[0]["input_ids"] == [2, 3, 5, 4, 5, 6, 2]
+    assert report.drops == {"too_long_single_exchange": 1}
+
+
+def test_max_turns_keeps_last_exchanges(word_tok):
+    row = tokenize_dialogues([THREE_TURNS], word_tok, max_turns=2)[0]
+    assert row["input_ids"] == word_tok.apply_chat_template(THREE_TURNS[2:])["input_ids"]
+
+
+def test_expand_turns_gives_every_prefix_ending_on_assistant(word_tok):
+    ds = tokenize_dialogues([THREE_TURNS], word_tok, expand_turns=True)
+    assert [r["input_ids"] for r in ds] == [
+        word_tok.apply_chat_template(THREE_TURNS[:k])["input_ids"] for k in (2, 4, 6)
+    ]
+    assert [sum(r["last_turn"]) for r in ds] == [3, 3, 3]
+    assert ds[2]["input_ids"] == THREE_IDS
+
+
+def test_expand_turns_with_max_turns_windows_each_prefix(word_tok):
+    ds = tokenize_dialogues([THREE_TURNS], word_tok, expand_turns=True, max_turns=1)
+    assert [r["input_ids"] for r in ds] == [
+        word_tok.apply_chat_template(THREE_TURNS[k - 2 : k])["input_ids"] for k in (2, 4, 6)
+    ]
+
+
+def test_empty_target_dropped_and_counted(word_tok):
+    report = Report()
+    empty = [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": ""}]
+    ds = tokenize_dialogues([empty, THREE_TURNS], word_tok, label_mode="-100", report=report)
+    # an empty assistant content still has its eos as a target, so nothing is dropped under -100 ...
+    assert len(ds) == 2 and ds[0]["roles"] == [FRAME, FRAME, USER, FRAME, ASSISTANT]
+    assert report.drops == {}
+
+
+def test_no_eos_after_assistant_is_an_error(word_tok):
+    tok = make_word_tokenizer(WORDS)
+    tok.chat_template = "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    with pytest.raises(ValueError, match="No eos token after assistant message 1"):
+        tokenize_dialogues([THREE_TURNS[:2]], tok)
+
+
+def test_template_that_changes_content_is_refused(word_tok):
+    tok = make_word_tokenizer(WORDS)
+    tok.chat_template = "{{ bos_token }}{% for m in messages %}{{ m['content'] | upper }}{{ eos_token }}{% endfor %}"
+    with pytest.raises(ValueError, match="changes message contents"):
+        tokenize_dialogues([[{"role": "user", "content": "abc"}, {"role": "assistant", "content": "d"}]], tok)
+
+
+def test_second_run_uses_datasets_cache(word_tok, tmp_path):
+    Dataset.from_list([{"messages": THREE_TURNS}] * 3).save_to_disk(tmp_path / "d")
+    ds = load_from_disk(str(tmp_path / "d"))
+    first = tokenize_dialogues(ds, word_tok)
+    second = tokenize_dialogues(ds, word_tok)
+    assert first.cache_files and first.cache_files == second.cache_files
+    assert second["input_ids"] == [THREE_IDS] * 3
+
+
+def test_missing_messages_column_names_the_fix(word_tok):
+    with pytest.raises(ValueError, match="expected a 'messages' column"):
+        tokenize_dialogues(Dataset.from_list([{"text": "x"}]), word_tok)
