@@ -18,12 +18,16 @@ def decode_bytes(raw: bytes, encoding: str | None = None, *, file: str = "") -> 
         try:
             return raw.decode(encoding), encoding
         except (UnicodeDecodeError, LookupError) as err:
-            raise DataFormatError(f"cannot decode as {encoding} ({err}); try --encoding auto", file=file) from err
+            raise DataFormatError(
+                f"cannot decode as {encoding} ({err}); try --encoding auto", file=file, reason="undecodable_file"
+            ) from err
     if raw.startswith(b"\xef\xbb\xbf"):
         try:
             return raw[3:].decode("utf-8"), "utf-8-sig"
         except UnicodeDecodeError as err:
-            raise DataFormatError(f"starts with a UTF-8 BOM but is not UTF-8 ({err})", file=file) from err
+            raise DataFormatError(
+                f"starts with a UTF-8 BOM but is not UTF-8 ({err})", file=file, reason="undecodable_file"
+            ) from err
     errors = []
     for candidate in AUTO_ENCODINGS:
         try:
@@ -31,7 +35,9 @@ def decode_bytes(raw: bytes, encoding: str | None = None, *, file: str = "") -> 
         except UnicodeDecodeError as err:
             errors.append(f"{candidate}: byte {err.start}")
     raise DataFormatError(
-        f"undecodable bytes (expected UTF-8, UTF-8 with BOM or CP949; failed at {', '.join(errors)})", file=file
+        f"undecodable bytes (expected UTF-8, UTF-8 with BOM or CP949; failed at {', '.join(errors)})",
+        file=file,
+        reason="undecodable_file",
     )
 
 

@@ -160,8 +160,7 @@ def _read_file(entry: dict[str, Any], base: dict[str, Any]) -> Iterator[RawRecor
         yield info
         yield from get_parser(fmt)(text, source, options)
     except DataFormatError as err:
-        reason = "undecodable_file" if "decode" in err.detail else err.reason
-        yield issue(source, reason, err.record, err.detail)
+        yield issue(source, err.reason, err.record, err.detail)
     except Exception as err:  # noqa: BLE001 - a parser surprise must become a counted drop, not a traceback
         yield issue(source, "malformed_file", None, f"unexpected structure ({type(err).__name__}: {err})")
 

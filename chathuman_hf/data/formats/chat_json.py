@@ -32,11 +32,13 @@ def iter_json(text: str, source: str) -> Iterator[tuple[str, Any] | RawRecord]:
     if not stripped:
         raise DataFormatError("empty file (expected JSON or JSONL records)", file=source, reason="empty_file")
     try:
+        if source.lower().endswith(".jsonl"):
+            raise json.JSONDecodeError("JSON Lines file", stripped, 0)
         document = json.loads(stripped)
     except json.JSONDecodeError as err:
         document = None
         first_line = stripped.split("\n", 1)[0]
-        if "\n" not in stripped or not _parses(first_line):
+        if not _parses(first_line) and not source.lower().endswith(".jsonl"):
             raise DataFormatError(
                 f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg} (expected a JSON document or "
                 "one JSON object per line)",
