@@ -1,0 +1,135 @@
+"""Exact packing: packed ≡ unpacked (logits and token-weighted loss) in every label mode, packer, padding share."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from transformers import Trainer, TrainingArguments
+
+from chathuman_hf.collators import ChatCollator, LabelMode
+from chathuman_hf.features import tokenize_dialogues
+from chathuman_hf.losses import make_compute_loss_func, token_loss_sum
+from chathuman_hf.modeling import build_model
+from chathuman_hf.packing import best_fit_bins, pack_dataset, padding_report, padding_share
+from chathuman_hf.testing import make_word_tokenizer
+
+WORDS = ["안녕", "반가워", "밥", "먹었어", "응", "뭐", "김밥", "오늘", "날씨", "좋다", "그래", "내일", "보자"]
+MAX_LEN = 48
+
+
+def random_dialogues(n: int, seed: int) -> list[list[dict]]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        msgs = []
+        if rng.random() < 0.2:
+            msgs.append({"role": "system", "content": " ".join(rng.choices(WORDS, k=rng.randint(1, 3)))})
+        for _ in range(rng.randint(1, 3)):
+            for role in ("user", "assistant"):
+                msgs.append({"role": role, "content": " ".join(rng.choices(WORDS, k=rng.randint(1, 5)))})
+        out.append(msgs)
+    return out
+
+
+@pytest.fixture(scope="module")
+def data():
+    tok = make_word_tokenizer(WORDS)
+    ds = tokenize_dialogues(random_dialogues(16, seed=3), tok, max_length=MAX_LEN)
+    return tok, ds, pack_dataset(ds, max_length=MAX_LEN, seed=1)
+
+
+def test_best_fit_bins_literal():
+    # visit order 0..4 with lengths 5, 4, 3, 2, 6 and capacity 8: 3 goes to the tightest bin that fits
+    assert best_fit_bins([5, 4, 3, 2, 6], 8, [0, 1, 2, 3, 4]) == [[0, 2], [1, 3], [4]]
+    with pytest.raises(ValueError, match="Example 1 has 9 tokens > max_length=8"):
+        best_fit_bins([1, 9], 8, [0, 1])
+
+
+def test_pack_dataset_keeps_every_dialogue_whole(data):
+    _, ds, packed = data
+    assert all(sum(r["seq_lengths"]) == r["length"] == len(r["input_ids"]) <= MAX_LEN for r in packed)
+    pieces = []
+    for r in packed:
+        start = 0
+        for n in r["seq_lengths"]:
+            pieces.append(tuple(r["input_ids"][start : start + n]))
+            start += n
+    assert sorted(pieces) == sorted(tuple(x) for x in ds["input_ids"])
+    assert len(packed) < len(ds)
+    assert pack_dataset(ds, max_length=MAX_LEN, seed=1)["input_ids"] == packed["input_ids"]
+    assert pack_dataset(ds, max_length=MAX_LEN, seed=2)["input_ids"] != packed["input_ids"]
+
+
+def _per_example_logits(logits, batch, rows, packed):
+    """Map each example (by its token ids) to its logits, slicing packed rows by seq_lengths."""
+    out = {}
+    for b, row in enumerate(rows):
+        start = 0
+        for n in row["seq_lengths"] if packed else [len(row["input_ids"])]:
+            key = tuple(batch["input_ids"][b, start : start + n].tolist())
+            out.setdefault(key, logits[b, start : start + n])
+            start += n
+    return out
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_packed_equals_unpacked_in_every_label_mode(data, attn):
+    tok, ds, packed = data
+    torch.manual_seed(0)
+    model = build_model(model_type="gpt2", tokenizer=tok, config_overrides={
+        "n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": MAX_LEN, "attn_implementation": attn}).eval()
+    rows_u = [ds[i] for i in range(len(ds))]
+    rows_p = [packed[i] for i in range(len(packed))]
+    for mode in LabelMode:
+        col = ChatCollator(tok.pad_token_id, mode)
+        bu, bp = col(rows_u), col(rows_p)
+        with torch.no_grad():
+            lu = model(input_ids=bu["input_ids"], attention_mask=bu["attention_mask"]).logits
+            lp = model(**{k: bp[k] for k in ("input_ids", "attention_mask", "position_ids")}).logits
+        su, nu = token_loss_sum(lu, bu["labels"], shifted=mode.pre_shifted)
+        sp, np_ = token_loss_sum(lp, bp["labels"], shifted=mode.pre_shifted)
+        assert nu == np_ > 0
+        assert abs((su / nu).item() - (sp / np_).item()) < 1e-4, mode
+        eu = _per_example_logits(lu, bu, rows_u, packed=False)
+        ep = _per_example_logits(lp, bp, rows_p, packed=True)
+        assert eu.keys() == ep.keys()
+        assert max((eu[k] - ep[k]).abs().max().item() for k in eu) < 1e-4
+
+
+def test_packed_batches_train_under_trainer(data, tmp_path):
+    tok, _, packed = data
+    model = build_model(model_type="gpt2", tokenizer=tok,
+                        config_overrides={"n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": MAX_LEN})
+    args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2, max_steps=2, report_to=[],
+                             remove_unused_columns=False, use_cpu=True, save_strategy="no")
+    trainer = Trainer(model=model, args=args, train_dataset=packed,
+                      data_collator=ChatCollator(tok.pad_token_id, "-100+sys"),
+                      compute_loss_func=make_compute_loss_func("-100+sys"))
+    assert torch.isfinite(torch.tensor(trainer.train().training_loss))
+
+
+def test_packed_mask_is_cast_for_half_precision(data):
+    tok, _, packed = data
+    model = build_model(model_type="gpt2", tokenizer=tok, dtype=torch.bfloat16, config_overrides={
+        "n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": MAX_LEN, "attn_implementation": "sdpa"})
+    batch = ChatCollator(tok.pad_token_id, "input")([packed[0], packed[1]])
+    with torch.no_grad():
+        out = model(**batch)
+    assert out.logits.dtype == torch.bfloat16 and torch.isfinite(out.loss)
+
+
+def test_padding_share_literal():
+    lengths = [10, 20, 30, 40]
+    # fixed: 100 real tokens in 4 x 50 slots
+    assert padding_share(lengths, batch_size=2, strategy="fixed", max_length=50) == pytest.approx(0.5)
+    # dynamic, one batch of 4 padded to its longest row (40): 100 real tokens in 160 slots
+    assert padding_share(lengths, batch_size=4, strategy="dynamic", max_length=50) == pytest.approx(1 - 100 / 160)
+    # packed: four 25-token dialogues fill two 50-token rows exactly, whatever the order
+    assert padding_share([25] * 4, batch_size=2, strategy="packed", max_length=50) == pytest.approx(0.0)
+    report = padding_report([25] * 4 + [50], batch_size=8, max_length=50)
+    assert report == {"examples": 5, "tokens": 150, "batch_size": 8, "max_length": 50, "fixed": 0.4,
+                      "dynamic": 0.4, "packed": 0.0, "packed_rows": 3, "mean_fill": 1.0}
+    with pytest.raises(ValueError, match="expected fixed, dynamic or packed"):
+        padding_share(lengths, batch_size=2, strategy="sorted")
