@@ -1,0 +1,266 @@
+"""Argument dataclasses for the training recipe and ``parse_args`` (YAML ``--config`` + command-line overrides).
+
+Four dataclasses are parsed together by ``HfArgumentParser``: :class:`ModelArguments`, ``DataArguments`` (from
+``chathuman_hf.data.options``, the same options as ``recipes/prepare.py``), :class:`ChatArguments` and
+:class:`ChatTrainingArguments` (all of ``TrainingArguments`` with chat fine-tuning defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser, TrainingArguments
+from transformers.utils import is_torch_bf16_gpu_available
+
+from chathuman_hf.data.options import DataArguments
+
+DEFAULT_MODEL = "skt/kogpt2-base-v2"
+LABEL_MODES = ("input", "-100", "last_sys", "-100+sys", "all_sys", "shift")
+# Values that start with "-" would be read by argparse as an option; parse_args rewrites them to --label-mode=VALUE.
+_LABEL_MODE_FLAGS = ("--label-mode", "--label_mode")
+
+
+@dataclass
+class ModelArguments:
+    """Which model and tokenizer to start from: a Hub id / local dir, or a config built from scratch."""
+
+    model_name_or_path: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"help": "Hub id or local directory of a causal LM. Ignored (left at its default) with --model_type."},
+    )
+    model_type: str | None = field(
+        default=None,
+        metadata={"help": "Build the model from scratch with this architecture (e.g. gpt2) instead of loading weights."},
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "Config overrides, e.g. 'n_layer=4,n_embd=128,n_head=4,n_positions=256' (run_clm.py style)."},
+    )
+    tokenizer_name: str | None = field(
+        default=None, metadata={"help": "Tokenizer (Hub id or dir); default: the model's own tokenizer."}
+    )
+    train_tokenizer: bool = field(
+        default=False, metadata={"help": "Train a SentencePiece tokenizer on the training dialogues first."}
+    )
+    vocab_size: int = field(default=8000, metadata={"help": "Vocabulary size for --train-tokenizer."})
+    tokenizer_model_type: str = field(
+        default="bpe", metadata={"help": "SentencePiece model for --train-tokenizer.", "choices": ["bpe", "unigram"]}
+    )
+    use_reserved_tokens: bool = field(
+        default=False,
+        metadata={"help": "Map missing role tokens onto reserved <unusedN> tokens instead of growing the vocabulary."},
+    )
+    dtype: str | None = field(
+        default=None,
+        metadata={"help": "dtype to load the weights in.", "choices": [None, "auto", "float32", "bfloat16", "float16"]},
+    )
+
+    def __post_init__(self) -> None:
+        if self.model_type and self.model_name_or_path not in (DEFAULT_MODEL, None, ""):
+            raise ValueError(
+                f"Give either --model_name_or_path ({self.model_name_or_path}) or --model_type ({self.model_type}) "
+                "to build from scratch, not both."
+            )
+        if self.config_overrides and not self.model_type and self.model_name_or_path == DEFAULT_MODEL:
+            warnings.warn(
+                "--config_overrides changes the pretrained config of the default model; "
+                "add --model_type gpt2 to build a model from scratch.",
+                stacklevel=2,
+            )
+
+    @property
+    def from_scratch(self) -> bool:
+        """True when the model is built from a config instead of loaded."""
+        return bool(self.model_type)
+
+
+@dataclass
+class ChatArguments:
+    """How dialogues become training examples, how they are held out and how runs are evaluated."""
+
+    label_mode: str = field(
+        default="input",
+        metadata={
+            "help": "Which tokens carry loss: input (all), -100 / last_sys (last assistant turn), "
+            "-100+sys / all_sys (every assistant turn), shift (pre-shifted labels, same objective as input). "
+            "Write values starting with '-' as --label-mode=-100.",
+            "choices": list(LABEL_MODES),
+        },
+    )
+    max_length: int = field(default=256, metadata={"help": "Maximum tokens per example (oldest exchanges dropped)."})
+    max_turns: int | None = field(
+        default=None, metadata={"help": "Keep at most this many user→assistant exchanges per example (newest)."}
+    )
+    expand_turns: bool = field(
+        default=False,
+        metadata={"help": "Make every dialogue prefix that ends on an assistant turn its own training example."},
+    )
+    packing: bool = field(
+        default=False,
+        metadata={"help": "Pack several dialogues into one row (exact: own positions, no cross attention)."},
+    )
+    eval_data: list[str] | None = field(
+        default=None, metadata={"help": "Held-out dialogue files; default: --eval-split of the training data."}
+    )
+    eval_split: float = field(
+        default=0.1, metadata={"help": "Share of dialogues held out for evaluation when no --eval-data is given."}
+    )
+    split_seed: int = field(default=42, metadata={"help": "Seed of the held-out split (fixed across runs)."})
+    early_stopping_patience: int | None = field(
+        default=None,
+        metadata={"help": "Stop after this many evaluations without improving metric_for_best_model."},
+    )
+    generation_prompts: int = field(
+        default=8, metadata={"help": "Held-out prompts answered at every eval for the generation-health metrics."}
+    )
+    generation_max_new_tokens: int = field(
+        default=32, metadata={"help": "Token limit of generation-health replies (and the model's max_new_tokens)."}
+    )
+    chat_max_turns: int = field(
+        default=3, metadata={"help": "History window saved with the model (chat_window.json): past exchanges kept."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.label_mode not in LABEL_MODES:
+            raise ValueError(f"label_mode {self.label_mode!r}: expected one of {', '.join(LABEL_MODES)}")
+        if not 0.0 <= self.eval_split < 1.0:
+            raise ValueError(f"--eval-split must be in [0, 1), got {self.eval_split}")
+        if self.max_length < 8:
+            raise ValueError(f"--max-length must be at least 8 tokens, got {self.max_length}")
+
+
+@dataclass
+class ChatTrainingArguments(TrainingArguments):
+    """``TrainingArguments`` with defaults for a chat fine-tune: per-epoch eval/save, best model on assistant perplexity."""
+
+    output_dir: str | None = field(default="outputs/chathuman", metadata={"help": "Where checkpoints and the model go."})
+    num_train_epochs: float = field(default=5.0, metadata={"help": "Total number of training epochs."})
+    learning_rate: float = field(default=5.0e-05, metadata={"help": "Initial AdamW learning rate."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    warmup_steps: float = field(default=0.05, metadata={"help": "Warmup steps (a value < 1 is a share of all steps)."})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Batch size per device for training."})
+    per_device_eval_batch_size: int = field(default=8, metadata={"help": "Batch size per device for evaluation."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint: no, steps, epoch, best."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most this many checkpoints (+ the best)."})
+    load_best_model_at_end: bool = field(
+        default=True, metadata={"help": "Load the best checkpoint (metric_for_best_model) at the end of training."}
+    )
+    metric_for_best_model: str | None = field(
+        default="eval_assistant_perplexity", metadata={"help": "Metric that picks the best checkpoint."}
+    )
+    greater_is_better: bool | None = field(default=False, metadata={"help": "Whether a larger metric is better."})
+    logging_steps: float = field(default=10, metadata={"help": "Log every N steps (a value < 1 is a share)."})
+    logging_first_step: bool = field(default=True, metadata={"help": "Log the first step too."})
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Must stay False: the collator needs the role columns."}
+    )
+    auto_bf16: bool = field(
+        default=False, metadata={"help": "Use bf16 mixed precision when the accelerator supports it, fp32 otherwise."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.auto_bf16 and not (self.bf16 or self.fp16) and not self.use_cpu and is_torch_bf16_gpu_available():
+            self.bf16 = True
+        if self.remove_unused_columns:
+            raise ValueError(
+                "--remove_unused_columns True would drop the 'roles'/'last_turn' columns the chat collator needs; "
+                "leave it False."
+            )
+        super().__post_init__()
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments)
+
+
+def field_names(classes: tuple[type, ...] = ARGUMENT_CLASSES) -> dict[str, str]:
+    """Map every field name to the dataclass that owns it (raises on a name used twice)."""
+    owners: dict[str, str] = {}
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            if not f.init:
+                continue
+            if f.name in owners and owners[f.name] != cls.__name__:
+                raise TypeError(f"Argument {f.name!r} is defined by both {owners[f.name]} and {cls.__name__}.")
+            owners.setdefault(f.name, cls.__name__)
+    return owners
+
+
+def load_yaml_config(path: str | Path, known: set[str]) -> dict[str, Any]:
+    """Read a YAML recipe; keys may use '-' or '_'; an unknown key is an error naming it and the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--config {path}: no such file")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of option names to values, got {type(data).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            close = [k for k in known if k.startswith(name[:4])][:5]
+            hint = f" (similar: {', '.join(sorted(close))})" if close else ""
+            raise ValueError(f"{path}: unknown key {key!r}{hint}; see `python recipes/train.py --help` for options")
+        if isinstance(value, str) and _looks_like_float(value):
+            raise ValueError(f"{path}: {key}: {value!r} is read as a string by YAML; write it as e.g. 2.0e-05")
+        out[name] = value
+    return out
+
+
+def _looks_like_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return "e" in text.lower() and not text.strip().lower().startswith(("inf", "nan"))
+
+
+def _fix_dash_values(argv: list[str]) -> list[str]:
+    """Join ``--label-mode -100`` into ``--label-mode=-100`` so argparse does not read the value as an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _LABEL_MODE_FLAGS and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1] in LABEL_MODES:
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def build_parser() -> HfArgumentParser:
+    """The parser for ``recipes/train.py`` (the four argument dataclasses plus ``--config``)."""
+    field_names()  # fail early on a name clash between the dataclasses
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    parser.add_argument("--config", default=None, help="YAML recipe; command-line options override its values.")
+    return parser
+
+
+def parse_args(
+    argv: list[str] | None = None,
+) -> tuple[ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments]:
+    """Parse ``--config FILE.yaml`` (optional) and command-line options; the command line wins over the file."""
+    argv = _fix_dash_values(list(sys.argv[1:] if argv is None else argv))
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    known, _ = pre.parse_known_args(argv)
+    parser = build_parser()
+    if known.config:
+        values = load_yaml_config(known.config, set(field_names()))
+        parser.set_defaults(**values)
+    namespace = parser.parse_args(argv)
+    outputs = []
+    for cls in ARGUMENT_CLASSES:
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        outputs.append(cls(**{k: v for k, v in vars(namespace).items() if k in names}))
+    model_args, data_args, chat_args, training_args = outputs
+    return model_args, data_args, chat_args, training_args

@@ -1,0 +1,228 @@
+"""The model card (``README.md``) written next to a trained chat model."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Licenses of base models we know; anything else is read from the base model's own card, or marked "other".
+KNOWN_LICENSES = {"skt/kogpt2-base-v2": "cc-by-nc-sa-4.0"}
+SCRATCH_LICENSE = "apache-2.0"
+HYPERPARAMETERS = (
+    "learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size", "per_device_eval_batch_size",
+    "gradient_accumulation_steps", "weight_decay", "warmup_steps", "lr_scheduler_type", "optim", "seed", "bf16",
+    "fp16", "max_grad_norm",
+)
+METRICS = (
+    "eval_loss", "eval_perplexity", "eval_assistant_loss", "eval_assistant_perplexity", "eval_tokens",
+    "eval_assistant_tokens", "eval_gen_stopped_share", "eval_gen_empty_share", "eval_gen_distinct_2",
+    "eval_gen_mean_length",
+)
+
+
+def base_model_license(name_or_path: str | None) -> str:
+    """License inherited from the base model: known Hub models, a local model's card, else ``other``."""
+    if not name_or_path:
+        return SCRATCH_LICENSE
+    if name_or_path in KNOWN_LICENSES:
+        return KNOWN_LICENSES[name_or_path]
+    card = Path(name_or_path) / "README.md"
+    if card.is_file():
+        match = re.match(r"^---\n(.*?)\n---", card.read_text(encoding="utf-8"), re.S)
+        if match:
+            meta = yaml.safe_load(match.group(1)) or {}
+            if meta.get("license"):
+                return str(meta["license"])
+    return "other"
+
+
+def source_provenance(source: str, fmt: str | None) -> str:
+    """Where a data source comes from, in one line."""
+    if source.startswith("sample_data"):
+        return "embedded sample written by the chathuman_hf authors (Apache-2.0)"
+    if "chatbotdata" in source.lower():
+        return "songys/Chatbot_data (MIT)"
+    if fmt and fmt.startswith("aihub"):
+        return "AIHub (aihub.or.kr); AIHub's terms of use apply, not redistributable"
+    if fmt == "kakao":
+        return "KakaoTalk export; make sure every participant agreed"
+    return "user-provided file"
+
+
+def grouped_sources(sources: dict[str, int], files: dict[str, dict[str, str]]) -> list[tuple[str, str, int, str]]:
+    """(source or folder, format, dialogues, provenance); many files of one folder are summed as ``folder/*``."""
+    groups: dict[str, dict[str, Any]] = {}
+    by_parent: dict[str, int] = {}
+    for src in sources:
+        by_parent[str(Path(src).parent)] = by_parent.get(str(Path(src).parent), 0) + 1
+    for src, n in sorted(sources.items()):
+        parent = str(Path(src).parent)
+        fmt = files.get(src, {}).get("format", "")
+        key = f"{parent}/*" if by_parent[parent] > 3 and parent not in (".", "sample_data") else src
+        entry = groups.setdefault(key, {"format": fmt, "n": 0, "src": src})
+        entry["n"] += n
+    return [(k, v["format"], v["n"], source_provenance(v["src"], v["format"])) for k, v in groups.items()]
+
+
+@dataclass
+class ModelCardInfo:
+    """Everything the card shows; filled by the training recipe."""
+
+    model_name: str
+    base_model: str | None
+    model_config: dict[str, Any]
+    label_mode: str
+    chat_options: dict[str, Any]
+    cleaning: dict[str, Any]
+    report: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    eval_metrics: dict[str, Any] = field(default_factory=dict)
+    epoch_table: list[dict[str, Any]] = field(default_factory=list)
+    sample_replies: list[tuple[str, str]] = field(default_factory=list)
+    tokenizer_note: str = ""
+    hub_model_id: str | None = None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def render_model_card(info: ModelCardInfo) -> str:
+    """Markdown with YAML front matter for the Hub."""
+    license_id = base_model_license(info.base_model)
+    meta: dict[str, Any] = {
+        "language": ["ko"],
+        "license": license_id,
+        "library_name": "transformers",
+        "pipeline_tag": "text-generation",
+        "tags": ["chathuman_hf", "korean", "chat", "conversational", f"label-mode-{info.label_mode}"],
+    }
+    if info.base_model:
+        meta["base_model"] = info.base_model
+    repo = info.hub_model_id or f"./{info.model_name}"
+    lines = ["---", yaml.safe_dump(meta, allow_unicode=True, sort_keys=False).strip(), "---", ""]
+    lines += [f"# {info.model_name}", ""]
+    base = (
+        f"fine-tuned from [`{info.base_model}`](https://huggingface.co/{info.base_model})"
+        if info.base_model and not Path(info.base_model).exists()
+        else f"fine-tuned from `{info.base_model}`"
+        if info.base_model
+        else "trained from scratch (" + ", ".join(f"{k}={v}" for k, v in info.model_config.items()) + ")"
+    )
+    lines += [
+        f"A Korean everyday-conversation (일상 대화) chat model, {base} with "
+        "[chathuman_hf](https://github.com/) (Hugging Face Trainer + accelerate).",
+        "",
+        "## Usage",
+        "",
+        "```python",
+        "from transformers import pipeline",
+        "",
+        f'chat = pipeline("text-generation", model="{repo}")',
+        'out = chat([{"role": "user", "content": "안녕! 오늘 뭐 했어?"}])',
+        'print(out[0]["generated_text"][-1]["content"])',
+        "```",
+        "",
+        "The tokenizer carries the chat template (`<usr>user<sys>assistant</s>`), `generation_config.json` stops at "
+        "the end of the turn or a new `<usr>`, and `chat_window.json` holds the history window used in training "
+        f"(max_turns={info.chat_options.get('max_turns')}, max_length={info.chat_options.get('max_length')}); "
+        "chathuman_hf front ends (`recipes/chat.py`, `recipes/serve.py`) drop the oldest exchanges to stay inside it.",
+        "",
+        "## Training data",
+        "",
+    ]
+    dialogues = info.report.get("dialogues")
+    lines += [f"{dialogues} dialogues after cleaning and the turn rules.", ""]
+    rows = grouped_sources(info.report.get("sources", {}), info.report.get("files", {}))
+    if rows:
+        lines += ["| source | format | dialogues | provenance |", "|---|---|---:|---|"]
+        lines += [f"| `{s}` | {f or '-'} | {n} | {p} |" for s, f, n, p in rows]
+        lines.append("")
+    dropped = info.report.get("dropped", {})
+    if dropped:
+        lines += ["Dropped (reason: count): " + ", ".join(f"{k}: {v}" for k, v in sorted(dropped.items())), ""]
+    if info.cleaning:
+        on = [k for k, v in info.cleaning.items() if v is True]
+        off = [k for k, v in info.cleaning.items() if v is False]
+        lines += [f"Cleaning on: {', '.join(on) or 'none'}; off: {', '.join(off) or 'none'}.", ""]
+    lines += [
+        "## Training",
+        "",
+        f"- label mode: **{info.label_mode}** (which tokens carry loss; see the chathuman_hf README)",
+        "- examples: " + ", ".join(f"{k}={v}" for k, v in info.chat_options.items()),
+    ]
+    if info.tokenizer_note:
+        lines.append(f"- tokenizer: {info.tokenizer_note}")
+    lines += ["", "| hyperparameter | value |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in info.hyperparameters.items()]
+    lines += ["", "## Evaluation", ""]
+    lines.append(
+        "Held-out dialogues. `eval_assistant_perplexity` scores the assistant-turn tokens the same way for every "
+        "label mode (token-weighted), so it compares runs; `eval_loss` is the label mode's own loss."
+    )
+    lines.append("")
+    shown = [(k, info.eval_metrics[k]) for k in METRICS if k in info.eval_metrics]
+    if shown:
+        lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in shown] + [""]
+    if info.epoch_table:
+        cols = list(info.epoch_table[0].keys())
+        lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |" for r in info.epoch_table]
+        lines.append("")
+    if info.sample_replies:
+        lines += ["Sample replies (greedy, held-out prompts):", ""]
+        lines += [f"- {p} → {r or '(empty)'}" for p, r in info.sample_replies]
+        lines.append("")
+    lines += [
+        "## License and provenance",
+        "",
+        f"License: `{license_id}`"
+        + (f", inherited from the base model `{info.base_model}`." if info.base_model else " (trained from scratch).")
+        + " The training data keeps its own terms (see the provenance column above).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_model_card(info: ModelCardInfo, output_dir: str | Path) -> Path:
+    """Render and write ``README.md`` into ``output_dir``."""
+    path = Path(output_dir) / "README.md"
+    path.write_text(render_model_card(info), encoding="utf-8")
+    return path
+
+
+def epoch_table(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-epoch rows: train loss (mean of logged losses in the epoch), eval loss and assistant perplexity."""
+    rows: dict[int, dict[str, Any]] = {}
+    train: dict[int, list[float]] = {}
+    for entry in log_history:
+        if "epoch" not in entry:
+            continue
+        epoch = max(int(round(entry["epoch"] + 0.4999)), 1)
+        if "loss" in entry:
+            train.setdefault(epoch, []).append(float(entry["loss"]))
+        if "eval_loss" in entry:
+            rows[epoch] = {
+                "epoch": epoch,
+                "eval_loss": entry["eval_loss"],
+                "eval_assistant_perplexity": entry.get("eval_assistant_perplexity", float("nan")),
+            }
+    out = []
+    for epoch in sorted(set(rows) | set(train)):
+        row = {"epoch": epoch, "train_loss": sum(train[epoch]) / len(train[epoch]) if train.get(epoch) else float("nan")}
+        row.update({k: v for k, v in rows.get(epoch, {}).items() if k != "epoch"})
+        out.append(row)
+    return out
+
+
+def load_json(path: str | Path) -> dict[str, Any]:
+    """Read a JSON file (empty dict when missing)."""
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -1,0 +1,143 @@
+"""ChatTrainer: ``Trainer`` with token-weighted eval metrics, generation health and the chat model card."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from huggingface_hub import constants as hub_constants
+from transformers import Trainer
+from transformers.trainer_utils import EvalLoopOutput
+
+from chathuman_hf.collators import LabelMode
+from chathuman_hf.evaluation import StatsAccumulator, batch_loss_stats, generate_replies, generation_health
+
+logger = logging.getLogger(__name__)
+
+# Batch keys the collator adds for the loss/metrics that the model's forward must not see.
+NON_MODEL_KEYS = ("labels", "shift_labels", "assistant_labels")
+
+
+class ChatTrainer(Trainer):
+    """``Trainer`` whose evaluation reports token-weighted metrics that compare across label modes.
+
+    Every eval logs ``eval_loss`` (the label mode's own loss, token-weighted), ``eval_perplexity``,
+    ``eval_assistant_loss``/``eval_assistant_perplexity`` (assistant-turn tokens, the same for every mode),
+    token counts and, with ``health_prompts``, ``eval_gen_*`` generation-health metrics.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        label_mode: str | LabelMode = LabelMode.INPUT,
+        health_prompts: list[list[dict[str, str]]] | None = None,
+        health_max_new_tokens: int = 32,
+        chat_window: Any = None,
+        model_card: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.label_mode = LabelMode.parse(label_mode)
+        self.health_prompts = health_prompts or []
+        self.health_max_new_tokens = health_max_new_tokens
+        self.chat_window = chat_window
+        self.model_card = model_card  # callable(output_dir) writing README.md, see chathuman_hf.model_card
+        self.last_health_replies: list[str] = []
+        self._eval_stats = StatsAccumulator()
+
+    # ------------------------------------------------------------------ loss
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
+        inputs = {k: v for k, v in inputs.items() if k not in ("shift_labels", "assistant_labels")}
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+
+    # ------------------------------------------------------------------ evaluation
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):  # noqa: D102
+        inputs = self._prepare_inputs(inputs)
+        labels = inputs["labels"]
+        model_inputs = {k: v for k, v in inputs.items() if k not in NON_MODEL_KEYS}
+        with torch.no_grad(), self.compute_loss_context_manager():
+            outputs = model(**model_inputs, use_cache=False)
+        stats = batch_loss_stats(
+            outputs.logits, labels, inputs.get("assistant_labels"), pre_shifted=self.label_mode.pre_shifted
+        )
+        self._eval_stats.add(self.accelerator.gather_for_metrics(stats))
+        loss = (stats[:, 0].sum() / stats[:, 1].sum().clamp(min=1)).float()
+        return loss.detach(), None, None
+
+    def evaluation_loop(  # noqa: D102
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ) -> EvalLoopOutput:
+        self._eval_stats.reset()
+        output = super().evaluation_loop(
+            dataloader, description, prediction_loss_only=True, ignore_keys=ignore_keys,
+            metric_key_prefix=metric_key_prefix,
+        )
+        metrics = dict(output.metrics)
+        for key, value in self._eval_stats.summary().items():
+            metrics[f"{metric_key_prefix}_{key}"] = value
+        if self.health_prompts:
+            metrics.update({f"{metric_key_prefix}_{k}": v for k, v in self.generation_health().items()})
+        return EvalLoopOutput(
+            predictions=output.predictions, label_ids=output.label_ids, metrics=metrics, num_samples=output.num_samples
+        )
+
+    def generation_health(self) -> dict[str, float]:
+        """Greedy replies to the fixed held-out prompts, scored by the ``generation_health`` metric module."""
+        model = self.model
+        synced = self.args.world_size > 1 and (self.is_fsdp_enabled or self.is_deepspeed_enabled)
+        window = self.chat_window
+        max_length = window.max_length if window is not None else None
+        max_prompt = None if max_length is None else max(max_length - self.health_max_new_tokens, 8)
+        with self.compute_loss_context_manager():
+            replies, stopped, texts = generate_replies(
+                model,
+                self.processing_class,
+                self.health_prompts,
+                max_new_tokens=self.health_max_new_tokens,
+                max_prompt_tokens=max_prompt,
+                max_turns=window.max_turns if window is not None else None,
+                synced_gpus=synced,
+            )
+        self.last_health_replies = texts
+        return generation_health(replies, stopped)
+
+    # ------------------------------------------------------------------ output and Hub
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        """Write the chathuman_hf model card (README.md) instead of Trainer's generic draft."""
+        if not self.is_world_process_zero():
+            return
+        if self.model_card is None:
+            super().create_model_card(*args, **kwargs)
+        else:
+            self.model_card(self.args.output_dir)
+
+    @property
+    def hub_offline(self) -> bool:
+        """True when ``HF_HUB_OFFLINE`` is set: pushes stop right before the upload (the folder is still prepared)."""
+        return bool(hub_constants.HF_HUB_OFFLINE)
+
+    def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:  # noqa: D102
+        if self.hub_offline:
+            self.hub_model_id = self.args.hub_model_id
+            self.push_in_progress = None
+            logger.warning("HF_HUB_OFFLINE is set: the Hub repo is not created and nothing will be uploaded.")
+            return
+        super().init_hf_repo(token=token, private=private)
+
+    def _push_from_checkpoint(self, checkpoint_folder: str) -> None:
+        if self.hub_offline:
+            logger.info("HF_HUB_OFFLINE: skipping the upload of %s", checkpoint_folder)
+            return
+        super()._push_from_checkpoint(checkpoint_folder)
+
+    def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True, **kwargs: Any):
+        """Trainer's push (save, model card, upload); offline it prepares the folder and stops before the upload."""
+        if not self.hub_offline:
+            return super().push_to_hub(commit_message=commit_message, blocking=blocking, **kwargs)
+        self.save_model(_internal_call=True)
+        if self.is_world_process_zero():
+            self.create_model_card()
+            logger.warning("HF_HUB_OFFLINE: %s is ready to push to %s; not uploading.", self.args.output_dir,
+                           self.args.hub_model_id)
+        return None

@@ -1,0 +1,304 @@
+"""The training recipe's steps: data → tokenizer/model → trainer → final output (used by ``recipes/train.py``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import transformers
+from datasets import Dataset
+from transformers import AutoTokenizer, EarlyStoppingCallback, PreTrainedModel, PreTrainedTokenizerBase
+
+from chathuman_hf.callbacks import ChatWindowCallback
+from chathuman_hf.collators import ChatCollator, LabelMode
+from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
+from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_args
+from chathuman_hf.evaluation import health_prompts
+from chathuman_hf.features import tokenize_dialogues
+from chathuman_hf.losses import make_compute_loss_func
+from chathuman_hf.model_card import HYPERPARAMETERS, ModelCardInfo, epoch_table, write_model_card
+from chathuman_hf.modeling import build_model, ensure_vocab_fits
+from chathuman_hf.packing import pack_dataset
+from chathuman_hf.plots import plot_loss_curves
+from chathuman_hf.tokenization import chat_generation_config, prepare_tokenizer
+from chathuman_hf.tokenizer_training import train_tokenizer
+from chathuman_hf.trainer import ChatTrainer
+from chathuman_hf.window import ChatWindow
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILE = "report.json"
+LOSS_CURVE_FILE = "loss_curve.png"
+
+
+def setup_logging(training_args: ChatTrainingArguments) -> None:
+    """Log like the transformers examples: INFO on the main process, WARNING on replicas."""
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%H:%M:%S", handlers=[
+            logging.StreamHandler(sys.stdout)]
+    )
+    level = training_args.get_process_log_level()
+    logging.getLogger("chathuman_hf").setLevel(level)
+    datasets.utils.logging.set_verbosity(level)
+    transformers.utils.logging.set_verbosity(level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+
+
+@dataclass
+class ChatData:
+    """Dialogues (messages) and tokenized examples of the train and held-out sets, and the data report."""
+
+    train_dialogues: Dataset
+    eval_dialogues: Dataset | None
+    report: DataReport
+    train: Dataset | None = None
+    eval: Dataset | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class _PrefixedReport:
+    """Adds drops to a DataReport under ``prefix`` (held-out tokenization drops stay apart from training ones)."""
+
+    def __init__(self, report: DataReport, prefix: str) -> None:
+        self.report, self.prefix = report, prefix
+
+    def drop(self, reason: str, count: int = 1, where: str | None = None) -> None:
+        self.report.drop(f"{self.prefix}{reason}", count, where)
+
+
+def load_data(data_args: DataArguments, chat_args: ChatArguments) -> ChatData:
+    """Load and clean dialogues; hold out ``eval_data`` or a fixed-seed ``eval_split`` share of them."""
+    report = DataReport()
+    dialogues = load_dialogues_from_args(data_args, report)
+    if len(dialogues) == 0:
+        raise ValueError(f"No dialogue left from {data_args.data or 'the embedded sample'}:\n{report.format_table()}")
+    eval_dialogues = None
+    if chat_args.eval_data:
+        eval_report = DataReport()
+        eval_dialogues = load_dialogues_from_args(dataclasses.replace(data_args, data=chat_args.eval_data), eval_report)
+        report.stats["eval_data"] = eval_report.to_dict()
+        train_dialogues = dialogues
+    elif chat_args.eval_split > 0:
+        if len(dialogues) < 2:
+            raise ValueError("Need at least 2 dialogues to hold some out; pass --eval-data or --eval-split 0.")
+        split = dialogues.train_test_split(test_size=chat_args.eval_split, seed=chat_args.split_seed)
+        train_dialogues, eval_dialogues = split["train"], split["test"]
+    else:
+        train_dialogues = dialogues
+    report.stats["split"] = {
+        "train_dialogues": len(train_dialogues),
+        "eval_dialogues": len(eval_dialogues) if eval_dialogues is not None else 0,
+        "eval_split": None if chat_args.eval_data else chat_args.eval_split,
+        "split_seed": chat_args.split_seed,
+    }
+    return ChatData(train_dialogues=train_dialogues, eval_dialogues=eval_dialogues, report=report)
+
+
+def build_tokenizer(
+    model_args: ModelArguments, chat_args: ChatArguments, train_dialogues: Dataset, *, resume_from: str | None = None
+) -> PreTrainedTokenizerBase:
+    """The chat-ready tokenizer: from a checkpoint being resumed, trained on the data, named, or the model's own."""
+    if resume_from and (Path(resume_from) / "tokenizer_config.json").is_file():
+        tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(resume_from))
+    elif model_args.train_tokenizer:
+        tokenizer = train_tokenizer(
+            train_dialogues, vocab_size=model_args.vocab_size, model_type=model_args.tokenizer_model_type
+        )
+    elif model_args.tokenizer_name:
+        tokenizer = prepare_tokenizer(model_args.tokenizer_name, use_reserved_tokens=model_args.use_reserved_tokens)
+    elif not model_args.from_scratch:
+        tokenizer = prepare_tokenizer(model_args.model_name_or_path, use_reserved_tokens=model_args.use_reserved_tokens)
+    else:
+        raise ValueError(
+            f"--model_type {model_args.model_type} builds a model from scratch and needs a tokenizer: "
+            "add --tokenizer_name DIR or --train-tokenizer --vocab-size N."
+        )
+    tokenizer.model_max_length = chat_args.max_length
+    return tokenizer
+
+
+def tokenize_data(
+    data: ChatData, tokenizer: PreTrainedTokenizerBase, chat_args: ChatArguments, *, num_proc: int | None = None,
+    seed: int = 42,
+) -> ChatData:
+    """Tokenize (drops counted in the report) and optionally pack; the held-out set is the same for every mode."""
+    mode = LabelMode.parse(chat_args.label_mode)
+    common = {"max_length": chat_args.max_length, "max_turns": chat_args.max_turns, "num_proc": num_proc}
+    data.train = tokenize_dialogues(
+        data.train_dialogues, tokenizer, expand_turns=chat_args.expand_turns, label_mode=mode.value,
+        report=data.report, **common,
+    )
+    if len(data.train) == 0:
+        raise ValueError(f"Every training example was dropped during tokenization:\n{data.report.format_table()}")
+    if data.eval_dialogues is not None:
+        # label_mode=None: held-out examples never depend on the training mode, so runs stay comparable.
+        data.eval = tokenize_dialogues(
+            data.eval_dialogues, tokenizer, expand_turns=False, label_mode=None,
+            report=_PrefixedReport(data.report, "eval:"), **common,
+        )
+    data.stats = {
+        "train_examples": len(data.train),
+        "train_tokens": int(sum(data.train["length"])),
+        "eval_examples": len(data.eval) if data.eval is not None else 0,
+        "eval_tokens": int(sum(data.eval["length"])) if data.eval is not None else 0,
+    }
+    if chat_args.packing:
+        data.train = pack_dataset(data.train, max_length=chat_args.max_length, seed=seed)
+        if data.eval is not None:
+            data.eval = pack_dataset(data.eval, max_length=chat_args.max_length, seed=chat_args.split_seed)
+        data.stats.update({"train_packed_rows": len(data.train), "eval_packed_rows": len(data.eval or [])})
+    data.report.stats["examples"] = dict(data.stats)
+    return data
+
+
+def build_chat_model(
+    model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, chat_args: ChatArguments, data: ChatData | None = None
+) -> PreTrainedModel:
+    """Load or build the model, resize it to the tokenizer, check every token id and set chat generation defaults."""
+    model = build_model(
+        None if model_args.from_scratch else model_args.model_name_or_path,
+        model_type=model_args.model_type,
+        config_overrides=model_args.config_overrides,
+        tokenizer=tokenizer,
+        dtype=model_args.dtype,
+    )
+    positions = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    if positions is not None and chat_args.max_length > positions:
+        raise ValueError(
+            f"--max-length {chat_args.max_length} exceeds the model's {positions} positions; lower --max-length."
+        )
+    if data is not None:
+        for part in (data.train, data.eval):
+            if part is not None:
+                ensure_vocab_fits(model, tokenizer, part)
+    model.generation_config = chat_generation_config(tokenizer, max_new_tokens=chat_args.generation_max_new_tokens)
+    return model
+
+
+def chat_window(chat_args: ChatArguments) -> ChatWindow:
+    """The history window used in training, saved as ``chat_window.json`` for every chat front end."""
+    return ChatWindow(max_turns=chat_args.max_turns, max_length=chat_args.max_length)
+
+
+def build_trainer(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    data: ChatData,
+    chat_args: ChatArguments,
+    training_args: ChatTrainingArguments,
+    *,
+    model_card: Any = None,
+) -> ChatTrainer:
+    """``ChatTrainer`` with the label mode's collator and loss, early stopping and generation-health prompts."""
+    if data.eval is None and (training_args.eval_strategy != "no" or training_args.load_best_model_at_end):
+        raise ValueError(
+            "There is no held-out data (--eval-split 0 and no --eval-data): pass --eval_strategy no "
+            "--load_best_model_at_end false, or keep an --eval-split."
+        )
+    window = chat_window(chat_args)
+    callbacks: list[Any] = [ChatWindowCallback(window)]
+    if chat_args.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=chat_args.early_stopping_patience))
+    prompts = health_prompts(data.eval_dialogues, chat_args.generation_prompts) if data.eval_dialogues else []
+    return ChatTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=data.train,
+        eval_dataset=data.eval,
+        data_collator=ChatCollator(tokenizer.pad_token_id, chat_args.label_mode, with_assistant_labels=True),
+        processing_class=tokenizer,
+        compute_loss_func=make_compute_loss_func(chat_args.label_mode),
+        callbacks=callbacks,
+        label_mode=chat_args.label_mode,
+        health_prompts=prompts,
+        health_max_new_tokens=chat_args.generation_max_new_tokens,
+        chat_window=window,
+        model_card=model_card,
+    )
+
+
+def model_card_writer(
+    trainer: ChatTrainer,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    chat_args: ChatArguments,
+    data: ChatData,
+) -> Any:
+    """A callable(output_dir) that writes the model card from the trainer's current state and metrics."""
+
+    def write(output_dir: str | Path) -> Path:
+        args = trainer.args
+        out = Path(output_dir)
+        eval_metrics = json.loads((out / "eval_results.json").read_text()) if (out / "eval_results.json").is_file() else {}
+        hyper = {k: getattr(args, k) for k in HYPERPARAMETERS if hasattr(args, k)}
+        hyper["world_size"] = args.world_size
+        prompts = trainer.health_prompts
+        samples = [(p[-1]["content"], r) for p, r in zip(prompts, trainer.last_health_replies, strict=False)][:5]
+        info = ModelCardInfo(
+            model_name=Path(args.hub_model_id or out.resolve().name).name,
+            base_model=None if model_args.from_scratch else model_args.model_name_or_path,
+            model_config={"model_type": model_args.model_type, "config_overrides": model_args.config_overrides},
+            label_mode=LabelMode.parse(chat_args.label_mode).value,
+            chat_options={
+                "max_length": chat_args.max_length, "max_turns": chat_args.max_turns,
+                "expand_turns": chat_args.expand_turns, "packing": chat_args.packing,
+                "eval_split": chat_args.eval_split if not chat_args.eval_data else None,
+                "split_seed": chat_args.split_seed,
+            },
+            cleaning=dataclasses.asdict(data_args.cleaning_options()),
+            report=data.report.to_dict(),
+            hyperparameters=hyper,
+            eval_metrics=eval_metrics,
+            epoch_table=epoch_table(trainer.state.log_history),
+            sample_replies=samples,
+            tokenizer_note=(
+                f"SentencePiece {model_args.tokenizer_model_type} trained on the training dialogues "
+                f"(vocab {model_args.vocab_size})" if model_args.train_tokenizer else
+                (model_args.tokenizer_name or model_args.model_name_or_path or "")
+            ),
+            hub_model_id=args.hub_model_id,
+        )
+        return write_model_card(info, out)
+
+    return write
+
+
+def write_report(data: ChatData, output_dir: str | Path) -> Path:
+    """Write the data report (``report.json``: kept per source, drops by reason incl. tokenization) and log it."""
+    path = Path(output_dir) / REPORT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data.report.write_json(path)
+    logger.info("Data report (%s):\n%s\nexamples: %s", path, data.report.format_table(), json.dumps(data.stats))
+    return path
+
+
+def save_final_output(trainer: ChatTrainer, train_result: Any, data: ChatData) -> dict[str, Any]:
+    """Save the (best) model, tokenizer, generation config, chat window, results, loss curve, report and card."""
+    args = trainer.args
+    metrics = dict(train_result.metrics)
+    metrics.update({f"train_{k}": v for k, v in data.stats.items()})
+    trainer.save_model()
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    eval_metrics: dict[str, Any] = {}
+    if trainer.eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+    if trainer.is_world_process_zero():
+        out = Path(args.output_dir)
+        trainer.chat_window.save_pretrained(out)
+        write_report(data, out)
+        plot_loss_curves(trainer.state.log_history, out / LOSS_CURVE_FILE, title=f"label mode {trainer.label_mode.value}")
+        trainer.create_model_card()
+    if args.push_to_hub:
+        trainer.push_to_hub(commit_message="End of training")
+    return {"train": metrics, "eval": eval_metrics}

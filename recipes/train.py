@@ -1,0 +1,74 @@
+"""Fine-tune a causal LM into a Korean multi-turn chat assistant with the Hugging Face Trainer.
+
+Quickstart (embedded sample, tokenizer trained on it, small GPT-2 from scratch; a few minutes on a laptop CPU):
+
+    accelerate launch recipes/train.py --config recipes/configs/quickstart.yaml --label-mode input
+
+The seed's real setting (KoGPT2 base, needs the Hub; one GPU or several):
+
+    accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/train.py \
+        --config recipes/configs/kogpt2.yaml --data /path/to/dialogues --output_dir outputs/kogpt2-chat
+
+Runs unchanged under ``python``, ``accelerate launch`` and ``torchrun``. Every option of ``TrainingArguments`` is
+accepted; ``--config FILE.yaml`` sets defaults that command-line options override; ``--help`` lists everything.
+``--resume_from_checkpoint auto`` resumes from the latest complete checkpoint in ``--output_dir``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from transformers import set_seed
+
+from chathuman_hf.checkpoints import resolve_resume
+from chathuman_hf.config import parse_args
+from chathuman_hf.training import (
+    build_chat_model,
+    build_tokenizer,
+    build_trainer,
+    load_data,
+    model_card_writer,
+    save_final_output,
+    setup_logging,
+    tokenize_data,
+    write_report,
+)
+
+logger = logging.getLogger("chathuman_hf.train")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    # 1. arguments: ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments (YAML + command line)
+    model_args, data_args, chat_args, training_args = parse_args(argv)
+    setup_logging(training_args)
+    logger.info("Process %d/%d on %s", training_args.process_index, training_args.world_size, training_args.device)
+    resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+
+    # 2. data: load + clean + hold out (main process first, the others reuse the datasets cache)
+    with training_args.main_process_first(desc="loading dialogues"):
+        data = load_data(data_args, chat_args)
+
+    # 3. tokenizer (trained on the training dialogues if asked), then tokenized / packed examples
+    tokenizer = build_tokenizer(model_args, chat_args, data.train_dialogues, resume_from=resume)
+    with training_args.main_process_first(desc="tokenizing dialogues"):
+        data = tokenize_data(
+            data, tokenizer, chat_args, num_proc=data_args.preprocessing_num_proc, seed=training_args.seed
+        )
+    if training_args.process_index == 0:
+        write_report(data, training_args.output_dir)
+
+    # 4. model (same seed → same init), resized to the tokenizer; every token id checked before the first step
+    set_seed(training_args.seed)
+    model = build_chat_model(model_args, tokenizer, chat_args, data)
+
+    # 5. trainer: label-mode collator and loss, token-weighted eval metrics, generation health, early stopping
+    trainer = build_trainer(model, tokenizer, data, chat_args, training_args)
+    trainer.model_card = model_card_writer(trainer, model_args, data_args, chat_args, data)
+
+    # 6. train (resuming when asked), then save the best model with everything a user needs
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    return save_final_output(trainer, train_result, data)
+
+
+if __name__ == "__main__":
+    main()
