@@ -1,0 +1,181 @@
+"""ChatEngine: one loaded model + tokenizer shared by many sessions; prompts from the saved chat template only."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    TextIteratorStreamer,
+)
+
+from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
+from chathuman_hf.window import ChatWindow, trim_history
+
+EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
+DEFAULT_MAX_TURNS = 3
+
+
+@dataclass
+class Generation:
+    """A finished model reply and its token counts (``finish_reason`` is ``stop`` or ``length``)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+def position_limit(model: PreTrainedModel) -> int | None:
+    config = model.config
+    for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+class ChatEngine:
+    """Holds the model, tokenizer, base generation config and chat window; ``lock`` serialises generation."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *,
+                 generation_config: GenerationConfig | None = None, window: ChatWindow | None = None,
+                 name: str = "chathuman") -> None:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError("The tokenizer has no chat template: prepare it with chathuman_hf.tokenization."
+                             "prepare_tokenizer and save it with the model.")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.base_config = generation_config or model.generation_config
+        self.window = window or ChatWindow(max_turns=DEFAULT_MAX_TURNS, max_length=position_limit(model) or 1024)
+        self.name = name
+        self.lock = threading.Lock()
+        self._configs: dict[GenerationPreset, GenerationConfig] = {}
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, *, device: str | None = None,
+                        dtype: torch.dtype | None = None) -> ChatEngine:
+        """Load a saved chat model directory (weights, tokenizer + chat template, generation config, window)."""
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").exists():
+            raise FileNotFoundError(f"{model_dir} is not a saved model directory (no config.json): pass the output "
+                                    "directory of recipes/train.py.")
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForCausalLM.from_pretrained(model_dir, **({"dtype": dtype} if dtype else {}))
+        if device is None or device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        model.to(device)
+        try:
+            generation_config = GenerationConfig.from_pretrained(model_dir)
+        except OSError:
+            generation_config = model.generation_config
+        try:
+            window = ChatWindow.from_pretrained(model_dir)
+        except FileNotFoundError:
+            window = ChatWindow(max_turns=DEFAULT_MAX_TURNS, max_length=position_limit(model) or 1024)
+        return cls(model, tokenizer, generation_config=generation_config, window=window, name=model_dir.name)
+
+    def generation_config(self, preset: GenerationPreset) -> GenerationConfig:
+        if preset not in self._configs:
+            self._configs[preset] = build_generation_config(self.base_config, preset, self.tokenizer)
+        return self._configs[preset]
+
+    def prompt_ids(self, messages: list[dict], *, max_new_tokens: int, max_turns: int | None = None) -> list[int]:
+        """Token ids of the trimmed conversation rendered with the tokenizer's chat template (+ ``<sys>``)."""
+        limits = [x for x in (position_limit(self.model), self.window.max_length) if x]
+        budget = min(limits) - max_new_tokens if limits else None
+        if budget is not None and budget < 8:
+            raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt within the model's "
+                             f"{min(limits)} positions; lower max_new_tokens.")
+        trimmed = trim_history(messages, self.tokenizer, max_turns=max_turns, max_prompt_tokens=budget)
+        ids = self.tokenizer.apply_chat_template(trimmed, tokenize=True, add_generation_prompt=True,
+                                                 return_dict=False)
+        ids = list(ids[0] if ids and isinstance(ids[0], list) else ids)
+        if budget is not None and len(ids) > budget:
+            warnings.warn(f"The last message alone is {len(ids)} tokens; keeping its last {budget} tokens so the "
+                          f"prompt fits the model's positions.", stacklevel=2)
+            head = ids[:1] if ids and ids[0] == self.tokenizer.bos_token_id else []
+            ids = head + ids[len(ids) - (budget - len(head)):]
+        return ids
+
+    def _inputs(self, ids: list[int]) -> dict[str, torch.Tensor]:
+        input_ids = torch.tensor([ids], dtype=torch.long, device=self.model.device)
+        return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+
+    def _finish(self, output: torch.Tensor, prompt_len: int, config: GenerationConfig) -> Generation:
+        new = output[0, prompt_len:].tolist()
+        stops = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
+        pad = config.pad_token_id
+        while new and new[-1] == pad and pad not in stops:
+            new.pop()
+        stopped = bool(new) and new[-1] in stops
+        text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        return Generation(text or EMPTY_REPLY, prompt_len, len(new), "stop" if stopped or len(new) < (
+            config.max_new_tokens or 0) else "length")
+
+    def generate(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
+                 max_turns: int | None = None) -> Generation:
+        """Generate the assistant's next reply to ``messages`` (which must end with a user message)."""
+        preset = get_preset(preset)
+        config = self.generation_config(preset)
+        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns)
+        with self.lock, torch.inference_mode():
+            output = self.model.generate(**self._inputs(ids), generation_config=config)
+        return self._finish(output, len(ids), config)
+
+    def stream(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
+               max_turns: int | None = None, timeout: float = 120.0) -> Iterator[str]:
+        """Yield text pieces as they are generated; the generator's return value is the final ``Generation``.
+
+        Beam-search presets cannot stream token by token: they yield the whole reply once.
+        """
+        preset = get_preset(preset)
+        if not preset.streams:
+            result = self.generate(messages, preset, max_turns=max_turns)
+            yield result.text
+            return result
+        config = self.generation_config(preset)
+        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    box["output"] = self.model.generate(**self._inputs(ids), generation_config=config,
+                                                        streamer=streamer)
+            except BaseException as exc:  # surfaced to the consumer below
+                box["error"] = exc
+                streamer.end()
+
+        with self.lock:
+            thread = threading.Thread(target=run, name="chat-generate", daemon=True)
+            thread.start()
+            started = False
+            try:
+                for piece in streamer:
+                    if not piece:
+                        continue
+                    if not started:
+                        piece = piece.lstrip()
+                        started = bool(piece)
+                    if piece:
+                        yield piece
+            finally:
+                thread.join()
+        if "error" in box:
+            raise RuntimeError(f"generation failed: {box['error']}") from box["error"]
+        result = self._finish(box["output"], len(ids), config)
+        if not started:
+            yield result.text
+        return result

@@ -1,0 +1,101 @@
+"""ChatSession: one conversation's history, skills routed before the model, replies and streaming."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chathuman_hf.chat.engine import ChatEngine, Generation
+from chathuman_hf.chat.presets import GenerationPreset, get_preset
+from chathuman_hf.skills import SkillRouter, SkillsConfig, build_router
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer: ``skill`` names the skill that gave it, ``None`` when the model wrote it."""
+
+    text: str
+    skill: str | None = None
+
+
+class ChatSession:
+    """One conversation: keeps the last ``max_turns`` exchanges (from ``chat_window.json``, else 3)."""
+
+    def __init__(self, engine: ChatEngine, *, preset: str | GenerationPreset = "fast",
+                 router: SkillRouter | None = None, use_skills: bool = True, max_turns: int | None = None,
+                 **preset_overrides: Any) -> None:
+        self.engine = engine
+        self.preset = get_preset(preset, **preset_overrides)
+        self.router = (router or build_router()) if use_skills else None
+        window_turns = engine.window.max_turns
+        self.max_turns = max_turns if max_turns is not None else (window_turns if window_turns else 3)
+        self.history: list[dict[str, str]] = []
+        self.last_reply: Reply | None = None
+        self.last_generation: Generation | None = None
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, preset: str | GenerationPreset = "fast", *,
+                        device: str | None = None, skills: SkillsConfig | None = None, use_skills: bool = True,
+                        max_turns: int | None = None, **preset_overrides: Any) -> ChatSession:
+        """Load a saved chat model directory and start an empty conversation."""
+        engine = ChatEngine.from_pretrained(model_dir, device=device)
+        router = build_router(skills) if use_skills else None
+        return cls(engine, preset=preset, router=router, use_skills=use_skills, max_turns=max_turns,
+                   **preset_overrides)
+
+    def reset(self) -> None:
+        """Forget the conversation."""
+        self.history.clear()
+
+    def messages_for(self, text: str) -> list[dict[str, str]]:
+        """The messages the model sees for ``text``: the kept history plus the new user message."""
+        return [*self.history, {"role": "user", "content": text}]
+
+    def _skill(self, text: str) -> Reply | None:
+        if self.router is None:
+            return None
+        answer = self.router.route(text)
+        if answer is None:
+            return None
+        if answer.action == "reset":
+            self.reset()
+        return Reply(answer.text, answer.skill)
+
+    def _remember(self, text: str, answer: str) -> None:
+        self.history += [{"role": "user", "content": text}, {"role": "assistant", "content": answer}]
+        keep = 2 * self.max_turns
+        if len(self.history) > keep:
+            del self.history[: len(self.history) - keep]
+
+    def reply(self, text: str) -> Reply:
+        """Answer one user message (a skill's answer or the model's), updating the history."""
+        text = text.strip()
+        if not text:
+            raise ValueError("The message is empty: type something to say.")
+        skill = self._skill(text)
+        if skill is not None:
+            self.last_reply = skill
+            return skill
+        generation = self.engine.generate(self.messages_for(text), self.preset, max_turns=self.max_turns + 1)
+        self._remember(text, generation.text)
+        self.last_generation = generation
+        self.last_reply = Reply(generation.text)
+        return self.last_reply
+
+    def stream(self, text: str) -> Iterator[str]:
+        """Like ``reply`` but yields the answer in pieces; ``last_reply`` holds the full answer afterwards."""
+        text = text.strip()
+        if not text:
+            raise ValueError("The message is empty: type something to say.")
+        skill = self._skill(text)
+        if skill is not None:
+            self.last_reply = skill
+            yield skill.text
+            return
+        generation = yield from self.engine.stream(self.messages_for(text), self.preset,
+                                                   max_turns=self.max_turns + 1)
+        self._remember(text, generation.text)
+        self.last_generation = generation
+        self.last_reply = Reply(generation.text)
