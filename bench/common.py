@@ -153,14 +153,19 @@ def lifetime_maxrss_mb() -> dict[str, float]:
     }
 
 
-def mm_peak_flops(n: int = 2048, repeats: int = 5, min_seconds: float = 0.5) -> dict[str, Any]:
-    """Best-of-`repeats` fp32 `torch.mm` FLOP/s of two n×n matrices on this machine with torch's thread count."""
+def mm_peak_flops(
+    n: int = 2048, repeats: int = 5, min_seconds: float = 0.5, *, device: str = "cpu", dtype: Any = None
+) -> dict[str, Any]:
+    """Best-of-`repeats` `torch.mm` FLOP/s of two n×n matrices (fp32 on CPU by default) with torch's thread count."""
     import torch
 
-    a = torch.randn(n, n, dtype=torch.float32)
-    b = torch.randn(n, n, dtype=torch.float32)
-    out = torch.empty(n, n, dtype=torch.float32)
+    dtype = dtype or torch.float32
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
+    out = torch.empty(n, n, dtype=dtype, device=device)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     torch.mm(a, b, out=out)  # warm-up
+    sync()
     flop = 2.0 * n**3
     rates = []
     for _ in range(repeats):
@@ -169,12 +174,15 @@ def mm_peak_flops(n: int = 2048, repeats: int = 5, min_seconds: float = 0.5) -> 
         while True:
             torch.mm(a, b, out=out)
             iters += 1
+            sync()
             dt = time.perf_counter() - t0
             if dt >= min_seconds:
                 break
         rates.append(flop * iters / dt)
     return {
         "n": n,
+        "dtype": str(dtype).replace("torch.", ""),
+        "device": device,
         "threads": torch.get_num_threads(),
         "peak_flops": max(rates),
         "median_flops": statistics.median(rates),

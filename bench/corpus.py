@@ -112,7 +112,7 @@ def build_corpus(out_dir: Path, n_dialogues: int, *, seed: int = 0) -> list[Path
     out_dir = Path(out_dir)
     pool = exchange_pool()
     key = hashlib.sha256(json.dumps([CORPUS_VERSION, n_dialogues, seed, len(pool), pool[:50]]).encode()).hexdigest()
-    manifest = out_dir / "manifest.json"
+    manifest = out_dir / ".bench_corpus.json"  # not manifest.json: the data loader reads that name
     if manifest.exists():
         meta = json.loads(manifest.read_text())
         files = [out_dir / f for f in meta.get("files", [])]

@@ -83,15 +83,29 @@ def special_ids(tokenizer) -> tuple[int, int, int, int, int]:
     return bos, tokenizer.eos_token_id, conv("<usr>"), conv("<sys>"), tokenizer.pad_token_id
 
 
-def seed_style(files: list[Path], tokenizer, *, max_length: int = 256, limit: int | None = None, seed: int = 0):
-    """The seed's way: every example padded to `max_length`, one ``pd.concat`` per row. Returns the DataFrame."""
+def seed_style(
+    files: list[Path],
+    tokenizer,
+    *,
+    max_length: int = 256,
+    limit: int | None = None,
+    seed: int = 0,
+    max_seconds: float | None = None,
+):
+    """The seed's way: every example padded to `max_length`, one ``pd.concat`` per row. Returns the DataFrame.
+
+    `limit` / `max_seconds` stop early (the benchmark bounds this loop; its per-row cost grows with the frame).
+    """
+    import time
+
     import pandas as pd
 
+    t0 = time.perf_counter()
     rng = random.Random(seed)
     bos, eos, usr, sys_, pad = special_ids(tokenizer)
     df = pd.DataFrame(columns=["input_ids", "attention_mask", "labels"])
     for n, turns in enumerate(iter_turns(files, rng)):
-        if limit is not None and n >= limit:
+        if (limit is not None and n >= limit) or (max_seconds is not None and time.perf_counter() - t0 > max_seconds):
             break
         ids, _ = encode_turns(turns, tokenizer, bos, eos, usr, sys_)
         ids = ids[:max_length]

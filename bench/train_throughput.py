@@ -1,0 +1,501 @@
+"""Training throughput and quality at equal useful tokens: seed-style loop vs TRL SFTTrainer vs ours.
+
+    python bench/train_throughput.py [--quick] [--size small|kogpt2] [--device cpu|cuda] [--bf16] --out results/train.json
+
+Every contender starts from the same random init (same GPT-2 config), sees the same tokenized dialogues
+(ChatbotData + the embedded sample) under the same tokenizer, label mode, learning rate and examples per step, and
+trains until the same number of useful (non-pad) tokens has gone through the forward pass, counted by one forward
+pre-hook on the model. Held-out assistant perplexity is measured by one function for everyone at fixed token
+marks, so the curve also gives the wall-clock time to a fixed perplexity target. Contenders:
+
+- ``seed_style``: plain PyTorch loop, every example padded to 256 (``bench/baselines/seed_train.py``);
+- ``trl``: TRL ``SFTTrainer`` on conversational ``messages`` with assistant-only loss (a ``{% generation %}``
+  template variant written here) in the best configuration that ran (``--trl-configs`` are all tried first);
+- ``reference``: our features + collator + Trainer, plain random order, dynamic padding (the quality yardstick);
+- ``ours_dynamic``: the same with length-grouped batches (``train_sampling_strategy="group_by_length"``);
+- ``ours_packed``: exact packing of a shuffled stream (``pack_dataset``), 4-D block-diagonal mask.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import PeakRSS, machine_info, median, mm_peak_flops, ratio, target_row, write_results  # noqa: E402
+from train_data import assistant_perplexity, attention_context, encode_all, load_messages, split  # noqa: E402
+
+SIZES = {
+    "small": {"n_layer": 4, "n_embd": 256, "n_head": 4, "n_positions": 256},
+    "kogpt2": {"n_layer": 12, "n_embd": 768, "n_head": 12, "n_positions": 1024},
+}
+CONTENDERS = ["seed_style", "trl", "reference", "ours_dynamic", "ours_packed"]
+TRL_CONFIGS = {
+    "padding": {"packing": False, "padding_free": False},
+    "padding_free": {"packing": False, "padding_free": True},
+    "packing_bfd": {"packing": True, "packing_strategy": "bfd"},
+    "packing_wrapped": {"packing": True, "packing_strategy": "wrapped"},
+}
+TRL_NOT_ELIGIBLE = {"packing_wrapped": "cuts dialogues mid-sequence and attends across them (TRL docs advise against)"}
+TRL_TEMPLATE = (
+    "{{- bos_token -}}"
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'system' -%}{{- message['content'] -}}"
+    "{%- elif message['role'] == 'user' -%}{{- '<usr>' + message['content'] -}}"
+    "{%- elif message['role'] == 'assistant' -%}{{- '<sys>' -}}"
+    "{% generation %}{{- message['content'] + eos_token -}}{% endgeneration %}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<sys>' -}}{%- endif -%}"
+)
+
+
+class Budget:
+    """Counts useful tokens through a forward pre-hook, times training steps, evaluates at token marks, stops."""
+
+    def __init__(self, model, pad_id: int, budget: int, eval_fn, n_evals: int, max_seconds: float | None, sync):
+        self.pad_id, self.budget, self.eval_fn, self.max_seconds, self.sync = pad_id, budget, eval_fn, max_seconds, sync
+        self.marks = [math.ceil(budget * k / n_evals) for k in range(1, n_evals + 1)]
+        self.tokens = self.positions = self.steps = 0
+        self.train_s = self.eval_s = 0.0
+        self.curve: list[dict[str, float]] = []
+        self.capped = False
+        self.warmup_steps = 2
+        self.warm: tuple[int, int, float] | None = None  # (tokens, positions, train_s) after the warm-up steps
+        self._t = None
+        self._handle = model.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module, args, kwargs) -> None:
+        if not module.training:
+            return
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is None:
+            return
+        self.positions += ids.numel()
+        self.tokens += int((ids != self.pad_id).sum())
+
+    def start(self) -> None:
+        self.sync()
+        self._t = time.perf_counter()
+
+    def after_step(self) -> bool:
+        self.sync()
+        now = time.perf_counter()
+        self.train_s += now - self._t
+        self.steps += 1
+        if self.steps == self.warmup_steps:
+            self.warm = (self.tokens, self.positions, self.train_s)
+        done = self.tokens >= self.budget
+        self.capped = not done and self.max_seconds is not None and self.train_s >= self.max_seconds
+        if done or self.capped or (self.marks and self.tokens >= self.marks[0]):
+            while self.marks and self.tokens >= self.marks[0]:
+                self.marks.pop(0)
+            t0 = time.perf_counter()
+            ppl = self.eval_fn()
+            self.eval_s += time.perf_counter() - t0
+            self.curve.append({"tokens": self.tokens, "train_s": round(self.train_s, 3), "ppl": ppl})
+        self._t = time.perf_counter()
+        return done or self.capped
+
+    def close(self) -> None:
+        self._handle.remove()
+
+
+def time_to_target(curve: list[dict[str, float]], target: float) -> float | None:
+    """Training seconds at which held-out ppl first reaches `target` (log-linear between eval points)."""
+    prev = {"train_s": 0.0, "ppl": float("inf")}
+    for point in curve:
+        if point["ppl"] <= target:
+            if not math.isfinite(prev["ppl"]):
+                return point["train_s"]
+            span = math.log(prev["ppl"]) - math.log(point["ppl"])
+            frac = (math.log(prev["ppl"]) - math.log(target)) / span if span > 0 else 1.0
+            return prev["train_s"] + frac * (point["train_s"] - prev["train_s"])
+        prev = point
+    return None
+
+
+def trainer_args(out_dir: str, seed: int, batch_size: int, lr: float, device: str, bf16: bool, **extra):
+    return dict(
+        output_dir=out_dir,
+        per_device_train_batch_size=batch_size,
+        learning_rate=lr,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.0,
+        max_steps=10**7,
+        logging_steps=10**6,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        seed=seed,
+        data_seed=seed,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        use_cpu=device == "cpu",
+        bf16=bf16,
+        **extra,
+    )
+
+
+def budget_callback(budget: Budget):
+    from transformers import TrainerCallback
+
+    class _CB(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kw):
+            budget.start()
+
+        def on_step_end(self, args, state, control, **kw):
+            if budget.after_step():
+                control.should_training_stop = True
+
+    return _CB()
+
+
+def run_trl(model, tok, train_msgs, cfg_name: str, ctx: dict) -> dict[str, Any]:
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    cfg = TRL_CONFIGS[cfg_name]
+    trl_tok = ctx["tok_copy"]()
+    trl_tok.chat_template = TRL_TEMPLATE
+    packed = cfg.get("packing", False)
+    bs = ctx["packed_batch"] if packed else ctx["batch_size"]
+    max_length = None if cfg.get("padding_free") and not packed else ctx["max_length"]
+    with tempfile.TemporaryDirectory() as tmp:
+        args = SFTConfig(
+            **trainer_args(tmp, ctx["order_seed"], bs, ctx["lr"], ctx["device"], ctx["bf16"]),
+            max_length=max_length,
+            assistant_only_loss=ctx["label_mode"] != "input",
+            dataset_num_proc=None,
+            **cfg,
+        )
+        t0 = time.perf_counter()
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_dict({"messages": train_msgs}),
+            processing_class=trl_tok,
+            callbacks=[budget_callback(ctx["budget"])],
+        )
+        setup_s = time.perf_counter() - t0
+        first = trainer.train_dataset[0]
+        ids_match = _trl_ids_match(trainer.train_dataset, ctx) if not packed else None
+        trainer.train()
+    return {"setup_s": round(setup_s, 2), "batch_size": bs, "trl_ids_match_ours": ids_match,
+            "trl_columns": sorted(first)}
+
+
+def _trl_ids_match(ds, ctx) -> bool:
+    """TRL's tokenized ids for the first examples equal the package's encoding of the same messages."""
+    n = min(20, len(ds))
+    return all(list(ds[i]["input_ids"]) == ctx["train_examples"][i][0] for i in range(n))
+
+
+def run_ours(model, tok, train_msgs, kind: str, ctx: dict) -> dict[str, Any]:
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    from chathuman_hf.collators import ChatCollator, LabelMode
+    from chathuman_hf.features import tokenize_dialogues
+    from chathuman_hf.packing import pack_dataset
+
+    try:  # the product's Trainer subclass (eval metrics only; the training step is Trainer's)
+        from chathuman_hf.trainer import ChatTrainer as TrainerClass
+
+        trainer_kw: dict[str, Any] = {"label_mode": ctx["label_mode"]}
+    except ImportError:
+        TrainerClass, trainer_kw = Trainer, {}
+
+    t0 = time.perf_counter()
+    ds = tokenize_dialogues(
+        Dataset.from_dict({"messages": train_msgs}), tok, max_length=ctx["max_length"], label_mode=ctx["label_mode"]
+    )
+    extra: dict[str, Any] = {"remove_unused_columns": False}
+    bs = ctx["batch_size"]
+    if kind == "ours_packed":
+        ds = pack_dataset(ds, max_length=ctx["max_length"], seed=ctx["order_seed"])
+        bs = ctx["packed_batch"]
+    elif kind == "ours_dynamic":
+        extra.update(train_sampling_strategy="group_by_length", length_column_name="length")
+    collator = ChatCollator(tok.pad_token_id, LabelMode.parse(ctx["label_mode"]))
+    setup_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        args = TrainingArguments(**trainer_args(tmp, ctx["order_seed"], bs, ctx["lr"], ctx["device"], ctx["bf16"]),
+                                 **extra)
+        trainer = TrainerClass(model=model, args=args, train_dataset=ds, data_collator=collator,
+                               callbacks=[budget_callback(ctx["budget"])], **trainer_kw)
+        trainer.train()
+    return {"setup_s": round(setup_s, 2), "batch_size": bs, "rows": len(ds), "trainer": TrainerClass.__name__}
+
+
+def run_seed_style(model, tok, train_msgs, ctx: dict) -> dict[str, Any]:
+    from baselines.seed_train import seed_style_train
+
+    budget = ctx["budget"]
+    budget.start()
+    seed_style_train(model, ctx["train_examples"], pad_id=tok.pad_token_id, label_mode=ctx["label_mode"],
+                     batch_size=ctx["batch_size"], lr=ctx["lr"], order_seed=ctx["order_seed"],
+                     after_step=budget.after_step, max_length=ctx["max_length"], device=ctx["device"],
+                     bf16=ctx["bf16"])
+    return {"setup_s": 0.0, "batch_size": ctx["batch_size"]}
+
+
+def one_run(name: str, trl_cfg: str | None, ctx: dict, budget_tokens: int, n_evals: int,
+            max_seconds: float | None) -> dict[str, Any]:
+    import torch
+
+    tok, device = ctx["tok"], ctx["device"]
+    model = ctx["fresh_model"]()
+    eval_fn = lambda: assistant_perplexity(model, ctx["eval_examples"], tok.pad_token_id, device=device)  # noqa: E731
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    budget = Budget(model, tok.pad_token_id, budget_tokens, eval_fn, n_evals, max_seconds, sync)
+    ctx = {**ctx, "budget": budget}
+    result: dict[str, Any] = {"status": "ok"}
+    gc.collect()
+    with PeakRSS() as rss:
+        try:
+            if name == "seed_style":
+                result.update(run_seed_style(model, tok, ctx["train_msgs"], ctx))
+            elif name == "trl":
+                result.update(run_trl(model, tok, ctx["train_msgs"], trl_cfg, ctx))
+            else:
+                result.update(run_ours(model, tok, ctx["train_msgs"], name, ctx))
+        except Exception as exc:  # a contender configuration that does not run here is a result, not a crash
+            result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
+            traceback.print_exc()
+    budget.close()
+    result.update(rss.to_dict())
+    if result["status"] != "ok" or budget.steps == 0:
+        result.setdefault("status", "failed")
+        return result
+    # throughput excludes the first steps (lazy init, allocator warm-up); time-to-target includes everything
+    w_tok, w_pos, w_s = budget.warm if budget.warm and budget.steps > budget.warmup_steps + 2 else (0, 0, 0.0)
+    tps = (budget.tokens - w_tok) / (budget.train_s - w_s)
+    result.update(
+        {
+            "useful_tokens": budget.tokens,
+            "positions": budget.positions,
+            "steps": budget.steps,
+            "train_s": round(budget.train_s, 2),
+            "eval_s": round(budget.eval_s, 2),
+            "useful_tokens_per_s": tps,
+            "pad_share": 1 - (budget.tokens - w_tok) / (budget.positions - w_pos),
+            "warmup_steps_excluded": budget.warmup_steps if w_s else 0,
+            "useful_model_flops_per_s": tps * ctx["flops_per_token"],
+            "mfu_vs_mm_peak": tps * ctx["flops_per_token"] / ctx["mm_peak"],
+            "budget_reached": budget.tokens >= budget_tokens,
+            "heldout_assistant_ppl": budget.curve[-1]["ppl"] if budget.curve else None,
+            "curve": budget.curve,
+        }
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer tokens, 1 seed, small eval set")
+    p.add_argument("--out", default="results/train_throughput.json")
+    p.add_argument("--size", choices=sorted(SIZES), default="small")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--tokens", type=int, default=None, help="useful-token budget per run (default 300k, quick 30k)")
+    p.add_argument("--seeds", type=int, default=None, help="data-order seeds (default 3, quick 1)")
+    p.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS)
+    p.add_argument("--trl-configs", nargs="+", default=list(TRL_CONFIGS), choices=list(TRL_CONFIGS))
+    p.add_argument("--trl-probe-tokens", type=int, default=None, help="tokens per TRL configuration probe")
+    p.add_argument("--seed-style-max-seconds", type=float, default=None,
+                   help="cap the seed-style run's training time (default none, quick 60 s)")
+    p.add_argument("--label-mode", default="-100+sys", choices=["-100+sys", "input"])
+    p.add_argument("--batch-size", type=int, default=32, help="examples per step (packed: same tokens per step)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--max-length", type=int, default=256)
+    p.add_argument("--vocab-size", type=int, default=8000)
+    p.add_argument("--eval-dialogues", type=int, default=None, help="held-out dialogues (default 600, quick 250)")
+    p.add_argument("--evals", type=int, default=6, help="held-out evaluations per run (the ppl curve)")
+    p.add_argument("--ppl-target", type=float, default=None,
+                   help="held-out ppl target for time-to-target (default: 1.10 × the reference's median final ppl)")
+    p.add_argument("--limit-dialogues", type=int, default=None, help="use only this many training dialogues")
+    a = p.parse_args(argv)
+    budget_tokens = a.tokens or (30_000 if a.quick else 300_000)
+    n_seeds = a.seeds or (1 if a.quick else 3)
+    seed_cap = a.seed_style_max_seconds if a.seed_style_max_seconds is not None else (60.0 if a.quick else None)
+    probe_tokens = a.trl_probe_tokens or max(budget_tokens // 5, 2000)
+
+    import copy
+
+    import torch
+    from bench_tokenizer import bench_tokenizer, tokenizer_origin
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    machine = machine_info()
+    dtype = torch.bfloat16 if a.bf16 else torch.float32
+    peak = mm_peak_flops(device=a.device, dtype=dtype, n=2048 if a.device == "cpu" else 8192)
+
+    dialogues = load_messages()
+    train_msgs, eval_msgs = split(dialogues, 0.05)
+    if a.limit_dialogues:
+        train_msgs = train_msgs[: a.limit_dialogues]
+    eval_msgs = eval_msgs[: a.eval_dialogues or (250 if a.quick else 600)]
+    tok = bench_tokenizer([m["content"] for d in dialogues for m in d], a.vocab_size)
+    train_examples = encode_all(train_msgs, tok, a.max_length)
+    eval_examples = encode_all(eval_msgs, tok, a.max_length)
+    lengths = [len(ids) for ids, _ in train_examples]
+    mean_len = sum(lengths) / len(lengths)
+
+    size = SIZES[a.size]
+    config = GPT2Config(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                        pad_token_id=tok.pad_token_id, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                        use_cache=False, **size)
+    torch.manual_seed(0)
+    init = GPT2LMHeadModel(config)
+    init_state = copy.deepcopy(init.state_dict())
+    n_params = sum(t.numel() for t in init.parameters())
+    n_embed = init.transformer.wte.weight.numel() + init.transformer.wpe.weight.numel()
+    # matmul params: every non-embedding weight + the (tied) LM head, which is a real vocab × d matmul
+    matmul_params = n_params - n_embed + init.lm_head.weight.numel()
+    ctx_len = attention_context(lengths)
+    flops_per_token = 6 * matmul_params + 6 * 2 * size["n_layer"] * size["n_embd"] * ctx_len
+    del init
+
+    def fresh_model():
+        m = GPT2LMHeadModel(config)
+        m.load_state_dict(init_state)
+        return m.to(a.device)
+
+    ctx = {
+        "tok": tok, "tok_copy": lambda: copy.deepcopy(tok), "device": a.device, "bf16": a.bf16,
+        "train_msgs": train_msgs, "train_examples": train_examples, "eval_examples": eval_examples,
+        "label_mode": a.label_mode, "lr": a.lr, "batch_size": a.batch_size, "max_length": a.max_length,
+        "packed_batch": max(1, round(a.batch_size * mean_len / (a.max_length * 0.97))),
+        "fresh_model": fresh_model, "flops_per_token": flops_per_token, "mm_peak": peak["peak_flops"],
+    }
+
+    trl_probe: dict[str, Any] = {}
+    trl_best = None
+    if "trl" in a.contenders:
+        for cfg in a.trl_configs:
+            print(f"[train] probing TRL config {cfg}", flush=True)
+            r = one_run("trl", cfg, {**ctx, "order_seed": 0}, probe_tokens, 1, None)
+            r.pop("curve", None)
+            r["eligible"] = cfg not in TRL_NOT_ELIGIBLE
+            if cfg in TRL_NOT_ELIGIBLE:
+                r["why_not_eligible"] = TRL_NOT_ELIGIBLE[cfg]
+            trl_probe[cfg] = r
+        ok = {c: r for c, r in trl_probe.items() if r["status"] == "ok" and r["eligible"]}
+        trl_best = max(ok, key=lambda c: ok[c]["useful_tokens_per_s"]) if ok else None
+
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in a.contenders}
+    for seed in range(n_seeds):
+        for name in a.contenders:
+            if name == "trl" and trl_best is None:
+                continue
+            print(f"[train] seed {seed} contender {name}", flush=True)
+            cap = seed_cap if name == "seed_style" else None
+            r = one_run(name, trl_best if name == "trl" else None, {**ctx, "order_seed": seed}, budget_tokens,
+                        a.evals, cap)
+            r["order_seed"] = seed
+            runs[name].append(r)
+
+    ref_ppls = [r["heldout_assistant_ppl"] for r in runs.get("reference", []) if r.get("budget_reached")]
+    target = a.ppl_target or (1.10 * median(ref_ppls) if ref_ppls else None)
+    contenders: dict[str, dict[str, Any]] = {}
+    for name, rs in runs.items():
+        good = [r for r in rs if r["status"] == "ok"]
+        if not good:
+            contenders[name] = {"status": rs[0]["status"] if rs else "skipped", "runs": rs}
+            continue
+        for r in good:
+            r["time_to_target_s"] = time_to_target(r["curve"], target) if target else None
+        keys = ["useful_tokens_per_s", "pad_share", "peak_rss_mb", "heldout_assistant_ppl", "useful_model_flops_per_s",
+                "mfu_vs_mm_peak", "train_s", "useful_tokens", "time_to_target_s"]
+        agg = {k: median(r.get(k) for r in good) for k in keys}
+        agg["heldout_ppl_per_seed"] = [r["heldout_assistant_ppl"] for r in good]
+        agg["budget_reached"] = all(r["budget_reached"] for r in good)
+        agg["seeds"] = len(good)
+        if name == "trl":
+            agg["trl_config"] = trl_best
+        agg["runs"] = rs
+        contenders[name] = agg
+
+    def c(name: str, key: str):
+        return contenders.get(name, {}).get(key)
+
+    ours = ["ours_dynamic", "ours_packed"]
+    ratios: dict[str, Any] = {}
+    for o in ours:
+        for base in ("seed_style", "trl", "reference"):
+            ratios[f"{o}_vs_{base}_tokens_per_s"] = ratio(c(o, "useful_tokens_per_s"), c(base, "useful_tokens_per_s"))
+            ratios[f"{o}_vs_{base}_ppl"] = ratio(c(o, "heldout_assistant_ppl"), c(base, "heldout_assistant_ppl"))
+            ratios[f"{o}_vs_{base}_time_to_target"] = ratio(c(o, "time_to_target_s"), c(base, "time_to_target_s"))
+    best = max(ours, key=lambda o: c(o, "useful_tokens_per_s") or 0)
+    targets = [
+        target_row("ours ≥ 10× seed_style tokens/s", "≥ 10", ratios.get(f"{best}_vs_seed_style_tokens_per_s"),
+                   _ge(ratios.get(f"{best}_vs_seed_style_tokens_per_s"), 10)),
+        target_row("ours ≥ 1.4× TRL tokens/s", "≥ 1.4", ratios.get(f"{best}_vs_trl_tokens_per_s"),
+                   _ge(ratios.get(f"{best}_vs_trl_tokens_per_s"), 1.4)),
+        target_row("packing pad share", "≤ 3%", c("ours_packed", "pad_share"), _le(c("ours_packed", "pad_share"), 0.03)),
+        target_row(f"useful FLOP/s vs mm peak ({best})", "≥ 50%", c(best, "mfu_vs_mm_peak"),
+                   _ge(c(best, "mfu_vs_mm_peak"), 0.5)),
+    ]
+    for o in ours:
+        rv = ratios.get(f"{o}_vs_reference_ppl")
+        tv = ratios.get(f"{o}_vs_trl_ppl")
+        targets.append(target_row(f"{o} ppl vs reference", "≤ 1.05", rv, _le(rv, 1.05)))
+        targets.append(target_row(f"{o} ppl vs TRL", "≤ 1.00", tv, _le(tv, 1.0)))
+    result = {
+        "machine": machine,
+        "settings": {
+            "size": a.size, "config": size, "params": n_params, "matmul_params": matmul_params,
+            "vocab_size": len(tok), "tokenizer": tokenizer_origin(tok), "label_mode": a.label_mode, "lr": a.lr,
+            "batch_size": a.batch_size, "packed_batch_rows": ctx["packed_batch"], "max_length": a.max_length,
+            "useful_token_budget": budget_tokens, "seeds": n_seeds, "train_dialogues": len(train_msgs),
+            "eval_dialogues": len(eval_msgs), "mean_example_tokens": mean_len, "attention_context": ctx_len,
+            "flops_per_useful_token": flops_per_token, "device": a.device, "bf16": a.bf16,
+            "seed_style_max_seconds": seed_cap, "ppl_target": target, "trl_probe_tokens": probe_tokens,
+        },
+        "mm_peak": peak,
+        "trl_configs": trl_probe,
+        "contenders": contenders,
+        "ratios": ratios,
+        "targets": targets,
+    }
+    cols = ["contender", "useful_tokens_per_s", "pad_share", "heldout_assistant_ppl", "time_to_target_s",
+            "mfu_vs_mm_peak", "peak_rss_mb", "useful_tokens", "train_s", "budget_reached", "seeds", "trl_config"]
+    notes = [
+        f"GPT-2 {size}, {n_params / 1e6:.1f}M params, vocab {len(tok)}, label mode {a.label_mode}, lr {a.lr}, "
+        f"{a.batch_size} examples/step ({ctx['packed_batch']} packed rows of {a.max_length}), "
+        f"budget {budget_tokens:,} useful tokens, {n_seeds} data-order seed(s), medians shown.",
+        f"fp32 torch.mm peak measured in this run: {peak['peak_flops'] / 1e9:.1f} GFLOP/s "
+        f"({peak['threads']} threads); FLOPs/token = 6·matmul params + 12·layers·d·mean attended context.",
+        f"perplexity target for time-to-target: {target:.2f}" if target else "no perplexity target (no reference)",
+        "TRL configurations probed: " + ", ".join(
+            f"{k}: {v['status']}" + (f" {v.get('useful_tokens_per_s', 0):.0f} tok/s" if v["status"] == "ok" else
+                                     f" ({v.get('error')})") for k, v in trl_probe.items()),
+    ]
+    if seed_cap and not contenders.get("seed_style", {}).get("budget_reached", True):
+        notes.append(f"seed_style was capped at {seed_cap:.0f} s of training: its perplexity is at fewer tokens "
+                     "and not comparable; its tokens/s is.")
+    write_results(a.out, result, title="Training throughput and quality at equal useful tokens", columns=cols,
+                  notes=notes)
+    print(Path(a.out).with_suffix(".md").read_text())
+
+
+def _ge(v, x):
+    return None if v is None else v >= x
+
+
+def _le(v, x):
+    return None if v is None else v <= x
+
+
+if __name__ == "__main__":
+    main()
