@@ -1,0 +1,97 @@
+"""Tokenizer training: fixed special ids, Korean round trip, atomic specials, offline reload, a training step."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from chathuman_hf.collators import ChatCollator
+from chathuman_hf.data import load_dialogues
+from chathuman_hf.features import tokenize_dialogues
+from chathuman_hf.modeling import build_model, ensure_vocab_fits
+from chathuman_hf.tokenizer_training import SPECIAL_TOKENS, iter_texts, train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_dialogues()
+
+
+@pytest.fixture(scope="module", params=["bpe", "unigram"])
+def trained(request, sample):
+    return train_tokenizer(sample, vocab_size=1500, model_type=request.param)
+
+
+def test_special_tokens_at_fixed_ids(trained):
+    assert SPECIAL_TOKENS == ["<pad>", "<unk>", "</s>", "<usr>", "<sys>"]
+    assert trained.convert_tokens_to_ids(SPECIAL_TOKENS) == [0, 1, 2, 3, 4]
+    assert (trained.pad_token_id, trained.unk_token_id, trained.bos_token_id, trained.eos_token_id) == (0, 1, 2, 2)
+
+
+def test_korean_round_trip_on_cleaned_text(trained, sample):
+    texts = list(iter_texts(sample))
+    assert len(texts) > 100
+    ids = trained(texts, add_special_tokens=False)["input_ids"]
+    assert [trained.decode(x) for x in ids] == texts
+    assert not any(trained.unk_token_id in x for x in ids)
+
+
+def test_special_tokens_are_never_split(trained):
+    ids = trained.encode("안녕<usr>밥 먹었어?<sys>응</s>", add_special_tokens=False)
+    assert [i for i in ids if i < 5] == [3, 4, 2]
+    for special in SPECIAL_TOKENS:
+        assert trained.encode(special, add_special_tokens=False) == [trained.convert_tokens_to_ids(special)]
+
+
+def test_saved_tokenizer_reloads_offline_with_template(trained, sample, tmp_path):
+    trained.save_pretrained(tmp_path)
+    tok = AutoTokenizer.from_pretrained(tmp_path)
+    assert tok.is_fast and len(tok) == len(trained)
+    messages = sample[0]["messages"]
+    ds = tokenize_dialogues([messages], tok, max_length=1024)
+    assert ds[0]["input_ids"] == tok.apply_chat_template(messages)["input_ids"] == trained.apply_chat_template(
+        messages)["input_ids"]
+
+
+def test_model_for_trained_tokenizer_takes_a_step(trained, sample):
+    ds = tokenize_dialogues(sample, trained, max_length=128, label_mode="-100+sys")
+    model = build_model(model_type="gpt2", tokenizer=trained,
+                        config_overrides={"n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": 128})
+    ensure_vocab_fits(model, trained, ds)
+    batch = ChatCollator(trained.pad_token_id, "-100+sys")([ds[i] for i in range(8)])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loss = model(**batch).loss
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
+
+
+def test_bad_arguments_name_the_fix(sample):
+    with pytest.raises(ValueError, match="expected one of \\('bpe', 'unigram'\\)"):
+        train_tokenizer(sample, vocab_size=100, model_type="wordpiece")
+    with pytest.raises(ValueError, match="vocab_size=5 is too small"):
+        train_tokenizer(sample, vocab_size=5)
+
+
+def test_recipe_cli_saves_a_loadable_tokenizer(repo_root, tmp_path):
+    data = tmp_path / "chat.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": f"오늘 {i}번째 질문이야"}, {"role": "assistant", "content": "좋아 대답할게"}]}
+        for i in range(30)
+    ]
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("train_tokenizer_recipe", repo_root / "recipes" / "train_tokenizer.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    out = tmp_path / "tok"
+    with pytest.warns(UserWarning, match="only supports"):
+        assert recipe.main(["--data", str(data), "--vocab-size", "500", "--output", str(out),
+                            "--model-type", "unigram"]) == 0
+    tok = AutoTokenizer.from_pretrained(out)
+    assert tok.decode(tok.encode("오늘 7번째 질문이야", add_special_tokens=False)) == "오늘 7번째 질문이야"
+    stats = json.loads((out / "tokenizer_training.json").read_text(encoding="utf-8"))
+    assert stats["dialogues"] == 30 and stats["round_trip_share"] == 1.0 and stats["unk_share"] == 0.0
