@@ -16,7 +16,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from chathuman_hf.data import DataArguments, DataFormatError, DataReport, load_dialogues_from_args
+from chathuman_hf.data import DataArguments, DataFormatError, DataReport
 
 
 @dataclass
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
     try:
         data_args, prepare_args = parse(sys.argv[1:] if argv is None else argv)
+        from chathuman_hf.data import load_dialogues_from_args  # imports datasets: after the arguments are valid
+
         report = DataReport()
         dataset = load_dialogues_from_args(data_args, report)
         output = Path(prepare_args.output)

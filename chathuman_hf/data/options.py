@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .clean import CleaningOptions
+from .errors import DataFormatError
 from .turns import TurnOptions
 
 
@@ -68,6 +69,15 @@ class DataArguments:
         default=None, metadata={"help": "Processes for reading files and the datasets.map steps."}
     )
     data_cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder (default HF cache)."})
+
+    def __post_init__(self) -> None:
+        from .detect import normalize_format
+
+        normalize_format(self.format)
+        if self.first_speaker_role not in ("user", "assistant"):
+            raise DataFormatError(f"first_speaker_role must be 'user' or 'assistant', got {self.first_speaker_role!r}")
+        if isinstance(self.data, str):
+            self.data = [self.data]
 
     def cleaning_options(self) -> CleaningOptions:
         """The cleaning switches as :class:`CleaningOptions`."""
