@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,15 @@ FALLBACK_DIALOGUES = [
 
 def sample_texts() -> list[str]:
     """Text of the embedded sample dialogues (falls back to a few built-in lines when the sample is absent)."""
-    texts: list[str] = []
+    try:
+        from chathuman_hf.data import load_dialogues
+
+        texts = [m["content"] for row in load_dialogues() for m in row["messages"] if m["content"]]
+        if texts:
+            return texts
+    except Exception as exc:  # the data loader is optional here: fall back to the raw chat.jsonl
+        warnings.warn(f"load_dialogues() failed ({exc}); training the tiny tokenizer on chat.jsonl", stacklevel=2)
+    texts = []
     for path in sorted(SAMPLE_DIR.glob("*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():

@@ -111,13 +111,26 @@ def test_expand_turns_with_max_turns_windows_each_prefix(word_tok):
     ]
 
 
-def test_empty_target_dropped_and_counted(word_tok):
-    report = Report()
+def test_empty_target_dropped_and_counted_on_the_data_report(word_tok):
+    from chathuman_hf.data.report import DataReport
+
+    report = DataReport()
     empty = [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": ""}]
-    ds = tokenize_dialogues([empty, THREE_TURNS], word_tok, label_mode="-100", report=report)
-    # an empty assistant content still has its eos as a target, so nothing is dropped under -100 ...
-    assert len(ds) == 2 and ds[0]["roles"] == [FRAME, FRAME, USER, FRAME, ASSISTANT]
-    assert report.drops == {}
+    user_only = [{"role": "user", "content": "안녕"}]
+    ds = tokenize_dialogues([empty, user_only, THREE_TURNS], word_tok, label_mode="-100", report=report)
+    # an empty assistant content still has its eos as a target; a dialogue without an assistant turn has none
+    assert [r["roles"] for r in ds][0] == [FRAME, FRAME, USER, FRAME, ASSISTANT]
+    assert len(ds) == 2 and ds[1]["input_ids"] == THREE_IDS
+    assert report.to_dict()["dropped"] == {"empty_target:last_sys": 1}
+    # under "input" the user-only dialogue still has targets and is kept
+    assert len(tokenize_dialogues([user_only], word_tok, label_mode="input")) == 1
+
+
+def test_num_proc_gives_the_same_rows(word_tok):
+    dialogues = [THREE_TURNS[: 2 * (i % 3 + 1)] for i in range(12)]
+    single = tokenize_dialogues(dialogues, word_tok)
+    multi = tokenize_dialogues(dialogues, word_tok, num_proc=2)
+    assert multi["input_ids"] == single["input_ids"] and multi["roles"] == single["roles"]
 
 
 def test_no_eos_after_assistant_is_an_error(word_tok):
