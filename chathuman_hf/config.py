@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -263,4 +264,18 @@ def parse_args(
         names = {f.name for f in dataclasses.fields(cls) if f.init}
         outputs.append(cls(**{k: v for k, v in vars(namespace).items() if k in names}))
     model_args, data_args, chat_args, training_args = outputs
+    keep_hub_token_out_of_files(training_args)
     return model_args, data_args, chat_args, training_args
+
+
+def keep_hub_token_out_of_files(training_args: TrainingArguments) -> None:
+    """Move a ``--hub_token`` into this process's ``HF_TOKEN`` so it is never pickled into ``training_args.bin``."""
+    token = training_args.hub_token
+    if token:
+        os.environ["HF_TOKEN"] = token
+        training_args.hub_token = None
+        warnings.warn(
+            "--hub_token was moved to the HF_TOKEN environment variable of this process so it is not saved with the "
+            "checkpoints; prefer `hf auth login` or exporting HF_TOKEN.",
+            stacklevel=2,
+        )
