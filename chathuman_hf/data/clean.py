@@ -81,8 +81,8 @@ def remove_parentheses(text: str) -> str:
 
 
 def collapse_repeats(text: str) -> str:
-    """Runs of 키키 become ㅋㅋ; runs of ㅋ ㅎ ㅠ ㅜ and ``.`` longer than two become two."""
-    return REPEATS.sub(r"\1\1", KIKI.sub("ㅋㅋ", text))
+    """Runs of 키키 become ㅋㅋ; runs of ㅋ ㅎ ㅠ ㅜ and ``.`` (``…`` counts as dots) longer than two become two."""
+    return REPEATS.sub(r"\1\1", KIKI.sub("ㅋㅋ", text.replace("…", "...")))
 
 
 def strip_symbols(text: str) -> str:

@@ -327,8 +327,9 @@ def load_dialogues_from_args(args: DataArguments, report: DataReport | None = No
             raise DataFormatError(f"{errors[0]} (strict mode; {len(errors)} problem(s) in all)")
         dialogues = turned.filter(has_messages, num_proc=num_proc, desc="drop empty dialogues")
         dialogues = dialogues.select_columns(["messages", "source", "dialogue_id"])
-    for source, n in sorted(Counter(dialogues["source"]).items()):
-        report.kept(source, n)
+    kept = Counter(dialogues["source"])
+    for source in sorted(set(kept) | set(report.files)):
+        report.kept(source, kept.get(source, 0))
     if len(dialogues) == 0:
         first = f"; first problem: {errors[0]}" if errors else ""
         raise DataFormatError(f"no dialogues loaded (dropped: {dict(report.dropped)}){first}", reason="nothing_loaded")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_EXAMPLES = 3
+MAX_TABLE_SOURCES = 30  # above this the printed table groups sources by folder (report.json keeps every file)
 
 
 class DataReport:
@@ -87,8 +88,10 @@ class DataReport:
             lines.append(title)
             lines.extend(f"  {k.ljust(width)}  {v.rjust(8)}" for k, v in rows)
 
-        section("kept dialogues per source", [*((k, str(v)) for k, v in sorted(self.sources.items())),
-                                              ("total", str(self.total_kept))])  # fmt: skip
+        rows = [(k, str(v)) for k, v in sorted(self.sources.items())]
+        if len(rows) > MAX_TABLE_SOURCES:
+            rows = [(k, f"{v} in {n} files") for k, (v, n) in sorted(_by_folder(self.sources).items())]
+        section("kept dialogues per source", [*rows, ("total", str(self.total_kept))])
         section("dropped (reason: count)", [(k, str(v)) for k, v in sorted(self.dropped.items())])
         for name in ("turns", "chars"):
             if name in self.stats:
@@ -99,6 +102,16 @@ class DataReport:
         """Store min/mean/median/max of messages and characters per dialogue."""
         self.stats["turns"] = describe_numbers(turns)
         self.stats["chars"] = describe_numbers(chars)
+
+
+def _by_folder(sources: Counter[str]) -> dict[str, tuple[int, int]]:
+    """``{folder/: (kept, files)}`` for a compact table."""
+    grouped: dict[str, tuple[int, int]] = {}
+    for source, n in sources.items():
+        folder = source.rsplit("/", 1)[0] + "/" if "/" in source else "./"
+        kept, files = grouped.get(folder, (0, 0))
+        grouped[folder] = (kept + n, files + 1)
+    return grouped
 
 
 def describe_numbers(values: list[int]) -> dict[str, float]:

@@ -64,6 +64,8 @@ def test_collapse_repeats() -> None:
         "ㅎㅎㅎ 좋아",
         "드라마 정주행 중 키키키키",
         "ㅋㅋ 딱 두 개",
+        "뭘 받은 건지…",
+        "나는 좋은데 ….",
     ]
     assert [clean.collapse_repeats(line) for line in lines] == [
         "나 부산 가 ㅋㅋ",
@@ -72,6 +74,8 @@ def test_collapse_repeats() -> None:
         "ㅎㅎ 좋아",
         "드라마 정주행 중 ㅋㅋ",
         "ㅋㅋ 딱 두 개",
+        "뭘 받은 건지..",
+        "나는 좋은데 ..",
     ]
 
 
