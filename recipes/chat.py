@@ -1,0 +1,63 @@
+"""Terminal chat with a saved chat model: streaming replies, skills, 초기화, quit/exit/Ctrl-D.
+
+    python recipes/chat.py --model runs/quickstart/final
+    printf '안녕\n지금 몇 시야\n' | python recipes/chat.py --model runs/quickstart/final   # one reply per line
+"""
+
+from __future__ import annotations
+
+import sys
+
+from transformers import HfArgumentParser
+from transformers.utils import logging as hf_logging
+
+from chathuman_hf.chat import ChatSession
+from chathuman_hf.chat.options import ChatModelArguments
+from chathuman_hf.skills import SkillsConfig, build_router
+
+QUIT = {"quit", "exit", "q", "종료", "그만"}
+WELCOME = "이랑이와 대화를 시작해요. ‘뭐 할 수 있어?’로 기능을, ‘초기화’로 새 대화를, quit 또는 Ctrl-D로 끝내요."
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = HfArgumentParser((ChatModelArguments, SkillsConfig))
+    args, skills = parser.parse_args_into_dataclasses(args=argv)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    session = ChatSession.from_pretrained(args.model, preset=args.preset, device=args.device, skills=skills,
+                                          use_skills=not args.no_skills, max_turns=args.max_turns,
+                                          **args.preset_overrides())
+    if args.no_skills:
+        session.router = build_router(SkillsConfig(profanity_words=[], disabled=[
+            "help", "time", "lotto", "weather", "stock", "keyboard"]))  # keep only 초기화
+    interactive = sys.stdin.isatty()
+    print(WELCOME, file=sys.stderr if not interactive else sys.stdout, flush=True)
+    while True:
+        try:
+            line = input("나> " if interactive else "")
+        except EOFError:
+            break
+        except KeyboardInterrupt:
+            print()
+            break
+        text = line.strip()
+        if not text:
+            continue
+        if text.lower() in QUIT:
+            break
+        if interactive:
+            print("이랑> ", end="", flush=True)
+        try:
+            for piece in session.stream(text):
+                print(piece, end="", flush=True)
+        except KeyboardInterrupt:
+            print(" (중단)", flush=True)
+            continue
+        print(flush=True)
+    if interactive:
+        print("안녕, 또 이야기해요!")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
