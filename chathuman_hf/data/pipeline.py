@@ -184,7 +184,7 @@ def generate_raw(files: list[dict[str, Any]], base: dict[str, Any]) -> Iterator[
 def clean_row(row: dict[str, Any], options: dict[str, Any], name_seed: int) -> dict[str, Any]:
     """Clean every utterance of one raw record; dropped utterances are counted in ``_drops``."""
     cleaning = CleaningOptions(**options)
-    namer = FakeNamer(name_seed, f"{row['source']}#{row['dialogue_id']}")
+    namer = FakeNamer(name_seed, f"{Path(row['source']).name}#{row['dialogue_id']}")
     speakers, roles, texts, drops = [], [], [], list(row["_drops"])
     for speaker, role, text in zip(row["speakers"], row["roles"], row["texts"], strict=True):
         cleaned, reason = clean_utterance(text, cleaning, namer)
@@ -210,7 +210,8 @@ def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[st
                                                   turn_options)  # fmt: skip
             drops.extend(turn_drops)
         variants = [(dialogue_id, messages)] if messages else [(dialogue_id, [])]
-        if messages and turn_options.role_swap and len(set(batch["speakers"][i])) <= 2:
+        parties = {s for s, r in zip(batch["speakers"][i], batch["roles"][i], strict=True) if r != "system"}
+        if messages and turn_options.role_swap and len(parties) <= 2:
             swapped = role_swapped(messages)
             if swapped:
                 variants.append((f"{dialogue_id}#swap", swapped))

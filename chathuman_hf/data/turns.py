@@ -83,9 +83,12 @@ def _leading_system(messages: list[Message]) -> int:
 
 
 def role_swapped(messages: list[Message]) -> list[Message]:
-    """The same dialogue seen from the other side (user↔assistant), re-normalized; [] when no pair remains."""
-    swap = {"user": "assistant", "assistant": "user", "system": "system"}
-    swapped = [{"role": swap[m["role"]], "content": m["content"]} for m in messages]
+    """The same dialogue seen from the other side (user↔assistant), re-normalized; [] when no pair remains.
+
+    A system message is left out: it described the original assistant, not the new one.
+    """
+    swap = {"user": "assistant", "assistant": "user"}
+    swapped = [{"role": swap[m["role"]], "content": m["content"]} for m in messages if m["role"] != "system"]
     result, _ = normalize_turns(swapped)
     return result
 

@@ -179,6 +179,8 @@ def test_role_swap_and_max_turns(tmp_path: Path) -> None:
     swapped, _ = load(FIXTURES / "sharegpt.json", role_swap=True)
     assert swapped["dialogue_id"] == ["sg-1", "sg-1#swap"]
     assert turns(swapped)[1] == [("u", "좋아요! 어느 산이요?"), ("a", "북한산")]
+    chat, _ = load(FIXTURES / "chat.jsonl", role_swap=True)
+    assert chat["dialogue_id"] == ["chat:1", "chat:2"]  # single exchanges have no other side
     split, _ = load(FIXTURES / "sharegpt.json", max_dialogue_turns=2)
     assert split["dialogue_id"] == ["sg-1#0", "sg-1#1"]
     assert turns(split) == [

@@ -78,6 +78,7 @@ def test_role_swap() -> None:
     dialogue = [u("u1"), a("a1"), u("u2"), a("a2")]
     assert role_swapped(dialogue) == [u("a1"), a("u2")]
     assert role_swapped([u("u1"), a("a1")]) == []
+    assert role_swapped([{"role": "system", "content": "s"}, *dialogue]) == [u("a1"), a("u2")]
 
 
 def test_split_max_turns() -> None:
