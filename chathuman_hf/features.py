@@ -42,32 +42,56 @@ def _split_exchanges(messages: list[dict]) -> tuple[list[dict], list[list[dict]]
     return head, exchanges
 
 
+def _frames(roles: tuple[str, ...], tokenizer: PreTrainedTokenizerBase) -> list[str]:
+    """The template's text around the contents for a role sequence (``len(roles) + 1`` frames)."""
+    skeleton = tokenizer.apply_chat_template(
+        [{"role": r, "content": f"\ue000{i}\ue001"} for i, r in enumerate(roles)], tokenize=False
+    )
+    pieces = _SENTINEL.split(skeleton)  # frame, index, frame, index, ..., frame
+    frames, order = pieces[0::2], [int(x) for x in pieces[1::2]]
+    if order != list(range(len(roles))):
+        raise ValueError(f"The chat template rendered message contents {order} for roles {list(roles)}; "
+                         "expected every content once, in order (use chathuman_hf.tokenization.prepare_tokenizer).")
+    return frames
+
+
+def render_batch(
+    batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase
+) -> list[tuple[str, list[tuple[int, int]]]]:
+    """Render conversations with the chat template; return each text and its messages' content (start, end) spans.
+
+    The frames come from a skeleton render per role sequence (cached); the real render checks the contents were
+    inserted verbatim.
+    """
+    cache: dict[tuple[str, ...], list[str]] = {}
+    out = []
+    for messages in batch_messages:
+        roles = tuple(m["role"] for m in messages)
+        frames = cache.get(roles)
+        if frames is None:
+            frames = cache[roles] = _frames(roles, tokenizer)
+        parts: list[str] = []
+        spans: list[tuple[int, int]] = []
+        cursor = 0
+        for frame, msg in zip(frames, messages, strict=False):
+            cursor += len(frame)
+            spans.append((cursor, cursor + len(msg["content"])))
+            cursor += len(msg["content"])
+            parts += [frame, msg["content"]]
+        parts.append(frames[-1])
+        out.append(("".join(parts), spans))
+    real = tokenizer.apply_chat_template(list(batch_messages), tokenize=False) if batch_messages else []
+    for i, (text, _) in enumerate(out):
+        if real[i] != text:
+            raise ValueError(f"The chat template changes the contents of conversation {i} of this batch; "
+                             "chathuman_hf needs a template that inserts contents verbatim "
+                             "(use chathuman_hf.tokenization.prepare_tokenizer).")
+    return out
+
+
 def render_with_spans(messages: list[dict], tokenizer: PreTrainedTokenizerBase) -> tuple[str, list[tuple[int, int]]]:
-    """Render ``messages`` with the chat template; return the text and each message's content (start, end)."""
-    skeleton_msgs = [{"role": m["role"], "content": f"\ue000{i}\ue001"} for i, m in enumerate(messages)]
-    skeleton = tokenizer.apply_chat_template(skeleton_msgs, tokenize=False)
-    parts: list[str] = []
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    cursor = 0
-    for match in _SENTINEL.finditer(skeleton):
-        frame = skeleton[pos : match.start()]
-        parts.append(frame)
-        cursor += len(frame)
-        content = messages[int(match.group(1))]["content"]
-        spans.append((cursor, cursor + len(content)))
-        parts.append(content)
-        cursor += len(content)
-        pos = match.end()
-    parts.append(skeleton[pos:])
-    text = "".join(parts)
-    if len(spans) != len(messages):
-        raise ValueError(f"The chat template rendered {len(spans)} of {len(messages)} message contents.")
-    real = tokenizer.apply_chat_template(messages, tokenize=False)
-    if real != text:
-        raise ValueError("The chat template changes message contents; chathuman_hf needs a template that inserts "
-                         "contents verbatim (use chathuman_hf.tokenization.prepare_tokenizer).")
-    return text, spans
+    """Render one conversation; return the text and each message's content (start, end) span."""
+    return render_batch([messages], tokenizer)[0]
 
 
 def _roles_for(
@@ -105,10 +129,18 @@ def encode_dialogues(batch_messages: list[list[dict]], tokenizer: PreTrainedToke
     """Encode message lists to ``{"input_ids", "roles", "last_turn", "owner"}`` records (ids = chat template)."""
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("tokenize_dialogues needs a fast tokenizer (offset mapping); load it with use_fast=True.")
-    rendered = [render_with_spans(m, tokenizer) for m in batch_messages]
-    enc = tokenizer([t for t, _ in rendered], add_special_tokens=False, return_offsets_mapping=True)
+    rendered = render_batch(batch_messages, tokenizer)
+    texts = [t for t, _ in rendered]
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:  # same ids as tokenizer(text, add_special_tokens=False), without the per-row overhead
+        encodings = backend.encode_batch(texts, add_special_tokens=False)
+        all_ids = [e.ids for e in encodings]
+        all_offsets = [e.offsets for e in encodings]
+    else:
+        enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+        all_ids, all_offsets = enc["input_ids"], enc["offset_mapping"]
     out = []
-    for messages, (_, spans), ids, offsets in zip(batch_messages, rendered, enc["input_ids"], enc["offset_mapping"], strict=True):
+    for messages, (_, spans), ids, offsets in zip(batch_messages, rendered, all_ids, all_offsets, strict=True):
         roles, last, owner = _roles_for(messages, spans, ids, offsets, tokenizer.eos_token_id)
         out.append({"input_ids": list(ids), "roles": roles, "last_turn": last, "owner": owner})
     return out
@@ -241,8 +273,8 @@ def tokenize_dialogues(
         },
         desc="Tokenizing dialogues",
     )
-    reasons = Counter(r for r in mapped["drop_reason"] if r)
-    truncated = sum(mapped["truncated_exchanges"])
+    reasons = Counter(r for r in mapped.data.column("drop_reason").to_pylist() if r)
+    truncated = sum(mapped.data.column("truncated_exchanges").to_pylist())
     if report is not None:
         for reason, count in sorted(reasons.items()):
             name = f"{reason}:{label_mode}" if reason == DROP_EMPTY_TARGET else reason

@@ -111,26 +111,37 @@ def ensure_vocab_fits(
             model.resize_token_embeddings(needed, mean_resizing=True)
             rows = embedding_rows(model)
     if dataset is not None:
-        max_pos = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
-        for start in range(0, len(dataset), 1000):
-            batch = dataset[start : start + 1000]["input_ids"]
-            for offset, ids in enumerate(batch):
-                if not len(ids):
-                    continue
-                top = max(ids)
-                if top >= rows or min(ids) < 0:
-                    bad = top if top >= rows else min(ids)
-                    raise ValueError(
-                        f"Dataset row {start + offset} holds token id {bad}, outside the model's embedding table of "
-                        f"{rows} rows (tokenizer size {len(tokenizer) if tokenizer is not None else 'unknown'}): "
-                        "the data was tokenized with a different tokenizer than the model's; re-tokenize or resize."
-                    )
-                if max_pos is not None and len(ids) > max_pos:
-                    raise ValueError(
-                        f"Dataset row {start + offset} has {len(ids)} tokens but the model has {max_pos} positions; "
-                        "lower max_length."
-                    )
+        _check_dataset_ids(model, tokenizer, dataset, rows)
     return model
+
+
+def _check_dataset_ids(model: PreTrainedModel, tokenizer: Any, dataset: Any, rows: int) -> None:
+    """Vectorized id/length check over the ``input_ids`` column; on failure, name the first offending row."""
+    import pyarrow.compute as pc
+
+    column = dataset.data.column("input_ids") if hasattr(dataset, "data") else None
+    if column is None:
+        raise ValueError("ensure_vocab_fits(dataset=...) expects a datasets.Dataset with an 'input_ids' column")
+    flat = pc.list_flatten(column)
+    if len(flat) == 0:
+        return
+    top, low = pc.max(flat).as_py(), pc.min(flat).as_py()
+    max_pos = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    longest = pc.max(pc.list_value_length(column)).as_py()
+    if top < rows and low >= 0 and (max_pos is None or longest <= max_pos):
+        return
+    for index, ids in enumerate(column.to_pylist()):
+        bad = next((t for t in ids if t >= rows or t < 0), None)
+        if bad is not None:
+            raise ValueError(
+                f"Dataset row {index} holds token id {bad}, outside the model's embedding table of {rows} rows "
+                f"(tokenizer size {len(tokenizer) if tokenizer is not None else 'unknown'}): the data was tokenized "
+                "with a different tokenizer than the model's; re-tokenize or resize."
+            )
+        if max_pos is not None and len(ids) > max_pos:
+            raise ValueError(
+                f"Dataset row {index} has {len(ids)} tokens but the model has {max_pos} positions; lower max_length."
+            )
 
 
 FLASH_IMPLEMENTATIONS = ("flash_attention_2", "flash_attention_3", "kernels-community/flash-attn")

@@ -49,12 +49,15 @@ def pack_dataset(dataset: Dataset, *, max_length: int, seed: int = 0) -> Dataset
     if missing:
         raise ValueError(f"pack_dataset needs the columns {PACKED_COLUMNS} from tokenize_dialogues; missing {missing}")
     rng = random.Random(seed)
-    lengths = [len(x) for x in dataset["input_ids"]] if "length" not in dataset.column_names else dataset["length"]
+    if "length" in dataset.column_names:
+        lengths = dataset.data.column("length").to_pylist()
+    else:
+        lengths = [len(x) for x in dataset.data.column("input_ids").to_pylist()]
     order = list(range(len(dataset)))
     rng.shuffle(order)
     bins = best_fit_bins(lengths, max_length, order)
     rng.shuffle(bins)
-    cols = {c: dataset[c] for c in PACKED_COLUMNS}
+    cols = {c: dataset.data.column(c).to_pylist() for c in PACKED_COLUMNS}
 
     def rows():
         for members in bins:

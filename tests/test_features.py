@@ -143,7 +143,7 @@ def test_no_eos_after_assistant_is_an_error(word_tok):
 def test_template_that_changes_content_is_refused(word_tok):
     tok = make_word_tokenizer(WORDS)
     tok.chat_template = "{{ bos_token }}{% for m in messages %}{{ m['content'] | upper }}{{ eos_token }}{% endfor %}"
-    with pytest.raises(ValueError, match="changes message contents"):
+    with pytest.raises(ValueError, match="changes the contents of conversation 0"):
         tokenize_dialogues([[{"role": "user", "content": "abc"}, {"role": "assistant", "content": "d"}]], tok)
 
 
