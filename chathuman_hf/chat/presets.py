@@ -77,9 +77,11 @@ def build_generation_config(base: GenerationConfig, preset: GenerationPreset,
     config = copy.deepcopy(base)
     config.num_beams = preset.num_beams
     config.do_sample = preset.do_sample
-    config.temperature = preset.temperature if preset.do_sample else None
-    config.top_p = preset.top_p if preset.do_sample else None
-    config.top_k = None if not preset.do_sample else config.top_k
+    # Neutral values (not None) when decoding greedily: None would fall back to the model's sampling defaults.
+    config.temperature = preset.temperature if preset.do_sample and preset.temperature is not None else 1.0
+    config.top_p = preset.top_p if preset.do_sample and preset.top_p is not None else 1.0
+    if not preset.do_sample:
+        config.top_k = None
     config.use_cache = True
     config.repetition_penalty = preset.repetition_penalty
     config.no_repeat_ngram_size = preset.no_repeat_ngram_size

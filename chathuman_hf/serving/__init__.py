@@ -1,0 +1,6 @@
+"""Serving: the FastAPI chat app (web page, per-session chat API, OpenAI-compatible endpoint)."""
+
+from chathuman_hf.serving.app import create_app
+from chathuman_hf.serving.store import SessionStore
+
+__all__ = ["SessionStore", "create_app"]

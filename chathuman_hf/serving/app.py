@@ -1,0 +1,128 @@
+"""The FastAPI app: the chat page, the per-session chat API, health, and the OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from chathuman_hf.chat import ChatEngine, ChatSession, get_preset
+from chathuman_hf.serving.errors import ApiError, install_error_handlers
+from chathuman_hf.serving.openai_api import make_openai_router
+from chathuman_hf.serving.schemas import ChatRequest, ChatResponse, ResetRequest
+from chathuman_hf.serving.store import SessionStore
+from chathuman_hf.skills import SkillRouter, SkillsConfig, build_router
+
+HERE = Path(__file__).resolve().parent
+logger = logging.getLogger(__name__)
+
+
+def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None = None,
+               session_factory: Callable[[], ChatSession] | None = None, preset: str = "fast",
+               preset_overrides: dict[str, Any] | None = None, skills: SkillsConfig | None = None,
+               router: SkillRouter | None = None, use_skills: bool = True, max_turns: int | None = None,
+               max_message_chars: int = 1000, session_ttl: float = 1800.0, max_sessions: int = 1000,
+               device: str | None = None, title: str = "이랑 · 일상 대화 친구") -> FastAPI:
+    """Build the app around a model directory or a loaded ``ChatEngine`` (one of them is required).
+
+    Each visitor's history lives in its own ``ChatSession`` on the server (idle TTL ``session_ttl`` seconds, at
+    most ``max_sessions`` live); generation is serialised by the engine's lock.
+    """
+    if engine is None:
+        if model_dir is None:
+            raise ValueError("create_app needs model_dir (a saved chat model directory) or engine.")
+        engine = ChatEngine.from_pretrained(model_dir, device=device)
+    if use_skills and router is None:
+        router = build_router(skills)
+    base_preset = get_preset(preset, **(preset_overrides or {}))
+    window_turns = max_turns if max_turns is not None else (engine.window.max_turns or 3)
+
+    def default_factory() -> ChatSession:
+        return ChatSession(engine, preset=base_preset, router=router, use_skills=use_skills, max_turns=window_turns)
+
+    store = SessionStore(session_factory or default_factory, ttl=session_ttl, max_sessions=max_sessions)
+    app = FastAPI(title="chathuman_hf chat", version="0.1.0")
+    app.state.engine, app.state.store, app.state.router = engine, store, router
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    catalog = router.catalog() if router is not None else []
+
+    def check_message(message: str) -> str:
+        text = message.strip()
+        if not text:
+            raise ApiError(400, "message is empty: send some text.", param="message")
+        if len(text) > max_message_chars:
+            raise ApiError(400, f"message is {len(text)} characters long; the limit is {max_message_chars}.",
+                           param="message")
+        return text
+
+    def session_for(session_id: str | None) -> tuple[str, Any]:
+        session_id = session_id or uuid.uuid4().hex
+        try:
+            return session_id, store.get(session_id)
+        except ValueError as exc:
+            raise ApiError(400, str(exc), param="session_id") from exc
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "index.html", {
+            "title": title, "skills": [s for s in catalog if s["name"] != "help"],
+            "max_chars": max_message_chars, "model_name": engine.name,
+        })
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok", "model": engine.name, "sessions": len(store), "preset": base_preset.name}
+
+    @app.post("/api/chat", response_model=ChatResponse)
+    def chat(body: ChatRequest) -> ChatResponse:
+        text = check_message(body.message)
+        session_id, entry = session_for(body.session_id)
+        with entry.lock:
+            try:
+                reply = entry.session.reply(text)
+            except Exception as exc:
+                logger.exception("generation failed for session %s", session_id)
+                raise ApiError(500, f"Generation failed: {exc}", type="server_error") from exc
+        return ChatResponse(reply=reply.text, skill=reply.skill, session_id=session_id)
+
+    @app.post("/api/chat/stream")
+    def chat_stream(body: ChatRequest) -> StreamingResponse:
+        """Server-sent events: ``{"type": "delta", "text"}`` pieces, then ``done`` (or ``error``)."""
+        text = check_message(body.message)
+        session_id, entry = session_for(body.session_id)
+
+        def event(data: dict) -> str:
+            return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+        def events() -> Iterator[str]:
+            with entry.lock:
+                try:
+                    for piece in entry.session.stream(text):
+                        yield event({"type": "delta", "text": piece})
+                except Exception as exc:
+                    logger.exception("generation failed for session %s", session_id)
+                    yield event({"type": "error", "message": f"Generation failed: {exc}"})
+                    return
+                reply = entry.session.last_reply
+            yield event({"type": "done", "reply": reply.text, "skill": reply.skill, "session_id": session_id})
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/api/reset")
+    def reset(body: ResetRequest) -> dict:
+        return {"ok": True, "session_id": body.session_id, "existed": store.reset(body.session_id)}
+
+    app.include_router(make_openai_router(engine, router, base_preset, max_chars=max_message_chars,
+                                          max_turns=window_turns + 1))
+    return app

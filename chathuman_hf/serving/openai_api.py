@@ -1,0 +1,143 @@
+"""OpenAI-compatible ``POST /v1/chat/completions`` (JSON or server-sent events) and ``GET /v1/models``."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from chathuman_hf.chat import ChatEngine, GenerationPreset
+from chathuman_hf.serving.errors import ApiError, error_body
+from chathuman_hf.serving.schemas import ChatCompletionRequest
+from chathuman_hf.skills import SkillRouter
+
+MAX_TOKENS_CAP = 512
+
+
+def to_messages(request: ChatCompletionRequest, max_chars: int) -> list[dict[str, str]]:
+    """Validate and convert OpenAI messages to the chat template's roles (``developer`` counts as ``system``)."""
+    if request.n != 1:
+        raise ApiError(400, f"Only n=1 is supported (got n={request.n}).", param="n")
+    if not request.messages:
+        raise ApiError(400, "messages is empty: send at least one user message.", param="messages")
+    out: list[dict[str, str]] = []
+    for i, message in enumerate(request.messages):
+        role = "system" if message.role == "developer" else message.role
+        if role not in {"system", "user", "assistant"}:
+            raise ApiError(400, f"messages[{i}]: role '{message.role}' is not supported (tools are not available).",
+                           param=f"messages[{i}].role")
+        if role == "system" and i != 0:
+            raise ApiError(400, f"messages[{i}]: a system message is only allowed first.", param=f"messages[{i}]")
+        text = message.text().strip()
+        if not text and role != "assistant":
+            raise ApiError(400, f"messages[{i}]: content is empty.", param=f"messages[{i}].content")
+        if len(text) > max_chars:
+            raise ApiError(400, f"messages[{i}]: content is {len(text)} characters long; the limit is {max_chars}.",
+                           param=f"messages[{i}].content")
+        out.append({"role": role, "content": text})
+    if out[-1]["role"] != "user":
+        raise ApiError(400, "The last message must come from the user.", param="messages")
+    return out
+
+
+def request_preset(base: GenerationPreset, request: ChatCompletionRequest) -> GenerationPreset:
+    overrides: dict[str, Any] = {}
+    limit = request.max_completion_tokens or request.max_tokens
+    if limit is not None:
+        overrides["max_new_tokens"] = min(limit, MAX_TOKENS_CAP)
+    if request.temperature is not None:
+        if request.temperature == 0:
+            overrides.update(do_sample=False, temperature=None, top_p=None, num_beams=1)
+        else:
+            overrides.update(temperature=request.temperature, do_sample=True)
+    if request.top_p is not None and overrides.get("do_sample", base.do_sample):
+        overrides["top_p"] = request.top_p
+    if request.stream:
+        overrides["num_beams"] = 1
+    return base.replace(**overrides) if overrides else base
+
+
+def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: GenerationPreset, *,
+                       max_chars: int, max_turns: int) -> APIRouter:
+    api = APIRouter()
+    created = int(time.time())
+
+    @api.get("/v1/models")
+    def list_models() -> dict:
+        return {"object": "list", "data": [{"id": engine.name, "object": "model", "created": created,
+                                            "owned_by": "chathuman_hf"}]}
+
+    @api.post("/v1/chat/completions")
+    def chat_completions(request: ChatCompletionRequest):
+        messages = to_messages(request, max_chars)
+        chosen = request_preset(preset, request)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        model = request.model or engine.name
+        now = int(time.time())
+        skill = skills.route(messages[-1]["content"]) if skills is not None else None
+
+        def count(text: str) -> int:
+            return len(engine.tokenizer.encode(text, add_special_tokens=False))
+
+        if not request.stream:
+            if skill is not None:
+                content, finish = skill.text, "stop"
+                prompt_tokens, completion_tokens = count(messages[-1]["content"]), count(skill.text)
+            else:
+                try:
+                    result = engine.generate(messages, chosen, max_turns=max_turns)
+                except Exception as exc:
+                    raise ApiError(500, f"Generation failed: {exc}", type="server_error") from exc
+                content, finish = result.text, result.finish_reason
+                prompt_tokens, completion_tokens = result.prompt_tokens, result.completion_tokens
+            return {
+                "id": completion_id, "object": "chat.completion", "created": now, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                             "logprobs": None, "finish_reason": finish}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens},
+            }
+
+        include_usage = bool((request.stream_options or {}).get("include_usage"))
+
+        def chunk(delta: dict, finish: str | None = None) -> str:
+            body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+        def events() -> Iterator[str]:
+            yield chunk({"role": "assistant", "content": ""})
+            if skill is not None:
+                yield chunk({"content": skill.text})
+                finish, usage = "stop", (count(messages[-1]["content"]), count(skill.text))
+            else:
+                try:
+                    pieces = engine.stream(messages, chosen, max_turns=max_turns)
+                    while True:
+                        try:
+                            yield chunk({"content": next(pieces)})
+                        except StopIteration as stop:
+                            result = stop.value
+                            break
+                except Exception as exc:  # headers are sent: report in-band, as OpenAI does
+                    yield f"data: {json.dumps(error_body(f'Generation failed: {exc}', 'server_error'))}\n\n"
+                    yield "data: [DONE]\n\n"
+                    return
+                finish, usage = result.finish_reason, (result.prompt_tokens, result.completion_tokens)
+            yield chunk({}, finish)
+            if include_usage:
+                body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,
+                        "choices": [], "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
+                                                 "total_tokens": usage[0] + usage[1]}}
+                yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return api

@@ -1,0 +1,78 @@
+"""Per-visitor chat sessions kept on the server, with an idle TTL and a cap on live sessions (LRU eviction)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from chathuman_hf.chat import ChatSession
+
+SESSION_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+@dataclass
+class SessionEntry:
+    session: ChatSession
+    last_used: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class SessionStore:
+    """Maps session ids to ``ChatSession`` objects; idle sessions expire after ``ttl`` seconds."""
+
+    def __init__(self, factory: Callable[[], ChatSession], *, ttl: float = 1800.0, max_sessions: int = 1000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if max_sessions < 1 or ttl <= 0:
+            raise ValueError(f"max_sessions must be >= 1 and ttl > 0 (got {max_sessions}, {ttl}).")
+        self.factory = factory
+        self.ttl = ttl
+        self.max_sessions = max_sessions
+        self.clock = clock
+        self._entries: OrderedDict[str, SessionEntry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.evicted = {"expired": 0, "capacity": 0}
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._expire(self.clock())
+            return len(self._entries)
+
+    def _expire(self, now: float) -> None:
+        while self._entries:
+            key, entry = next(iter(self._entries.items()))
+            if now - entry.last_used <= self.ttl:
+                break
+            del self._entries[key]
+            self.evicted["expired"] += 1
+
+    def get(self, session_id: str) -> SessionEntry:
+        """The session for ``session_id``, created if new or expired (the least recently used is evicted)."""
+        if not SESSION_ID.match(session_id):
+            raise ValueError("session_id must be 1-64 characters of letters, digits, '-' or '_'.")
+        now = self.clock()
+        with self._lock:
+            self._expire(now)
+            entry = self._entries.get(session_id)
+            if entry is None:
+                while len(self._entries) >= self.max_sessions:
+                    self._entries.popitem(last=False)
+                    self.evicted["capacity"] += 1
+                entry = SessionEntry(self.factory(), now)
+                self._entries[session_id] = entry
+            entry.last_used = now
+            self._entries.move_to_end(session_id)
+            return entry
+
+    def reset(self, session_id: str) -> bool:
+        """Forget a session's history; ``False`` when no such live session exists."""
+        with self._lock:
+            entry = self._entries.get(session_id)
+        if entry is None:
+            return False
+        with entry.lock:
+            entry.session.reset()
+        return True

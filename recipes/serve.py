@@ -1,0 +1,56 @@
+"""Serve a saved chat model: the Korean chat page, the chat API and an OpenAI-compatible endpoint.
+
+    pip install -e ".[serve]"
+    python recipes/serve.py --model runs/quickstart/final --port 8000     # then open http://127.0.0.1:8000
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser
+from transformers.utils import logging as hf_logging
+
+from chathuman_hf.chat.options import ChatModelArguments
+from chathuman_hf.skills import SkillsConfig
+
+logger = logging.getLogger("chathuman_hf.serve")
+
+
+@dataclass
+class ServeArguments:
+    host: str = field(default="127.0.0.1", metadata={"help": "Interface to bind (0.0.0.0 exposes it to the network)."})
+    port: int = field(default=8000, metadata={"help": "TCP port."})
+    max_message_chars: int = field(default=1000, metadata={"help": "Longest accepted message, in characters."})
+    session_ttl: float = field(default=1800.0, metadata={"help": "Seconds an idle visitor's history is kept."})
+    max_sessions: int = field(default=1000, metadata={"help": "Most live sessions (least recently used evicted)."})
+    log_level: str = field(default="info", metadata={"help": "uvicorn log level."})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = HfArgumentParser((ChatModelArguments, ServeArguments, SkillsConfig))
+    model_args, serve_args, skills = parser.parse_args_into_dataclasses(args=argv)
+    try:
+        import uvicorn
+
+        from chathuman_hf.serving import create_app
+    except ImportError as exc:
+        raise SystemExit(f"Serving needs the 'serve' extra: pip install -e '.[serve]' ({exc})") from exc
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    app = create_app(model_args.model, preset=model_args.preset, preset_overrides=model_args.preset_overrides(),
+                     skills=skills, use_skills=not model_args.no_skills, max_turns=model_args.max_turns,
+                     max_message_chars=serve_args.max_message_chars, session_ttl=serve_args.session_ttl,
+                     max_sessions=serve_args.max_sessions, device=model_args.device)
+    if serve_args.host not in {"127.0.0.1", "localhost", "::1"}:
+        logger.warning("Binding %s: the chat is reachable from other machines.", serve_args.host)
+    logger.info("Chat page on http://%s:%d  (OpenAI API: /v1/chat/completions)", serve_args.host, serve_args.port)
+    uvicorn.run(app, host=serve_args.host, port=serve_args.port, log_level=serve_args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The web server started for real (uvicorn on a free 127.0.0.1 port, tiny model) and exercised over HTTP."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from chathuman_hf.chat import ChatEngine
+from chathuman_hf.serving import SessionStore, create_app
+from chathuman_hf.serving.runner import serve_in_thread
+from chathuman_hf.skills import SkillsConfig
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    return ChatEngine.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def app(engine):
+    return create_app(engine=engine, preset="greedy", preset_overrides={"max_new_tokens": 5},
+                      skills=SkillsConfig(disabled=["weather", "stock"]), max_message_chars=1000)
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client
+
+
+def history(app, session_id):
+    return app.state.store.get(session_id).session.history
+
+
+def sse(text: str) -> list:
+    events = []
+    for block in text.split("\n\n"):
+        if block.startswith("data: "):
+            payload = block[len("data: "):]
+            events.append(payload if payload == "[DONE]" else json.loads(payload))
+    return events
+
+
+def test_page_health_and_static(engine, client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for part in ('lang="ko"', "새 대화", "로또 번호 추천", "지금 몇 시야?", 'src="/static/chat.js"', 'maxlength="1000"'):
+        assert part in page.text
+    script = client.get("/static/chat.js")
+    assert script.status_code == 200 and "textContent" in script.text and "innerHTML" not in script.text
+    assert client.get("/static/chat.css").status_code == 200
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["model"] == engine.name
+    missing = client.get("/nope")
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+
+
+def test_chat_skills_and_reset(app, client):
+    first = client.post("/api/chat", json={"session_id": "s1", "message": "안녕"})
+    assert first.status_code == 200
+    body = first.json()
+    assert body["skill"] is None and body["reply"] and body["session_id"] == "s1"
+    assert client.post("/api/chat", json={"session_id": "s1", "message": "몇시야?"}).json()["skill"] == "time"
+    assert history(app, "s1") == [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": body["reply"]}]
+    assert client.post("/api/reset", json={"session_id": "s1"}).json()["existed"] is True
+    assert history(app, "s1") == []
+    fresh = client.post("/api/chat", json={"message": "로또 번호 뽑아줘"}).json()
+    assert fresh["skill"] == "lotto" and len(fresh["session_id"]) == 32
+    said = client.post("/api/chat", json={"session_id": "s1", "message": "초기화"}).json()
+    assert said["skill"] == "reset"
+
+
+def test_sessions_are_isolated_over_http(app, client):
+    for a, b in [("사과 좋아해", "바나나 좋아해"), ("내일 시험이야", "내일 여행 가")]:
+        assert client.post("/api/chat", json={"session_id": "alice", "message": a}).status_code == 200
+        assert client.post("/api/chat", json={"session_id": "bob", "message": b}).status_code == 200
+    assert [m["content"] for m in history(app, "alice") if m["role"] == "user"] == ["사과 좋아해", "내일 시험이야"]
+    assert [m["content"] for m in history(app, "bob") if m["role"] == "user"] == ["바나나 좋아해", "내일 여행 가"]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"content": b"{not json", "headers": {"content-type": "application/json"}}, "Malformed JSON body"),
+    ({"json": [1, 2]}, "must be a JSON object"),
+    ({"json": {"session_id": "x"}}, "Missing field 'message'"),
+    ({"json": {"session_id": "x", "message": 5}}, "Field 'message'"),
+    ({"json": {"session_id": "x", "message": "   "}}, "message is empty"),
+    ({"json": {"session_id": "x", "message": "가" * 1001}}, "1001 characters long; the limit is 1000"),
+    ({"json": {"session_id": "../etc", "message": "안녕"}}, "session_id must be"),
+])
+def test_chat_validation(client, kwargs, message):
+    response = client.post("/api/chat", **kwargs)
+    assert response.status_code == 400
+    assert message in response.json()["error"]["message"]
+
+
+@pytest.mark.filterwarnings("ignore:The last message alone")
+def test_exactly_1000_characters_is_accepted(client):
+    assert client.post("/api/chat", json={"session_id": "long", "message": "가" * 1000}).status_code == 200
+
+
+def test_generation_error_is_a_500_and_the_server_keeps_serving(engine, client):
+    def boom(*_args):
+        raise RuntimeError("simulated GPU failure")
+
+    handle = engine.model.lm_head.register_forward_hook(boom)
+    try:
+        failed = client.post("/api/chat", json={"session_id": "err", "message": "안녕"})
+        streamed = client.post("/api/chat/stream", json={"session_id": "err", "message": "안녕"})
+        openai = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "안녕"}]})
+    finally:
+        handle.remove()
+    assert failed.status_code == 500
+    assert failed.json()["error"] == {"message": "Generation failed: simulated GPU failure", "type": "server_error",
+                                      "param": None, "code": None}
+    assert sse(streamed.text)[-1] == {"type": "error", "message": "Generation failed: generation failed: simulated GPU failure"}
+    assert openai.status_code == 500 and "simulated GPU failure" in openai.json()["error"]["message"]
+    assert not engine.lock.locked()
+    assert client.post("/api/chat", json={"session_id": "err", "message": "안녕"}).status_code == 200
+
+
+def test_page_stream_endpoint(client):
+    response = client.post("/api/chat/stream", json={"session_id": "stream", "message": "안녕"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    events = sse(response.text)
+    deltas = [e["text"] for e in events if e["type"] == "delta"]
+    done = events[-1]
+    assert done["type"] == "done" and done["skill"] is None and done["session_id"] == "stream"
+    assert "".join(deltas).replace(" ", "") == done["reply"].replace(" ", "")
+    skill = sse(client.post("/api/chat/stream", json={"session_id": "stream", "message": "dkssud"}).text)
+    assert skill[-1]["skill"] == "keyboard" and "안녕" in skill[-1]["reply"]
+
+
+OPENAI_REQUEST = {"model": "chathuman", "messages": [
+    {"role": "system", "content": "너는 친절한 친구야."},
+    {"role": "user", "content": "안녕"},
+    {"role": "assistant", "content": "안녕! 반가워"},
+    {"role": "user", "content": [{"type": "text", "text": "점심 뭐 먹을까"}]},
+], "temperature": 0, "max_tokens": 5, "user": "u-1"}
+
+
+def test_openai_chat_completion(engine, client):
+    response = client.post("/v1/chat/completions", json=OPENAI_REQUEST)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-") and body["model"] == "chathuman"
+    assert isinstance(body["created"], int)
+    (choice,) = body["choices"]
+    assert choice["index"] == 0 and choice["message"]["role"] == "assistant" and choice["message"]["content"]
+    assert choice["finish_reason"] in {"stop", "length"}
+    usage = body["usage"]
+    assert usage["completion_tokens"] <= 5 and usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    models = client.get("/v1/models").json()
+    assert models["object"] == "list" and models["data"][0]["id"] == engine.name
+
+
+def test_openai_streaming_matches_the_non_streaming_answer(client):
+    whole = client.post("/v1/chat/completions", json=OPENAI_REQUEST).json()["choices"][0]["message"]["content"]
+    request = {**OPENAI_REQUEST, "stream": True, "stream_options": {"include_usage": True}}
+    with client.stream("POST", "/v1/chat/completions", json=request) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = sse(response.read().decode("utf-8"))
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert all(c["object"] == "chat.completion.chunk" and c["id"] == chunks[0]["id"] for c in chunks)
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert text.replace(" ", "") == whole.replace(" ", "")
+    finals = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
+    assert len(finals) == 1 and finals[0]["choices"][0]["delta"] == {}
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] <= 5
+
+
+def test_openai_skill_answer(client):
+    body = client.post("/v1/chat/completions", json={"model": "m", "messages": [
+        {"role": "user", "content": "dk rkqwkrl gksrmfdl dkscuwu"}]}).json()
+    assert "아 갑자기 한글이 안쳐져" in body["choices"][0]["message"]["content"]
+
+
+@pytest.mark.parametrize(("request_body", "message"), [
+    ({"model": "m"}, "Missing field 'messages'"),
+    ({"model": "m", "messages": []}, "messages is empty"),
+    ({"model": "m", "messages": [{"role": "assistant", "content": "안녕"}]}, "last message must come from the user"),
+    ({"model": "m", "messages": [{"role": "user", "content": "안녕"}], "n": 2}, "Only n=1"),
+    ({"model": "m", "messages": [{"role": "tool", "content": "x"}, {"role": "user", "content": "hi"}]}, "not supported"),
+    ({"model": "m", "messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"},
+                                 {"role": "user", "content": "c"}]}, "system message is only allowed first"),
+    ({"model": "m", "messages": [{"role": "user", "content": "가" * 1001}]}, "the limit is 1000"),
+    ({"model": "m", "messages": [{"role": "user", "content": "안녕"}], "temperature": 5}, "Field 'temperature'"),
+])
+def test_openai_validation(client, request_body, message):
+    response = client.post("/v1/chat/completions", json=request_body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert message in error["message"] and error["type"] == "invalid_request_error"
+
+
+def test_32_concurrent_sessions(app, client):
+    def talk(i: int) -> tuple[int, int, str]:
+        sid = f"c{i}"
+        first = client.post("/api/chat", json={"session_id": sid, "message": f"안녕 {i}"})
+        second = client.post("/api/chat", json={"session_id": sid, "message": "지금 몇 시야"})
+        return first.status_code, second.status_code, second.json().get("skill")
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        results = list(pool.map(talk, range(32), timeout=240))
+    assert results == [(200, 200, "time")] * 32
+    for i in range(32):
+        assert [m["content"] for m in history(app, f"c{i}") if m["role"] == "user"] == [f"안녕 {i}"]
+
+
+def test_session_store_ttl_and_cap():
+    now = [0.0]
+    made = []
+
+    def factory():
+        made.append(object())
+        return type("FakeSession", (), {"history": [], "reset": lambda self: None})()
+
+    store = SessionStore(factory, ttl=10, max_sessions=2, clock=lambda: now[0])
+    a = store.get("a").session
+    store.get("b")
+    assert store.get("a").session is a and len(store) == 2
+    store.get("c")  # over the cap: the least recently used ("b") goes
+    assert len(store) == 2 and store.evicted == {"expired": 0, "capacity": 1}
+    assert store.get("a").session is a
+    now[0] = 11.0
+    assert len(store) == 0 and store.evicted["expired"] == 2
+    assert store.get("a").session is not a and len(made) == 4
+    assert store.reset("nobody") is False
+    with pytest.raises(ValueError, match="session_id must be"):
+        store.get("")
