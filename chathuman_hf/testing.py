@@ -106,3 +106,28 @@ def make_word_tokenizer(words: list[str], *, kogpt2_like: bool = False, prepare:
             clean_up_tokenization_spaces=False,
         )
     return prepare_tokenizer(fast) if prepare else fast
+
+
+KOGPT2_SPECIALS = ["<s>", "</s>", "<usr>", "<pad>", "<sys>", "<unk>", "<mask>", "<d>", "</d>"] + [
+    f"<unused{i}>" for i in range(10)
+]
+
+
+def make_kogpt2_like_dir(path: str | Path, *, vocab_size: int = 1000, **config_overrides: Any) -> Path:
+    """A local stand-in for ``skt/kogpt2-base-v2``: a SentencePiece-style BPE ``tokenizer.json`` (KoGPT2's special
+    tokens and ``<unused*>`` in the vocabulary, none declared, no tokenizer_config) and a tiny ``gpt2`` model."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=KOGPT2_SPECIALS, show_progress=False)
+    tok.train_from_iterator(sample_texts(), trainer=trainer)
+    tok.save(str(path / "tokenizer.json"))
+    config = {"n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": 128, "vocab_size": tok.get_vocab_size()}
+    config.update(config_overrides)
+    GPT2LMHeadModel(GPT2Config(**config)).save_pretrained(path)
+    return path

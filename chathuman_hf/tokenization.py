@@ -10,11 +10,12 @@ first ``<usr>`` (KoGPT2 has no system token); ``add_generation_prompt=True`` end
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from typing import Any
 
-from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from transformers.tokenization_utils_base import AddedToken
 
 USER_TOKEN = "<usr>"
@@ -22,6 +23,7 @@ ASSISTANT_TOKEN = "<sys>"
 DEFAULT_EOS = "</s>"
 DEFAULT_PAD = "<pad>"
 DEFAULT_UNK = "<unk>"
+logger = logging.getLogger(__name__)
 RESERVED_PATTERN = re.compile(r"^<unused(\d+)>$")
 
 _TEMPLATE = (
@@ -78,6 +80,38 @@ def role_tokens(tokenizer: PreTrainedTokenizerBase) -> tuple[str, str]:
     return user, tail
 
 
+PROBE = "안녕하세요 반가워요"
+
+
+def round_trips(tokenizer: PreTrainedTokenizerBase, text: str = PROBE) -> bool:
+    """True when ``decode(encode(text)) == text`` without unknown tokens."""
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if not ids or (tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids):
+        return False
+    return tokenizer.decode(ids, skip_special_tokens=True).strip() == text
+
+
+def load_tokenizer(name_or_path: str, **load_kwargs: Any) -> PreTrainedTokenizerBase:
+    """``AutoTokenizer``, falling back to the repository's own ``tokenizer.json`` pipeline when that is faithful.
+
+    transformers 5 maps a ``gpt2`` config to ``GPT2Tokenizer``, which imposes byte-level pre-tokenization and
+    ``<|endoftext|>``; KoGPT2's SentencePiece-style ``tokenizer.json`` then loses Korean text. The generic
+    ``PreTrainedTokenizerFast`` keeps the file's pipeline.
+    """
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, **load_kwargs)
+    if round_trips(tokenizer):
+        return tokenizer
+    try:
+        generic = PreTrainedTokenizerFast.from_pretrained(name_or_path, **load_kwargs)
+    except (OSError, ValueError):
+        return tokenizer
+    if round_trips(generic):
+        logger.info("Loaded %s with PreTrainedTokenizerFast (AutoTokenizer's %s loses Korean text).",
+                    name_or_path, type(tokenizer).__name__)
+        return generic
+    return tokenizer
+
+
 def prepare_tokenizer(
     tokenizer_or_name: PreTrainedTokenizerBase | str, *, use_reserved_tokens: bool = False, **load_kwargs: Any
 ) -> PreTrainedTokenizerBase:
@@ -89,9 +123,16 @@ def prepare_tokenizer(
     free ``<unusedN>`` token. Returns the (same, modified) tokenizer.
     """
     if isinstance(tokenizer_or_name, str):
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_or_name, **load_kwargs)
+        tokenizer = load_tokenizer(tokenizer_or_name, **load_kwargs)
     else:
         tokenizer = tokenizer_or_name
+        if not round_trips(tokenizer):
+            warnings.warn(
+                f"{type(tokenizer).__name__} does not reproduce Korean text ({PROBE!r}); if this is KoGPT2 loaded with "
+                "AutoTokenizer under transformers 5, pass the model name to prepare_tokenizer (or load it with "
+                "PreTrainedTokenizerFast.from_pretrained) so its own tokenizer.json pipeline is used.",
+                stacklevel=2,
+            )
     if not getattr(tokenizer, "is_fast", False):
         warnings.warn(
             f"{type(tokenizer).__name__} is a slow tokenizer; chathuman_hf needs offsets from a fast tokenizer. "

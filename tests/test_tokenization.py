@@ -101,3 +101,50 @@ def test_pipeline_chat_on_tiny_model(tiny_model_dir):
     assert conversation[0] == {"role": "user", "content": "안녕"}
     assert conversation[-1]["role"] == "assistant" and isinstance(conversation[-1]["content"], str)
     assert "<usr>" not in conversation[-1]["content"] and "</s>" not in conversation[-1]["content"]
+
+
+def test_prepare_is_idempotent(tiny_model_dir):
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    size, template, ids = len(tok), tok.chat_template, tok.apply_chat_template(MSGS)["input_ids"]
+    again = prepare_tokenizer(prepare_tokenizer(tok))
+    assert len(again) == size and again.chat_template == template
+    assert again.apply_chat_template(MSGS)["input_ids"] == ids
+    assert again.extra_special_tokens == ["<usr>", "<sys>"]
+
+
+@pytest.fixture(scope="module")
+def kogpt2_like(tmp_path_factory):
+    from chathuman_hf.testing import make_kogpt2_like_dir
+
+    return make_kogpt2_like_dir(tmp_path_factory.mktemp("kogpt2_like"))
+
+
+def test_kogpt2_like_checkpoint_by_name_keeps_its_tokenizer_pipeline(kogpt2_like, tmp_path):
+    from chathuman_hf.modeling import build_model
+    from chathuman_hf.tokenization import round_trips
+
+    tok = prepare_tokenizer(str(kogpt2_like))
+    assert round_trips(tok) and round_trips(tok, "밥 먹었어?")
+    assert (tok.bos_token, tok.eos_token, tok.pad_token, tok.unk_token, tok.mask_token) == (
+        "</s>", "</s>", "<pad>", "<unk>", "<mask>")
+    assert (tok.bos_token_id, tok.pad_token_id) == (1, 3)
+    assert len(tok) == tok.backend_tokenizer.get_vocab_size()  # nothing added (no <|endoftext|>)
+    model = build_model(str(kogpt2_like), tokenizer=tok)
+    assert model.config.eos_token_id == 1 and model.config.pad_token_id == 3
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert round_trips(reloaded) and reloaded.chat_template == tok.chat_template
+    out = pipeline("text-generation", model=str(tmp_path))([{"role": "user", "content": "안녕"}], max_new_tokens=3,
+                                                            do_sample=False)
+    assert out[0]["generated_text"][-1]["role"] == "assistant"
+
+
+def test_broken_tokenizer_object_is_flagged(kogpt2_like):
+    from chathuman_hf.tokenization import round_trips
+
+    auto = AutoTokenizer.from_pretrained(kogpt2_like)
+    if round_trips(auto):
+        pytest.skip("this transformers version loads the KoGPT2-style tokenizer.json faithfully")
+    with pytest.warns(UserWarning, match="pass the model name to prepare_tokenizer"):
+        prepare_tokenizer(auto)
