@@ -121,6 +121,12 @@ class ChatCollator:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         if not features:
             raise ValueError("ChatCollator got an empty batch")
+        missing = [k for k in ("input_ids", "roles", "last_turn") if k not in features[0]]
+        if missing:
+            raise ValueError(
+                f"ChatCollator needs the columns input_ids/roles/last_turn from tokenize_dialogues; missing {missing} "
+                f"(got {sorted(features[0])}). With Trainer, set TrainingArguments(remove_unused_columns=False)."
+            )
         packed = "seq_lengths" in features[0]
         lengths = [len(f["input_ids"]) for f in features]
         total = max(lengths)

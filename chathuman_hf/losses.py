@@ -94,16 +94,20 @@ def check_not_double_shifted(input_ids: torch.Tensor, labels: torch.Tensor) -> N
         raise ValueError(DOUBLE_SHIFT_MESSAGE)
 
 
-def install_label_guard(model: torch.nn.Module) -> Any:
+def install_label_guard(model: torch.nn.Module, *, checks: int = 8) -> Any:
     """Refuse, at forward time, pre-shifted ``labels`` given to the model's own (shifting) loss.
 
-    Labels that come with ``shift_labels`` are fine (transformers then skips its shift). Returns the hook handle.
+    Labels that come with ``shift_labels`` are fine (transformers then skips its shift). Only the first ``checks``
+    forwards with labels are inspected (a wrong setup shows at once; later steps skip the device sync).
+    Returns the hook handle.
     """
+    seen = [0]
 
     def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
         labels = kwargs.get("labels")
-        if labels is None or kwargs.get("shift_labels") is not None:
+        if labels is None or kwargs.get("shift_labels") is not None or seen[0] >= checks:
             return
+        seen[0] += 1
         input_ids = kwargs.get("input_ids", args[0] if args else None)
         check_not_double_shifted(input_ids, labels)
 

@@ -108,6 +108,8 @@ def padding_report(lengths: Sequence[int], *, batch_size: int, max_length: int =
     for strategy in ("fixed", "dynamic", "packed"):
         out[strategy] = round(padding_share(lengths, batch_size=batch_size, strategy=strategy,
                                             max_length=max_length, seed=seed), 4)
-    out["packed_rows"] = len(best_fit_bins(list(lengths), max_length, list(range(len(lengths)))))
+    order = list(range(len(lengths)))
+    random.Random(seed).shuffle(order)
+    out["packed_rows"] = len(best_fit_bins(list(lengths), max_length, order))
     out["mean_fill"] = round(out["tokens"] / (max(out["packed_rows"], 1) * max_length), 4) if lengths else math.nan
     return out

@@ -91,6 +91,18 @@ def round_trips(tokenizer: PreTrainedTokenizerBase, text: str = PROBE) -> bool:
     return tokenizer.decode(ids, skip_special_tokens=True).strip() == text
 
 
+def _loses_text(tokenizer: PreTrainedTokenizerBase, text: str = PROBE) -> bool:
+    """True when known text silently disappears or changes (not merely unknown words mapped to ``<unk>``)."""
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if not ids:
+        return True
+    vocab = tokenizer.get_vocab()
+    unk_ids = {tokenizer.unk_token_id} | {vocab.get(t) for t in ("<unk>", "[UNK]")}
+    if unk_ids.intersection(ids):
+        return False
+    return tokenizer.decode(ids, skip_special_tokens=True).strip() != text
+
+
 def load_tokenizer(name_or_path: str, **load_kwargs: Any) -> PreTrainedTokenizerBase:
     """``AutoTokenizer``, falling back to the repository's own ``tokenizer.json`` pipeline when that is faithful.
 
@@ -126,7 +138,7 @@ def prepare_tokenizer(
         tokenizer = load_tokenizer(tokenizer_or_name, **load_kwargs)
     else:
         tokenizer = tokenizer_or_name
-        if not round_trips(tokenizer):
+        if _loses_text(tokenizer):
             warnings.warn(
                 f"{type(tokenizer).__name__} does not reproduce Korean text ({PROBE!r}); if this is KoGPT2 loaded with "
                 "AutoTokenizer under transformers 5, pass the model name to prepare_tokenizer (or load it with "

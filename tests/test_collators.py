@@ -103,3 +103,9 @@ def test_packed_row_gets_positions_and_block_mask(rows):
     assert allowed[8].tolist() == [0] * 7 + [1, 1] + [0] * 5  # 2nd dialogue sees only itself
     assert (mask[1, 0, 7:] == 0).int().sum(dim=-1).tolist() == [1] * 7  # each pad sees only itself
     assert batch["labels"][0].tolist() == [X, X, X, X, 5, 6, 2] * 2
+
+
+def test_columns_removed_by_trainer_name_the_fix(rows):
+    tok, (row, _) = rows
+    with pytest.raises(ValueError, match=r"missing \['roles', 'last_turn'\].*remove_unused_columns=False"):
+        ChatCollator(tok.pad_token_id, "input")([{"input_ids": row["input_ids"]}])
