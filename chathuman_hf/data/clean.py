@@ -102,15 +102,16 @@ def collapse_whitespace(text: str) -> str:
 
 def clean_utterance(text: str, options: CleaningOptions, namer: Namer | None = None) -> tuple[str, str | None]:
     """Apply the enabled rules; returns ``(text, drop_reason)`` with ``drop_reason`` None when the utterance stays."""
-    if options.drop_system_utterances:
+    masked = "@" in text
+    if masked and options.drop_system_utterances:
         reason = system_marker(text)
         if reason:
             return "", reason
-    if options.replace_names and namer is not None:
+    if masked and options.replace_names and namer is not None:
         text = fill_masks(text, namer)
-    if options.remove_masks:
+    if masked and options.remove_masks:
         text = remove_masks(text)
-    if options.remove_parentheses:
+    if options.remove_parentheses and "(" in text:
         text = remove_parentheses(text)
     if options.collapse_repeats:
         text = collapse_repeats(text)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow.compute as pc
 from datasets import Dataset, Features, List, Value
 
 from .clean import CleaningOptions, clean_utterance
@@ -36,7 +37,10 @@ WARNING_PREFIX = "warning: "
 FILE_OPTION_KEYS = ("format", "assistant", "question_column", "answer_column", "encoding", "silence_minutes")
 
 STRINGS = List(Value("string"))
-RAW_FEATURES = Features(
+RAW_FEATURES = Features(  # flat strings: cheap to encode per example while streaming files into Arrow
+    {"source": Value("string"), "dialogue_id": Value("string"), "payload": Value("string"), "_file": Value("string")}
+)
+CLEAN_FEATURES = Features(
     {
         "source": Value("string"),
         "dialogue_id": Value("string"),
@@ -54,11 +58,13 @@ TURN_FEATURES = Features(
         "source": Value("string"),
         "dialogue_id": Value("string"),
         "messages": MESSAGES,
+        "_kept": Value("bool"),
         "_drops": STRINGS,
         "_notes": STRINGS,
         "_file": Value("string"),
     }
 )
+PAYLOAD_KEYS = ("speakers", "roles", "texts", "_drops", "_notes")
 
 
 # ---------------------------------------------------------------- files
@@ -172,29 +178,41 @@ def merge_file_options(base: dict[str, Any], per_file: dict[str, Any]) -> dict[s
     return {**base, **per_file, **explicit}
 
 
-def generate_raw(files: list[dict[str, Any]], base: dict[str, Any]) -> Iterator[RawRecord]:
-    """Raw records of every file (shardable over ``files`` for ``num_proc``)."""
+def generate_raw(files: list[dict[str, Any]], base: dict[str, Any]) -> Iterator[dict[str, str]]:
+    """Raw records of every file (shardable over ``files`` for ``num_proc``), utterances packed as one JSON string."""
     for entry in files:
-        yield from _read_file(entry, base)
+        for raw in _read_file(entry, base):
+            payload = json.dumps([raw[key] for key in PAYLOAD_KEYS], ensure_ascii=False)
+            yield {
+                "source": raw["source"],
+                "dialogue_id": raw["dialogue_id"],
+                "payload": payload,
+                "_file": raw["_file"],
+            }
 
 
 # ---------------------------------------------------------------- map steps
 
 
-def clean_row(row: dict[str, Any], options: dict[str, Any], name_seed: int) -> dict[str, Any]:
-    """Clean every utterance of one raw record; dropped utterances are counted in ``_drops``."""
+def clean_batch(batch: dict[str, list[Any]], options: dict[str, Any], name_seed: int) -> dict[str, list[Any]]:
+    """Unpack and clean every utterance of a batch of raw records; dropped utterances are counted in ``_drops``."""
     cleaning = CleaningOptions(**options)
-    namer = FakeNamer(name_seed, f"{Path(row['source']).name}#{row['dialogue_id']}")
-    speakers, roles, texts, drops = [], [], [], list(row["_drops"])
-    for speaker, role, text in zip(row["speakers"], row["roles"], row["texts"], strict=True):
-        cleaned, reason = clean_utterance(text, cleaning, namer)
-        if reason:
-            drops.append(reason)
-            continue
-        speakers.append(speaker)
-        roles.append(role)
-        texts.append(cleaned)
-    return {"speakers": speakers, "roles": roles, "texts": texts, "_drops": drops}
+    out: dict[str, list[Any]] = {key: [] for key in PAYLOAD_KEYS}
+    for source, dialogue_id, payload in zip(batch["source"], batch["dialogue_id"], batch["payload"], strict=True):
+        speakers, roles, texts, drops, notes = json.loads(payload)
+        namer = FakeNamer(name_seed, f"{Path(source).name}#{dialogue_id}")
+        kept: tuple[list[str], list[str], list[str]] = ([], [], [])
+        for speaker, role, text in zip(speakers, roles, texts, strict=True):
+            cleaned, reason = clean_utterance(text, cleaning, namer)
+            if reason:
+                drops.append(reason)
+                continue
+            kept[0].append(speaker)
+            kept[1].append(role)
+            kept[2].append(cleaned)
+        for key, value in zip(PAYLOAD_KEYS, (*kept, drops, notes), strict=True):
+            out[key].append(value)
+    return out
 
 
 def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[str, list[Any]]:
@@ -222,6 +240,7 @@ def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[st
                 out["source"].append(source)
                 out["dialogue_id"].append(variant_id if len(parts) == 1 else f"{variant_id}#{k}")
                 out["messages"].append(part)
+                out["_kept"].append(bool(part))
                 out["_drops"].append(drops if first else [])
                 out["_notes"].append(batch["_notes"][i] if first else [])
                 out["_file"].append(batch["_file"][i] if first else "")
@@ -229,9 +248,9 @@ def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[st
     return out
 
 
-def has_messages(row: dict[str, Any]) -> bool:
-    """Filter predicate: a normalized dialogue survived."""
-    return len(row["messages"]) > 0
+def kept_mask(kept: list[bool]) -> list[bool]:
+    """Batched filter predicate over the ``_kept`` column: a normalized dialogue survived."""
+    return kept
 
 
 # ---------------------------------------------------------------- the public entry points
@@ -265,28 +284,42 @@ def _fingerprint(files: list[dict[str, Any]], base: dict[str, Any]) -> str:
 
 
 def _collect(dataset: Dataset, report: DataReport) -> list[str]:
-    """Add every ``_drops``/``_notes``/``_file`` entry to the report; returns the bad-input messages."""
+    """Add every ``_drops``/``_notes``/``_file`` entry and the kept counts to the report; returns bad-input messages.
+
+    Works on the Arrow columns and only visits rows that carry something, so large clean inputs stay fast.
+    """
+    table = dataset.with_format("arrow")[:]
+    busy = pc.or_(
+        pc.or_(
+            pc.greater(pc.list_value_length(table["_drops"]), 0), pc.greater(pc.list_value_length(table["_notes"]), 0)
+        ),
+        pc.not_equal(table["_file"], ""),
+    )
     errors: list[str] = []
-    columns = dataset.select_columns(["source", "dialogue_id", "_drops", "_notes", "_file"])
-    for batch in columns.iter(batch_size=10_000):
-        for source, dialogue_id, drops, notes, file_info in zip(*batch.values(), strict=True):
-            if file_info:
-                info = json.loads(file_info)
-                if "skipped" in info:
-                    report.skip(source, info["skipped"])
-                else:
-                    report.file_info(source, **info)
-            problems = [n for n in notes if not n.startswith(WARNING_PREFIX)]
-            for message in notes:
-                if message.startswith(WARNING_PREFIX):
-                    text = message[len(WARNING_PREFIX) :]
-                    if text not in report.warnings:
-                        warnings.warn(text, stacklevel=3)
-                    report.warn(text)
-            errors.extend(problems)
-            where = problems[0] if problems else describe(source, dialogue_id or None, "")
-            for reason, count in Counter(drops).items():
-                report.drop(reason, count, where=where.rstrip(": "))
+    rows = table.filter(busy).select(["source", "dialogue_id", "_drops", "_notes", "_file"]).to_pylist()
+    for row in rows:
+        source, notes = row["source"], row["_notes"]
+        if row["_file"]:
+            info = json.loads(row["_file"])
+            if "skipped" in info:
+                report.skip(source, info["skipped"])
+            else:
+                report.file_info(source, **info)
+        problems = [n for n in notes if not n.startswith(WARNING_PREFIX)]
+        for message in notes:
+            if message.startswith(WARNING_PREFIX):
+                text = message[len(WARNING_PREFIX) :]
+                if text not in report.warnings:
+                    warnings.warn(text, stacklevel=3)
+                report.warn(text)
+        errors.extend(problems)
+        where = problems[0] if problems else describe(source, row["dialogue_id"] or None, "")
+        for reason, count in Counter(row["_drops"]).items():
+            report.drop(reason, count, where=where.rstrip(": "))
+    kept = pc.value_counts(table["source"].filter(table["_kept"])).to_pylist()
+    counts = {item["values"]: item["counts"] for item in kept}
+    for source in sorted(set(counts) | set(report.files)):
+        report.kept(source, counts.get(source, 0))
     return errors
 
 
@@ -304,7 +337,7 @@ def load_dialogues_from_args(args: DataArguments, report: DataReport | None = No
     with _progress(len(files) >= PROGRESS_MIN_FILES):
         raw = Dataset.from_generator(
             generate_raw,
-            features=RAW_FEATURES,
+            features=None,  # RAW_FEATURES are all non-null strings: inferred, skipping a slow per-row encode
             gen_kwargs={"files": files, "base": base},
             cache_dir=args.data_cache_dir,
             num_proc=min(num_proc, len(files)) if num_proc else None,
@@ -312,8 +345,15 @@ def load_dialogues_from_args(args: DataArguments, report: DataReport | None = No
         )
     with _progress(len(raw) >= PROGRESS_MIN_ROWS):
         cleaning = vars(args.cleaning_options())
-        cleaned = raw.map(clean_row, fn_kwargs={"options": cleaning, "name_seed": args.name_seed},
-                          num_proc=num_proc, desc="clean utterances")  # fmt: skip
+        cleaned = raw.map(
+            clean_batch,
+            batched=True,
+            fn_kwargs={"options": cleaning, "name_seed": args.name_seed},
+            remove_columns=["payload"],
+            features=CLEAN_FEATURES,
+            num_proc=num_proc,
+            desc="clean utterances",
+        )
         turned = cleaned.map(
             turns_batch,
             batched=True,
@@ -326,11 +366,9 @@ def load_dialogues_from_args(args: DataArguments, report: DataReport | None = No
         errors = _collect(turned, report)
         if args.strict and errors:
             raise DataFormatError(f"{errors[0]} (strict mode; {len(errors)} problem(s) in all)")
-        dialogues = turned.filter(has_messages, num_proc=num_proc, desc="drop empty dialogues")
+        dialogues = turned.filter(kept_mask, input_columns="_kept", batched=True, num_proc=num_proc,
+                                  desc="drop empty dialogues")  # fmt: skip
         dialogues = dialogues.select_columns(["messages", "source", "dialogue_id"])
-    kept = Counter(dialogues["source"])
-    for source in sorted(set(kept) | set(report.files)):
-        report.kept(source, kept.get(source, 0))
     if len(dialogues) == 0:
         first = f"; first problem: {errors[0]}" if errors else ""
         raise DataFormatError(f"no dialogues loaded (dropped: {dict(report.dropped)}){first}", reason="nothing_loaded")
