@@ -25,7 +25,9 @@ __all__ = ["tokenize_dialogues", "pack_dataset", "encode_dialogues", "FRAME", "U
 DROP_TOO_LONG = "too_long_single_exchange"
 DROP_EMPTY_TARGET = "empty_target"
 TRUNCATED_EXCHANGES = "oldest_exchanges_truncated"
+TRUNCATED_USER_TURN = "long_user_turn_cut_from_the_left"
 
+_BOOKKEEPING = ["drop_reason", "truncated_exchanges", "user_turn_cut"]
 _SENTINEL = re.compile("\ue000(\\d+)\ue001")
 
 
@@ -170,15 +172,38 @@ def _examples_for(messages: list[dict], *, max_turns: int | None, expand_turns: 
     return examples
 
 
+def _cut_user_turn(
+    head: list[dict], exchange: list[dict], tokenizer: PreTrainedTokenizerBase, max_length: int
+) -> dict[str, Any] | None:
+    """Keep the end of a too-long user message so that the (intact) assistant answer fits; None if it cannot."""
+    if len(exchange) != 2 or exchange[0]["role"] != "user":
+        return None
+    user = exchange[0]["content"]
+    lo, hi, best = 1, len(user) - 1, None
+    while lo <= hi:  # binary search on the number of characters kept from the end
+        keep = (lo + hi) // 2
+        text = user[-keep:].lstrip() or user[-1:]
+        record = encode_dialogues([[*head, {"role": "user", "content": text}, exchange[1]]], tokenizer)[0]
+        if len(record["input_ids"]) <= max_length:
+            best, lo = record, keep + 1
+        else:
+            hi = keep - 1
+    return best
+
+
 def _fit(
     messages: list[dict], record: dict[str, Any], tokenizer: PreTrainedTokenizerBase, max_length: int
-) -> tuple[dict[str, Any] | None, int]:
-    """Drop oldest whole exchanges until the example fits; returns (record or None, exchanges dropped)."""
+) -> tuple[dict[str, Any] | None, int, int]:
+    """Drop oldest whole exchanges until the example fits; a lone too-long exchange keeps the end of its user turn.
+
+    Returns (record or None, exchanges dropped, 1 if the user turn was cut).
+    """
     head, exchanges = _split_exchanges(messages)
     dropped = 0
     while len(record["input_ids"]) > max_length:
         if len(exchanges) <= 1:
-            return None, dropped
+            cut = _cut_user_turn(head, exchanges[0], tokenizer, max_length) if exchanges else None
+            return cut, dropped, int(cut is not None)
         # estimate how many exchanges to drop from per-message token counts, then verify by re-encoding
         per_msg = Counter(record["owner"])
         first = len(head)
@@ -197,7 +222,7 @@ def _fit(
         dropped += k
         messages = head + [m for ex in exchanges for m in ex]
         record = encode_dialogues([messages], tokenizer)[0]
-    return record, dropped
+    return record, dropped, 0
 
 
 def _tokenize_batch(
@@ -213,9 +238,9 @@ def _tokenize_batch(
         ex for msgs in batch["messages"] for ex in _examples_for(msgs, max_turns=max_turns, expand_turns=expand_turns)
     ]
     records = encode_dialogues(examples, tokenizer) if examples else []
-    out: dict[str, list] = {c: [] for c in [*FEATURE_COLUMNS, "drop_reason", "truncated_exchanges"]}
+    out: dict[str, list] = {c: [] for c in [*FEATURE_COLUMNS, *_BOOKKEEPING]}
     for messages, record in zip(examples, records, strict=True):
-        record, dropped = _fit(messages, record, tokenizer, max_length)
+        record, dropped, cut = _fit(messages, record, tokenizer, max_length)
         reason = ""
         if record is None:
             reason = DROP_TOO_LONG
@@ -228,6 +253,7 @@ def _tokenize_batch(
         out["length"].append(len(record["input_ids"]))
         out["drop_reason"].append(reason)
         out["truncated_exchanges"].append(dropped)
+        out["user_turn_cut"].append(cut)
     return out
 
 
@@ -244,8 +270,9 @@ def tokenize_dialogues(
 ) -> Dataset:
     """Tokenize a ``messages`` dataset into ``input_ids``, ``roles``, ``last_turn``, ``length`` (batched, cached).
 
-    Longer dialogues lose whole oldest exchanges (the last assistant turn and its eos stay intact); a single exchange
-    longer than ``max_length`` is dropped. With ``label_mode`` set, examples with no label token under that mode are
+    Longer dialogues lose whole oldest exchanges (the last assistant turn and its eos stay intact); when the last
+    exchange alone is too long its user message keeps only its end, and if even the answer does not fit the example
+    is dropped. With ``label_mode`` set, examples with no label token under that mode are
     dropped. Every drop is counted on ``report`` (anything with ``.drop(reason, count)``).
     """
     if isinstance(dataset, list):
@@ -275,13 +302,16 @@ def tokenize_dialogues(
     )
     reasons = Counter(r for r in mapped.data.column("drop_reason").to_pylist() if r)
     truncated = sum(mapped.data.column("truncated_exchanges").to_pylist())
+    cut = sum(mapped.data.column("user_turn_cut").to_pylist())
     if report is not None:
         for reason, count in sorted(reasons.items()):
             name = f"{reason}:{label_mode}" if reason == DROP_EMPTY_TARGET else reason
             report.drop(name, count)
         if truncated:
             report.drop(TRUNCATED_EXCHANGES, truncated)
+        if cut:
+            report.drop(TRUNCATED_USER_TURN, cut)
     if reasons:
         mapped = mapped.filter(lambda r: [not x for x in r], input_columns="drop_reason", batched=True,
                                num_proc=num_proc, desc="Dropping empty/too-long examples")
-    return mapped.remove_columns(["drop_reason", "truncated_exchanges"])
+    return mapped.remove_columns(_BOOKKEEPING)

@@ -82,9 +82,19 @@ def test_truncation_drops_oldest_whole_exchanges(word_tok):
     assert row["input_ids"] == word_tok.apply_chat_template(THREE_TURNS[2:])["input_ids"]
 
 
-def test_single_too_long_exchange_is_dropped_and_counted(word_tok):
+def test_single_too_long_exchange_cuts_the_user_turn_from_the_left(word_tok):
     report = Report()
-    long = [{"role": "user", "content": " ".join(["밥"] * 30)}, {"role": "assistant", "content": "응"}]
+    long = [{"role": "user", "content": " ".join(["밥"] * 30 + ["뭐"])}, {"role": "assistant", "content": "응 먹었어"}]
+    ds = tokenize_dialogues([long], word_tok, max_length=12, report=report)
+    # </s> <usr> 밥 밥 밥 밥 밥 뭐 <sys> 응 먹었어 </s>: the answer and the end of the question survive
+    assert ds[0]["input_ids"] == [2, 3, 7, 7, 7, 7, 7, 10, 4, 9, 8, 2]
+    assert ds[0]["roles"][-3:] == [ASSISTANT] * 3
+    assert report.drops == {"long_user_turn_cut_from_the_left": 1}
+
+
+def test_exchange_whose_answer_cannot_fit_is_dropped_and_counted(word_tok):
+    report = Report()
+    long = [{"role": "user", "content": "밥"}, {"role": "assistant", "content": " ".join(["응"] * 30)}]
     ds = tokenize_dialogues([long, THREE_TURNS[:2]], word_tok, max_length=16, report=report)
     assert len(ds) == 1 and ds[0]["input_ids"] == [2, 3, 5, 4, 5, 6, 2]
     assert report.drops == {"too_long_single_exchange": 1}
