@@ -12,7 +12,6 @@ from typing import Any
 import torch
 from transformers import (
     AutoModelForCausalLM,
-    AutoTokenizer,
     GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -20,6 +19,7 @@ from transformers import (
 )
 
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
+from chathuman_hf.tokenization import load_tokenizer
 from chathuman_hf.window import ChatWindow, trim_history
 
 EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
@@ -70,7 +70,7 @@ class ChatEngine:
         if not (model_dir / "config.json").exists():
             raise FileNotFoundError(f"{model_dir} is not a saved model directory (no config.json): pass the output "
                                     "directory of recipes/train.py.")
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        tokenizer = load_tokenizer(str(model_dir))
         model = AutoModelForCausalLM.from_pretrained(model_dir, **({"dtype": dtype} if dtype else {}))
         if device is None or device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
