@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import DataFormatError
 from .formats import ALIASES, FORMATS
-from .formats.kakao import HEADER, KAKAO_LINE_PATTERNS, PC_DATE, PC_MESSAGE
+from .formats.kakao import HEADER, KAKAO_LINE_PATTERNS, PC_DATE, PC_MESSAGE, is_csv_export
 from .formats.tables import CONVERSATION_COLUMNS, QA_COLUMN_PAIRS, delimiter_for
 
 KAKAO_SCAN_LINES = 50
@@ -88,6 +88,8 @@ def detect_format(text: str, source: str = "") -> str:
     lines = [line for line in stripped.splitlines()[:KAKAO_SCAN_LINES] if line.strip()]
     if stripped[0] == "{" or (stripped[0] == "[" and not PC_MESSAGE.match(lines[0])):
         return _detect_json(stripped, source)
+    if is_csv_export(stripped):
+        return "kakao"
     for line in lines:
         if HEADER.search(line) or PC_DATE.match(line) or any(p.match(line) for p in KAKAO_LINE_PATTERNS):
             return "kakao"

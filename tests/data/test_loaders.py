@@ -157,6 +157,26 @@ def test_kakao_android_and_ios() -> None:
     assert turns(ios) == [[("u", "퇴근했어?"), ("a", "방금!"), ("u", "고생했어 푹 쉬어"), ("a", "고마워 너도")]]
 
 
+def test_kakao_csv_export(tmp_path: Path) -> None:
+    path = tmp_path / "KakaoTalk_Chat.csv"
+    path.write_text(
+        "Date,User,Message\n"
+        '2024-03-01 21:15:00,"지수","오늘 진짜 춥다"\n'
+        '2024-03-01 21:16:00,"이랑","그니까\n손 얼었어"\n'
+        '2024-03-01 21:16:30,"이랑","이모티콘"\n'
+        '2024-03-01 23:30:00,"지수","자?"\n'
+        '2024-03-01 23:31:00,"이랑","아니 아직 ㅋㅋㅋ"\n',
+        encoding="utf-8-sig",
+    )
+    dataset, report = load(path, assistant="이랑")
+    assert turns(dataset) == [
+        [("u", "오늘 진짜 춥다"), ("a", "그니까 손 얼었어")],
+        [("u", "자?"), ("a", "아니 아직 ㅋㅋ")],
+    ]
+    assert report.files[str(path)] == {"format": "kakao", "encoding": "utf-8-sig"}
+    assert report.dropped == {"kakao_system_line": 1}
+
+
 def test_kakao_without_assistant_warns_and_uses_second_speaker(tmp_path: Path) -> None:
     path = tmp_path / "chat.txt"
     shutil.copy(FIXTURES / "kakao_ios.txt", path)

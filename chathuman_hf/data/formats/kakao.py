@@ -1,7 +1,12 @@
-"""KakaoTalk "대화 내보내기" text exports: PC, Android and iOS layouts, split into dialogues at long silences."""
+"""KakaoTalk "대화 내보내기" exports: PC, Android and iOS text layouts and the ``Date,User,Message`` CSV export.
+
+Messages are split into dialogues at long silences.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -29,6 +34,7 @@ SYSTEM_TEXT = re.compile(
     r"|파일: .*|샵검색: .*|지도: .*|연락처: .*)$"
 )
 KAKAO_LINE_PATTERNS = (PC_MESSAGE, ANDROID_MESSAGE, IOS_MESSAGE)
+CSV_COLUMNS = ("date", "user", "message")
 
 
 def _clock(match: re.Match[str]) -> tuple[int, int]:
@@ -80,6 +86,35 @@ def parse_messages(text: str) -> tuple[list[tuple[datetime, str, str]], int]:
     return kept, system
 
 
+def parse_csv_messages(text: str) -> tuple[list[tuple[datetime, str, str]], int]:
+    """Messages of a macOS/PC CSV export (``Date,User,Message`` with ``2024-03-01 21:15:00`` dates)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [cell.strip().lower() for cell in next(reader)]
+    date_i, user_i, message_i = (header.index(name) for name in CSV_COLUMNS)
+    messages, system = [], 0
+    for row in reader:
+        if len(row) <= max(date_i, user_i, message_i):
+            system += 1 if any(cell.strip() for cell in row) else 0
+            continue
+        try:
+            when = datetime.fromisoformat(row[date_i].strip())
+        except ValueError:
+            system += 1
+            continue
+        body = row[message_i]
+        if SYSTEM_TEXT.match(body.strip()) or SYSTEM_LINE.search(body.strip()):
+            system += 1
+        else:
+            messages.append((when, row[user_i].strip(), body))
+    return messages, system
+
+
+def is_csv_export(text: str) -> bool:
+    """A CSV whose header is ``Date,User,Message`` (KakaoTalk for macOS/PC CSV export)."""
+    header = text.lstrip("\ufeff").split("\n", 1)[0].strip().lower().replace('"', "")
+    return [cell.strip() for cell in header.split(",")] == list(CSV_COLUMNS)
+
+
 def split_at_silences(
     messages: list[tuple[datetime, str, str]], silence_minutes: float | None
 ) -> list[list[tuple[datetime, str, str]]]:
@@ -100,7 +135,7 @@ def parse(text: str, source: str, options: dict[str, Any]) -> Iterator[RawRecord
     """
     if not text.strip():
         raise DataFormatError("empty file (expected a KakaoTalk export)", file=source, reason="empty_file")
-    messages, system = parse_messages(text)
+    messages, system = parse_csv_messages(text) if is_csv_export(text) else parse_messages(text)
     if system:
         yield note(source, "kakao_system_line", system)
     if not messages:
