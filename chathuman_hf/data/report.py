@@ -93,6 +93,10 @@ class DataReport:
             rows = [(k, f"{v} in {n} files") for k, (v, n) in sorted(_by_folder(self.sources).items())]
         section("kept dialogues per source", [*rows, ("total", str(self.total_kept))])
         section("dropped (reason: count)", [(k, str(v)) for k, v in sorted(self.dropped.items())])
+        examples = [(k, v[0]) for k, v in sorted(self.examples.items()) if v]
+        if examples:
+            lines.append("first example per reason")
+            lines.extend(f"  {k}: {_shorten(v)}" for k, v in examples)
         for name in ("turns", "chars"):
             if name in self.stats:
                 section(f"{name} per dialogue", [(k, f"{v:g}") for k, v in self.stats[name].items()])
@@ -102,6 +106,10 @@ class DataReport:
         """Store min/mean/median/max of messages and characters per dialogue."""
         self.stats["turns"] = describe_numbers(turns)
         self.stats["chars"] = describe_numbers(chars)
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _by_folder(sources: Counter[str]) -> dict[str, tuple[int, int]]:
