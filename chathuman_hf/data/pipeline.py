@@ -37,9 +37,6 @@ WARNING_PREFIX = "warning: "
 FILE_OPTION_KEYS = ("format", "assistant", "question_column", "answer_column", "encoding", "silence_minutes")
 
 STRINGS = List(Value("string"))
-RAW_FEATURES = Features(  # flat strings: cheap to encode per example while streaming files into Arrow
-    {"source": Value("string"), "dialogue_id": Value("string"), "payload": Value("string"), "_file": Value("string")}
-)
 CLEAN_FEATURES = Features(
     {
         "source": Value("string"),
@@ -171,9 +168,14 @@ def _read_file(entry: dict[str, Any], base: dict[str, Any]) -> Iterator[RawRecor
         yield issue(source, "malformed_file", None, f"unexpected structure ({type(err).__name__}: {err})")
 
 
+@functools.cache
+def _default_parse_options() -> dict[str, Any]:
+    return DataArguments().parse_options()
+
+
 def merge_file_options(base: dict[str, Any], per_file: dict[str, Any]) -> dict[str, Any]:
     """Manifest options for one file fill in what the caller left at its default; explicit caller options win."""
-    defaults = DataArguments().parse_options()
+    defaults = _default_parse_options()
     explicit = {key: value for key, value in base.items() if value != defaults.get(key)}
     return {**base, **per_file, **explicit}
 
@@ -288,7 +290,9 @@ def _collect(dataset: Dataset, report: DataReport) -> list[str]:
 
     Works on the Arrow columns and only visits rows that carry something, so large clean inputs stay fast.
     """
-    table = dataset.with_format("arrow")[:]
+    table = dataset.select_columns(["source", "dialogue_id", "_kept", "_drops", "_notes", "_file"]).with_format(
+        "arrow"
+    )[:]
     busy = pc.or_(
         pc.or_(
             pc.greater(pc.list_value_length(table["_drops"]), 0), pc.greater(pc.list_value_length(table["_notes"]), 0)
@@ -296,7 +300,7 @@ def _collect(dataset: Dataset, report: DataReport) -> list[str]:
         pc.not_equal(table["_file"], ""),
     )
     errors: list[str] = []
-    rows = table.filter(busy).select(["source", "dialogue_id", "_drops", "_notes", "_file"]).to_pylist()
+    rows = table.filter(busy).to_pylist()
     for row in rows:
         source, notes = row["source"], row["_notes"]
         if row["_file"]:
@@ -337,7 +341,7 @@ def load_dialogues_from_args(args: DataArguments, report: DataReport | None = No
     with _progress(len(files) >= PROGRESS_MIN_FILES):
         raw = Dataset.from_generator(
             generate_raw,
-            features=None,  # RAW_FEATURES are all non-null strings: inferred, skipping a slow per-row encode
+            features=None,  # source/dialogue_id/payload/_file: non-null strings, inferred without a slow per-row encode
             gen_kwargs={"files": files, "base": base},
             cache_dir=args.data_cache_dir,
             num_proc=min(num_proc, len(files)) if num_proc else None,
