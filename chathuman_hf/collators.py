@@ -1,4 +1,13 @@
-"""Label modes and the chat collator: dynamic padding, labels per mode, packed rows with a 4-D attention mask."""
+"""Label modes and the chat collator: dynamic padding, labels per mode, packed rows with a 4-D attention mask.
+
+Which tokens carry loss (``✓``) for ``<usr>밥 먹었어<sys>응 먹었어</s><usr>뭐 먹었어<sys>김밥</s>``::
+
+    token      </s> <usr> 밥 먹었어 <sys> 응 먹었어 </s> <usr> 뭐 먹었어 <sys> 김밥 </s>
+    input        ·    ✓    ✓   ✓     ✓    ✓   ✓     ✓    ✓    ✓   ✓     ✓    ✓    ✓
+    -100         ·    ·    ·   ·     ·    ·   ·     ·    ·    ·   ·     ·    ✓    ✓
+    -100+sys     ·    ·    ·   ·     ·    ✓   ✓     ✓    ·    ·   ·     ·    ✓    ✓
+    shift        same targets as input, stored one position earlier (label[t] = token[t+1])
+"""
 
 from __future__ import annotations
 
@@ -70,7 +79,9 @@ def example_labels(
     return out
 
 
-def packed_attention_mask(seq_lengths: Sequence[Sequence[int]], total: int, dtype: torch.dtype = torch.float32):
+def packed_attention_mask(
+    seq_lengths: Sequence[Sequence[int]], total: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """4-D additive mask ``(B, 1, T, T)``: 0 where a token may attend (same sequence, causal), ``finfo.min`` else.
 
     Padding positions form their own one-token blocks so no row is fully masked (no NaN).

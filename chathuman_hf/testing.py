@@ -81,7 +81,7 @@ def make_tiny_model_dir(path: str | Path, *, vocab_size: int = 2000, seed: int =
     return path
 
 
-def make_word_tokenizer(words: list[str], *, kogpt2_like: bool = False, prepare: bool = True):
+def make_word_tokenizer(words: list[str], *, kogpt2_like: bool = False, prepare: bool = True) -> Any:
     """A whitespace word-level fast tokenizer with predictable ids (for hand-checked label tests).
 
     Ids: ``<pad>`` 0, ``<unk>`` 1, ``</s>`` 2, ``<usr>`` 3, ``<sys>`` 4, then ``words`` in order. With
