@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -121,6 +122,33 @@ def test_generation_error_is_a_500_and_the_server_keeps_serving(engine, client):
     assert openai.status_code == 500 and "simulated GPU failure" in openai.json()["error"]["message"]
     assert not engine.lock.locked()
     assert client.post("/api/chat", json={"session_id": "err", "message": "안녕"}).status_code == 200
+
+
+def test_client_leaving_mid_stream_stops_generation_and_frees_the_model(engine, client):
+    tok = engine.tokenizer
+    stops = [tok.eos_token_id, tok.convert_tokens_to_ids("<usr>")]
+    steps = []
+
+    def slow_and_endless(_module, _inputs, output):  # never stop on its own, one token every 50 ms
+        steps.append(1)
+        time.sleep(0.05)
+        output[..., stops] -= 1.0e4
+        return output
+
+    handle = engine.model.lm_head.register_forward_hook(slow_and_endless)
+    try:
+        request = {"model": "m", "messages": [{"role": "user", "content": "안녕"}], "stream": True,
+                   "max_tokens": 200, "temperature": 0}
+        with client.stream("POST", "/v1/chat/completions", json=request) as response:
+            lines = response.iter_lines()
+            assert next(lines).startswith("data: ")
+            assert next(lines) == ""
+        # leaving the block closes the connection while the server is still generating
+        reply = client.post("/api/chat", json={"session_id": "after-leave", "message": "안녕"})
+    finally:
+        handle.remove()
+    assert reply.status_code == 200
+    assert len(steps) < 150  # the abandoned generation was stopped, not run to its 200 tokens
 
 
 def test_page_stream_endpoint(client):

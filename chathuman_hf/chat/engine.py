@@ -15,6 +15,8 @@ from transformers import (
     GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    StoppingCriteria,
+    StoppingCriteriaList,
     TextIteratorStreamer,
 )
 
@@ -43,6 +45,16 @@ def position_limit(model: PreTrainedModel) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+class CancelGeneration(StoppingCriteria):
+    """Stops a running ``generate`` once ``event`` is set (a streaming client went away)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
 class ChatEngine:
@@ -137,7 +149,8 @@ class ChatEngine:
                max_turns: int | None = None, timeout: float = 120.0) -> Iterator[str]:
         """Yield text pieces as they are generated; the generator's return value is the final ``Generation``.
 
-        Beam-search presets cannot stream token by token: they yield the whole reply once.
+        Beam-search presets cannot stream token by token: they yield the whole reply once. Closing the generator
+        early (a client disconnect) stops the generation at the next token and releases the lock.
         """
         preset = get_preset(preset)
         if not preset.streams:
@@ -148,12 +161,14 @@ class ChatEngine:
         ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
         box: dict[str, Any] = {}
+        cancel = threading.Event()
 
         def run() -> None:
             try:
                 with torch.inference_mode():
-                    box["output"] = self.model.generate(**self._inputs(ids), generation_config=config,
-                                                        streamer=streamer)
+                    box["output"] = self.model.generate(
+                        **self._inputs(ids), generation_config=config, streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([CancelGeneration(cancel)]))
             except BaseException as exc:  # surfaced to the consumer below
                 box["error"] = exc
                 streamer.end()
@@ -172,6 +187,7 @@ class ChatEngine:
                     if piece:
                         yield piece
             finally:
+                cancel.set()
                 thread.join()
         if "error" in box:
             raise RuntimeError(f"generation failed: {box['error']}") from box["error"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -19,6 +19,7 @@ from chathuman_hf.serving.errors import ApiError, install_error_handlers
 from chathuman_hf.serving.openai_api import make_openai_router
 from chathuman_hf.serving.schemas import ChatRequest, ChatResponse, ResetRequest
 from chathuman_hf.serving.store import SessionStore
+from chathuman_hf.serving.streaming import EventStreamResponse
 from chathuman_hf.skills import SkillRouter, SkillsConfig, build_router
 
 HERE = Path(__file__).resolve().parent
@@ -96,7 +97,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         return ChatResponse(reply=reply.text, skill=reply.skill, session_id=session_id)
 
     @app.post("/api/chat/stream")
-    def chat_stream(body: ChatRequest) -> StreamingResponse:
+    def chat_stream(body: ChatRequest) -> EventStreamResponse:
         """Server-sent events: ``{"type": "delta", "text"}`` pieces, then ``done`` (or ``error``)."""
         text = check_message(body.message)
         session_id, entry = session_for(body.session_id)
@@ -106,18 +107,20 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
 
         def events() -> Iterator[str]:
             with entry.lock:
+                pieces = entry.session.stream(text)
                 try:
-                    for piece in entry.session.stream(text):
+                    for piece in pieces:
                         yield event({"type": "delta", "text": piece})
                 except Exception as exc:
                     logger.exception("generation failed for session %s", session_id)
                     yield event({"type": "error", "message": f"Generation failed: {exc}"})
                     return
+                finally:
+                    pieces.close()  # a client that went away stops the generation and frees the model
                 reply = entry.session.last_reply
             yield event({"type": "done", "reply": reply.text, "skill": reply.skill, "session_id": session_id})
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return EventStreamResponse(events())
 
     @app.post("/api/reset")
     def reset(body: ResetRequest) -> dict:

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
 
 from chathuman_hf.chat import ChatEngine, GenerationPreset
 from chathuman_hf.serving.errors import ApiError, error_body
 from chathuman_hf.serving.schemas import ChatCompletionRequest
+from chathuman_hf.serving.streaming import EventStreamResponse
 from chathuman_hf.skills import SkillRouter
 
 MAX_TOKENS_CAP = 512
@@ -116,18 +116,21 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 yield chunk({"content": skill.text})
                 finish, usage = "stop", (count(messages[-1]["content"]), count(skill.text))
             else:
+                pieces = engine.stream(messages, chosen, max_turns=max_turns)
                 try:
-                    pieces = engine.stream(messages, chosen, max_turns=max_turns)
                     while True:
                         try:
-                            yield chunk({"content": next(pieces)})
+                            piece = next(pieces)
                         except StopIteration as stop:
                             result = stop.value
                             break
+                        yield chunk({"content": piece})
                 except Exception as exc:  # headers are sent: report in-band, as OpenAI does
                     yield f"data: {json.dumps(error_body(f'Generation failed: {exc}', 'server_error'))}\n\n"
                     yield "data: [DONE]\n\n"
                     return
+                finally:
+                    pieces.close()  # a client that went away stops the generation and frees the model
                 finish, usage = result.finish_reason, (result.prompt_tokens, result.completion_tokens)
             yield chunk({}, finish)
             if include_usage:
@@ -137,7 +140,6 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return EventStreamResponse(events())
 
     return api

@@ -1,0 +1,34 @@
+"""Server-sent events whose source generator is always closed, so a client that leaves frees the model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from typing import Any
+
+import anyio
+from fastapi.responses import StreamingResponse
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def _close(source: Generator) -> None:
+    while source.gi_running:  # a worker thread is still inside next(); it returns after one token
+        time.sleep(0.01)
+    source.close()
+
+
+class EventStreamResponse(StreamingResponse):
+    """``text/event-stream`` over a sync generator that is closed when the response ends, however it ends."""
+
+    def __init__(self, source: Generator[str, None, None], **kwargs: Any) -> None:
+        self.source = source
+        headers = {**SSE_HEADERS, **(kwargs.pop("headers", None) or {})}
+        super().__init__(source, media_type="text/event-stream", headers=headers, **kwargs)
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_close, self.source)
