@@ -99,6 +99,8 @@ class ChatEngine:
 
     def generation_config(self, preset: GenerationPreset) -> GenerationConfig:
         if preset not in self._configs:
+            if len(self._configs) >= 64:  # API clients can vary temperature/max_tokens freely: keep the cache small
+                self._configs.clear()
             self._configs[preset] = build_generation_config(self.base_config, preset, self.tokenizer)
         return self._configs[preset]
 
