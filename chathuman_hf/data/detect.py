@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .errors import DataFormatError
@@ -11,6 +12,15 @@ from .formats.kakao import HEADER, KAKAO_LINE_PATTERNS, PC_DATE, PC_MESSAGE, is_
 from .formats.tables import CONVERSATION_COLUMNS, QA_COLUMN_PAIRS, delimiter_for
 
 KAKAO_SCAN_LINES = 50
+LARGE_JSON_CHARS = 1_000_000
+PREFIX_CHARS = 65_536
+JSON_KEY_HINTS = (
+    (re.compile(r'"body"\s*:\s*\{'), "aihub_summary"),
+    (re.compile(r'"body"\s*:\s*\['), "aihub_sns"),
+    (re.compile(r'"info"\s*:\s*\['), "aihub_topic"),
+    (re.compile(r'"messages"\s*:\s*\['), "chat_json"),
+    (re.compile(r'"conversations"\s*:\s*\['), "sharegpt"),
+)
 
 
 def normalize_format(name: str) -> str:
@@ -44,7 +54,16 @@ def _json_kind(obj: Any) -> str | None:
     return None
 
 
+def _detect_json_prefix(text: str) -> str | None:
+    """The loader whose key appears first in the opening of a large JSON document (None when no hint is found)."""
+    head = text[:PREFIX_CHARS]
+    hits = [(m.start(), kind) for pattern, kind in JSON_KEY_HINTS if (m := pattern.search(head))]
+    return min(hits)[1] if hits else None
+
+
 def _detect_json(text: str, source: str) -> str:
+    if len(text) > LARGE_JSON_CHARS and (kind := _detect_json_prefix(text)):
+        return kind  # a large document is parsed once, by its loader, not twice
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:

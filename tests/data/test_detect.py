@@ -48,6 +48,16 @@ def test_detect_from_content(text: str, name: str, expected: str) -> None:
     assert detect_format(text, name) == expected
 
 
+def test_large_json_detected_from_its_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chathuman_hf.data import detect
+
+    monkeypatch.setattr(detect, "LARGE_JSON_CHARS", 10)
+    summary = (FIXTURES / "aihub_summary.json").read_text(encoding="utf-8-sig")
+    assert detect_format(summary[: len(summary) // 2], "cut.json") == "aihub_summary"  # no full parse needed
+    sns = (FIXTURES / "aihub_sns.json").read_text(encoding="utf-8")
+    assert detect_format(sns, "sns.json") == "aihub_sns"
+
+
 def test_undetectable_text() -> None:
     with pytest.raises(DataFormatError, match="notes.txt: could not detect the format"):
         detect_format("그냥 메모입니다\n두 번째 줄\n", "notes.txt")
