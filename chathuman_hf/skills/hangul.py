@@ -26,14 +26,17 @@ DUBEOLSIK = {
 
 
 def is_vowel(jamo: str) -> bool:
+    """True for a compatibility-jamo vowel (ㅏ … ㅣ)."""
     return jamo in MEDIALS
 
 
 def is_consonant(jamo: str) -> bool:
+    """True for a compatibility-jamo consonant, double finals (ㄳ, ㄺ …) included."""
     return jamo in INITIALS or jamo in SPLIT_FINALS
 
 
 def is_jamo(ch: str) -> bool:
+    """True for any Hangul compatibility jamo (U+3131–U+3163)."""
     return "\u3131" <= ch <= "\u3163"
 
 
