@@ -90,13 +90,13 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def _tree_rss(proc) -> int:
+def _tree_rss(proc, children: bool = True) -> int:
     import psutil
 
     total = 0
     try:
         total += proc.memory_info().rss
-        for child in proc.children(recursive=True):
+        for child in proc.children(recursive=True) if children else []:
             try:
                 total += child.memory_info().rss
             except psutil.Error:
@@ -113,10 +113,11 @@ class PeakRSS:
     per-contender peak inside one run; the lifetime figures are recorded next to it as `ru_maxrss_*_mb`.
     """
 
-    def __init__(self, interval: float = 0.02, pid: int | None = None) -> None:
+    def __init__(self, interval: float = 0.05, pid: int | None = None, children: bool = True) -> None:
         import psutil
 
         self.interval = interval
+        self.children = children
         self.proc = psutil.Process(pid or os.getpid())
         self.start_mb = 0.0
         self.peak_mb = 0.0
@@ -125,11 +126,11 @@ class PeakRSS:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, _tree_rss(self.proc) / 2**20)
+            self.peak_mb = max(self.peak_mb, _tree_rss(self.proc, self.children) / 2**20)
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakRSS:
-        self.start_mb = _tree_rss(self.proc) / 2**20
+        self.start_mb = _tree_rss(self.proc, self.children) / 2**20
         self.peak_mb = self.start_mb
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -139,7 +140,7 @@ class PeakRSS:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.peak_mb = max(self.peak_mb, _tree_rss(self.proc) / 2**20)
+        self.peak_mb = max(self.peak_mb, _tree_rss(self.proc, self.children) / 2**20)
 
     def to_dict(self) -> dict[str, float]:
         return {"peak_rss_mb": round(self.peak_mb, 1), "rss_start_mb": round(self.start_mb, 1)}

@@ -261,7 +261,7 @@ def one_run(name: str, trl_cfg: str | None, ctx: dict, budget_tokens: int, n_eva
     ctx = {**ctx, "budget": budget}
     result: dict[str, Any] = {"status": "ok"}
     gc.collect()
-    with PeakRSS() as rss:
+    with PeakRSS(children=False) as rss:
         try:
             if name == "seed_style":
                 result.update(run_seed_style(model, tok, ctx["train_msgs"], ctx))
@@ -332,10 +332,14 @@ def main(argv: list[str] | None = None) -> None:
 
     import copy
 
+    import datasets
     import torch
+    import transformers
     from bench_tokenizer import bench_tokenizer, tokenizer_origin
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
     machine = machine_info()
     dtype = torch.bfloat16 if a.bf16 else torch.float32
     peak = mm_peak_flops(device=a.device, dtype=dtype, n=2048 if a.device == "cpu" else 8192)
