@@ -163,11 +163,17 @@ class ChatTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = field(
         default=False, metadata={"help": "Must stay False: the collator needs the role columns."}
     )
+    ddp_find_unused_parameters: bool | None = field(
+        default=False, metadata={"help": "DDP: search for unused parameters (not needed for GPT-2 style models)."}
+    )
     auto_bf16: bool = field(
         default=False, metadata={"help": "Use bf16 mixed precision when the accelerator supports it, fp32 otherwise."}
     )
 
     def __post_init__(self) -> None:
+        if not self.use_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not accelerator_available():
+            # several processes (accelerate launch / torchrun) and no GPU: data parallel on the CPU over gloo
+            self.use_cpu = True
         if self.auto_bf16 and not (self.bf16 or self.fp16) and not self.use_cpu and is_torch_bf16_gpu_available():
             self.bf16 = True
         if self.remove_unused_columns:
@@ -176,6 +182,14 @@ class ChatTrainingArguments(TrainingArguments):
                 "leave it False."
             )
         super().__post_init__()
+
+
+def accelerator_available() -> bool:
+    """True when a CUDA/XPU/NPU/HPU device is present (one process per device is then the data-parallel layout)."""
+    import torch
+    from transformers.utils import is_torch_hpu_available, is_torch_npu_available, is_torch_xpu_available
+
+    return torch.cuda.is_available() or is_torch_xpu_available() or is_torch_npu_available() or is_torch_hpu_available()
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments)

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,16 +102,38 @@ def load_data(data_args: DataArguments, chat_args: ChatArguments) -> ChatData:
     return ChatData(train_dialogues=train_dialogues, eval_dialogues=eval_dialogues, report=report)
 
 
+TRAINED_TOKENIZER_DIR = "_trained_tokenizer"
+
+
 def build_tokenizer(
-    model_args: ModelArguments, chat_args: ChatArguments, train_dialogues: Dataset, *, resume_from: str | None = None
+    model_args: ModelArguments,
+    chat_args: ChatArguments,
+    train_dialogues: Dataset,
+    *,
+    resume_from: str | None = None,
+    training_args: ChatTrainingArguments | None = None,
 ) -> PreTrainedTokenizerBase:
-    """The chat-ready tokenizer: from a checkpoint being resumed, trained on the data, named, or the model's own."""
+    """The chat-ready tokenizer: from a checkpoint being resumed, trained on the data, named, or the model's own.
+
+    A trained tokenizer is trained once per machine (local main process) and saved under
+    ``output_dir/_trained_tokenizer``; the other processes load that copy, so every rank has the same ids.
+    """
     if resume_from and (Path(resume_from) / "tokenizer_config.json").is_file():
         tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(resume_from))
     elif model_args.train_tokenizer:
-        tokenizer = train_tokenizer(
-            train_dialogues, vocab_size=model_args.vocab_size, model_type=model_args.tokenizer_model_type
-        )
+        shared = Path(training_args.output_dir) / TRAINED_TOKENIZER_DIR if training_args is not None else None
+        local_main = training_args is None or training_args.local_process_index == 0
+        if shared is not None and not local_main:
+            with training_args.main_process_first(desc="training the tokenizer"):
+                tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(str(shared)))
+        else:
+            ctx = training_args.main_process_first(desc="training the tokenizer") if training_args else nullcontext()
+            with ctx:
+                tokenizer = train_tokenizer(
+                    train_dialogues, vocab_size=model_args.vocab_size, model_type=model_args.tokenizer_model_type
+                )
+                if shared is not None:
+                    tokenizer.save_pretrained(str(shared))
     elif model_args.tokenizer_name:
         tokenizer = prepare_tokenizer(model_args.tokenizer_name, use_reserved_tokens=model_args.use_reserved_tokens)
     elif not model_args.from_scratch:
@@ -279,11 +302,34 @@ def write_report(data: ChatData, output_dir: str | Path) -> Path:
     return path
 
 
-def save_final_output(trainer: ChatTrainer, train_result: Any, data: ChatData) -> dict[str, Any]:
+RUN_ARGS_FILE = "run_args.json"
+
+
+def write_run_args(output_dir: str | Path, *arg_objects: Any) -> Path:
+    """Save the run's own arguments (model/data/chat dataclasses, training args without tokens) as JSON."""
+    out: dict[str, Any] = {}
+    for obj in arg_objects:
+        values = obj.to_dict() if hasattr(obj, "to_dict") else dataclasses.asdict(obj)
+        out[type(obj).__name__] = {k: v for k, v in values.items() if not k.endswith("_token")}
+    path = Path(output_dir) / RUN_ARGS_FILE
+    path.write_text(json.dumps(out, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def read_run_args(model_dir: str | Path) -> dict[str, Any]:
+    """The ``run_args.json`` of a model trained by this recipe (empty when absent)."""
+    path = Path(model_dir) / RUN_ARGS_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def save_final_output(
+    trainer: ChatTrainer, train_result: Any, data: ChatData, run_args: tuple[Any, ...] = ()
+) -> dict[str, Any]:
     """Save the (best) model, tokenizer, generation config, chat window, results, loss curve, report and card."""
     args = trainer.args
+    trainer.write_shard_log()
     metrics = dict(train_result.metrics)
-    metrics.update({f"train_{k}": v for k, v in data.stats.items()})
+    metrics.update(data.stats)
     trainer.save_model()
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)
@@ -297,8 +343,69 @@ def save_final_output(trainer: ChatTrainer, train_result: Any, data: ChatData) -
         out = Path(args.output_dir)
         trainer.chat_window.save_pretrained(out)
         write_report(data, out)
+        if run_args:
+            write_run_args(out, *run_args, args)
         plot_loss_curves(trainer.state.log_history, out / LOSS_CURVE_FILE, title=f"label mode {trainer.label_mode.value}")
         trainer.create_model_card()
     if args.push_to_hub:
         trainer.push_to_hub(commit_message="End of training")
     return {"train": metrics, "eval": eval_metrics}
+
+
+def evaluate_saved_model(
+    model_dir: str | Path,
+    data_args: DataArguments,
+    chat_args: ChatArguments,
+    *,
+    batch_size: int = 8,
+    work_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Score a saved chat model on held-out dialogues with the same token-weighted metrics as training evals."""
+    import tempfile
+
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(str(model_dir)))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    data = load_data(data_args, chat_args)
+    if chat_args.eval_data is None and chat_args.eval_split == 0:
+        data.eval_dialogues = data.train_dialogues  # --eval-split 0: score every dialogue of --data
+    if data.eval_dialogues is None or len(data.eval_dialogues) == 0:
+        raise ValueError("Nothing to evaluate: pass --eval-data FILE or keep --eval-split > 0.")
+    common = {"max_length": chat_args.max_length, "max_turns": chat_args.max_turns}
+    data.eval = tokenize_dialogues(data.eval_dialogues, tokenizer, label_mode=None, report=data.report, **common)
+    rows = len(data.eval)
+    if chat_args.packing:
+        data.eval = pack_dataset(data.eval, max_length=chat_args.max_length, seed=chat_args.split_seed)
+    ensure_vocab_fits(model, tokenizer, data.eval)
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ChatTrainingArguments(
+            output_dir=str(work_dir or tmp), per_device_eval_batch_size=batch_size, report_to="none",
+            disable_tqdm=True, load_best_model_at_end=False, eval_strategy="no", save_strategy="no",
+        )
+        trainer = ChatTrainer(
+            model=model,
+            args=args,
+            eval_dataset=data.eval,
+            data_collator=ChatCollator(tokenizer.pad_token_id, chat_args.label_mode, with_assistant_labels=True),
+            processing_class=tokenizer,
+            label_mode=chat_args.label_mode,
+            health_prompts=health_prompts(data.eval_dialogues, chat_args.generation_prompts),
+            health_max_new_tokens=chat_args.generation_max_new_tokens,
+            chat_window=chat_window(chat_args),
+        )
+        metrics = trainer.evaluate()
+    result: dict[str, Any] = {
+        "model": str(model_dir),
+        "label_mode": LabelMode.parse(chat_args.label_mode).value,
+        "packing": chat_args.packing,
+        "eval_examples": rows,
+        "eval_dialogues": len(data.eval_dialogues),
+    }
+    result.update({k: v for k, v in metrics.items() if not k.endswith(("_runtime", "_per_second"))})
+    result["perplexity"] = metrics["eval_perplexity"]
+    result["sample_replies"] = [
+        {"prompt": p[-1]["content"], "reply": r} for p, r in zip(trainer.health_prompts, trainer.last_health_replies,
+                                                                    strict=False)
+    ]
+    return result

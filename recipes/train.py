@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> dict:
         data = load_data(data_args, chat_args)
 
     # 3. tokenizer (trained on the training dialogues if asked), then tokenized / packed examples
-    tokenizer = build_tokenizer(model_args, chat_args, data.train_dialogues, resume_from=resume)
+    tokenizer = build_tokenizer(
+        model_args, chat_args, data.train_dialogues, resume_from=resume, training_args=training_args
+    )
     with training_args.main_process_first(desc="tokenizing dialogues"):
         data = tokenize_data(
             data, tokenizer, chat_args, num_proc=data_args.preprocessing_num_proc, seed=training_args.seed
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 6. train (resuming when asked), then save the best model with everything a user needs
     train_result = trainer.train(resume_from_checkpoint=resume)
-    return save_final_output(trainer, train_result, data)
+    return save_final_output(trainer, train_result, data, run_args=(model_args, data_args, chat_args))
 
 
 if __name__ == "__main__":
