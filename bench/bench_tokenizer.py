@@ -6,9 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from common import REPO
-
-CACHE = REPO / "results" / "bench_cache"
+from common import CACHE
 
 
 def _train_fallback(texts: list[str], vocab_size: int):

@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CHATBOT_CSV = SHARED / "data" / "ChatbotData.csv"
 SAMPLE_DIR = REPO / "chathuman_hf" / "sample_data"
+# corpora and tokenizers built by the scripts (reused across runs); results/ is git-ignored
+CACHE = Path(os.environ.get("CHATHUMAN_BENCH_CACHE") or REPO / "results" / "bench_cache")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

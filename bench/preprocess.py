@@ -28,10 +28,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, PeakRSS, machine_info, ratio, target_row, write_results  # noqa: E402
+from common import CACHE, REPO, PeakRSS, machine_info, ratio, target_row, write_results  # noqa: E402
 
 SEED_SCALE = 190_000
-CACHE = REPO / "results" / "bench_cache"
 
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,18 +58,19 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         n_tokens = sum(ds["length"][:])  # [:] — iterating a datasets 5 Column is per-row slow
         out.update(load_s=round(t1 - t0, 3), tokenize_s=round(time.perf_counter() - t1, 3), dialogues=len(dialogues),
                    examples=len(ds), tokens=n_tokens, drops=dict(report.to_dict().get("dropped", {})),
-                   cache_files=len(ds.cache_files))
+                   cache_files=len(ds.cache_files), pad_share=0.0)
     elif args.worker == "plain_loop":
         from baselines.seed_preprocess import plain_loop
 
         ds = plain_loop(files, tok)
-        out.update(dialogues=len(ds), examples=len(ds), tokens=sum(ds["length"][:]))
+        out.update(dialogues=len(ds), examples=len(ds), tokens=sum(ds["length"][:]), pad_share=0.0)
     elif args.worker == "seed_style":
         from baselines.seed_preprocess import seed_style
 
         df = seed_style(files, tok, limit=args.limit, max_seconds=args.max_seconds)
         out.update(dialogues=len(df), examples=len(df), tokens=int(sum(sum(m) for m in df["attention_mask"])),
                    padded_positions=len(df) * 256)
+        out["pad_share"] = 1 - out["tokens"] / out["padded_positions"] if len(df) else None
     else:
         raise ValueError(f"unknown worker {args.worker!r}")
     out["work_s"] = round(time.perf_counter() - t0, 3)

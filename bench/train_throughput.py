@@ -34,6 +34,7 @@ from common import PeakRSS, machine_info, median, mm_peak_flops, ratio, target_r
 from train_data import assistant_perplexity, attention_context, encode_all, load_messages, split  # noqa: E402
 
 SIZES = {
+    "tiny": {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 256},
     "small": {"n_layer": 4, "n_embd": 256, "n_head": 4, "n_positions": 256},
     "kogpt2": {"n_layer": 12, "n_embd": 768, "n_head": 12, "n_positions": 1024},
 }

@@ -1,0 +1,62 @@
+"""Smoke test: every benchmark script runs in --quick mode on a tiny size and writes the agreed JSON shape.
+
+Only the shape is checked (machine, contenders with their headline metric, ratios) — never the numbers, which
+belong to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+CASES = {
+    "preprocess": (
+        ["--scale", "200", "--vocab-size", "400", "--contenders", "ours", "seed_style",
+         "--baseline-max-seconds", "2", "--num-proc", "1"],
+        {"ours": "dialogues_per_s", "seed_style": "dialogues_per_s"},
+    ),
+    "train_throughput": (
+        ["--size", "tiny", "--tokens", "400", "--limit-dialogues", "200", "--eval-dialogues", "10", "--evals", "1",
+         "--vocab-size", "400", "--trl-configs", "padding", "--trl-probe-tokens", "200",
+         "--seed-style-max-seconds", "3", "--batch-size", "8"],
+        {"seed_style": "useful_tokens_per_s", "trl": "useful_tokens_per_s", "reference": "useful_tokens_per_s",
+         "ours_dynamic": "useful_tokens_per_s", "ours_packed": "useful_tokens_per_s"},
+    ),
+    "generate": (
+        ["--sizes", "tiny", "--prompts", "2", "--repeats", "1", "--tokens", "4"],
+        {"seed": "latency_ms_p50", "fast": "latency_ms_p50"},
+    ),
+    "serve_load": (
+        ["--sessions", "4", "--messages", "1", "--max-seconds", "60"],
+        {"ours": "latency_ms_p50"},
+    ),
+}
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_bench_script_quick(script: str, tmp_path: Path) -> None:
+    args, expected = CASES[script]
+    out = tmp_path / f"{script}.json"
+    env = {**os.environ, "CHATHUMAN_BENCH_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "hf")}
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / f"{script}.py"), "--quick", *args, "--out", str(out)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert {"machine", "contenders", "ratios"} <= set(result)
+    assert result["machine"]["nproc"] >= 1 and result["machine"]["cpu_model"]
+    for name, metric in expected.items():
+        assert name in result["contenders"], f"{script}: contender {name} missing: {sorted(result['contenders'])}"
+        entry = result["contenders"][name]
+        assert entry.get("status", "ok") == "ok", f"{script}/{name}: {entry}"
+        assert isinstance(entry[metric], float) and entry[metric] > 0, f"{script}/{name}: {metric}={entry.get(metric)}"
+        assert "peak_rss_mb" in entry
+    md = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "| contender |" in md
