@@ -174,6 +174,8 @@ class ChatTrainingArguments(TrainingArguments):
         if not self.use_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not accelerator_available():
             # several processes (accelerate launch / torchrun) and no GPU: data parallel on the CPU over gloo
             self.use_cpu = True
+        if self.dataloader_pin_memory and not accelerator_available():
+            self.dataloader_pin_memory = False  # pinned memory only helps host→GPU copies
         if self.auto_bf16 and not (self.bf16 or self.fp16) and not self.use_cpu and is_torch_bf16_gpu_available():
             self.bf16 = True
         if self.remove_unused_columns:

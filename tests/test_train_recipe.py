@@ -1,0 +1,121 @@
+"""Recipe steps: held-out split, drops in the report, the tokenizer↔model guard, gradient accumulation exactness."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
+from chathuman_hf.collators import ChatCollator
+from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
+from chathuman_hf.data.options import DataArguments
+from chathuman_hf.features import tokenize_dialogues
+from chathuman_hf.losses import make_compute_loss_func
+from chathuman_hf.tokenization import prepare_tokenizer
+from chathuman_hf.trainer import ChatTrainer
+from chathuman_hf.training import ChatData, build_chat_model, load_data, tokenize_data, write_report
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    return prepare_tokenizer(AutoTokenizer.from_pretrained(tiny_model_dir))
+
+
+def test_held_out_split_is_fixed_and_disjoint():
+    a = load_data(DataArguments(), ChatArguments(eval_split=0.1, split_seed=42))
+    b = load_data(DataArguments(), ChatArguments(eval_split=0.1, split_seed=42))
+    c = load_data(DataArguments(), ChatArguments(eval_split=0.1, split_seed=7))
+    key = "dialogue_id"
+    held = [f"{r['source']}:{r[key]}" for r in a.eval_dialogues]
+    train = {f"{r['source']}:{r[key]}" for r in a.train_dialogues}
+    assert held == [f"{r['source']}:{r[key]}" for r in b.eval_dialogues]
+    assert held != [f"{r['source']}:{r[key]}" for r in c.eval_dialogues]
+    assert not set(held) & train
+    assert len(held) + len(train) == a.report.total_kept
+    assert a.report.stats["split"]["eval_dialogues"] == len(held)
+
+
+def test_tokenization_drops_are_counted_in_the_report(tokenizer, tmp_path):
+    data = load_data(DataArguments(), ChatArguments())
+    data = tokenize_data(data, tokenizer, ChatArguments(max_length=24, label_mode="-100"))
+    report = json.loads(write_report(data, tmp_path).read_text(encoding="utf-8"))
+    dropped = report["dropped"]
+    assert dropped["too_long_single_exchange"] > 0
+    assert dropped["oldest_exchanges_truncated"] > 0
+    assert any(k.startswith("eval:") for k in dropped)  # held-out drops are reported apart
+    assert report["examples"]["train_examples"] == len(data.train)
+    assert report["dialogues"] == data.report.total_kept
+    assert max(data.train["length"]) <= 24
+
+
+def test_guard_resizes_to_a_grown_tokenizer_and_names_a_bad_id(tiny_model_dir, tokenizer):
+    grown = prepare_tokenizer(AutoTokenizer.from_pretrained(tiny_model_dir))
+    grown.add_tokens(["<새토큰1>", "<새토큰2>", "<새토큰3>"])
+    model = build_chat_model(ModelArguments(model_name_or_path=str(tiny_model_dir)), grown, ChatArguments(max_length=64))
+    assert model.get_input_embeddings().weight.shape[0] >= len(grown)
+    assert model.generation_config.eos_token_id == [grown.eos_token_id, grown.convert_tokens_to_ids("<usr>")]
+    bad = len(grown) + 50
+    rows = {"input_ids": [[2, 5, bad]], "roles": [[0, 1, 1]], "last_turn": [[0, 0, 0]], "length": [3]}
+    data = ChatData(train_dialogues=None, eval_dialogues=None, report=None, train=Dataset.from_dict(rows))
+    with pytest.raises(ValueError, match=rf"token id {bad}"):
+        build_chat_model(ModelArguments(model_name_or_path=str(tiny_model_dir)), grown, ChatArguments(max_length=64),
+                         data)
+
+
+def test_max_length_beyond_the_model_positions_is_refused(tiny_model_dir, tokenizer):
+    with pytest.raises(ValueError, match="exceeds the model's 256 positions"):
+        build_chat_model(ModelArguments(model_name_or_path=str(tiny_model_dir)), tokenizer, ChatArguments(max_length=512))
+
+
+# ---------------------------------------------------------------- gradient accumulation
+
+DIALOGUES = [
+    [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "안녕! 반가워."}],
+    [{"role": "user", "content": "오늘 날씨 어때?"}, {"role": "assistant", "content": "맑고 따뜻해. 산책 가기 좋은 날이야."},
+     {"role": "user", "content": "그럼 공원 갈까"}, {"role": "assistant", "content": "좋아, 물 챙겨 가."}],
+    [{"role": "user", "content": "배고파"}, {"role": "assistant", "content": "라면 끓여 먹자."}],
+    [{"role": "user", "content": "영화 추천해 줘. 요즘 볼 게 없어서 심심해."},
+     {"role": "assistant", "content": "코미디 영화 어때? 웃고 나면 기분이 좋아질 거야."},
+     {"role": "user", "content": "좋아"}, {"role": "assistant", "content": "재밌게 봐!"}],
+]
+
+
+class GradCapture(TrainerCallback):
+    def __init__(self) -> None:
+        self.grads: dict[str, torch.Tensor] = {}
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        self.grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def one_step(model_dir, tokenizer, examples, mode, tmp_path, *, batch, accumulation):
+    model = AutoModelForCausalLM.from_pretrained(model_dir, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    capture = GradCapture()
+    args = ChatTrainingArguments(
+        output_dir=str(tmp_path / f"{mode}-{batch}x{accumulation}"), per_device_train_batch_size=batch,
+        gradient_accumulation_steps=accumulation, max_steps=1, max_grad_norm=0.0, learning_rate=1.0e-03,
+        eval_strategy="no", save_strategy="no", load_best_model_at_end=False, report_to="none", disable_tqdm=True,
+        logging_steps=1, seed=0,
+    )
+    trainer = ChatTrainer(
+        model=model, args=args, train_dataset=examples, processing_class=tokenizer,
+        data_collator=ChatCollator(tokenizer.pad_token_id, mode, with_assistant_labels=True),
+        compute_loss_func=make_compute_loss_func(mode), callbacks=[capture], label_mode=mode,
+    )
+    result = trainer.train()
+    return result.training_loss, capture.grads
+
+
+@pytest.mark.parametrize("mode", ["input", "shift", "-100"])
+def test_gradient_accumulation_matches_one_big_batch(tiny_model_dir, tokenizer, tmp_path, mode):
+    examples = tokenize_dialogues(Dataset.from_dict({"messages": DIALOGUES}), tokenizer, max_length=128)
+    assert len(set(examples["length"])) == 4  # different lengths: padding differs between the two layouts
+    loss_big, grads_big = one_step(tiny_model_dir, tokenizer, examples, mode, tmp_path, batch=4, accumulation=1)
+    loss_acc, grads_acc = one_step(tiny_model_dir, tokenizer, examples, mode, tmp_path, batch=1, accumulation=4)
+    assert loss_acc == pytest.approx(loss_big, rel=1e-5)
+    assert grads_big.keys() == grads_acc.keys() and grads_big
+    for name, grad in grads_big.items():
+        torch.testing.assert_close(grads_acc[name], grad, rtol=1e-4, atol=1e-6, msg=name)
