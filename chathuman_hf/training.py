@@ -45,7 +45,8 @@ def setup_logging(training_args: ChatTrainingArguments) -> None:
             logging.StreamHandler(sys.stdout)]
     )
     level = training_args.get_process_log_level()
-    logging.getLogger("chathuman_hf").setLevel(level)
+    own = logging.INFO if training_args.should_log and training_args.log_level == "passive" else level
+    logging.getLogger("chathuman_hf").setLevel(own)
     datasets.utils.logging.set_verbosity(level)
     transformers.utils.logging.set_verbosity(level)
     transformers.utils.logging.enable_default_handler()
@@ -298,7 +299,7 @@ def write_report(data: ChatData, output_dir: str | Path) -> Path:
     path = Path(output_dir) / REPORT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     data.report.write_json(path)
-    logger.info("Data report (%s):\n%s\nexamples: %s", path, data.report.format_table(), json.dumps(data.stats))
+    print(f"Data report ({path}):\n{data.report.format_table()}\nexamples: {json.dumps(data.stats)}", flush=True)
     return path
 
 
