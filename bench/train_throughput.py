@@ -228,6 +228,12 @@ def run_ours(model, tok, train_msgs, kind: str, ctx: dict) -> dict[str, Any]:
     elif kind == "ours_dynamic":
         extra.update(train_sampling_strategy="group_by_length", length_column_name="length")
     collator = ChatCollator(tok.pad_token_id, LabelMode.parse(ctx["label_mode"]))
+    try:  # what build_model installs: the packed 4-D mask follows the compute dtype (bf16) / flash varlen
+        from chathuman_hf.modeling import enable_packed_attention
+
+        enable_packed_attention(model)
+    except ImportError:
+        pass
     setup_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(**trainer_args(tmp, ctx["order_seed"], bs, ctx["lr"], ctx["device"], ctx["bf16"]),
@@ -314,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--trl-configs", nargs="+", default=list(TRL_CONFIGS), choices=list(TRL_CONFIGS))
     p.add_argument("--trl-probe-tokens", type=int, default=None, help="tokens per TRL configuration probe")
     p.add_argument("--seed-style-max-seconds", type=float, default=None,
-                   help="cap the seed-style run's training time (default none, quick 60 s)")
+                   help="cap the seed-style run's training time (default none, quick 30 s)")
     p.add_argument("--label-mode", default="-100+sys", choices=["-100+sys", "input"])
     p.add_argument("--batch-size", type=int, default=32, help="examples per step (packed: same tokens per step)")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -324,12 +330,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--evals", type=int, default=6, help="held-out evaluations per run (the ppl curve)")
     p.add_argument("--ppl-target", type=float, default=None,
                    help="held-out ppl target for time-to-target (default: 1.10 × the reference's median final ppl)")
+    p.add_argument("--seed-tokens-per-dialogue", type=float, default=40.0,
+                   help="mean tokens of one seed-workload dialogue for the 190,000 × 5 epochs projection "
+                        "(40 ≈ the synthetic AIHub corpus of bench/preprocess.py)")
     p.add_argument("--limit-dialogues", type=int, default=None, help="use only this many training dialogues")
     a = p.parse_args(argv)
     budget_tokens = a.tokens or (30_000 if a.quick else 300_000)
     n_seeds = a.seeds or (1 if a.quick else 3)
-    seed_cap = a.seed_style_max_seconds if a.seed_style_max_seconds is not None else (60.0 if a.quick else None)
+    seed_cap = a.seed_style_max_seconds if a.seed_style_max_seconds is not None else (30.0 if a.quick else None)
     probe_tokens = a.trl_probe_tokens or max(budget_tokens // 5, 2000)
+    probe_cap = 8.0 if a.quick else 60.0  # seconds of training per TRL configuration probe
 
     import copy
 
@@ -343,7 +353,8 @@ def main(argv: list[str] | None = None) -> None:
     transformers.logging.set_verbosity_error()
     machine = machine_info()
     dtype = torch.bfloat16 if a.bf16 else torch.float32
-    peak = mm_peak_flops(device=a.device, dtype=dtype, n=2048 if a.device == "cpu" else 8192)
+    mm_n = 2048 if a.device == "cpu" else 8192
+    peak = mm_peak_flops(device=a.device, dtype=dtype, n=mm_n)
 
     dialogues = load_messages()
     train_msgs, eval_msgs = split(dialogues, 0.05)
@@ -389,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     if "trl" in a.contenders:
         for cfg in a.trl_configs:
             print(f"[train] probing TRL config {cfg}", flush=True)
-            r = one_run("trl", cfg, {**ctx, "order_seed": 0}, probe_tokens, 1, None)
+            r = one_run("trl", cfg, {**ctx, "order_seed": 0}, probe_tokens, 1, probe_cap)
             r.pop("curve", None)
             r["eligible"] = cfg not in TRL_NOT_ELIGIBLE
             if cfg in TRL_NOT_ELIGIBLE:
@@ -410,6 +421,15 @@ def main(argv: list[str] | None = None) -> None:
             r["order_seed"] = seed
             runs[name].append(r)
 
+    # the mm peak again after the runs: other processes on a shared machine lower it; keep the higher one
+    peak_end = mm_peak_flops(device=a.device, dtype=dtype, n=mm_n)
+    peak["peak_flops_start"], peak["peak_flops_end"] = peak["peak_flops"], peak_end["peak_flops"]
+    if peak_end["peak_flops"] > peak["peak_flops"]:
+        peak["peak_flops"] = peak_end["peak_flops"]
+        for rs in runs.values():
+            for r in rs:
+                if r.get("useful_model_flops_per_s"):
+                    r["mfu_vs_mm_peak"] = r["useful_model_flops_per_s"] / peak["peak_flops"]
     ref_ppls = [r["heldout_assistant_ppl"] for r in runs.get("reference", []) if r.get("budget_reached")]
     target = a.ppl_target or (1.10 * median(ref_ppls) if ref_ppls else None)
     contenders: dict[str, dict[str, Any]] = {}
@@ -423,6 +443,8 @@ def main(argv: list[str] | None = None) -> None:
         keys = ["useful_tokens_per_s", "pad_share", "peak_rss_mb", "heldout_assistant_ppl", "useful_model_flops_per_s",
                 "mfu_vs_mm_peak", "train_s", "useful_tokens", "time_to_target_s"]
         agg = {k: median(r.get(k) for r in good) for k in keys}
+        agg["projected_seed_workload_h"] = (190_000 * 5 * a.seed_tokens_per_dialogue / agg["useful_tokens_per_s"] / 3600
+                                            if agg["useful_tokens_per_s"] else None)
         agg["heldout_ppl_per_seed"] = [r["heldout_assistant_ppl"] for r in good]
         agg["budget_reached"] = all(r["budget_reached"] for r in good)
         agg["seeds"] = len(good)
@@ -466,6 +488,7 @@ def main(argv: list[str] | None = None) -> None:
             "eval_dialogues": len(eval_msgs), "mean_example_tokens": mean_len, "attention_context": ctx_len,
             "flops_per_useful_token": flops_per_token, "device": a.device, "bf16": a.bf16,
             "seed_style_max_seconds": seed_cap, "ppl_target": target, "trl_probe_tokens": probe_tokens,
+            "seed_tokens_per_dialogue": a.seed_tokens_per_dialogue,
         },
         "mm_peak": peak,
         "trl_configs": trl_probe,
@@ -474,13 +497,16 @@ def main(argv: list[str] | None = None) -> None:
         "targets": targets,
     }
     cols = ["contender", "useful_tokens_per_s", "pad_share", "heldout_assistant_ppl", "time_to_target_s",
-            "mfu_vs_mm_peak", "peak_rss_mb", "useful_tokens", "train_s", "budget_reached", "seeds", "trl_config"]
+            "mfu_vs_mm_peak", "peak_rss_mb", "useful_tokens", "train_s", "budget_reached", "seeds", "trl_config",
+            "projected_seed_workload_h"]
     notes = [
         f"GPT-2 {size}, {n_params / 1e6:.1f}M params, vocab {len(tok)}, label mode {a.label_mode}, lr {a.lr}, "
         f"{a.batch_size} examples/step ({ctx['packed_batch']} packed rows of {a.max_length}), "
         f"budget {budget_tokens:,} useful tokens, {n_seeds} data-order seed(s), medians shown.",
-        f"fp32 torch.mm peak measured in this run: {peak['peak_flops'] / 1e9:.1f} GFLOP/s "
-        f"({peak['threads']} threads); FLOPs/token = 6·matmul params + 12·layers·d·mean attended context.",
+        f"{peak['dtype']} torch.mm peak ({peak['n']}², {peak['threads']} threads) measured in this run before and "
+        f"after the contenders: {peak['peak_flops_start'] / 1e9:.1f} / {peak['peak_flops_end'] / 1e9:.1f} GFLOP/s "
+        "(the higher one is the reference); FLOPs/useful token = 6·matmul params + 12·layers·d·mean attended "
+        "context.",
         f"perplexity target for time-to-target: {target:.2f}" if target else "no perplexity target (no reference)",
         "TRL configurations probed: " + ", ".join(
             f"{k}: {v['status']}" + (f" {v.get('useful_tokens_per_s', 0):.0f} tok/s" if v["status"] == "ok" else
