@@ -1,0 +1,73 @@
+"""Train every label mode on the same data, split, model init and budget, and write a fair leaderboard.
+
+    python recipes/compare.py --config recipes/configs/quickstart.yaml --output_dir outputs/compare
+
+Each mode runs ``recipes/train.py`` in its own process with the same config and seed (same held-out split, same
+tokenizer, same initial weights, same epochs), logging the train loss once per epoch. Writes
+``OUTPUT_DIR/leaderboard.md`` (+ ``leaderboard.json``) and ``OUTPUT_DIR/eval_curves.png``; every run stays in
+``OUTPUT_DIR/<mode>/``. Other options are passed to ``recipes/train.py`` unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from chathuman_hf.leaderboard import SAMPLE_PROMPTS, render_leaderboard, summarize_run
+from chathuman_hf.plots import plot_eval_curves
+
+MODES = ("input", "-100", "-100+sys", "shift")
+TRAIN = Path(__file__).resolve().parent / "train.py"
+
+
+def sample_replies(model_dir: Path, prompts: tuple[str, ...]) -> list[str]:
+    """Greedy replies of a saved model to the fixed prompts."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from chathuman_hf.evaluation import generate_replies
+    from chathuman_hf.tokenization import prepare_tokenizer
+
+    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    _, _, texts = generate_replies(model, tokenizer, [[{"role": "user", "content": p}] for p in prompts])
+    return texts
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="recipes/configs/quickstart.yaml", help="YAML recipe shared by all runs.")
+    parser.add_argument("--output_dir", "--output-dir", default="outputs/compare", help="Where runs and results go.")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), help="Label modes to train (default: all four).")
+    args, passthrough = parser.parse_known_args(argv)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for mode in args.modes:
+        run_dir = out / mode.replace("+", "_plus_").replace("-", "m")
+        cmd = [sys.executable, str(TRAIN), "--config", args.config, f"--label-mode={mode}", "--output_dir",
+               str(run_dir), "--logging_strategy", "epoch", "--logging_first_step", "false", "--save_total_limit", "1", *passthrough]
+        print(f"== {mode}: {' '.join(cmd)}", flush=True)
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        wall = time.perf_counter() - start
+        runs.append(summarize_run(mode, run_dir, wall, sample_replies(run_dir, SAMPLE_PROMPTS)))
+    setup = f"Config `{args.config}`" + (f" with `{' '.join(passthrough)}`" if passthrough else "") + (
+        "; same data, held-out split, tokenizer, initial weights (seed) and epochs for every mode.")
+    board = out / "leaderboard.md"
+    board.write_text(render_leaderboard(runs, setup=setup) + "\n", encoding="utf-8")
+    (out / "leaderboard.json").write_text(
+        json.dumps([dataclasses.asdict(r) for r in runs], ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    plot_eval_curves({r.mode: r.eval_history for r in runs}, out / "eval_curves.png",
+                     title="held-out assistant-token perplexity per epoch")
+    print(board.read_text(encoding="utf-8"))
+    return board
+
+
+if __name__ == "__main__":
+    main()
