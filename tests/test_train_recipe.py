@@ -119,3 +119,27 @@ def test_gradient_accumulation_matches_one_big_batch(tiny_model_dir, tokenizer, 
     assert grads_big.keys() == grads_acc.keys() and grads_big
     for name, grad in grads_big.items():
         torch.testing.assert_close(grads_acc[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_report_to_tensorboard_when_installed(tmp_path, repo_root):
+    pytest.importorskip("tensorboard")
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "tb"
+    cmd = [sys.executable, str(repo_root / "recipes/train.py"), "--model_type", "gpt2", "--config_overrides",
+           "n_layer=2,n_embd=32,n_head=2,n_positions=128", "--train-tokenizer", "--vocab-size", "800",
+           "--max-length", "96", "--output_dir", str(out), "--max_steps", "4", "--eval_strategy", "steps",
+           "--eval_steps", "4", "--save_strategy", "no", "--load_best_model_at_end", "false", "--logging_steps", "1",
+           "--generation_prompts", "1", "--report_to", "tensorboard", "--disable_tqdm", "true"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, env=env, cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (run_dir,) = {p.parent for p in out.rglob("events.out.tfevents.*")}
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    assert {"train/loss", "eval/loss", "eval/assistant_perplexity", "eval/gen_empty_share"} <= set(
+        events.Tags()["scalars"])
