@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tokens", type=int, default=25, help="reply length (the seed's max_new_tokens)")
     p.add_argument("--prompts", type=int, default=None, help="default 12, quick 6")
     p.add_argument("--repeats", type=int, default=None, help="default 3, quick 1")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's choice = cores); on a shared machine 1 thread "
+                        "avoids OpenMP oversubscription stalls")
     a = p.parse_args(argv)
     sizes = a.sizes or ["tiny", "kogpt2"]
     n_prompts = a.prompts or (6 if a.quick else 12)
@@ -152,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from chathuman_hf.chat.engine import ChatEngine
 
+    if a.threads:
+        torch.set_num_threads(a.threads)
     machine = machine_info()
     prompt_set = prompts(n_prompts)
     contenders: dict[str, dict[str, Any]] = {}

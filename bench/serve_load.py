@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-seconds", type=float, default=None, help="time bound of the load phase (default 300, quick 90)")
     p.add_argument("--model", default=None, help="saved chat model directory (default: a tiny random-init one)")
     p.add_argument("--preset", default="fast")
+    p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for the server process")
     a = p.parse_args(argv)
     n_messages = a.messages or (3 if a.quick else 5)
     max_seconds = a.max_seconds or (90.0 if a.quick else 300.0)
@@ -142,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
         log = open(Path(tmp) / "server.log", "w")  # noqa: SIM115 - closed below
         t_start = time.perf_counter()
         server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                  env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                                  env={**os.environ, "HF_HUB_OFFLINE": "1",
+                                       **({"OMP_NUM_THREADS": str(a.threads)} if a.threads else {})})
         base = f"http://127.0.0.1:{port}"
         try:
             while True:
@@ -214,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "machine": machine,
         "settings": {"sessions": a.sessions, "messages_per_session": n_messages, "max_seconds": max_seconds,
-                     "model": a.model or "tiny random-init (make_tiny_model_dir)", "preset": a.preset,
+                     "server_threads": a.threads or "default", "model": a.model or "tiny random-init (make_tiny_model_dir)", "preset": a.preset,
                      "endpoints": "/api/chat (even sessions), /api/chat/stream (odd sessions)"},
         "contenders": {"ours": contender},
         "ratios": {"completed_share": len(lat) / total if total else None},

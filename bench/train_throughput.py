@@ -334,6 +334,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="mean tokens of one seed-workload dialogue for the 190,000 × 5 epochs projection "
                         "(40 ≈ the synthetic AIHub corpus of bench/preprocess.py)")
     p.add_argument("--limit-dialogues", type=int, default=None, help="use only this many training dialogues")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's choice = cores); on a shared machine 1 thread "
+                        "avoids OpenMP oversubscription stalls")
     a = p.parse_args(argv)
     budget_tokens = a.tokens or (30_000 if a.quick else 300_000)
     n_seeds = a.seeds or (1 if a.quick else 3)
@@ -351,6 +354,8 @@ def main(argv: list[str] | None = None) -> None:
 
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     machine = machine_info()
     dtype = torch.bfloat16 if a.bf16 else torch.float32
     mm_n = 2048 if a.device == "cpu" else 8192
