@@ -6,6 +6,7 @@ belong to bench/RESULTS.md.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -53,6 +54,8 @@ def test_bench_script_quick(script: str, tmp_path: Path) -> None:
     assert {"machine", "contenders", "ratios"} <= set(result)
     assert result["machine"]["nproc"] >= 1 and result["machine"]["cpu_model"]
     for name, metric in expected.items():
+        if name == "trl" and importlib.util.find_spec("trl") is None:
+            continue  # TRL is the `bench` extra, not a dev dependency: the script reports it as skipped
         assert name in result["contenders"], f"{script}: contender {name} missing: {sorted(result['contenders'])}"
         entry = result["contenders"][name]
         assert entry.get("status", "ok") == "ok", f"{script}/{name}: {entry}"
