@@ -283,7 +283,7 @@ def model_card_writer(
             epoch_table=epoch_table(trainer.state.log_history),
             sample_replies=samples,
             tokenizer_note=(
-                f"SentencePiece {model_args.tokenizer_model_type} trained on the training dialogues "
+                f"{model_args.tokenizer_model_type} tokenizer trained on the training dialogues "
                 f"(vocab {model_args.vocab_size})" if model_args.train_tokenizer else
                 (model_args.tokenizer_name or model_args.model_name_or_path or "")
             ),
