@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,7 @@ def render_model_card(info: ModelCardInfo) -> str:
     )
     lines += [
         f"A Korean everyday-conversation (일상 대화) chat model, {base} with "
-        "[chathuman_hf](https://github.com/) (Hugging Face Trainer + accelerate).",
+        "chathuman_hf (Hugging Face Trainer + accelerate).",
         "",
         "## Usage",
         "",
@@ -205,7 +206,7 @@ def epoch_table(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for entry in log_history:
         if "epoch" not in entry:
             continue
-        epoch = max(int(round(entry["epoch"] + 0.4999)), 1)
+        epoch = max(math.ceil(entry["epoch"] - 1e-9), 1)
         if "loss" in entry:
             train.setdefault(epoch, []).append(float(entry["loss"]))
         if "eval_loss" in entry:

@@ -343,7 +343,7 @@ def save_final_output(
     if trainer.is_world_process_zero():
         out = Path(args.output_dir)
         trainer.chat_window.save_pretrained(out)
-        write_report(data, out)
+        data.report.write_json(out / REPORT_FILE)
         if run_args:
             write_run_args(out, *run_args, args)
         plot_loss_curves(trainer.state.log_history, out / LOSS_CURVE_FILE, title=f"label mode {trainer.label_mode.value}")

@@ -121,3 +121,15 @@ def test_model_card_inherits_the_kogpt2_license():
     card = render_model_card(info)
     assert "license: cc-by-nc-sa-4.0" in card and "base_model: skt/kogpt2-base-v2" in card
     assert "songys/Chatbot_data (MIT)" in card and "| eval_assistant_perplexity | 12.5 |" in card
+
+
+def test_epoch_table_groups_logs_by_epoch():
+    from chathuman_hf.model_card import epoch_table
+
+    history = [{"loss": 3.0, "epoch": 0.5}, {"loss": 2.0, "epoch": 1.0},
+               {"eval_loss": 2.5, "eval_assistant_perplexity": 10.0, "epoch": 1.0}, {"loss": 1.0, "epoch": 2.0},
+               {"eval_loss": 2.0, "eval_assistant_perplexity": 8.0, "epoch": 2.0}]
+    assert epoch_table(history) == [
+        {"epoch": 1, "train_loss": 2.5, "eval_loss": 2.5, "eval_assistant_perplexity": 10.0},
+        {"epoch": 2, "train_loss": 1.0, "eval_loss": 2.0, "eval_assistant_perplexity": 8.0},
+    ]
