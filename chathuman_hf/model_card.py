@@ -6,6 +6,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,8 @@ class ModelCardInfo:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, Enum):
+        value = value.value
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
