@@ -318,9 +318,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, default=None, help="data-order seeds (default 3, quick 1)")
     p.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS)
     p.add_argument("--trl-configs", nargs="+", default=list(TRL_CONFIGS), choices=list(TRL_CONFIGS))
+    p.add_argument("--trl-finalists", type=int, default=2,
+                   help="TRL configurations (fastest probes) trained to the full budget; `trl` is the one reaching "
+                        "the perplexity target first")
     p.add_argument("--trl-probe-tokens", type=int, default=None, help="tokens per TRL configuration probe")
     p.add_argument("--seed-style-max-seconds", type=float, default=None,
-                   help="cap the seed-style run's training time (default none, quick 30 s)")
+                   help="cap the seed-style run's training time (default none, quick 25 s)")
     p.add_argument("--label-mode", default="-100+sys", choices=["-100+sys", "input"])
     p.add_argument("--batch-size", type=int, default=32, help="examples per step (packed: same tokens per step)")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -340,9 +343,9 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     budget_tokens = a.tokens or (30_000 if a.quick else 300_000)
     n_seeds = a.seeds or (1 if a.quick else 3)
-    seed_cap = a.seed_style_max_seconds if a.seed_style_max_seconds is not None else (30.0 if a.quick else None)
+    seed_cap = a.seed_style_max_seconds if a.seed_style_max_seconds is not None else (25.0 if a.quick else None)
     probe_tokens = a.trl_probe_tokens or max(budget_tokens // 5, 2000)
-    probe_cap = 8.0 if a.quick else 60.0  # seconds of training per TRL configuration probe
+    probe_cap = 6.0 if a.quick else 60.0  # seconds of training per TRL configuration probe
 
     import copy
 
@@ -401,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
     }
 
     trl_probe: dict[str, Any] = {}
-    trl_best = None
+    trl_finalists: list[str] = []
     if "trl" in a.contenders:
         for cfg in a.trl_configs:
             print(f"[train] probing TRL config {cfg}", flush=True)
@@ -412,17 +415,19 @@ def main(argv: list[str] | None = None) -> None:
                 r["why_not_eligible"] = TRL_NOT_ELIGIBLE[cfg]
             trl_probe[cfg] = r
         ok = {c: r for c, r in trl_probe.items() if r["status"] == "ok" and r["eligible"]}
-        trl_best = max(ok, key=lambda c: ok[c]["useful_tokens_per_s"]) if ok else None
+        trl_finalists = sorted(ok, key=lambda c: -ok[c]["useful_tokens_per_s"])[: a.trl_finalists]
 
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in a.contenders}
+    # run names: contenders, with `trl` replaced by one run per TRL finalist configuration (`trl_<config>`)
+    run_names = [n for n in a.contenders if n != "trl"]
+    if "trl" in a.contenders:
+        run_names[1:1] = [f"trl_{cfg}" for cfg in trl_finalists]
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in run_names}
     for seed in range(n_seeds):
-        for name in a.contenders:
-            if name == "trl" and trl_best is None:
-                continue
+        for name in run_names:
             print(f"[train] seed {seed} contender {name}", flush=True)
             cap = seed_cap if name == "seed_style" else None
-            r = one_run(name, trl_best if name == "trl" else None, {**ctx, "order_seed": seed}, budget_tokens,
-                        a.evals, cap)
+            trl_cfg = name[4:] if name.startswith("trl_") else None
+            r = one_run("trl" if trl_cfg else name, trl_cfg, {**ctx, "order_seed": seed}, budget_tokens, a.evals, cap)
             r["order_seed"] = seed
             runs[name].append(r)
 
@@ -453,10 +458,20 @@ def main(argv: list[str] | None = None) -> None:
         agg["heldout_ppl_per_seed"] = [r["heldout_assistant_ppl"] for r in good]
         agg["budget_reached"] = all(r["budget_reached"] for r in good)
         agg["seeds"] = len(good)
-        if name == "trl":
-            agg["trl_config"] = trl_best
+        if name.startswith("trl_"):
+            agg["trl_config"] = name[4:]
         agg["runs"] = rs
         contenders[name] = agg
+    # `trl` = TRL's best finalist by wall-clock time to the perplexity target (then by tokens/s)
+    finals = [contenders[f"trl_{c}"] for c in trl_finalists if contenders.get(f"trl_{c}", {}).get("useful_tokens_per_s")]
+    if finals:
+        best_trl = min(finals, key=lambda r: (r["time_to_target_s"] if r["time_to_target_s"] is not None else math.inf,
+                                              -r["useful_tokens_per_s"]))
+        contenders["trl"] = {k: v for k, v in best_trl.items() if k != "runs"}
+    elif "trl" in a.contenders:
+        contenders["trl"] = {"status": "failed" if trl_probe else "skipped", "probes": trl_probe}
+    order = ["seed_style", "trl", *[f"trl_{c}" for c in trl_finalists], "reference", "ours_dynamic", "ours_packed"]
+    contenders = {k: contenders[k] for k in sorted(contenders, key=lambda k: order.index(k) if k in order else 99)}
 
     def c(name: str, key: str):
         return contenders.get(name, {}).get(key)
