@@ -143,3 +143,19 @@ def test_report_to_tensorboard_when_installed(tmp_path, repo_root):
     events.Reload()
     assert {"train/loss", "eval/loss", "eval/assistant_perplexity", "eval/gen_empty_share"} <= set(
         events.Tags()["scalars"])
+
+
+def test_early_stopping_ends_a_run_that_stops_improving(tiny_model_dir, tokenizer, tmp_path):
+    from chathuman_hf.training import build_trainer
+
+    chat = ChatArguments(max_length=128, early_stopping_patience=1, generation_prompts=0)
+    data = tokenize_data(load_data(DataArguments(), chat), tokenizer, chat)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    args = ChatTrainingArguments(output_dir=str(tmp_path / "es"), num_train_epochs=6, learning_rate=0.0,
+                                 per_device_train_batch_size=32, report_to="none", disable_tqdm=True, save_total_limit=1)
+    trainer = build_trainer(model, tokenizer, data, chat, args)
+    trainer.train()
+    evals = [e for e in trainer.state.log_history if "eval_assistant_perplexity" in e]
+    # lr 0: the metric never improves after the first eval, so patience 1 stops the run after the second epoch
+    assert len(evals) == 2 and trainer.state.epoch == 2.0
+    assert evals[0]["eval_assistant_perplexity"] == evals[1]["eval_assistant_perplexity"]
