@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed-style-max-seconds", type=float, default=None,
                    help="cap the seed-style run's training time (default none, quick 25 s)")
     p.add_argument("--label-mode", default="-100+sys", choices=["-100+sys", "input"])
-    p.add_argument("--batch-size", type=int, default=32, help="examples per step (packed: same tokens per step)")
+    p.add_argument("--batch-size", type=int, default=32, help="examples per step, rounded so that it fills whole packed rows (same tokens per step)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--vocab-size", type=int, default=8000)
@@ -390,6 +390,10 @@ def main(argv: list[str] | None = None) -> None:
     flops_per_token = 6 * matmul_params + 6 * 2 * size["n_layer"] * size["n_embd"] * ctx_len
     del init
 
+    # equal tokens per optimizer step for everyone: whole packed rows, and the example count that fills them
+    packed_rows = max(1, round(a.batch_size * mean_len / (a.max_length * 0.99)))
+    batch_size = max(1, round(packed_rows * a.max_length * 0.99 / mean_len))
+
     def fresh_model():
         m = GPT2LMHeadModel(config)
         m.load_state_dict(init_state)
@@ -398,8 +402,8 @@ def main(argv: list[str] | None = None) -> None:
     ctx = {
         "tok": tok, "tok_copy": lambda: copy.deepcopy(tok), "device": a.device, "bf16": a.bf16,
         "train_msgs": train_msgs, "train_examples": train_examples, "eval_examples": eval_examples,
-        "label_mode": a.label_mode, "lr": a.lr, "batch_size": a.batch_size, "max_length": a.max_length,
-        "packed_batch": max(1, round(a.batch_size * mean_len / (a.max_length * 0.97))),
+        "label_mode": a.label_mode, "lr": a.lr, "batch_size": batch_size, "max_length": a.max_length,
+        "packed_batch": packed_rows,
         "fresh_model": fresh_model, "flops_per_token": flops_per_token, "mm_peak": peak["peak_flops"],
     }
 
@@ -503,7 +507,7 @@ def main(argv: list[str] | None = None) -> None:
         "settings": {
             "size": a.size, "config": size, "params": n_params, "matmul_params": matmul_params,
             "vocab_size": len(tok), "tokenizer": tokenizer_origin(tok), "label_mode": a.label_mode, "lr": a.lr,
-            "batch_size": a.batch_size, "packed_batch_rows": ctx["packed_batch"], "max_length": a.max_length,
+            "batch_size_requested": a.batch_size, "batch_size": batch_size, "packed_batch_rows": packed_rows, "max_length": a.max_length,
             "useful_token_budget": budget_tokens, "seeds": n_seeds, "train_dialogues": len(train_msgs),
             "eval_dialogues": len(eval_msgs), "mean_example_tokens": mean_len, "attention_context": ctx_len,
             "flops_per_useful_token": flops_per_token, "device": a.device, "bf16": a.bf16,
@@ -521,7 +525,7 @@ def main(argv: list[str] | None = None) -> None:
             "projected_seed_workload_h"]
     notes = [
         f"GPT-2 {size}, {n_params / 1e6:.1f}M params, vocab {len(tok)}, label mode {a.label_mode}, lr {a.lr}, "
-        f"{a.batch_size} examples/step ({ctx['packed_batch']} packed rows of {a.max_length}), "
+        f"{batch_size} examples/step ≈ {packed_rows} packed rows of {a.max_length} (equal tokens per step), "
         f"budget {budget_tokens:,} useful tokens, {n_seeds} data-order seed(s), medians shown.",
         f"{peak['dtype']} torch.mm peak ({peak['n']}², {peak['threads']} threads) measured in this run before and "
         f"after the contenders: {peak['peak_flops_start'] / 1e9:.1f} / {peak['peak_flops_end'] / 1e9:.1f} GFLOP/s "
