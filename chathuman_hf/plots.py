@@ -50,10 +50,11 @@ def plot_eval_curves(runs: dict[str, list[dict[str, Any]]], path: str | Path, *,
     """One line per run: ``key`` against the epoch (the label-mode comparison plot)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for name, history in runs.items():
+    styles = ("o-", "s--", "^:", "d-.")  # distinct styles: identical curves (input and shift) stay visible
+    for i, (name, history) in enumerate(runs.items()):
         xs, ys = series(history, key, x="epoch")
         if xs:
-            ax.plot(xs, ys, "o-", label=name, markersize=4)
+            ax.plot(xs, ys, styles[i % len(styles)], label=name, markersize=5 if i % 2 else 4)
     ax.set_xlabel("epoch")
     ax.set_ylabel(key)
     ax.set_title(title or key)
