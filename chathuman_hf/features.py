@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import weakref
 from collections import Counter
 from typing import Any
 
@@ -127,10 +128,8 @@ def _roles_for(
     return roles, last, owner
 
 
-def encode_dialogues(batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, Any]]:
-    """Encode message lists to ``{"input_ids", "roles", "last_turn", "owner"}`` records (ids = chat template)."""
-    if not getattr(tokenizer, "is_fast", False):
-        raise ValueError("tokenize_dialogues needs a fast tokenizer (offset mapping); load it with use_fast=True.")
+def _encode_exact(batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, Any]]:
+    """The reference path: Jinja render of the whole text, one encode per text, roles from the offsets."""
     rendered = render_batch(batch_messages, tokenizer)
     texts = [t for t, _ in rendered]
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -146,6 +145,155 @@ def encode_dialogues(batch_messages: list[list[dict]], tokenizer: PreTrainedToke
         roles, last, owner = _roles_for(messages, spans, ids, offsets, tokenizer.eos_token_id)
         out.append({"input_ids": list(ids), "roles": roles, "last_turn": last, "owner": owner})
     return out
+
+
+# ---------------------------------------------------------------- verified fast path
+# The template's frames (text around the contents) depend only on the role sequence, so they are rendered once per
+# role sequence; each distinct content is encoded once per batch and the segments are concatenated. This is used only
+# for a tokenizer whose segment-wise records equal the exact path's on probe conversations (with/without system,
+# 1-4 exchanges, contents with edge whitespace, newlines and marker text) and, for every new role sequence, on a probe
+# with that sequence; otherwise everything goes through ``_encode_exact``.
+
+_PROBE_TEXTS = (
+    "안녕하세요 반가워요", " 앞에 공백", "뒤에 공백 ", "줄\n바꿈  두 칸", "ok? 123 abc ㅋㅋ", "<usr> 안 </s> 마커",
+    "a", "끝.", "  양쪽  ", "Hello, World!",
+)
+_FAST_PLANS: dict[int, tuple[Any, tuple, Any]] = {}
+
+
+class _FastPlan:
+    """Per-tokenizer segment tables: frame ids/roles/last/owner per role sequence (verified), content encoder."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.tokenizer = tokenizer
+        self.backend = tokenizer.backend_tokenizer
+        self.eos_id = tokenizer.eos_token_id
+        self.layouts: dict[tuple[str, ...], Any] = {}
+
+    def encode_contents(self, contents: list[str]) -> list[list[int]]:
+        encodings = self.backend.encode_batch_fast(contents, add_special_tokens=False)
+        return [e.ids for e in encodings]
+
+    def _build(self, roles: tuple[str, ...]) -> Any:
+        """Frame tables for one role sequence, or None when this sequence must use the exact path."""
+        if not roles or any(r not in ROLE_CODES for r in roles):
+            return None
+        try:
+            frames = _frames(roles, self.tokenizer)
+        except Exception:  # noqa: BLE001 - any template surprise: the exact path raises the real error
+            return None
+        frame_ids = self.encode_contents(frames)
+        codes = [ROLE_CODES[r] for r in roles]
+        last_asst = max((i for i, r in enumerate(roles) if r == "assistant"), default=-1)
+        n = len(roles)
+        tables = []
+        for i, ids in enumerate(frame_ids):
+            k = i - 1  # the message whose content precedes frame i
+            f_roles, f_last, f_owner = [], [], []
+            given = False
+            for tid in ids:
+                if k >= 0 and roles[k] == "assistant" and not given and tid == self.eos_id:
+                    given = True
+                    f_roles.append(ASSISTANT)
+                    f_last.append(int(k == last_asst))
+                    f_owner.append(k)
+                else:
+                    f_roles.append(FRAME)
+                    f_last.append(0)
+                    f_owner.append(min(k + 1, n - 1) if k >= 0 else -1)
+            if k >= 0 and roles[k] == "assistant" and not given:
+                return None  # no eos after an assistant turn: the exact path raises the explanation
+            tables.append((list(ids), f_roles, f_last, f_owner))
+        content = [(c, int(k == last_asst and c == ASSISTANT), k) for k, c in enumerate(codes)]
+        return tables, content
+
+    def layout(self, roles: tuple[str, ...]) -> Any:
+        if roles not in self.layouts:
+            built = self._build(roles)
+            if built is not None:  # verify this role sequence once against the exact path
+                probe = [{"role": r, "content": _PROBE_TEXTS[i % len(_PROBE_TEXTS)]} for i, r in enumerate(roles)]
+                try:
+                    same = self.assemble([probe], {r: built for r in [roles]}) == _encode_exact([probe], self.tokenizer)
+                except Exception:  # noqa: BLE001
+                    same = False
+                built = built if same else None
+            self.layouts[roles] = built
+        return self.layouts[roles]
+
+    def assemble(self, batch_messages: list[list[dict]], layouts: dict[tuple[str, ...], Any]) -> list[dict[str, Any]]:
+        unique: dict[str, int] = {}
+        for messages in batch_messages:
+            for m in messages:
+                unique.setdefault(m["content"], len(unique))
+        encoded = self.encode_contents(list(unique))
+        out = []
+        for messages in batch_messages:
+            tables, content = layouts[tuple(m["role"] for m in messages)]
+            ids, roles, last, owner = list(tables[0][0]), list(tables[0][1]), list(tables[0][2]), list(tables[0][3])
+            for m, (code, flag, k), frame in zip(messages, content, tables[1:], strict=True):
+                c_ids = encoded[unique[m["content"]]]
+                n = len(c_ids)
+                ids += c_ids
+                roles += [code] * n
+                last += [flag] * n
+                owner += [k] * n
+                ids += frame[0]
+                roles += frame[1]
+                last += frame[2]
+                owner += frame[3]
+            out.append({"input_ids": ids, "roles": roles, "last_turn": last, "owner": owner})
+        return out
+
+
+def _fast_plan(tokenizer: PreTrainedTokenizerBase) -> _FastPlan | None:
+    """The verified segment plan for this tokenizer (cached per object and template/specials/vocab size), or None."""
+    if getattr(tokenizer, "backend_tokenizer", None) is None or not hasattr(
+        tokenizer.backend_tokenizer, "encode_batch_fast"
+    ):
+        return None
+    key = (tokenizer.chat_template, tuple(sorted(tokenizer.special_tokens_map.items(), key=str)), len(tokenizer))
+    entry = _FAST_PLANS.get(id(tokenizer))
+    if entry is not None and entry[0]() is tokenizer and entry[1] == key:
+        return entry[2]
+    plan: _FastPlan | None = _FastPlan(tokenizer)
+    probes = [
+        [*head, *[{"role": r, "content": ""} for _ in range(n) for r in ("user", "assistant")]]
+        for head in ([], [{"role": "system", "content": ""}])
+        for n in (1, 2, 3, 4)
+    ]
+    shift = 0
+    for probe in probes:
+        for m in probe:
+            m["content"] = _PROBE_TEXTS[shift % len(_PROBE_TEXTS)]
+            shift += 3
+    try:
+        roles_seen = {tuple(m["role"] for m in p) for p in probes}
+        layouts = {r: plan.layout(r) for r in roles_seen}
+        if any(v is None for v in layouts.values()) or plan.assemble(probes, layouts) != _encode_exact(
+            probes, tokenizer
+        ):
+            plan = None
+    except Exception:  # noqa: BLE001 - no fast path; the exact path raises the real error
+        plan = None
+    _FAST_PLANS[id(tokenizer)] = (weakref.ref(tokenizer), key, plan)
+    return plan
+
+
+def encode_dialogues(batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, Any]]:
+    """Encode message lists to ``{"input_ids", "roles", "last_turn", "owner"}`` records (ids = chat template)."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("tokenize_dialogues needs a fast tokenizer (offset mapping); load it with use_fast=True.")
+    plan = _fast_plan(tokenizer) if batch_messages else None
+    if plan is None:
+        return _encode_exact(batch_messages, tokenizer)
+    layouts = {}
+    for messages in batch_messages:
+        roles = tuple(m["role"] for m in messages)
+        if roles not in layouts:
+            layouts[roles] = plan.layout(roles)
+            if layouts[roles] is None:
+                return _encode_exact(batch_messages, tokenizer)
+    return plan.assemble(batch_messages, layouts)
 
 
 def label_token_count(roles: list[int], last_turn: list[int], label_mode: Any) -> int:

@@ -8,7 +8,16 @@ import pytest
 from datasets import Dataset, load_from_disk
 from transformers import AutoTokenizer
 
-from chathuman_hf.features import ASSISTANT, FRAME, SYSTEM, USER, tokenize_dialogues
+from chathuman_hf.features import (
+    ASSISTANT,
+    FRAME,
+    SYSTEM,
+    USER,
+    _encode_exact,
+    _fast_plan,
+    encode_dialogues,
+    tokenize_dialogues,
+)
 from chathuman_hf.testing import make_word_tokenizer, sample_dialogues
 
 WORDS = ["안녕", "반가워", "밥", "먹었어", "응", "뭐", "김밥", "너는", "친절한", "친구"]
@@ -169,3 +178,31 @@ def test_second_run_uses_datasets_cache(word_tok, tmp_path):
 def test_missing_messages_column_names_the_fix(word_tok):
     with pytest.raises(ValueError, match="expected a 'messages' column"):
         tokenize_dialogues(Dataset.from_list([{"text": "x"}]), word_tok)
+
+
+def _tricky_dialogues() -> list[list[dict]]:
+    dialogues = sample_dialogues()[:20]
+    dialogues.append([{"role": "system", "content": " 다정하게\n대답해. "}, *dialogues[0]])
+    dialogues.append([{"role": "user", "content": "  앞뒤 공백  "}, {"role": "assistant", "content": "<usr> 마커 </s> 글자"}])
+    return dialogues
+
+
+def test_segment_fast_path_equals_the_exact_path(tiny_model_dir):
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert _fast_plan(tok) is not None  # the prepared template renders bos/markers/eos as special tokens only
+    dialogues = _tricky_dialogues()
+    fast = encode_dialogues(dialogues, tok)
+    assert fast == _encode_exact(dialogues, tok)
+    assert [r["input_ids"] for r in fast] == [tok.apply_chat_template(m)["input_ids"] for m in dialogues]
+
+
+def test_fast_path_refused_when_frames_merge_with_contents(tiny_model_dir):
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok.chat_template = (
+        "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}Q:{{ m['content'] }}"
+        "{% else %}A:{{ m['content'] }}{{ eos_token }}{% endif %}{% endfor %}"
+    )
+    assert _fast_plan(tok) is None
+    dialogues = _tricky_dialogues()[:-3]
+    records = encode_dialogues(dialogues, tok)
+    assert [r["input_ids"] for r in records] == [tok.apply_chat_template(m)["input_ids"] for m in dialogues]
