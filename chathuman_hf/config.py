@@ -239,7 +239,7 @@ def _looks_like_float(text: str) -> bool:
     return "e" in text.lower() and not text.strip().lower().startswith(("inf", "nan"))
 
 
-def _fix_dash_values(argv: list[str]) -> list[str]:
+def fix_dash_values(argv: list[str]) -> list[str]:
     """Join ``--label-mode -100`` into ``--label-mode=-100`` so argparse does not read the value as an option."""
     out: list[str] = []
     i = 0
@@ -266,7 +266,7 @@ def parse_args(
     argv: list[str] | None = None,
 ) -> tuple[ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments]:
     """Parse ``--config FILE.yaml`` (optional) and command-line options; the command line wins over the file."""
-    argv = _fix_dash_values(list(sys.argv[1:] if argv is None else argv))
+    argv = fix_dash_values(list(sys.argv[1:] if argv is None else argv))
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
     known, _ = pre.parse_known_args(argv)

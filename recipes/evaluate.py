@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from chathuman_hf.config import ChatArguments
+from chathuman_hf.config import ChatArguments, fix_dash_values
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.training import evaluate_saved_model, read_run_args
 
@@ -36,11 +37,12 @@ class EvaluateArguments:
 
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.WARNING)
+    argv = fix_dash_values(list(sys.argv[1:] if argv is None else argv))  # --label-mode -100+sys
     parser = HfArgumentParser((EvaluateArguments, DataArguments, ChatArguments))
     eval_args, data_args, chat_args = parser.parse_args_into_dataclasses(argv)
     # options not given on the command line default to what the model was trained with
     trained = read_run_args(eval_args.model)
-    given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in (argv or __import__("sys").argv[1:])}
+    given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in argv}
     for name in DEFAULTS_FROM_TRAINING:
         if name not in given and name in trained.get("ChatArguments", {}):
             setattr(chat_args, name, trained["ChatArguments"][name])
