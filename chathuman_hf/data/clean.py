@@ -82,7 +82,15 @@ def remove_parentheses(text: str) -> str:
 
 def collapse_repeats(text: str) -> str:
     """Runs of 키키 become ㅋㅋ; runs of ㅋ ㅎ ㅠ ㅜ and ``.`` (``…`` counts as dots) longer than two become two."""
-    return REPEATS.sub(r"\1\1", KIKI.sub("ㅋㅋ", text.replace("…", "...")))
+    if "…" in text:
+        text = text.replace("…", "...")
+    if "키키" in text:
+        text = KIKI.sub("ㅋㅋ", text)
+    return REPEATS.sub(_twice, text)
+
+
+def _twice(match: re.Match[str]) -> str:
+    return match.group(1) * 2
 
 
 def strip_symbols(text: str) -> str:
@@ -97,7 +105,7 @@ def lowercase(text: str) -> str:
 
 def collapse_whitespace(text: str) -> str:
     """Collapse runs of whitespace (newlines included) to one space and strip the ends."""
-    return WHITESPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # = WHITESPACE.sub(" ", text).strip(): str.split uses the same \s set
 
 
 def clean_utterance(text: str, options: CleaningOptions, namer: Namer | None = None) -> tuple[str, str | None]:

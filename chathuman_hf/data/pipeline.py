@@ -195,17 +195,34 @@ def generate_raw(files: list[dict[str, Any]], base: dict[str, Any]) -> Iterator[
 
 # ---------------------------------------------------------------- map steps
 
+CLEAN_MEMO_SIZE = 200_000  # cleaned utterances remembered per process (repeated short replies are common)
+_CLEAN_MEMO: dict[str, dict[str, tuple[str, str | None]]] = {}
+
 
 def clean_batch(batch: dict[str, list[Any]], options: dict[str, Any], name_seed: int) -> dict[str, list[Any]]:
     """Unpack and clean every utterance of a batch of raw records; dropped utterances are counted in ``_drops``."""
     cleaning = CleaningOptions(**options)
+    # an utterance without "@" never reaches the namer, so its result depends on the text and options only
+    memo = _CLEAN_MEMO.setdefault(json.dumps(options, sort_keys=True), {})
+    if len(memo) > CLEAN_MEMO_SIZE:
+        memo.clear()
+    names: dict[str, str] = {}
     out: dict[str, list[Any]] = {key: [] for key in PAYLOAD_KEYS}
     for source, dialogue_id, payload in zip(batch["source"], batch["dialogue_id"], batch["payload"], strict=True):
         speakers, roles, texts, drops, notes = json.loads(payload)
-        namer = FakeNamer(name_seed, f"{Path(source).name}#{dialogue_id}")
+        name = names.get(source)
+        if name is None:
+            name = names[source] = Path(source).name
+        namer = FakeNamer(name_seed, f"{name}#{dialogue_id}")
         kept: tuple[list[str], list[str], list[str]] = ([], [], [])
         for speaker, role, text in zip(speakers, roles, texts, strict=True):
-            cleaned, reason = clean_utterance(text, cleaning, namer)
+            if "@" in text:
+                cleaned, reason = clean_utterance(text, cleaning, namer)
+            else:
+                hit = memo.get(text)
+                if hit is None:
+                    hit = memo[text] = clean_utterance(text, cleaning)
+                cleaned, reason = hit
             if reason:
                 drops.append(reason)
                 continue
@@ -221,17 +238,21 @@ def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[st
     """Build messages for a batch; role swap and max-turn splitting may add rows."""
     turn_options = TurnOptions(**options)
     out: dict[str, list[Any]] = {name: [] for name in TURN_FEATURES}
-    for i in range(len(batch["source"])):
-        source, dialogue_id = batch["source"][i], batch["dialogue_id"][i]
-        drops = list(batch["_drops"][i])
+    # read each column once: indexing a datasets LazyBatch per row is a dict lookup + format call each time
+    sources, dialogue_ids, all_drops = batch["source"], batch["dialogue_id"], batch["_drops"]
+    all_speakers, all_roles, all_texts = batch["speakers"], batch["roles"], batch["texts"]
+    all_notes, all_files = batch["_notes"], batch["_file"]
+    for i in range(len(sources)):
+        source, dialogue_id = sources[i], dialogue_ids[i]
+        drops = list(all_drops[i])
         messages: list[dict[str, str]] = []
-        if batch["texts"][i]:
-            messages, turn_drops = build_messages(batch["speakers"][i], batch["roles"][i], batch["texts"][i],
-                                                  turn_options)  # fmt: skip
+        if all_texts[i]:
+            messages, turn_drops = build_messages(all_speakers[i], all_roles[i], all_texts[i], turn_options)
             drops.extend(turn_drops)
         variants = [(dialogue_id, messages)] if messages else [(dialogue_id, [])]
-        parties = {s for s, r in zip(batch["speakers"][i], batch["roles"][i], strict=True) if r != "system"}
-        if messages and turn_options.role_swap and len(parties) <= 2:
+        if messages and turn_options.role_swap and (
+            len({s for s, r in zip(all_speakers[i], all_roles[i], strict=True) if r != "system"}) <= 2
+        ):
             swapped = role_swapped(messages)
             if swapped:
                 variants.append((f"{dialogue_id}#swap", swapped))
@@ -244,8 +265,8 @@ def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[st
                 out["messages"].append(part)
                 out["_kept"].append(bool(part))
                 out["_drops"].append(drops if first else [])
-                out["_notes"].append(batch["_notes"][i] if first else [])
-                out["_file"].append(batch["_file"][i] if first else "")
+                out["_notes"].append(all_notes[i] if first else [])
+                out["_file"].append(all_files[i] if first else "")
                 first = False
     return out
 
