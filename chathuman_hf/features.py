@@ -460,6 +460,7 @@ def tokenize_dialogues(
         if cut:
             report.drop(TRUNCATED_USER_TURN, cut)
     if reasons:
+        # a cheap predicate: worker processes would only add their start-up cost
         mapped = mapped.filter(lambda r: [not x for x in r], input_columns="drop_reason", batched=True,
-                               num_proc=num_proc, desc="Dropping empty/too-long examples")
+                               desc="Dropping empty/too-long examples")
     return mapped.remove_columns(_BOOKKEEPING)

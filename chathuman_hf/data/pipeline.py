@@ -271,6 +271,15 @@ def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[st
     return out
 
 
+def clean_turns_batch(
+    batch: dict[str, list[Any]], cleaning: dict[str, Any], name_seed: int, turn_options: dict[str, Any]
+) -> dict[str, list[Any]]:
+    """``clean_batch`` then ``turns_batch`` on one batch of raw records (what ``load_dialogues`` maps)."""
+    cleaned = clean_batch(batch, cleaning, name_seed)
+    cleaned.update(source=batch["source"], dialogue_id=batch["dialogue_id"], _file=batch["_file"])
+    return turns_batch(cleaned, turn_options)
+
+
 def kept_mask(kept: list[bool]) -> list[bool]:
     """Batched filter predicate over the ``_kept`` column: a normalized dialogue survived."""
     return kept
@@ -369,30 +378,24 @@ def load_dialogues_from_args(args: DataArguments, report: DataReport | None = No
             fingerprint=_fingerprint(files, base),
         )
     with _progress(len(raw) >= PROGRESS_MIN_ROWS):
-        cleaning = vars(args.cleaning_options())
-        cleaned = raw.map(
-            clean_batch,
+        turned = raw.map(  # clean + turns in one pass: no intermediate Arrow write/read of the cleaned utterances
+            clean_turns_batch,
             batched=True,
-            fn_kwargs={"options": cleaning, "name_seed": args.name_seed},
-            remove_columns=["payload"],
-            features=CLEAN_FEATURES,
-            num_proc=num_proc,
-            desc="clean utterances",
-        )
-        turned = cleaned.map(
-            turns_batch,
-            batched=True,
-            fn_kwargs={"options": vars(args.turn_options())},
-            remove_columns=cleaned.column_names,
+            fn_kwargs={
+                "cleaning": vars(args.cleaning_options()),
+                "name_seed": args.name_seed,
+                "turn_options": vars(args.turn_options()),
+            },
+            remove_columns=raw.column_names,
             features=TURN_FEATURES,
             num_proc=num_proc,
-            desc="build turns",
+            desc="clean utterances, build turns",
         )
         errors = _collect(turned, report)
         if args.strict and errors:
             raise DataFormatError(f"{errors[0]} (strict mode; {len(errors)} problem(s) in all)")
-        dialogues = turned.filter(kept_mask, input_columns="_kept", batched=True, num_proc=num_proc,
-                                  desc="drop empty dialogues")  # fmt: skip
+        # a vectorized predicate: worker processes would only add their start-up cost
+        dialogues = turned.filter(kept_mask, input_columns="_kept", batched=True, desc="drop empty dialogues")
         dialogues = dialogues.select_columns(["messages", "source", "dialogue_id"])
     if len(dialogues) == 0:
         first = f"; first problem: {errors[0]}" if errors else ""
