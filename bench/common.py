@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # measure this checkout's package, whatever an editable install points at
+    sys.path.insert(1, str(REPO))
+os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
 SHARED = REPO.parent / "shared"
 CHATBOT_CSV = SHARED / "data" / "ChatbotData.csv"
 SAMPLE_DIR = REPO / "chathuman_hf" / "sample_data"
