@@ -159,6 +159,7 @@ _PROBE_TEXTS = (
     "a", "끝.", "  양쪽  ", "Hello, World!",
 )
 _FAST_PLANS: dict[int, tuple[Any, tuple, Any]] = {}
+CONTENT_MEMO_SIZE = 200_000  # encoded message contents remembered per tokenizer and process
 
 
 class _FastPlan:
@@ -169,10 +170,21 @@ class _FastPlan:
         self.backend = tokenizer.backend_tokenizer
         self.eos_id = tokenizer.eos_token_id
         self.layouts: dict[tuple[str, ...], Any] = {}
+        self.memo: dict[str, list[int]] = {}
 
     def encode_contents(self, contents: list[str]) -> list[list[int]]:
         encodings = self.backend.encode_batch_fast(contents, add_special_tokens=False)
         return [e.ids for e in encodings]
+
+    def encode_cached(self, contents: list[str]) -> list[list[int]]:
+        """``encode_contents`` through a bounded per-process memo (short turns repeat a lot in chat corpora)."""
+        memo = self.memo
+        missing = [c for c in contents if c not in memo]
+        if missing:
+            if len(memo) + len(missing) > CONTENT_MEMO_SIZE:
+                memo.clear()
+            memo.update(zip(missing, self.encode_contents(missing), strict=True))
+        return [memo[c] for c in contents]
 
     def _build(self, roles: tuple[str, ...]) -> Any:
         """Frame tables for one role sequence, or None when this sequence must use the exact path."""
@@ -225,7 +237,7 @@ class _FastPlan:
         for messages in batch_messages:
             for m in messages:
                 unique.setdefault(m["content"], len(unique))
-        encoded = self.encode_contents(list(unique))
+        encoded = self.encode_cached(list(unique))
         out = []
         for messages in batch_messages:
             tables, content = layouts[tuple(m["role"] for m in messages)]
@@ -346,6 +358,8 @@ def _fit(
 
     Returns (record or None, exchanges dropped, 1 if the user turn was cut).
     """
+    if len(record["input_ids"]) <= max_length:
+        return record, 0, 0
     head, exchanges = _split_exchanges(messages)
     dropped = 0
     while len(record["input_ids"]) > max_length:
