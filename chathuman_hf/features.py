@@ -166,7 +166,7 @@ class _FastPlan:
     """Per-tokenizer segment tables: frame ids/roles/last/owner per role sequence (verified), content encoder."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
-        self.tokenizer = tokenizer
+        self._tokenizer = weakref.ref(tokenizer)  # the plan lives in a module cache: never keep a tokenizer alive
         self.backend = tokenizer.backend_tokenizer
         self.eos_id = tokenizer.eos_token_id
         self.layouts: dict[tuple[str, ...], Any] = {}
@@ -191,7 +191,7 @@ class _FastPlan:
         if not roles or any(r not in ROLE_CODES for r in roles):
             return None
         try:
-            frames = _frames(roles, self.tokenizer)
+            frames = _frames(roles, self._tokenizer())
         except Exception:  # noqa: BLE001 - any template surprise: the exact path raises the real error
             return None
         frame_ids = self.encode_contents(frames)
@@ -225,7 +225,7 @@ class _FastPlan:
             if built is not None:  # verify this role sequence once against the exact path
                 probe = [{"role": r, "content": _PROBE_TEXTS[i % len(_PROBE_TEXTS)]} for i, r in enumerate(roles)]
                 try:
-                    same = self.assemble([probe], {r: built for r in [roles]}) == _encode_exact([probe], self.tokenizer)
+                    same = self.assemble([probe], {r: built for r in [roles]}) == _encode_exact([probe], self._tokenizer())
                 except Exception:  # noqa: BLE001
                     same = False
                 built = built if same else None
@@ -287,7 +287,9 @@ def _fast_plan(tokenizer: PreTrainedTokenizerBase) -> _FastPlan | None:
             plan = None
     except Exception:  # noqa: BLE001 - no fast path; the exact path raises the real error
         plan = None
-    _FAST_PLANS[id(tokenizer)] = (weakref.ref(tokenizer), key, plan)
+    ident = id(tokenizer)
+    ref = weakref.ref(tokenizer, lambda _: _FAST_PLANS.pop(ident, None))  # the entry goes with the tokenizer
+    _FAST_PLANS[ident] = (ref, key, plan)
     return plan
 
 
