@@ -37,18 +37,6 @@ WARNING_PREFIX = "warning: "
 FILE_OPTION_KEYS = ("format", "assistant", "question_column", "answer_column", "encoding", "silence_minutes")
 
 STRINGS = List(Value("string"))
-CLEAN_FEATURES = Features(
-    {
-        "source": Value("string"),
-        "dialogue_id": Value("string"),
-        "speakers": STRINGS,
-        "roles": STRINGS,
-        "texts": STRINGS,
-        "_drops": STRINGS,
-        "_notes": STRINGS,
-        "_file": Value("string"),
-    }
-)
 MESSAGES = List({"role": Value("string"), "content": Value("string")})
 TURN_FEATURES = Features(
     {
