@@ -17,6 +17,7 @@ from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from chathuman_hf.packing import pack_dataset
+from chathuman_hf.window import split_exchanges
 
 FRAME, USER, ASSISTANT, SYSTEM = 0, 1, 2, 3
 ROLE_CODES = {"user": USER, "assistant": ASSISTANT, "system": SYSTEM}
@@ -30,19 +31,6 @@ TRUNCATED_USER_TURN = "long_user_turn_cut_from_the_left"
 
 _BOOKKEEPING = ["drop_reason", "truncated_exchanges", "user_turn_cut"]
 _SENTINEL = re.compile("\ue000(\\d+)\ue001")
-
-
-def _split_exchanges(messages: list[dict]) -> tuple[list[dict], list[list[dict]]]:
-    head: list[dict] = []
-    exchanges: list[list[dict]] = []
-    for msg in messages:
-        if msg["role"] == "system" and not exchanges:
-            head.append(msg)
-        elif msg["role"] == "user" or not exchanges:
-            exchanges.append([msg])
-        else:
-            exchanges[-1].append(msg)
-    return head, exchanges
 
 
 def _frames(roles: tuple[str, ...], tokenizer: PreTrainedTokenizerBase) -> list[str]:
@@ -323,7 +311,7 @@ def label_token_count(roles: list[int], last_turn: list[int], label_mode: Any) -
 
 
 def _examples_for(messages: list[dict], *, max_turns: int | None, expand_turns: bool) -> list[list[dict]]:
-    head, exchanges = _split_exchanges(messages)
+    head, exchanges = split_exchanges(messages)
     ends = range(1, len(exchanges) + 1) if expand_turns else [len(exchanges)]
     examples = []
     for end in ends:
@@ -362,7 +350,7 @@ def _fit(
     """
     if len(record["input_ids"]) <= max_length:
         return record, 0, 0
-    head, exchanges = _split_exchanges(messages)
+    head, exchanges = split_exchanges(messages)
     dropped = 0
     while len(record["input_ids"]) > max_length:
         if len(exchanges) <= 1:

@@ -36,7 +36,7 @@ class ChatWindow:
         return cls(**data)
 
 
-def _split_exchanges(messages: list[dict]) -> tuple[list[dict], list[list[dict]]]:
+def split_exchanges(messages: list[dict]) -> tuple[list[dict], list[list[dict]]]:
     """Split into (leading system messages, exchanges); an exchange starts at a user message."""
     head: list[dict] = []
     exchanges: list[list[dict]] = []
@@ -63,7 +63,7 @@ def trim_history(
     message is kept. The prompt is measured with the chat template and ``add_generation_prompt=True`` when the
     last message is from the user. The newest exchange is always kept, even if it alone is too long.
     """
-    head, exchanges = _split_exchanges(list(messages))
+    head, exchanges = split_exchanges(list(messages))
     if max_turns is not None and max_turns > 0 and len(exchanges) > max_turns:
         exchanges = exchanges[-max_turns:]
     if max_prompt_tokens is not None:

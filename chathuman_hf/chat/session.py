@@ -53,6 +53,16 @@ class ChatSession:
         """The messages the model sees for ``text``: the kept history plus the new user message."""
         return [*self.history, {"role": "user", "content": text}]
 
+    def _accept(self, text: str) -> tuple[str, Reply | None]:
+        """Strip and validate a user message; a skill's answer (already recorded as ``last_reply``) if one applies."""
+        text = text.strip()
+        if not text:
+            raise ValueError("The message is empty: type something to say.")
+        skill = self._skill(text)
+        if skill is not None:
+            self.last_reply = skill
+        return text, skill
+
     def _skill(self, text: str) -> Reply | None:
         if self.router is None:
             return None
@@ -71,12 +81,8 @@ class ChatSession:
 
     def reply(self, text: str) -> Reply:
         """Answer one user message (a skill's answer or the model's), updating the history."""
-        text = text.strip()
-        if not text:
-            raise ValueError("The message is empty: type something to say.")
-        skill = self._skill(text)
+        text, skill = self._accept(text)
         if skill is not None:
-            self.last_reply = skill
             return skill
         generation = self.engine.generate(self.messages_for(text), self.preset, max_turns=self.max_turns + 1)
         self._remember(text, generation.text)
@@ -86,12 +92,8 @@ class ChatSession:
 
     def stream(self, text: str) -> Iterator[str]:
         """Like ``reply`` but yields the answer in pieces; ``last_reply`` holds the full answer afterwards."""
-        text = text.strip()
-        if not text:
-            raise ValueError("The message is empty: type something to say.")
-        skill = self._skill(text)
+        text, skill = self._accept(text)
         if skill is not None:
-            self.last_reply = skill
             yield skill.text
             return
         generation = yield from self.engine.stream(self.messages_for(text), self.preset,
