@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from .errors import DataFormatError
+from .errors import DataFormatError, invalid_json
 from .formats import ALIASES, FORMATS
 from .formats.kakao import HEADER, KAKAO_LINE_PATTERNS, PC_DATE, PC_MESSAGE, is_csv_export
 from .formats.tables import CONVERSATION_COLUMNS, QA_COLUMN_PAIRS, delimiter_for
@@ -71,12 +71,7 @@ def _detect_json(text: str, source: str) -> str:
         try:
             obj = json.loads(first)
         except json.JSONDecodeError:
-            raise DataFormatError(
-                f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg} (expected a JSON document or "
-                "one JSON object per line)",
-                file=source,
-                reason="malformed_json",
-            ) from err
+            raise invalid_json(err, source) from err
     kind = _json_kind(obj)
     if kind is None:
         keys = sorted(obj)[:8] if isinstance(obj, dict) else type(obj).__name__

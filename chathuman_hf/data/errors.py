@@ -19,3 +19,13 @@ class DataFormatError(ValueError):
 def describe(file: str | None, record: str | None, message: str) -> str:
     """One line ``file: record: message`` (parts that are unknown are left out)."""
     return ": ".join(part for part in (file, record, message) if part)
+
+
+def invalid_json(err: Exception, source: str) -> DataFormatError:
+    """The error for a file that is neither one JSON document nor JSON Lines."""
+    where = f" at line {err.lineno} column {err.colno}: {err.msg}" if hasattr(err, "lineno") else f": {err}"
+    return DataFormatError(
+        f"invalid JSON{where} (expected a JSON document or one JSON object per line)",
+        file=source,
+        reason="malformed_json",
+    )

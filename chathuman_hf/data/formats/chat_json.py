@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataFormatError
+from ..errors import DataFormatError, invalid_json
 from . import RawRecord, issue, record
 
 MESSAGE_ROLES = {"system": "system", "user": "user", "assistant": "assistant"}
@@ -39,12 +39,7 @@ def iter_json(text: str, source: str) -> Iterator[tuple[str, Any] | RawRecord]:
         document = None
         first_line = stripped.split("\n", 1)[0]
         if not _parses(first_line) and not source.lower().endswith(".jsonl"):
-            raise DataFormatError(
-                f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg} (expected a JSON document or "
-                "one JSON object per line)",
-                file=source,
-                reason="malformed_json",
-            ) from err
+            raise invalid_json(err, source) from err
     if document is not None:
         if isinstance(document, dict) and isinstance(document.get("data"), list):
             document = document["data"]
