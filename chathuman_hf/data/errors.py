@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 class DataFormatError(ValueError):
     """Bad or unsupported input; the message names the file, the record and what was expected."""
@@ -21,11 +23,11 @@ def describe(file: str | None, record: str | None, message: str) -> str:
     return ": ".join(part for part in (file, record, message) if part)
 
 
-def invalid_json(err: Exception, source: str) -> DataFormatError:
+def invalid_json(err: json.JSONDecodeError, source: str) -> DataFormatError:
     """The error for a file that is neither one JSON document nor JSON Lines."""
-    where = f" at line {err.lineno} column {err.colno}: {err.msg}" if hasattr(err, "lineno") else f": {err}"
     return DataFormatError(
-        f"invalid JSON{where} (expected a JSON document or one JSON object per line)",
+        f"invalid JSON at line {err.lineno} column {err.colno}: {err.msg} (expected a JSON document or one JSON "
+        "object per line)",
         file=source,
         reason="malformed_json",
     )
