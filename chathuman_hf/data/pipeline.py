@@ -59,10 +59,14 @@ def _manifest(folder: Path) -> dict[str, dict[str, Any]]:
     path = folder / MANIFEST
     if not path.is_file():
         return {}
+    expected = 'expected {"files": {name: {option: value}}}'
     try:
-        files = json.loads(path.read_text(encoding="utf-8-sig")).get("files", {})
-    except (json.JSONDecodeError, AttributeError) as err:
-        raise DataFormatError(f'expected {{"files": {{name: {{option: value}}}}}} ({err})', file=str(path)) from err
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as err:
+        raise DataFormatError(f"{expected} ({err})", file=str(path)) from err
+    files = document.get("files", {}) if isinstance(document, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(options, dict) for options in files.values()):
+        raise DataFormatError(f"{expected}; got {json.dumps(document, ensure_ascii=False)[:80]}", file=str(path))
     unknown = {key for options in files.values() for key in options} - set(FILE_OPTION_KEYS)
     if unknown:
         raise DataFormatError(

@@ -207,3 +207,11 @@ def test_manifest_with_unknown_option(tmp_path: Path) -> None:
     write(tmp_path, "manifest.json", json.dumps({"files": {"a.jsonl": {"speaker": "x"}}}))
     with pytest.raises(DataFormatError, match=r"manifest\.json: unknown per-file options \['speaker'\]"):
         load_dialogues(tmp_path)
+
+
+@pytest.mark.parametrize("manifest", [{"files": ["a.jsonl"]}, {"files": {"a.jsonl": "chat_json"}}, [1]])
+def test_manifest_of_the_wrong_shape(tmp_path: Path, manifest: object) -> None:
+    write(tmp_path, "a.jsonl", GOOD_JSONL)
+    write(tmp_path, "manifest.json", json.dumps(manifest))
+    with pytest.raises(DataFormatError, match=r'manifest\.json: expected \{"files": \{name: \{option: value\}\}\}; got'):
+        load_dialogues(tmp_path)
