@@ -15,6 +15,17 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, ax, path: str | Path) -> Path:
+    """Grid, legend, tight layout, write the PNG and free the figure."""
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def series(log_history: list[dict[str, Any]], key: str, x: str = "step") -> tuple[list[float], list[float]]:
     """(x, y) points of ``key`` in a Trainer ``log_history``."""
     points = [(float(e[x]), float(e[key])) for e in log_history if key in e and x in e]
@@ -36,13 +47,7 @@ def plot_loss_curves(log_history: list[dict[str, Any]], path: str | Path, *, tit
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (nats / token)")
     ax.set_title(title or "loss curves")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path)
 
 
 def plot_eval_curves(runs: dict[str, list[dict[str, Any]]], path: str | Path, *, key: str = "eval_assistant_perplexity",
@@ -58,10 +63,4 @@ def plot_eval_curves(runs: dict[str, list[dict[str, Any]]], path: str | Path, *,
     ax.set_xlabel("epoch")
     ax.set_ylabel(key)
     ax.set_title(title or key)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, ax, path)

@@ -81,6 +81,20 @@ def make_tiny_model_dir(path: str | Path, *, vocab_size: int = 2000, seed: int =
     return path
 
 
+# A hand-checked 3-turn dialogue and its ids under ``make_word_tokenizer(THREE_TURN_WORDS)``:
+# </s> <usr> 안녕 <sys> 안녕 반가워 </s> <usr> 밥 먹었어 <sys> 응 먹었어 </s> <usr> 뭐 먹었어 <sys> 김밥 먹었어 </s>
+THREE_TURN_WORDS = ["안녕", "반가워", "밥", "먹었어", "응", "뭐", "김밥"]
+THREE_TURNS = [
+    {"role": "user", "content": "안녕"},
+    {"role": "assistant", "content": "안녕 반가워"},
+    {"role": "user", "content": "밥 먹었어"},
+    {"role": "assistant", "content": "응 먹었어"},
+    {"role": "user", "content": "뭐 먹었어"},
+    {"role": "assistant", "content": "김밥 먹었어"},
+]
+THREE_TURN_IDS = [2, 3, 5, 4, 5, 6, 2, 3, 7, 8, 4, 9, 8, 2, 3, 10, 8, 4, 11, 8, 2]
+
+
 def make_word_tokenizer(words: list[str], *, kogpt2_like: bool = False, prepare: bool = True) -> Any:
     """A whitespace word-level fast tokenizer with predictable ids (for hand-checked label tests).
 

@@ -7,20 +7,10 @@ import torch
 
 from chathuman_hf.collators import ChatCollator, LabelMode
 from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.testing import make_word_tokenizer
+from chathuman_hf.testing import THREE_TURN_IDS, THREE_TURN_WORDS, THREE_TURNS, make_word_tokenizer
 
-WORDS = ["안녕", "반가워", "밥", "먹었어", "응", "뭐", "김밥"]
-THREE_TURNS = [
-    {"role": "user", "content": "안녕"},
-    {"role": "assistant", "content": "안녕 반가워"},
-    {"role": "user", "content": "밥 먹었어"},
-    {"role": "assistant", "content": "응 먹었어"},
-    {"role": "user", "content": "뭐 먹었어"},
-    {"role": "assistant", "content": "김밥 먹었어"},
-]
 # pos:  0    1     2    3     4    5     6    7     8  9     10    11 12     13   14    15 16     17    18  19     20
 #      </s> <usr> 안녕 <sys> 안녕 반가워 </s> <usr> 밥 먹었어 <sys> 응 먹었어 </s> <usr> 뭐 먹었어 <sys> 김밥 먹었어 </s>
-IDS = [2, 3, 5, 4, 5, 6, 2, 3, 7, 8, 4, 9, 8, 2, 3, 10, 8, 4, 11, 8, 2]
 X = -100
 EXPECTED = {
     # every token is a target except the first (nothing precedes it)
@@ -36,7 +26,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def rows():
-    tok = make_word_tokenizer(WORDS)
+    tok = make_word_tokenizer(THREE_TURN_WORDS)
     ds = tokenize_dialogues([THREE_TURNS, THREE_TURNS[:2]], tok)
     return tok, [ds[0], ds[1]]
 
@@ -44,9 +34,9 @@ def rows():
 @pytest.mark.parametrize("mode", list(EXPECTED))
 def test_exact_labels_per_mode(rows, mode):
     tok, (row, short) = rows
-    assert row["input_ids"] == IDS
+    assert row["input_ids"] == THREE_TURN_IDS
     batch = ChatCollator(tok.pad_token_id, mode)([row, short])
-    assert batch["input_ids"][0].tolist() == IDS
+    assert batch["input_ids"][0].tolist() == THREE_TURN_IDS
     assert batch["labels"][0].tolist() == EXPECTED[mode]
     # the short row is right-padded with pad id / -100 / attention 0
     assert batch["input_ids"][1].tolist() == [2, 3, 5, 4, 5, 6, 2] + [0] * 14

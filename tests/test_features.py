@@ -18,19 +18,9 @@ from chathuman_hf.features import (
     encode_dialogues,
     tokenize_dialogues,
 )
-from chathuman_hf.testing import make_word_tokenizer, sample_dialogues
+from chathuman_hf.testing import THREE_TURN_IDS, THREE_TURN_WORDS, THREE_TURNS, make_word_tokenizer, sample_dialogues
 
-WORDS = ["안녕", "반가워", "밥", "먹었어", "응", "뭐", "김밥", "너는", "친절한", "친구"]
-THREE_TURNS = [
-    {"role": "user", "content": "안녕"},
-    {"role": "assistant", "content": "안녕 반가워"},
-    {"role": "user", "content": "밥 먹었어"},
-    {"role": "assistant", "content": "응 먹었어"},
-    {"role": "user", "content": "뭐 먹었어"},
-    {"role": "assistant", "content": "김밥 먹었어"},
-]
-# </s> <usr> 안녕 <sys> 안녕 반가워 </s> <usr> 밥 먹었어 <sys> 응 먹었어 </s> <usr> 뭐 먹었어 <sys> 김밥 먹었어 </s>
-THREE_IDS = [2, 3, 5, 4, 5, 6, 2, 3, 7, 8, 4, 9, 8, 2, 3, 10, 8, 4, 11, 8, 2]
+WORDS = [*THREE_TURN_WORDS, "너는", "친절한", "친구"]
 
 
 class Report:
@@ -53,7 +43,7 @@ def tiny_tok(tiny_model_dir):
 
 def test_three_turn_roles_and_last_turn(word_tok):
     row = tokenize_dialogues([THREE_TURNS], word_tok)[0]
-    assert row["input_ids"] == THREE_IDS
+    assert row["input_ids"] == THREE_TURN_IDS
     F, U, A = FRAME, USER, ASSISTANT
     assert row["roles"] == [F, F, U, F, A, A, A, F, U, U, F, A, A, A, F, U, U, F, A, A, A]
     assert row["last_turn"] == [0] * 18 + [1, 1, 1]
@@ -120,7 +110,7 @@ def test_expand_turns_gives_every_prefix_ending_on_assistant(word_tok):
         word_tok.apply_chat_template(THREE_TURNS[:k])["input_ids"] for k in (2, 4, 6)
     ]
     assert [sum(r["last_turn"]) for r in ds] == [3, 3, 3]
-    assert ds[2]["input_ids"] == THREE_IDS
+    assert ds[2]["input_ids"] == THREE_TURN_IDS
 
 
 def test_expand_turns_with_max_turns_windows_each_prefix(word_tok):
@@ -139,7 +129,7 @@ def test_empty_target_dropped_and_counted_on_the_data_report(word_tok):
     ds = tokenize_dialogues([empty, user_only, THREE_TURNS], word_tok, label_mode="-100", report=report)
     # an empty assistant content still has its eos as a target; a dialogue without an assistant turn has none
     assert [r["roles"] for r in ds][0] == [FRAME, FRAME, USER, FRAME, ASSISTANT]
-    assert len(ds) == 2 and ds[1]["input_ids"] == THREE_IDS
+    assert len(ds) == 2 and ds[1]["input_ids"] == THREE_TURN_IDS
     assert report.to_dict()["dropped"] == {"empty_target:last_sys": 1}
     # under "input" the user-only dialogue still has targets and is kept
     assert len(tokenize_dialogues([user_only], word_tok, label_mode="input")) == 1
@@ -172,7 +162,7 @@ def test_second_run_uses_datasets_cache(word_tok, tmp_path):
     first = tokenize_dialogues(ds, word_tok)
     second = tokenize_dialogues(ds, word_tok)
     assert first.cache_files and first.cache_files == second.cache_files
-    assert second["input_ids"] == [THREE_IDS] * 3
+    assert second["input_ids"] == [THREE_TURN_IDS] * 3
 
 
 def test_missing_messages_column_names_the_fix(word_tok):
