@@ -54,6 +54,11 @@ class ModelArguments:
     tokenizer_model_type: str = field(
         default="bpe", metadata={"help": "SentencePiece model for --train-tokenizer.", "choices": ["bpe", "unigram"]}
     )
+    tokenizer_library: str = field(
+        default="tokenizers",
+        metadata={"help": "Trainer for --train-tokenizer: Hugging Face 'tokenizers' or Google 'sentencepiece'.",
+                  "choices": ["tokenizers", "sentencepiece"]},
+    )
     use_reserved_tokens: bool = field(
         default=False,
         metadata={"help": "Map missing role tokens onto reserved <unusedN> tokens instead of growing the vocabulary."},

@@ -1,6 +1,9 @@
-"""Train a SentencePiece-style (Metaspace ``▁``) BPE or Unigram tokenizer on dialogue text, chat-ready.
+"""Train a SentencePiece (BPE or Unigram, ``▁`` word boundaries) tokenizer on dialogue text, chat-ready.
 
-Special tokens sit at fixed ids, are atomic and never split::
+Two trainers give the same contract: ``library="tokenizers"`` (Hugging Face ``tokenizers``' own BPE/Unigram
+trainers with a Metaspace pre-tokenizer, the default) and ``library="sentencepiece"`` (Google's ``sentencepiece``
+trainer, converted with transformers' ``SpmConverter`` into a fast tokenizer that encodes exactly like
+``SentencePieceProcessor``). Special tokens sit at fixed ids, are atomic and never split::
 
     0 <pad>   1 <unk>   2 </s> (bos = eos, as in KoGPT2)   3 <usr>   4 <sys>
 
@@ -9,6 +12,9 @@ Characters never seen in training become ``<unk>`` (no byte fallback), so train 
 
 from __future__ import annotations
 
+import io
+import os
+import re
 from collections.abc import Iterable, Iterator
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -25,6 +31,7 @@ from chathuman_hf.tokenization import (
 
 SPECIAL_TOKENS = [DEFAULT_PAD, DEFAULT_UNK, DEFAULT_EOS, USER_TOKEN, ASSISTANT_TOKEN]
 MODEL_TYPES = ("bpe", "unigram")
+LIBRARIES = ("tokenizers", "sentencepiece")
 
 
 def iter_texts(texts_or_dataset: Iterable, batch_size: int = 1000) -> Iterator[str]:
@@ -56,26 +63,21 @@ def iter_texts(texts_or_dataset: Iterable, batch_size: int = 1000) -> Iterator[s
 
 
 def train_tokenizer(
-    texts_or_dataset: Iterable, *, vocab_size: int, model_type: str = "bpe", min_frequency: int = 2
+    texts_or_dataset: Iterable, *, vocab_size: int, model_type: str = "bpe", min_frequency: int = 2,
+    library: str = "tokenizers",
 ) -> PreTrainedTokenizerFast:
     """Train a tokenizer and return it prepared (specials at fixed ids, chat template installed)."""
     if model_type not in MODEL_TYPES:
         raise ValueError(f"model_type={model_type!r}: expected one of {MODEL_TYPES}")
+    if library not in LIBRARIES:
+        raise ValueError(f"library={library!r}: expected one of {LIBRARIES}")
     if vocab_size <= len(SPECIAL_TOKENS):
         raise ValueError(f"vocab_size={vocab_size} is too small: it must exceed {len(SPECIAL_TOKENS)} special tokens")
-    if model_type == "bpe":
-        tok = Tokenizer(models.BPE(unk_token=DEFAULT_UNK))
-        trainer = trainers.BpeTrainer(
-            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS, show_progress=False
-        )
+    if library == "sentencepiece":
+        tok = _train_sentencepiece(iter_texts(texts_or_dataset), vocab_size=vocab_size, model_type=model_type)
     else:
-        tok = Tokenizer(models.Unigram())
-        trainer = trainers.UnigramTrainer(
-            vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token=DEFAULT_UNK, show_progress=False
-        )
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
-    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    tok.train_from_iterator(iter_texts(texts_or_dataset), trainer=trainer)
+        tok = _train_tokenizers(iter_texts(texts_or_dataset), vocab_size=vocab_size, model_type=model_type,
+                                min_frequency=min_frequency)
     for i, special in enumerate(SPECIAL_TOKENS):
         if tok.token_to_id(special) != i:
             raise RuntimeError(f"Special token {special} got id {tok.token_to_id(special)}, expected {i}")
@@ -88,3 +90,58 @@ def train_tokenizer(
         clean_up_tokenization_spaces=False,
     )
     return prepare_tokenizer(fast)
+
+
+def _train_tokenizers(texts: Iterator[str], *, vocab_size: int, model_type: str, min_frequency: int) -> Tokenizer:
+    """Hugging Face ``tokenizers``' BPE/Unigram trainer behind a Metaspace (``▁``) pre-tokenizer."""
+    if model_type == "bpe":
+        tok = Tokenizer(models.BPE(unk_token=DEFAULT_UNK))
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS, show_progress=False
+        )
+    else:
+        tok = Tokenizer(models.Unigram())
+        trainer = trainers.UnigramTrainer(
+            vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, unk_token=DEFAULT_UNK, show_progress=False
+        )
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.train_from_iterator(texts, trainer=trainer)
+    return tok
+
+
+def _train_sentencepiece(texts: Iterator[str], *, vocab_size: int, model_type: str) -> Tokenizer:
+    """Google ``sentencepiece``'s trainer (in memory), converted to a ``tokenizers`` object by ``SpmConverter``.
+
+    Identity normalization keeps the text as cleaned (NFKC would turn ㅋ into a conjoining jamo), full character
+    coverage keeps every Hangul syllable seen, and ``hard_vocab_limit=False`` lets a small corpus yield fewer pieces.
+    """
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2
+    from transformers.convert_slow_tokenizer import SpmConverter
+
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=texts, model_writer=model, vocab_size=vocab_size, model_type=model_type,
+            pad_id=0, unk_id=1, eos_id=2, bos_id=-1, pad_piece=DEFAULT_PAD, unk_piece=DEFAULT_UNK,
+            eos_piece=DEFAULT_EOS, user_defined_symbols=[USER_TOKEN, ASSISTANT_TOKEN], character_coverage=1.0,
+            normalization_rule_name="identity", hard_vocab_limit=False, minloglevel=2,
+            num_threads=os.cpu_count() or 1,
+        )
+    except RuntimeError as err:
+        needed = re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(err))
+        if needed:
+            raise ValueError(
+                f"vocab_size={vocab_size} is below the {needed.group(1)} distinct characters and special tokens of "
+                f"the training text: sentencepiece needs --vocab-size {needed.group(1)} or more (or use "
+                f"--library tokenizers, which grows the vocabulary to the alphabet)."
+            ) from err
+        raise ValueError(f"sentencepiece could not train on this text: {err}") from err
+    proto = sentencepiece_model_pb2.ModelProto()
+    proto.ParseFromString(model.getvalue())
+    if model_type == "unigram":
+        vocab = [(piece.piece, piece.score) for piece in proto.pieces]
+    else:
+        vocab = {piece.piece: i for i, piece in enumerate(proto.pieces)}
+    return SpmConverter.build_tokenizer_from_spm_proto(proto, vocab)

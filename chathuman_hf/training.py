@@ -131,7 +131,8 @@ def build_tokenizer(
             ctx = training_args.main_process_first(desc="training the tokenizer") if training_args else nullcontext()
             with ctx:
                 tokenizer = train_tokenizer(
-                    train_dialogues, vocab_size=model_args.vocab_size, model_type=model_args.tokenizer_model_type
+                    train_dialogues, vocab_size=model_args.vocab_size, model_type=model_args.tokenizer_model_type,
+                    library=model_args.tokenizer_library,
                 )
                 if shared is not None:
                     tokenizer.save_pretrained(str(shared))
@@ -283,8 +284,8 @@ def model_card_writer(
             epoch_table=epoch_table(trainer.state.log_history),
             sample_replies=samples,
             tokenizer_note=(
-                f"{model_args.tokenizer_model_type} tokenizer trained on the training dialogues "
-                f"(vocab {model_args.vocab_size})" if model_args.train_tokenizer else
+                f"{model_args.tokenizer_model_type} tokenizer ({model_args.tokenizer_library}) trained on the training "
+                f"dialogues (vocab {model_args.vocab_size})" if model_args.train_tokenizer else
                 (model_args.tokenizer_name or model_args.model_name_or_path or "")
             ),
             hub_model_id=args.hub_model_id,

@@ -2,6 +2,7 @@
 
     python recipes/train_tokenizer.py --data ../shared/data/ChatbotData.csv --vocab-size 8000 --output out/tok
     python recipes/train_tokenizer.py --vocab-size 2000 --output out/tok_sample      # embedded sample data
+    python recipes/train_tokenizer.py --library sentencepiece --model-type unigram --vocab-size 8000 --output out/spm
 
 Specials at fixed ids: 0 <pad>, 1 <unk>, 2 </s> (bos = eos), 3 <usr>, 4 <sys>. The output directory loads with
 ``AutoTokenizer.from_pretrained(DIR)`` offline and carries the chat template.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from chathuman_hf.data import load_dialogues
 from chathuman_hf.data.report import DataReport
-from chathuman_hf.tokenizer_training import MODEL_TYPES, iter_texts, train_tokenizer
+from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES, iter_texts, train_tokenizer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,7 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--vocab-size", type=int, required=True, help="target vocabulary size, specials included")
     parser.add_argument("--output", required=True, help="directory to save the tokenizer into")
     parser.add_argument("--model-type", choices=MODEL_TYPES, default="bpe", help="bpe (default) or unigram")
-    parser.add_argument("--min-frequency", type=int, default=2, help="BPE: minimum pair frequency to merge")
+    parser.add_argument("--library", choices=LIBRARIES, default="tokenizers",
+                        help="trainer: Hugging Face tokenizers (default) or Google sentencepiece")
+    parser.add_argument("--min-frequency", type=int, default=2, help="tokenizers BPE: minimum pair frequency to merge")
     return parser.parse_args(argv)
 
 
@@ -50,13 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     report = DataReport()
     dataset = load_dialogues(args.data or None, format=args.format, report=report)
-    tokenizer = train_tokenizer(dataset, vocab_size=args.vocab_size, model_type=args.model_type,
-                                min_frequency=args.min_frequency)
+    try:
+        tokenizer = train_tokenizer(dataset, vocab_size=args.vocab_size, model_type=args.model_type,
+                                    min_frequency=args.min_frequency, library=args.library)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if len(tokenizer) < args.vocab_size:
         warnings.warn(f"The data only supports {len(tokenizer)} tokens (asked for {args.vocab_size}).", stacklevel=1)
     out = Path(args.output)
     tokenizer.save_pretrained(out)
-    stats = {"model_type": args.model_type, "vocab_size": len(tokenizer), "dialogues": len(dataset),
+    stats = {"library": args.library, "model_type": args.model_type, "vocab_size": len(tokenizer), "dialogues": len(dataset),
              **tokenizer_stats(tokenizer, list(iter_texts(dataset)))}
     (out / "tokenizer_training.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2) + "\n",
                                                   encoding="utf-8")

@@ -13,7 +13,7 @@ from chathuman_hf.collators import ChatCollator
 from chathuman_hf.data import load_dialogues
 from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.modeling import build_model, ensure_vocab_fits
-from chathuman_hf.tokenizer_training import SPECIAL_TOKENS, iter_texts, train_tokenizer
+from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES, SPECIAL_TOKENS, iter_texts, train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +21,13 @@ def sample():
     return load_dialogues()
 
 
-@pytest.fixture(scope="module", params=["bpe", "unigram"])
+TRAINERS = [(library, model_type) for library in LIBRARIES for model_type in MODEL_TYPES]
+
+
+@pytest.fixture(scope="module", params=TRAINERS, ids=["-".join(t) for t in TRAINERS])
 def trained(request, sample):
-    return train_tokenizer(sample, vocab_size=1500, model_type=request.param)
+    library, model_type = request.param
+    return train_tokenizer(sample, vocab_size=1500, model_type=model_type, library=library)
 
 
 def test_special_tokens_at_fixed_ids(trained):
@@ -70,14 +74,41 @@ def test_model_for_trained_tokenizer_takes_a_step(trained, sample):
     assert torch.isfinite(loss)
 
 
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_sentencepiece_library_encodes_like_sentencepiece_itself(sample, model_type, monkeypatch):
+    """The converted fast tokenizer gives SentencePieceProcessor's own ids on every cleaned sample message."""
+    import sentencepiece as spm
+
+    trained_models = []
+    real_train = spm.SentencePieceTrainer.train
+
+    def keep_model(**kwargs):
+        real_train(**kwargs)
+        trained_models.append(kwargs["model_writer"].getvalue())
+
+    monkeypatch.setattr(spm.SentencePieceTrainer, "train", keep_model)
+    tok = train_tokenizer(sample, vocab_size=1500, model_type=model_type, library="sentencepiece")
+    reference = spm.SentencePieceProcessor(model_proto=trained_models[0])
+    assert reference.id_to_piece([0, 1, 2, 3, 4]) == SPECIAL_TOKENS
+    texts = list(iter_texts(sample))
+    ours = tok(texts, add_special_tokens=False)["input_ids"]
+    assert ours == [reference.encode(t) for t in texts]
+    assert len(tok) == reference.get_piece_size()
+
+
 def test_bad_arguments_name_the_fix(sample):
     with pytest.raises(ValueError, match="expected one of \\('bpe', 'unigram'\\)"):
         train_tokenizer(sample, vocab_size=100, model_type="wordpiece")
     with pytest.raises(ValueError, match="vocab_size=5 is too small"):
         train_tokenizer(sample, vocab_size=5)
+    with pytest.raises(ValueError, match="expected one of \\('tokenizers', 'sentencepiece'\\)"):
+        train_tokenizer(sample, vocab_size=100, library="spm")
+    with pytest.raises(ValueError, match="sentencepiece needs --vocab-size [0-9]+ or more"):
+        train_tokenizer(sample, vocab_size=100, library="sentencepiece")
 
 
-def test_recipe_cli_saves_a_loadable_tokenizer(repo_root, tmp_path):
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_recipe_cli_saves_a_loadable_tokenizer(repo_root, tmp_path, library):
     data = tmp_path / "chat.jsonl"
     rows = [
         {"messages": [{"role": "user", "content": f"오늘 {i}번째 질문이야"}, {"role": "assistant", "content": "좋아 대답할게"}]}
@@ -90,8 +121,19 @@ def test_recipe_cli_saves_a_loadable_tokenizer(repo_root, tmp_path):
     out = tmp_path / "tok"
     with pytest.warns(UserWarning, match="only supports"):
         assert recipe.main(["--data", str(data), "--vocab-size", "500", "--output", str(out),
-                            "--model-type", "unigram"]) == 0
+                            "--model-type", "unigram", "--library", library]) == 0
     tok = AutoTokenizer.from_pretrained(out)
     assert tok.decode(tok.encode("오늘 7번째 질문이야", add_special_tokens=False)) == "오늘 7번째 질문이야"
     stats = json.loads((out / "tokenizer_training.json").read_text(encoding="utf-8"))
     assert stats["dialogues"] == 30 and stats["round_trip_share"] == 1.0 and stats["unk_share"] == 0.0
+    assert stats["library"] == library
+
+
+def test_recipe_cli_too_small_vocab_is_one_clear_line(repo_root, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("train_tokenizer_recipe", repo_root / "recipes" / "train_tokenizer.py")
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    assert recipe.main(["--vocab-size", "50", "--library", "sentencepiece", "--output", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: vocab_size=50 is below the") and "--vocab-size" in err and "\n" not in err
+    assert not (tmp_path / "t").exists()

@@ -16,7 +16,7 @@ from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.losses import make_compute_loss_func
 from chathuman_hf.tokenization import prepare_tokenizer
 from chathuman_hf.trainer import ChatTrainer
-from chathuman_hf.training import ChatData, build_chat_model, load_data, tokenize_data, write_report
+from chathuman_hf.training import ChatData, build_chat_model, build_tokenizer, load_data, tokenize_data, write_report
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,20 @@ def test_held_out_split_is_fixed_and_disjoint():
     assert not set(held) & train
     assert len(held) + len(train) == a.report.total_kept
     assert a.report.stats["split"]["eval_dialogues"] == len(held)
+
+
+@pytest.mark.parametrize("library", ["tokenizers", "sentencepiece"])
+def test_train_tokenizer_option_picks_the_trainer(library):
+    """--train-tokenizer --tokenizer-library LIB trains on the training split only, with the fixed special ids."""
+    data = load_data(DataArguments(), ChatArguments(eval_split=0.1))
+    model_args = ModelArguments(model_type="gpt2", train_tokenizer=True, vocab_size=900, tokenizer_library=library)
+    tok = build_tokenizer(model_args, ChatArguments(), data.train_dialogues)
+    assert tok.convert_tokens_to_ids(["<pad>", "<unk>", "</s>", "<usr>", "<sys>"]) == [0, 1, 2, 3, 4]
+    assert len(tok) == 900
+    text = data.train_dialogues[0]["messages"][0]["content"]
+    assert tok.decode(tok.encode(text, add_special_tokens=False)) == text
+    # SpmConverter's tokenizer normalizes as SentencePiece does (a normalizer sequence); tokenizers' BPE has none
+    assert (type(tok.backend_tokenizer.normalizer).__name__ == "Sequence") == (library == "sentencepiece")
 
 
 def test_tokenization_drops_are_counted_in_the_report(tokenizer, tmp_path):
