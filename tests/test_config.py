@@ -109,6 +109,16 @@ def test_shipped_recipes_parse(repo_root):
     assert isinstance(train, ChatTrainingArguments)
 
 
+def test_report_to_an_integration_that_is_not_installed_names_the_fix(monkeypatch):
+    import transformers.integrations
+
+    assert parse_args(["--report_to", "none"])[3].report_to == []
+    monkeypatch.setattr(transformers.integrations, "get_available_reporting_integrations", lambda: ["wandb"])
+    assert parse_args(["--report_to", "wandb"])[3].report_to == ["wandb"]
+    with pytest.raises(ValueError, match=r"--report_to tensorboard: not installed here; .*pip install tensorboard"):
+        parse_args(["--report_to", "tensorboard"])
+
+
 def test_hub_token_is_moved_to_the_environment(monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     with pytest.warns(UserWarning, match="HF_TOKEN"):
