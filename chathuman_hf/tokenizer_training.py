@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -32,6 +33,7 @@ from chathuman_hf.tokenization import (
 SPECIAL_TOKENS = [DEFAULT_PAD, DEFAULT_UNK, DEFAULT_EOS, USER_TOKEN, ASSISTANT_TOKEN]
 MODEL_TYPES = ("bpe", "unigram")
 LIBRARIES = ("tokenizers", "sentencepiece")
+SPM_PROBE_TEXTS = 2000
 
 
 def iter_texts(texts_or_dataset: Iterable, batch_size: int = 1000) -> Iterator[str]:
@@ -121,9 +123,17 @@ def _train_sentencepiece(texts: Iterator[str], *, vocab_size: int, model_type: s
     from transformers.convert_slow_tokenizer import SpmConverter
 
     model = io.BytesIO()
+    probe: list[str] = []  # the first texts, to check the conversion against SentencePiece itself
+
+    def keep_probe(stream: Iterator[str]) -> Iterator[str]:
+        for text in stream:
+            if len(probe) < SPM_PROBE_TEXTS:
+                probe.append(text)
+            yield text
+
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=texts, model_writer=model, vocab_size=vocab_size, model_type=model_type,
+            sentence_iterator=keep_probe(texts), model_writer=model, vocab_size=vocab_size, model_type=model_type,
             pad_id=0, unk_id=1, eos_id=2, bos_id=-1, pad_piece=DEFAULT_PAD, unk_piece=DEFAULT_UNK,
             eos_piece=DEFAULT_EOS, user_defined_symbols=[USER_TOKEN, ASSISTANT_TOKEN], character_coverage=1.0,
             normalization_rule_name="identity", hard_vocab_limit=False, minloglevel=2,
@@ -144,4 +154,15 @@ def _train_sentencepiece(texts: Iterator[str], *, vocab_size: int, model_type: s
         vocab = [(piece.piece, piece.score) for piece in proto.pieces]
     else:
         vocab = {piece.piece: i for i, piece in enumerate(proto.pieces)}
-    return SpmConverter.build_tokenizer_from_spm_proto(proto, vocab)
+    tok = SpmConverter.build_tokenizer_from_spm_proto(proto, vocab)
+    reference = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    differ = [t for t, enc in zip(probe, tok.encode_batch(probe, add_special_tokens=False), strict=True)
+              if enc.ids != reference.encode(t)]
+    if differ:
+        warnings.warn(
+            f"The converted tokenizer encodes {len(differ)} of {len(probe)} checked texts differently from "
+            f"SentencePiece itself (first: {differ[0][:60]!r}); upgrade transformers (its SpmConverter) for an exact "
+            "conversion.",
+            stacklevel=3,
+        )
+    return tok

@@ -96,6 +96,14 @@ def test_sentencepiece_library_encodes_like_sentencepiece_itself(sample, model_t
     assert len(tok) == reference.get_piece_size()
 
 
+def test_sentencepiece_conversion_that_differs_is_warned_about(sample, monkeypatch):
+    import sentencepiece as spm
+
+    monkeypatch.setattr(spm.SentencePieceProcessor, "encode", lambda self, text: [1])  # a "different" reference
+    with pytest.warns(UserWarning, match=r"encodes \d+ of \d+ checked texts differently from SentencePiece"):
+        train_tokenizer(sample, vocab_size=1500, library="sentencepiece")
+
+
 def test_bad_arguments_name_the_fix(sample):
     with pytest.raises(ValueError, match="expected one of \\('bpe', 'unigram'\\)"):
         train_tokenizer(sample, vocab_size=100, model_type="wordpiece")
