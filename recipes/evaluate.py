@@ -21,6 +21,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from chathuman_hf.config import ChatArguments, fix_dash_values
+from chathuman_hf.data.errors import DataFormatError
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.training import evaluate_saved_model, read_run_args
 
@@ -57,4 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DataFormatError as err:  # bad input: one line naming the file and record, no traceback
+        sys.exit(f"error: {err}")

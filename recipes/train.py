@@ -17,11 +17,13 @@ accepted; ``--config FILE.yaml`` sets defaults that command-line options overrid
 from __future__ import annotations
 
 import logging
+import sys
 
 from transformers import set_seed
 
 from chathuman_hf.checkpoints import resolve_resume
 from chathuman_hf.config import parse_args
+from chathuman_hf.data.errors import DataFormatError
 from chathuman_hf.training import (
     build_chat_model,
     build_tokenizer,
@@ -73,4 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except DataFormatError as err:  # bad input: one line naming the file and record, no traceback
+        sys.exit(f"error: {err}")

@@ -173,3 +173,19 @@ def test_early_stopping_ends_a_run_that_stops_improving(tiny_model_dir, tokenize
     # lr 0: the metric never improves after the first eval, so patience 1 stops the run after the second epoch
     assert len(evals) == 2 and trainer.state.epoch == 2.0
     assert evals[0]["eval_assistant_perplexity"] == evals[1]["eval_assistant_perplexity"]
+
+
+def test_bad_data_ends_the_recipe_with_one_line_not_a_traceback(tmp_path, repo_root):
+    import os
+    import subprocess
+    import sys
+
+    bad = tmp_path / "dump.json"
+    bad.write_text('{"data": [{"body": ', encoding="utf-8")  # truncated download
+    cmd = [sys.executable, str(repo_root / "recipes/train.py"), "--config",
+           str(repo_root / "recipes/configs/quickstart.yaml"), "--data", str(bad), "--output_dir", str(tmp_path / "out")]
+    proc = subprocess.run(cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: no dialogues loaded") and f"{bad}: invalid JSON at line 1" in last
