@@ -196,8 +196,8 @@ def check_reporting_integrations(report_to: list[str]) -> None:
     """Refuse a ``--report_to`` integration that is not installed before any data is loaded (Trainer fails later)."""
     from transformers.integrations import get_available_reporting_integrations
 
-    missing = [name for name in report_to if name not in ("none", "all")
-               and name not in get_available_reporting_integrations()]
+    available = {"none", "all", *get_available_reporting_integrations()}
+    missing = [name for name in report_to if name not in available]
     if missing:
         raise ValueError(
             f"--report_to {' '.join(missing)}: not installed here; install it (e.g. `pip install {missing[0]}`) or "
