@@ -21,6 +21,7 @@ from transformers import HfArgumentParser, TrainingArguments
 from transformers.utils import is_torch_bf16_gpu_available
 
 from chathuman_hf.data.options import DataArguments
+from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES
 
 DEFAULT_MODEL = "skt/kogpt2-base-v2"
 LABEL_MODES = ("input", "-100", "last_sys", "-100+sys", "all_sys", "shift")
@@ -52,12 +53,12 @@ class ModelArguments:
     )
     vocab_size: int = field(default=8000, metadata={"help": "Vocabulary size for --train-tokenizer."})
     tokenizer_model_type: str = field(
-        default="bpe", metadata={"help": "SentencePiece model for --train-tokenizer.", "choices": ["bpe", "unigram"]}
+        default="bpe", metadata={"help": "SentencePiece model for --train-tokenizer.", "choices": list(MODEL_TYPES)}
     )
     tokenizer_library: str = field(
         default="tokenizers",
         metadata={"help": "Trainer for --train-tokenizer: Hugging Face 'tokenizers' or Google 'sentencepiece'.",
-                  "choices": ["tokenizers", "sentencepiece"]},
+                  "choices": list(LIBRARIES)},
     )
     use_reserved_tokens: bool = field(
         default=False,
