@@ -66,11 +66,13 @@ def _detect_json(text: str, source: str) -> str:
         return kind  # a large document is parsed once, by its loader, not twice
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:
         first = text.strip().split("\n", 1)[0]
         try:
             obj = json.loads(first)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
+            if isinstance(err, RecursionError):
+                raise DataFormatError("nested too deeply to read", file=source, reason="malformed_json") from err
             raise invalid_json(err, source) from err
     kind = _json_kind(obj)
     if kind is None:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from .clean import CleaningOptions
 from .errors import DataFormatError
 from .turns import TurnOptions
+
+
+def check_silence_minutes(value: Any, file: str | None = None) -> None:
+    """Refuse a negative, infinite or non-numeric KakaoTalk silence (0 = never split)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise DataFormatError(f"silence_minutes must be a number >= 0 (0 = never split), got {value!r}", file=file)
 
 
 @dataclass
@@ -76,6 +84,7 @@ class DataArguments:
         normalize_format(self.format)
         if self.first_speaker_role not in ("user", "assistant"):
             raise DataFormatError(f"first_speaker_role must be 'user' or 'assistant', got {self.first_speaker_role!r}")
+        check_silence_minutes(self.silence_minutes)
         if isinstance(self.data, str):
             self.data = [self.data]
 

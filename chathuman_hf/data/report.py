@@ -23,6 +23,7 @@ class DataReport:
         self.stats: dict[str, Any] = {}
         self.warnings: list[str] = []
         self.skipped: dict[str, str] = {}
+        self.records: Counter[str] = Counter()
 
     def drop(self, reason: str, count: int = 1, where: str | None = None) -> None:
         """Count ``count`` items dropped for ``reason``; ``where`` (file/record) is kept as an example."""
@@ -43,9 +44,18 @@ class DataReport:
         """Record ``n`` dialogues kept from ``source``."""
         self.sources[source] += n
 
-    def file_info(self, source: str, *, format: str, encoding: str) -> None:
-        """Remember which format and encoding a file was read with."""
-        self.files[source] = {"format": format, "encoding": encoding}
+    def file_info(self, source: str, *, format: str, encoding: str, records: int = 0) -> None:
+        """Remember which format and encoding a file was read with, and how many records it held."""
+        self.files[source] = {"format": format, "encoding": encoding, "records": records}
+
+    def record_outcomes(self, outcomes: dict[str, int]) -> None:
+        """Add ``{"kept" or drop reason: records}``: every record read is kept or lost for one reason."""
+        self.records.update({outcome: count for outcome, count in outcomes.items() if outcome})
+
+    def records_summary(self) -> dict[str, Any]:
+        """``{"read", "kept", "dropped": {reason: records}}`` with kept + sum(dropped) == read."""
+        dropped = {reason: count for reason, count in sorted(self.records.items()) if reason != "kept"}
+        return {"read": sum(self.records.values()), "kept": self.records["kept"], "dropped": dropped}
 
     def skip(self, source: str, why: str) -> None:
         """Remember a file in a walked folder that was not read (e.g. a README), and why."""
@@ -68,6 +78,7 @@ class DataReport:
             "sources": dict(sorted(self.sources.items())),
             "files": dict(sorted(self.files.items())),
             "skipped_files": dict(sorted(self.skipped.items())),
+            "records": self.records_summary(),
             "drop_examples": dict(sorted(self.examples.items())),
             **self.stats,
             "warnings": list(self.warnings),

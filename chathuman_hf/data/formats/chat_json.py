@@ -35,6 +35,10 @@ def iter_json(text: str, source: str) -> Iterator[tuple[str, Any] | RawRecord]:
         if source.lower().endswith(".jsonl"):
             raise json.JSONDecodeError("JSON Lines file", stripped, 0)
         document = json.loads(stripped)
+    except RecursionError as err:  # the whole document nested too deeply: try it line by line
+        if "\n" not in stripped:
+            raise DataFormatError("nested too deeply to read (expected JSON records)", file=source) from err
+        document = None
     except json.JSONDecodeError as err:
         document = None
         first_line = stripped.split("\n", 1)[0]
@@ -56,12 +60,16 @@ def iter_json(text: str, source: str) -> Iterator[tuple[str, Any] | RawRecord]:
             yield issue(
                 source, "malformed_record", f"line {lineno}", f"invalid JSON ({err.msg} at column {err.colno})"
             )
+        except RecursionError:
+            yield issue(
+                source, "malformed_record", f"line {lineno}", "nested too deeply to read (expected a dialogue)"
+            )
 
 
 def _parses(line: str) -> bool:
     try:
         json.loads(line)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return False
     return True
 
@@ -90,6 +98,9 @@ def _parse_turns(
             else:
                 got = f"keys {sorted(obj)[:6]}"
             yield issue(source, "malformed_record", where, f"expected {expected}; got {got}")
+            continue
+        if not obj[key]:
+            yield issue(source, "empty_dialogue", where, f"no {key}")
             continue
         roles, texts, problem = [], [], None
         for position, message in enumerate(obj[key]):
