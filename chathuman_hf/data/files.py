@@ -63,11 +63,15 @@ def _entry(path: Path, source: str, options: dict[str, Any], skip: str = "") -> 
 
 def _walk(folder: Path, prefix: str) -> Iterator[dict[str, Any]]:
     manifest = read_manifest(folder)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):  # rglob does not descend into symlinked dirs
+    for path in sorted(p for p in folder.rglob("*") if not p.is_dir()):  # rglob does not enter symlinked dirs
         rel = path.relative_to(folder).as_posix()
         if any(part.startswith(".") for part in path.relative_to(folder).parts) or rel == MANIFEST:
             continue
         source = f"{prefix}/{rel}" if prefix else str(path)
+        if not path.is_file():  # a FIFO, socket, device or broken link: listed in report.json, never opened
+            yield {"path": str(path), "source": source, "options": "{}", "skip": _not_a_file(path, source).detail,
+                   "stamp": ""}  # fmt: skip
+            continue
         skip = (
             ""
             if path.suffix.lower() in DATA_EXTENSIONS

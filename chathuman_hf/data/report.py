@@ -104,6 +104,10 @@ class DataReport:
             rows = [(k, f"{v} in {n} files") for k, (v, n) in sorted(_by_folder(self.sources).items())]
         section("kept dialogues per source", [*rows, ("total", str(self.total_kept))])
         section("dropped (reason: count)", [(k, str(v)) for k, v in sorted(self.dropped.items())])
+        if self.records:
+            summary = self.records_summary()
+            lost = sum(summary["dropped"].values())
+            lines.append(f"records read {summary['read']} = kept {summary['kept']} + lost {lost}")
         examples = [(k, v[0]) for k, v in sorted(self.examples.items()) if v]
         if examples:
             lines.append("first example per reason")

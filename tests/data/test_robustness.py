@@ -253,11 +253,11 @@ def test_remove_parentheses_nested_and_unbalanced() -> None:
 def test_remove_parentheses_is_linear_on_80kb() -> None:
     """The old repeated-regex removal took ~12 s on this input; a linear scan takes milliseconds (bound: 60x)."""
     depth = 20_000
-    text = "말 " + "(" * depth + "속" + ")" * depth + " 끝 (" + "열린 " * 10_000
+    text = "말 " + "(" * depth + "속" + ")" * depth + " 끝 (" + "열린 " * 13_400  # 80,207 characters
     start = time.perf_counter()
     result = remove_parentheses(text)
     elapsed = time.perf_counter() - start
-    assert collapse_whitespace(result) == "말 끝 (" + " ".join(["열린"] * 10_000)
+    assert collapse_whitespace(result) == "말 끝 (" + " ".join(["열린"] * 13_400)
     assert elapsed < 2.0, f"{elapsed:.1f} s for {len(text):,} characters"
 
 
@@ -299,3 +299,12 @@ def test_fifo_is_not_a_regular_file(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError) as caught:
         load_dialogues(fifo)
     assert str(caught.value) == f"{fifo}: not a regular file (a FIFO); pass a file, a folder or a glob"
+    # in a walked folder it is listed as skipped, never opened (opening a FIFO would block)
+    write(tmp_path / "chat.jsonl", GOOD)
+    (tmp_path / "gone.jsonl").symlink_to(tmp_path / "missing.jsonl")
+    report = DataReport()
+    assert load_dialogues(tmp_path, report=report)["source"] == [str(tmp_path / "chat.jsonl")]
+    assert report.skipped == {
+        str(tmp_path / "gone.jsonl"): "a broken symbolic link; point it at a file or folder",
+        str(fifo): "not a regular file (a FIFO); pass a file, a folder or a glob",
+    }
