@@ -101,6 +101,14 @@ def test_deeply_nested_jsonl_line_costs_one_record(tmp_path: Path) -> None:
     assert firsts == ["질문1", "질문2", "질문3", "질문4", "질문5", "질문6"]
     assert report.dropped == {"malformed_record": 1}
     assert report.examples["malformed_record"] == [f"{data}: line 4: nested too deeply to read (expected a dialogue)"]
+    # a bad first line no longer hides the format of the rest of the file
+    first_bad = write(tmp_path / "first_bad.json", nested + '{"messages": [\n' + GOOD)
+    firsts, report = load(first_bad)
+    assert firsts == ["안녕"]
+    assert report.examples["malformed_record"] == [
+        f"{first_bad}: line 1: nested too deeply to read (expected a dialogue)",
+        f"{first_bad}: line 2: invalid JSON (Expecting value at column 15)",
+    ]
 
 
 def test_csv_field_over_the_csv_module_limit_keeps_the_following_rows(tmp_path: Path) -> None:
