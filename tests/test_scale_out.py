@@ -25,8 +25,9 @@ from tests.test_distributed import free_port, gloo_env
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "accelerate_configs"
-RUN = ["--model_type", "gpt2", "--config_overrides", "n_layer=2,n_embd=32,n_head=2,n_positions=128",
-       "--train-tokenizer", "--vocab-size", "800", "--max-length", "96", "--max_steps", "12",
+# fine-tuning a saved base (conftest's tiny_model_dir): from scratch, ZeRO-3 initialises the random weights inside
+# deepspeed.zero.Init (partitioned), so they differ from DDP's (step-1 loss off by 4e-3, measured)
+RUN = ["--max-length", "96", "--max_steps", "12",
        "--per_device_train_batch_size", "4", "--eval_strategy", "steps", "--eval_steps", "6", "--save_strategy",
        "steps", "--save_steps", "6", "--logging_steps", "1", "--generation_prompts", "2", "--disable_tqdm", "true"]
 CPU_OVERRIDES = ["--mixed_precision", "no", "--main_process_ip", "127.0.0.1"]
@@ -65,9 +66,10 @@ def test_fsdp_on_cpu_is_named_not_silently_ddp():
     assert engine_problem("MULTI_CPU", {}) is None
 
 
-def launch(config: str, out: Path, *extra: str, overrides=CPU_OVERRIDES) -> subprocess.Popen:
+def launch(config: str, base: Path, out: Path, *extra: str, overrides=CPU_OVERRIDES) -> subprocess.Popen:
     cmd = ["accelerate", "launch", "--config_file", str(CONFIGS / config), *overrides, "--main_process_port",
-           str(free_port()), str(REPO / "recipes/train.py"), *RUN, "--output_dir", str(out), *extra]
+           str(free_port()), str(REPO / "recipes/train.py"), "--model_name_or_path", str(base), *RUN,
+           "--output_dir", str(out), *extra]
     log = open(f"{out}.log", "w")  # noqa: SIM115 - closed in finish()
     proc = subprocess.Popen(cmd, env=gloo_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)  # its own process group: SIGKILL reaches every rank
@@ -92,17 +94,17 @@ def step_losses(out: Path) -> dict[int, float]:
 
 @pytest.mark.slow(reason="two 2-process launches (~30 s each on 2 cores)")
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
-def test_fsdp_launch_on_cpu_is_refused(tmp_path):
-    proc = launch("fsdp.yaml", tmp_path / "fsdp", overrides=[*CPU_OVERRIDES, "--num_processes", "2"])
+def test_fsdp_launch_on_cpu_is_refused(tmp_path, tiny_model_dir):
+    proc = launch("fsdp.yaml", tiny_model_dir, tmp_path / "fsdp")
     logs = finish(proc, timeout=300)
     assert proc.returncode != 0 and "runs FSDP only on GPUs" in logs, logs[-3000:]
     assert not (tmp_path / "fsdp" / "model.safetensors").exists()
 
 
 @pytest.fixture(scope="module")
-def ddp_run(tmp_path_factory) -> Path:
+def ddp_run(tmp_path_factory, tiny_model_dir) -> Path:
     out = tmp_path_factory.mktemp("ddp") / "out"
-    logs = finish(launch("multi_cpu.yaml", out))
+    logs = finish(launch("multi_cpu.yaml", tiny_model_dir, out))
     assert (out / "model.safetensors").exists(), logs[-3000:]
     return out
 
@@ -128,14 +130,14 @@ ENGINES = [
 
 @pytest.mark.slow(reason="three 2-process launches per engine plus a DDP reference (~4 min on 2 cores)")
 @pytest.mark.parametrize("config", ENGINES)
-def test_sharded_engine_on_two_processes(tmp_path, ddp_run, config):
+def test_sharded_engine_on_two_processes(tmp_path, tiny_model_dir, ddp_run, config):
     full, killed = tmp_path / "full", tmp_path / "killed"
-    logs = finish(launch(config, full))
+    logs = finish(launch(config, tiny_model_dir, full))
     assert (full / "model.safetensors").exists(), logs[-3000:]
-    # same losses as the DDP run of the same command (measured: within 2e-3 per step; fp32 reduction order)
+    # same losses as the DDP run of the same command (measured: ZeRO-2 identical, ZeRO-3 within 5e-7 per step)
     ddp, zero = step_losses(ddp_run), step_losses(full)
     assert sorted(zero) == sorted(ddp) == list(range(1, 13))
-    assert max(abs(zero[s] - ddp[s]) for s in ddp) < 5e-3, (zero, ddp)
+    assert max(abs(zero[s] - ddp[s]) for s in ddp) < 1e-4, (zero, ddp)
     assert checkpoint_problem(full / "checkpoint-6") is None
     if config.startswith("deepspeed"):  # sharded: one optimizer shard per rank (ZeRO-3: one parameter shard too)
         shards = sorted(p.name for p in (full / "checkpoint-6" / "global_step6").iterdir())
@@ -145,11 +147,11 @@ def test_sharded_engine_on_two_processes(tmp_path, ddp_run, config):
         assert [n for n in shards if "model_states" in n] == [f"zero_pp_rank_{r}_mp_rank_00_model_states.pt"
                                                               for r in (0, 1)]
     # SIGKILL after the first checkpoint, then resume: same final step and loss
-    victim = launch(config, killed)
+    victim = launch(config, tiny_model_dir, killed)
     first = kill_after_first_checkpoint(victim, killed)
     finish(victim)
     assert first.name == "checkpoint-6" and not (killed / "model.safetensors").exists()
-    logs = finish(launch(config, killed, "--resume_from_checkpoint", "auto"))
+    logs = finish(launch(config, tiny_model_dir, killed, "--resume_from_checkpoint", "auto"))
     assert "Resuming from" in logs and (killed / "model.safetensors").exists(), logs[-3000:]
     resumed = step_losses(killed)
     assert json.loads((killed / "trainer_state.json").read_text())["global_step"] == 12
