@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import signal
 import subprocess
 import time
@@ -71,10 +70,26 @@ def launch(config: str, base: Path, out: Path, *extra: str, overrides=CPU_OVERRI
            str(free_port()), str(REPO / "recipes/train.py"), "--model_name_or_path", str(base), *RUN,
            "--output_dir", str(out), *extra]
     log = open(f"{out}.log", "w")  # noqa: SIM115 - closed in finish()
-    proc = subprocess.Popen(cmd, env=gloo_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # its own process group: SIGKILL reaches every rank
+    proc = subprocess.Popen(cmd, env=gloo_env(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     proc.log = log
     return proc
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the launcher and every rank (torchrun starts each rank in its own session: killing the launcher's
+    process group alone leaves the ranks training on)."""
+    import psutil
+
+    try:
+        family = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
+    except psutil.NoSuchProcess:
+        return
+    for p in family:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=30)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 600) -> str:
@@ -82,7 +97,7 @@ def finish(proc: subprocess.Popen, timeout: float = 600) -> str:
         proc.wait(timeout=timeout)
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_tree(proc)
         proc.log.close()
     return Path(proc.log.name).read_text()
 
@@ -114,7 +129,7 @@ def kill_after_first_checkpoint(proc: subprocess.Popen, out: Path) -> Path:
     while time.time() < deadline and proc.poll() is None:
         done = [p for p in out.glob("checkpoint-*") if checkpoint_problem(p) is None] if out.exists() else []
         if done:
-            os.killpg(proc.pid, signal.SIGKILL)
+            kill_tree(proc)
             return done[0]
         time.sleep(0.02)
     raise AssertionError(finish(proc)[-3000:])
@@ -150,7 +165,8 @@ def test_sharded_engine_on_two_processes(tmp_path, tiny_model_dir, ddp_run, conf
     victim = launch(config, tiny_model_dir, killed)
     first = kill_after_first_checkpoint(victim, killed)
     finish(victim)
-    assert first.name == "checkpoint-6" and not (killed / "model.safetensors").exists()
+    assert first.name == "checkpoint-6" and not (killed / "checkpoint-12").exists()
+    assert not (killed / "model.safetensors").exists()  # every rank died before the end
     logs = finish(launch(config, tiny_model_dir, killed, "--resume_from_checkpoint", "auto"))
     assert "Resuming from" in logs and (killed / "model.safetensors").exists(), logs[-3000:]
     resumed = step_losses(killed)
