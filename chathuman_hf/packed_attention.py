@@ -44,11 +44,11 @@ def packing_problem(model: Any, *, use_cache: bool | None = False) -> str | None
     if impl not in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping and "flash" not in impl:
         return (f"--packing needs an attention implementation that separates packed sequences (eager, sdpa, "
                 f"flash_attention_*); this model uses {impl!r}: load it with attn_implementation='sdpa' or drop --packing")
-    base = getattr(model, "base_model", model)
-    module = sys.modules.get(type(base).__module__)
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT model: the wrapped one
+    module = sys.modules.get(type(inner).__module__)
     if module is None or not any(hasattr(module, f) for f in ("create_causal_mask", "create_sliding_window_causal_mask")):
-        return (f"--packing needs transformers' packed-sequence support, but {type(base).__name__} "
-                f"({type(base).__module__}) builds its own attention mask (remote or old modeling code): drop --packing")
+        return (f"--packing needs transformers' packed-sequence support, but {type(inner).__name__} "
+                f"({type(inner).__module__}) builds its own attention mask (remote or old modeling code): drop --packing")
     if use_cache:
         return ("--packing needs --use_cache false: with a cache transformers does not detect the packed sequences "
                 "and they attend to each other")

@@ -126,6 +126,9 @@ def test_packing_refused_where_packed_rows_would_leak(data):
     assert packing_problem(model) == (
         "--packing needs an attention implementation that separates packed sequences (eager, sdpa, "
         "flash_attention_*); this model uses 'paged|eager': load it with attn_implementation='sdpa' or drop --packing")
+    assert packing_problem(torch.nn.Linear(2, 2)) == (  # stands in for remote code that builds its own masks
+        "--packing needs transformers' packed-sequence support, but Linear (torch.nn.modules.linear) builds its own "
+        "attention mask (remote or old modeling code): drop --packing")
 
 
 def test_packed_batches_train_under_trainer(data, tmp_path):
