@@ -5,9 +5,8 @@ that restart at 0 when no attention mask and no cache are passed, and builds eve
 (causal, sliding window, ...), and flash attention takes its varlen path from the same ``position_ids``.
 Measured here (``bench/packing_exactness.py``, ``bench/RESULTS.md``): packed logits equal unpacked ones to
 <= 2.6e-7 (loss <= 1e-6) for gpt2, llama, qwen2, gemma3_text and exaone4 (sliding window 16) under eager, sdpa
-and flex_attention (not gpt2),
-while the hand-built 4-D block-diagonal mask used before replaced the sliding-window layers' masks (logits off by
-0.60 on gemma3_text, 0.32 on exaone4). With a cache the detection is off and dialogues leak (0.19-0.89), hence
+and flex_attention (not gpt2), while the hand-built 4-D block-diagonal mask used before replaced the sliding-window
+layers' masks (logits off by 0.60 on gemma3_text, 0.32 on exaone4). With a cache the detection is off and dialogues leak (0.19-0.89), hence
 ``use_cache=False``: Trainer sets ``config.use_cache = args.use_cache`` (False by default), ``build_model`` does the
 same, evaluation passes it, and ``check_packing_supported`` refuses ``--use_cache true``.
 """
