@@ -1,4 +1,4 @@
-"""Label modes and the chat collator: dynamic padding, labels per mode, packed rows with a 4-D attention mask.
+"""Label modes and the chat collator: dynamic padding, labels per mode, packed rows with restarting position ids.
 
 Which tokens carry loss (``✓``) for ``<usr>밥 먹었어<sys>응 먹었어</s><usr>뭐 먹었어<sys>김밥</s>``::
 
@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from chathuman_hf.features import ASSISTANT
+from chathuman_hf.packed_attention import packed_position_ids
 
 IGNORE_INDEX = -100
 
@@ -79,35 +80,12 @@ def example_labels(
     return out
 
 
-def packed_attention_mask(
-    seq_lengths: Sequence[Sequence[int]], total: int, dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
-    """4-D additive mask ``(B, 1, T, T)``: 0 where a token may attend (same sequence, causal), ``finfo.min`` else.
-
-    Padding positions form their own one-token blocks so no row is fully masked (no NaN).
-    """
-    seg = torch.full((len(seq_lengths), total), -1, dtype=torch.long)
-    for b, lengths in enumerate(seq_lengths):
-        start = 0
-        for i, n in enumerate(lengths):
-            seg[b, start : start + n] = i
-            start += n
-        pad = total - start
-        if pad:
-            seg[b, start:] = torch.arange(len(lengths), len(lengths) + pad)
-    causal = torch.tril(torch.ones(total, total, dtype=torch.bool))
-    allowed = (seg[:, :, None] == seg[:, None, :]) & causal
-    mask = torch.zeros(allowed.shape, dtype=dtype)
-    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-    return mask[:, None]
-
-
 class ChatCollator:
     """Pad a batch of tokenized dialogues to its longest row and build labels for the selected label mode.
 
-    Rows with ``seq_lengths`` (from ``pack_dataset``) are packed rows: they get restarting ``position_ids`` and a
-    4-D additive float ``attention_mask`` so packed dialogues never attend to each other. In ``shift`` mode the
-    batch also carries ``shift_labels`` (same tensor) so Trainer counts target tokens correctly; compute the loss with
+    Rows with ``seq_lengths`` (from ``pack_dataset``) are packed rows: they get restarting ``position_ids`` and no
+    ``attention_mask``, from which transformers keeps packed dialogues apart (``packed_attention``). In ``shift`` mode
+    the batch also carries ``shift_labels`` (same tensor) so Trainer counts target tokens correctly; compute the loss with
     ``losses.make_compute_loss_func("shift")``.
     """
 
@@ -149,7 +127,6 @@ class ChatCollator:
         labels = torch.full((B, total), IGNORE_INDEX, dtype=torch.long)
         assistant = torch.full((B, total), IGNORE_INDEX, dtype=torch.long) if self.with_assistant_labels else None
         attention = torch.zeros((B, total), dtype=torch.long)
-        position_ids = torch.zeros((B, total), dtype=torch.long)
         seq_lengths = []
         for b, f in enumerate(features):
             ids = list(f["input_ids"])
@@ -165,7 +142,6 @@ class ChatCollator:
             labels[b, :n] = torch.tensor(example_labels(ids, f["roles"], f["last_turn"], self.label_mode, seqs))
             if assistant is not None:
                 assistant[b, :n] = torch.tensor(example_labels(ids, f["roles"], f["last_turn"], LabelMode.ALL_SYS, seqs))
-            position_ids[b, :n] = torch.cat([torch.arange(s) for s in seqs])
         targets = int((labels != IGNORE_INDEX).sum()) if self.label_mode.pre_shifted else int(
             (labels[:, 1:] != IGNORE_INDEX).sum()
         )
@@ -176,8 +152,7 @@ class ChatCollator:
             )
         batch: dict[str, torch.Tensor] = {"input_ids": input_ids, "labels": labels}
         if packed:
-            batch["attention_mask"] = packed_attention_mask(seq_lengths, total)
-            batch["position_ids"] = position_ids
+            batch["position_ids"] = packed_position_ids(seq_lengths, total)
         else:
             batch["attention_mask"] = attention
         if self.label_mode.pre_shifted:

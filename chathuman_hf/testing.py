@@ -145,3 +145,18 @@ def make_kogpt2_like_dir(path: str | Path, *, vocab_size: int = 1000, **config_o
     config.update(config_overrides)
     GPT2LMHeadModel(GPT2Config(**config)).save_pretrained(path)
     return path
+
+
+# Tiny configs (AutoConfig.for_model overrides) of every architecture family the recipe accepts, ~20-30k
+# parameters each. gemma3_text and exaone4 get one sliding-window layer (window 16, shorter than a packed row)
+# and one full-attention layer, the layer mix of the real models.
+_TINY_DECODER = {"num_hidden_layers": 2, "hidden_size": 32, "num_attention_heads": 2, "num_key_value_heads": 1,
+                 "intermediate_size": 64, "max_position_embeddings": 256}
+_SLIDING = {"sliding_window": 16, "layer_types": ["sliding_attention", "full_attention"]}
+TINY_FAMILY_CONFIGS: dict[str, dict[str, Any]] = {
+    "gpt2": {"n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": 256},
+    "llama": dict(_TINY_DECODER),
+    "qwen2": dict(_TINY_DECODER),
+    "gemma3_text": {**_TINY_DECODER, "head_dim": 16, **_SLIDING},
+    "exaone4": {**_TINY_DECODER, **_SLIDING},
+}

@@ -25,6 +25,7 @@ from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.losses import make_compute_loss_func
 from chathuman_hf.model_card import HYPERPARAMETERS, ModelCardInfo, epoch_table, write_model_card
 from chathuman_hf.modeling import build_model, ensure_vocab_fits
+from chathuman_hf.packed_attention import check_packing_supported
 from chathuman_hf.packing import pack_dataset
 from chathuman_hf.plots import plot_loss_curves
 from chathuman_hf.tokenization import chat_generation_config, prepare_tokenizer
@@ -227,6 +228,8 @@ def build_trainer(
             "There is no held-out data (--eval-split 0 and no --eval-data): pass --eval_strategy no "
             "--load_best_model_at_end false, or keep an --eval-split."
         )
+    if chat_args.packing:
+        check_packing_supported(model, use_cache=training_args.use_cache)
     window = chat_window(chat_args)
     callbacks: list[Any] = [ChatWindowCallback(window)]
     if chat_args.early_stopping_patience:
@@ -378,6 +381,7 @@ def evaluate_saved_model(
     data.eval = tokenize_dialogues(data.eval_dialogues, tokenizer, label_mode=None, report=data.report, **common)
     rows = len(data.eval)
     if chat_args.packing:
+        check_packing_supported(model)
         data.eval = pack_dataset(data.eval, max_length=chat_args.max_length, seed=chat_args.split_seed)
     ensure_vocab_fits(model, tokenizer, data.eval)
     with tempfile.TemporaryDirectory() as tmp:

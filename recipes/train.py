@@ -24,6 +24,7 @@ from transformers import set_seed
 from chathuman_hf.checkpoints import resolve_resume
 from chathuman_hf.config import parse_args
 from chathuman_hf.data.errors import DataFormatError
+from chathuman_hf.scale_out import check_engine
 from chathuman_hf.training import (
     build_chat_model,
     build_tokenizer,
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     # 1. arguments: ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments (YAML + command line)
     model_args, data_args, chat_args, training_args = parse_args(argv)
     setup_logging(training_args)
+    check_engine(training_args)  # e.g. FSDP asked for on a CPU-only machine: refuse rather than train DDP
     logger.info("Process %d/%d on %s", training_args.process_index, training_args.world_size, training_args.device)
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
 
