@@ -21,10 +21,11 @@ from transformers import HfArgumentParser, TrainingArguments
 from transformers.utils import is_torch_bf16_gpu_available
 
 from chathuman_hf.data.options import DataArguments
+from chathuman_hf.labels import LABEL_MODE_NAMES
 from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES
 
 DEFAULT_MODEL = "skt/kogpt2-base-v2"
-LABEL_MODES = ("input", "-100", "last_sys", "-100+sys", "all_sys", "shift")
+LABEL_MODES = LABEL_MODE_NAMES  # defined with the label rule (chathuman_hf.labels)
 # Values that start with "-" would be read by argparse as an option; parse_args rewrites them to --label-mode=VALUE.
 _LABEL_MODE_FLAGS = ("--label-mode", "--label_mode")
 

@@ -17,12 +17,12 @@ from datasets import Dataset
 from transformers import AutoTokenizer, EarlyStoppingCallback, PreTrainedModel, PreTrainedTokenizerBase
 
 from chathuman_hf.callbacks import ChatWindowCallback
-from chathuman_hf.collators import ChatCollator, LabelMode
+from chathuman_hf.collators import ChatCollator
 from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
 from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_args
 from chathuman_hf.evaluation import health_prompts
 from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.losses import make_compute_loss_func
+from chathuman_hf.labels import LabelMode
 from chathuman_hf.model_card import HYPERPARAMETERS, ModelCardInfo, epoch_table, write_model_card
 from chathuman_hf.modeling import build_model, ensure_vocab_fits
 from chathuman_hf.packing import pack_dataset
@@ -239,7 +239,6 @@ def build_trainer(
         eval_dataset=data.eval,
         data_collator=ChatCollator(tokenizer.pad_token_id, chat_args.label_mode, with_assistant_labels=True),
         processing_class=tokenizer,
-        compute_loss_func=make_compute_loss_func(chat_args.label_mode),
         callbacks=callbacks,
         label_mode=chat_args.label_mode,
         health_prompts=prompts,
