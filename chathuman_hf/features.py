@@ -189,6 +189,14 @@ class _FastPlan:
         return out
 
 
+def _renders(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> bool:
+    try:
+        layout_for(tokenizer, roles)
+    except TemplateError:
+        return False
+    return True
+
+
 def _fast_plan(tokenizer: PreTrainedTokenizerBase) -> _FastPlan | None:
     """The verified segment plan for this tokenizer (cached per object and template/specials/vocab size), or None."""
     if getattr(tokenizer, "backend_tokenizer", None) is None or not hasattr(
@@ -205,6 +213,7 @@ def _fast_plan(tokenizer: PreTrainedTokenizerBase) -> _FastPlan | None:
         for head in ([], [{"role": "system", "content": ""}])
         for n in (1, 2, 3, 4)
     ]
+    probes = [p for p in probes if _renders(tokenizer, tuple(m["role"] for m in p))]  # e.g. no system role
     shift = 0
     for probe in probes:
         for m in probe:
@@ -213,7 +222,7 @@ def _fast_plan(tokenizer: PreTrainedTokenizerBase) -> _FastPlan | None:
     try:
         roles_seen = {tuple(m["role"] for m in p) for p in probes}
         layouts = {r: plan.layout(r) for r in roles_seen}
-        if any(v is None for v in layouts.values()) or plan.assemble(probes, layouts) != _encode_exact(
+        if not probes or any(v is None for v in layouts.values()) or plan.assemble(probes, layouts) != _encode_exact(
             probes, tokenizer
         ):
             plan = None

@@ -29,10 +29,10 @@ def sample_replies(model_dir: Path, prompts: tuple[str, ...]) -> list[str]:
     """Greedy replies of a saved model to the fixed prompts."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from chathuman_hf.chat_templates import apply_template_choice
     from chathuman_hf.evaluation import generate_replies
-    from chathuman_hf.tokenization import prepare_tokenizer
 
-    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(model_dir))
+    tokenizer = apply_template_choice(AutoTokenizer.from_pretrained(model_dir), "auto")
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     _, _, texts = generate_replies(model, tokenizer, [[{"role": "user", "content": p}] for p in prompts])
     return texts
