@@ -102,7 +102,7 @@ def check_template(tokenizer: PreTrainedTokenizerBase) -> None:
         frames = "".join(layout.frames)
         for marker in sorted(set(_MARKER.findall(frames))):
             ids = tokenizer.encode(marker, add_special_tokens=False)
-            if len(ids) != 1 or ids[0] == tokenizer.unk_token_id:
+            if len(ids) != 1 or tokenizer.convert_ids_to_tokens(ids[0]) != marker:
                 raise TemplateError(f"{template_name(tokenizer)} uses {marker} but the vocabulary has no such token "
                                     f"(it encodes to {len(ids)} pieces); use the model's own tokenizer, add the token "
                                     f"and resize the embeddings, or {FIX}.")

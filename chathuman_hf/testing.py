@@ -158,11 +158,13 @@ FAMILY_TEMPLATES = {
     # ChatML (Qwen 2.5, A.X 4.0)
     "qwen2": _LOOP + "{{- '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' -}}{%- endfor -%}"
              "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}",
-    # Gemma 3: the assistant is 'model', no system role in this simplified version
-    "gemma3_text": "{{- bos_token -}}" + _LOOP + "{%- if m['role'] == 'system' -%}{{ raise_exception('no system role') }}"
-                   "{%- endif -%}{{- '<start_of_turn>' + ('model' if m['role'] == 'assistant' else m['role']) + '\n' "
-                   "+ (m['content'] | trim) + '<end_of_turn>\n' -}}{%- endfor -%}"
-                   "{%- if add_generation_prompt -%}{{- '<start_of_turn>model\n' -}}{%- endif -%}",
+    # Gemma 3: the assistant is 'model'; a system message is folded into the first user turn
+    "gemma3_text": "{{- bos_token -}}{%- if messages and messages[0]['role'] == 'system' -%}"
+                   "{%- set first = (messages[0]['content'] | trim) + '\n\n' -%}{%- set turns = messages[1:] -%}"
+                   "{%- else -%}{%- set first = '' -%}{%- set turns = messages -%}{%- endif -%}"
+                   "{%- for m in turns -%}{{- '<start_of_turn>' + ('model' if m['role'] == 'assistant' else m['role'])"
+                   " + '\n' + (first if loop.first else '') + (m['content'] | trim) + '<end_of_turn>\n' -}}"
+                   "{%- endfor -%}{%- if add_generation_prompt -%}{{- '<start_of_turn>model\n' -}}{%- endif -%}",
     # EXAONE 4.0
     "exaone4": _LOOP + "{{- '[|' + m['role'] + '|]\n' + m['content'] + '[|endofturn|]\n' -}}{%- endfor -%}"
                "{%- if add_generation_prompt -%}{{- '[|assistant|]\n' -}}{%- endif -%}",
