@@ -195,3 +195,30 @@ def test_train_recipe_on_each_family_then_pipeline_stops_at_end_of_turn(family, 
     generated = chat.model.generate(**ids, max_new_tokens=8, do_sample=False,
                                     sequence_bias={tuple(word): 30.0, (*word, end): 80.0})
     assert generated[0, ids["input_ids"].shape[1]:].tolist() == [*word, end]
+
+
+def test_inspect_labels_json_and_brackets(tmp_path, repo_root, capsys):
+    """``recipes/inspect_labels.py``: --json (a subprocess) gives the hand-checked targets; piped text uses brackets."""
+    import os
+    import subprocess
+    import sys
+
+    from chathuman_hf.label_view import format_view, label_views
+
+    tok = make_family_word_tokenizer("qwen2", THREE_TURN_WORDS)
+    tok.save_pretrained(tmp_path / "tok")
+    data = tmp_path / "three.jsonl"
+    data.write_text(json.dumps({"messages": THREE_TURNS}, ensure_ascii=False) + "\n", encoding="utf-8")
+    cmd = [sys.executable, str(repo_root / "recipes" / "inspect_labels.py"), "--model", str(tmp_path / "tok"),
+           "--data", str(data), "--label-mode", "-100+sys", "--json"]
+    run = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo_root)},
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    (view,) = json.loads(run.stdout)
+    assert sorted(view) == ["ids", "tokens", "trained"]
+    assert [i for i, x in enumerate(view["trained"]) if x] == EXPECTED["qwen2"][1]
+    assert view["tokens"][9:12] == ["안녕", "반가워", "<|im_end|>"]
+    (plain,) = label_views([THREE_TURNS], apply_template_choice(tok), "-100")
+    assert plain["trained"] == [False] * 37 + [True] * 3 + [False]
+    text = format_view(plain, tok, color=False)
+    assert text.endswith("[김밥][먹었어][<|im_end|>]\\n\n  trained tokens: 3 of 41")
