@@ -18,10 +18,11 @@ import sys
 import time
 from pathlib import Path
 
+from chathuman_hf.labels import LabelMode
 from chathuman_hf.leaderboard import SAMPLE_PROMPTS, render_leaderboard, summarize_run
 from chathuman_hf.plots import plot_eval_curves
 
-MODES = ("input", "-100", "-100+sys", "shift")
+MODES = tuple(mode.cli_name for mode in LabelMode)  # input, -100, -100+sys, shift
 TRAIN = Path(__file__).resolve().parent / "train.py"
 
 

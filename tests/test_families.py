@@ -222,3 +222,29 @@ def test_inspect_labels_json_and_brackets(tmp_path, repo_root, capsys):
     assert plain["trained"] == [False] * 37 + [True] * 3 + [False]
     text = format_view(plain, tok, color=False)
     assert text.endswith("[김밥][먹었어][<|im_end|>]\\n\n  trained tokens: 3 of 41")
+
+
+def test_chat_engine_renders_with_the_models_template_and_strips_its_markers():
+    """ChatEngine (chat.py, serve.py, the OpenAI endpoint): prompt = the model's template + generation prompt,
+    history window applied, the reply stops at the end-of-turn token and no header/end token leaks into it."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from chathuman_hf.chat import ChatEngine, get_preset
+    from chathuman_hf.tokenization import chat_generation_config
+    from chathuman_hf.window import ChatWindow
+
+    tok = apply_template_choice(make_family_word_tokenizer("qwen2", THREE_TURN_WORDS))
+    config = AutoConfig.for_model("qwen2", vocab_size=len(tok), hidden_size=16, intermediate_size=32,
+                                  num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1)
+    engine = ChatEngine(AutoModelForCausalLM.from_config(config), tok, generation_config=chat_generation_config(tok),
+                        window=ChatWindow(max_turns=1, max_length=64))
+    ids = engine.prompt_ids(THREE_TURNS + [{"role": "user", "content": "김밥"}], max_new_tokens=8, max_turns=1)
+    assert tok.convert_ids_to_tokens(ids) == ["<|im_start|>", "user", "\n", "김밥", "<|im_end|>", "\n",
+                                              "<|im_start|>", "assistant", "\n"]
+    config = engine.generation_config(get_preset("greedy"))
+    end, opener = tok.convert_tokens_to_ids(["<|im_end|>", "<|im_start|>"])
+    assert config.eos_token_id == [end, opener]
+    word = tok.convert_tokens_to_ids("응")
+    result = engine._finish(torch.tensor([ids + [word, end]]), len(ids), config)
+    assert (result.text, result.finish_reason, result.completion_tokens) == ("응", "stop", 2)
