@@ -24,7 +24,7 @@ from common import machine_info, target_row, write_results  # noqa: E402
 from datasets import Dataset  # noqa: E402
 
 from chathuman_hf.collators import ChatCollator  # noqa: E402
-from chathuman_hf.losses import token_loss_sum  # noqa: E402
+from chathuman_hf.evaluation import token_nll_sums  # noqa: E402
 from chathuman_hf.modeling import build_model  # noqa: E402
 from chathuman_hf.packing import pack_dataset  # noqa: E402
 from chathuman_hf.testing import TINY_FAMILY_CONFIGS  # noqa: E402
@@ -87,13 +87,13 @@ def measure(family: str, attn: str, ds: Dataset, packed: Dataset, vocab: int) ->
     t0 = time.perf_counter()
     with torch.no_grad():
         lu = model(input_ids=bu["input_ids"], attention_mask=bu["attention_mask"], use_cache=False).logits
-        su, nu = token_loss_sum(lu, bu["labels"], shifted=False)
+        su, nu = (x.sum() for x in token_nll_sums(lu, bu["labels"], pre_shifted=False))
         ref = per_example(lu, bu, rows_u, packed=False)
         result: dict = {"family": family, "attn": attn, "layer_types": getattr(model.config, "layer_types", None),
                         "sliding_window": getattr(model.config, "sliding_window", None)}
         for name, kwargs in variants.items():
             lp = model(input_ids=bp["input_ids"], **kwargs).logits
-            sp, np_ = token_loss_sum(lp, bp["labels"], shifted=False)
+            sp, np_ = (x.sum() for x in token_nll_sums(lp, bp["labels"], pre_shifted=False))
             got = per_example(lp, bp, rows_p, packed=True)
             assert got.keys() == ref.keys() and nu == np_
             result[f"{name}_max_logit_diff"] = max((ref[k] - got[k]).abs().max().item() for k in ref)

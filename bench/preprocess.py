@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--baseline-max-seconds", type=float, default=None,
                    help="time bound of the seed-style DataFrame loop (default 60, quick 30)")
     p.add_argument("--contenders", nargs="+", default=["ours", "ours_cached", "plain_loop", "seed_style"])
+    p.add_argument("--template", choices=["chathuman", "chatml"], default="chathuman",
+                   help="chat template: ours (<usr>/<sys>) or ChatML (<|im_start|>/<|im_end|>, a foreign template)")
     # worker mode (internal)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--files-json", help=argparse.SUPPRESS)
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(worker(a)))
         return
 
-    from bench_tokenizer import bench_tokenizer, tokenizer_origin
+    from bench_tokenizer import bench_tokenizer, chatml_tokenizer, tokenizer_origin
     from corpus import build_corpus, exchange_pool
 
     scale = a.scale or (20_000 if a.quick else SEED_SCALE)
@@ -133,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     corpus_mb = sum(f.stat().st_size for f in files) / 2**20
     pool = exchange_pool()
     tok = bench_tokenizer([t for pair in pool for t in pair], a.vocab_size)
+    if a.template == "chatml":
+        tok = chatml_tokenizer([t for pair in pool for t in pair], a.vocab_size)
     tok_dir = Path(tok.name_or_path)
 
     contenders: dict[str, dict[str, Any]] = {}
@@ -176,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine,
         "settings": {"scale": scale, "files": len(files), "corpus_mb": round(corpus_mb, 1), "build_s": round(build_s, 1),
                      "num_proc": a.num_proc, "tokenizer": tokenizer_origin(tok), "vocab_size": len(tok),
-                     "label_mode": a.label_mode, "baseline_max_seconds": a.baseline_max_seconds},
+                     "label_mode": a.label_mode, "baseline_max_seconds": a.baseline_max_seconds,
+                     "template": a.template},
         "contenders": contenders,
         "ratios": ratios,
         "targets": targets,
@@ -185,7 +190,8 @@ def main(argv: list[str] | None = None) -> None:
             "process_wall_s", "peak_rss_mb"]
     notes = [
         f"corpus: {scale:,} synthetic AIHub-summary dialogues in {len(files)} files ({corpus_mb:.0f} MB), built in "
-        f"{build_s:.1f} s (not timed); tokenizer {tokenizer_origin(tok)}, vocab {len(tok)}; num_proc {a.num_proc}.",
+        f"{build_s:.1f} s (not timed); tokenizer {tokenizer_origin(tok)}, vocab {len(tok)}; num_proc {a.num_proc}; "
+        f"chat template {a.template}.",
         "work_s: in-process time from the first file read to the finished dataset (imports and tokenizer load "
         "excluded); process_wall_s includes interpreter start and imports.",
         f"seed_style is bounded to {a.baseline_max_seconds:.0f} s: its rate is measured on the rows it reached and is "

@@ -1,92 +1,27 @@
-"""Label modes and the chat collator: dynamic padding, labels per mode, packed rows with restarting position ids.
+"""The chat collator: dynamic padding, labels per mode (``chathuman_hf.labels``), packed rows with restarting position ids.
 
-Which tokens carry loss (``✓``) for ``<usr>밥 먹었어<sys>응 먹었어</s><usr>뭐 먹었어<sys>김밥</s>``::
-
-    token      </s> <usr> 밥 먹었어 <sys> 응 먹었어 </s> <usr> 뭐 먹었어 <sys> 김밥 </s>
-    input        ·    ✓    ✓   ✓     ✓    ✓   ✓     ✓    ✓    ✓   ✓     ✓    ✓    ✓
-    -100         ·    ·    ·   ·     ·    ·   ·     ·    ·    ·   ·     ·    ✓    ✓
-    -100+sys     ·    ·    ·   ·     ·    ✓   ✓     ✓    ·    ·   ·     ·    ✓    ✓
-    shift        same targets as input, stored one position earlier (label[t] = token[t+1])
+Which tokens are targets is decided by ``chathuman_hf.labels`` only; this module pads and stacks.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from chathuman_hf.features import ASSISTANT
+from chathuman_hf.labels import IGNORE_INDEX, LabelMode, example_labels
 from chathuman_hf.packed_attention import packed_position_ids
 
-IGNORE_INDEX = -100
-
-
-class LabelMode(str, enum.Enum):
-    """Which tokens carry loss: ``input`` (all), ``last_sys`` (``-100``), ``all_sys`` (``-100+sys``), ``shift``."""
-
-    INPUT = "input"
-    LAST_SYS = "last_sys"
-    ALL_SYS = "all_sys"
-    SHIFT = "shift"
-
-    @classmethod
-    def parse(cls, value: str | LabelMode) -> LabelMode:
-        if isinstance(value, LabelMode):
-            return value
-        key = str(value).strip().lower()
-        aliases = {"-100": cls.LAST_SYS, "-100+sys": cls.ALL_SYS, "inputs": cls.INPUT}
-        if key in aliases:
-            return aliases[key]
-        try:
-            return cls(key)
-        except ValueError:
-            raise ValueError(
-                f"Unknown label mode {value!r}: expected one of input, -100 (last_sys), -100+sys (all_sys), shift"
-            ) from None
-
-    @property
-    def pre_shifted(self) -> bool:
-        return self is LabelMode.SHIFT
-
-
-def unshifted_labels(ids: Sequence[int], roles: Sequence[int], last_turn: Sequence[int], mode: LabelMode) -> list[int]:
-    """Labels aligned with ``ids`` (the model shifts them): which tokens are targets under ``mode``."""
-    if mode in (LabelMode.INPUT, LabelMode.SHIFT):
-        return list(ids)
-    if mode is LabelMode.ALL_SYS:
-        return [t if r == ASSISTANT else IGNORE_INDEX for t, r in zip(ids, roles, strict=True)]
-    return [t if r == ASSISTANT and lt else IGNORE_INDEX for t, r, lt in zip(ids, roles, last_turn, strict=True)]
-
-
-def example_labels(
-    ids: Sequence[int], roles: Sequence[int], last_turn: Sequence[int], mode: LabelMode, seq_lengths: Sequence[int]
-) -> list[int]:
-    """Labels for one (possibly packed) row; each packed sequence is labelled as if it stood alone."""
-    out: list[int] = []
-    start = 0
-    for n in seq_lengths:
-        sl = slice(start, start + n)
-        if mode is LabelMode.SHIFT:
-            seq = list(ids[sl])
-            out.extend(seq[1:] + [IGNORE_INDEX])  # label[t] = token[t+1]; no target after the last token
-        else:
-            labels = unshifted_labels(ids[sl], roles[sl], last_turn[sl], mode)
-            if labels:
-                labels[0] = IGNORE_INDEX  # nothing predicts a sequence's first token (matters when packed)
-            out.extend(labels)
-        start += n
-    return out
+__all__ = ["ChatCollator", "IGNORE_INDEX", "LabelMode", "example_labels"]
 
 
 class ChatCollator:
     """Pad a batch of tokenized dialogues to its longest row and build labels for the selected label mode.
 
     Rows with ``seq_lengths`` (from ``pack_dataset``) are packed rows: they get restarting ``position_ids`` and no
-    ``attention_mask``, from which transformers keeps packed dialogues apart (``packed_attention``). In ``shift`` mode
-    the batch also carries ``shift_labels`` (same tensor) so Trainer counts target tokens correctly; compute the loss with
-    ``losses.make_compute_loss_func("shift")``.
+    ``attention_mask``, from which transformers keeps packed dialogues apart (``packed_attention``). In ``shift`` mode the
+    batch also carries ``shift_labels`` (same tensor): transformers' causal-LM loss then uses them without shifting
+    again, and Trainer counts ``num_items_in_batch`` on them.
     """
 
     def __init__(

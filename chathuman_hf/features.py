@@ -8,7 +8,6 @@ offsets, and each token gets the role of the character span it starts in.
 from __future__ import annotations
 
 import bisect
-import re
 import weakref
 from collections import Counter
 from typing import Any
@@ -16,13 +15,14 @@ from typing import Any
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
+from chathuman_hf.labels import ASSISTANT, FRAME, ROLE_CODES, SYSTEM, USER, LabelMode, label_token_count
 from chathuman_hf.packing import pack_dataset
+from chathuman_hf.rendering import Layout, TemplateError, inserted, layout_for, render_batch
 from chathuman_hf.window import split_exchanges
 
-FRAME, USER, ASSISTANT, SYSTEM = 0, 1, 2, 3
-ROLE_CODES = {"user": USER, "assistant": ASSISTANT, "system": SYSTEM}
 FEATURE_COLUMNS = ["input_ids", "roles", "last_turn", "length"]
-__all__ = ["tokenize_dialogues", "pack_dataset", "encode_dialogues", "FRAME", "USER", "ASSISTANT", "SYSTEM"]
+__all__ = ["tokenize_dialogues", "pack_dataset", "encode_dialogues", "label_token_count", "FRAME", "USER",
+           "ASSISTANT", "SYSTEM", "TemplateError"]
 
 DROP_TOO_LONG = "too_long_single_exchange"
 DROP_EMPTY_TARGET = "empty_target"
@@ -30,78 +30,27 @@ TRUNCATED_EXCHANGES = "oldest_exchanges_truncated"
 TRUNCATED_USER_TURN = "long_user_turn_cut_from_the_left"
 
 _BOOKKEEPING = ["drop_reason", "truncated_exchanges", "user_turn_cut"]
-_SENTINEL = re.compile("\ue000(\\d+)\ue001")
-
-
-def _frames(roles: tuple[str, ...], tokenizer: PreTrainedTokenizerBase) -> list[str]:
-    """The template's text around the contents for a role sequence (``len(roles) + 1`` frames)."""
-    skeleton = tokenizer.apply_chat_template(
-        [{"role": r, "content": f"\ue000{i}\ue001"} for i, r in enumerate(roles)], tokenize=False
-    )
-    pieces = _SENTINEL.split(skeleton)  # frame, index, frame, index, ..., frame
-    frames, order = pieces[0::2], [int(x) for x in pieces[1::2]]
-    if order != list(range(len(roles))):
-        raise ValueError(f"The chat template rendered message contents {order} for roles {list(roles)}; "
-                         "expected every content once, in order (use chathuman_hf.tokenization.prepare_tokenizer).")
-    return frames
-
-
-def render_batch(
-    batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase
-) -> list[tuple[str, list[tuple[int, int]]]]:
-    """Render conversations with the chat template; return each text and its messages' content (start, end) spans.
-
-    The frames come from a skeleton render per role sequence (cached); the real render checks the contents were
-    inserted verbatim.
-    """
-    cache: dict[tuple[str, ...], list[str]] = {}
-    out = []
-    for messages in batch_messages:
-        roles = tuple(m["role"] for m in messages)
-        frames = cache.get(roles)
-        if frames is None:
-            frames = cache[roles] = _frames(roles, tokenizer)
-        parts: list[str] = []
-        spans: list[tuple[int, int]] = []
-        cursor = 0
-        for frame, msg in zip(frames, messages, strict=False):
-            cursor += len(frame)
-            spans.append((cursor, cursor + len(msg["content"])))
-            cursor += len(msg["content"])
-            parts += [frame, msg["content"]]
-        parts.append(frames[-1])
-        out.append(("".join(parts), spans))
-    real = tokenizer.apply_chat_template(list(batch_messages), tokenize=False) if batch_messages else []
-    for i, (text, _) in enumerate(out):
-        if real[i] != text:
-            raise ValueError(f"The chat template changes the contents of conversation {i} of this batch; "
-                             "chathuman_hf needs a template that inserts contents verbatim "
-                             "(use chathuman_hf.tokenization.prepare_tokenizer).")
-    return out
-
-
-def render_with_spans(messages: list[dict], tokenizer: PreTrainedTokenizerBase) -> tuple[str, list[tuple[int, int]]]:
-    """Render one conversation; return the text and each message's content (start, end) span."""
-    return render_batch([messages], tokenizer)[0]
 
 
 def _roles_for(
-    messages: list[dict], spans: list[tuple[int, int]], ids: list[int], offsets: list[tuple[int, int]], eos_id: int
+    messages: list[dict], spans: list[tuple[int, int, int]], offsets: list[tuple[int, int]]
 ) -> tuple[list[int], list[int], list[int]]:
-    """Per-token role code, last-turn flag and owning message index (-1 = leading frame such as bos)."""
-    starts = [s for s, _ in spans]
+    """Per-token role code, last-turn flag and owning message index (-1 = leading frame such as bos).
+
+    A token takes the role of the character it starts at: a message's content, or the closing text of an assistant
+    turn (``ASSISTANT``); anything else is ``FRAME`` and belongs to the next message.
+    """
+    starts = [s for s, _, _ in spans]
     last_asst = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
     roles, last, owner = [], [], []
-    eos_given: set[int] = set()
-    for tid, (s, _e) in zip(ids, offsets, strict=True):
+    for s, _e in offsets:
         k = bisect.bisect_right(starts, s) - 1
         if k >= 0 and s < spans[k][1]:  # inside message k's content
             code = ROLE_CODES[messages[k]["role"]]
             roles.append(code)
             last.append(int(k == last_asst and code == ASSISTANT))
             owner.append(k)
-        elif k >= 0 and messages[k]["role"] == "assistant" and k not in eos_given and tid == eos_id:
-            eos_given.add(k)  # the first eos after an assistant content ends that turn and carries its label
+        elif k >= 0 and s < spans[k][2]:  # the text closing assistant turn k (e.g. </s>, <|im_end|>)
             roles.append(ASSISTANT)
             last.append(int(k == last_asst))
             owner.append(k)
@@ -109,15 +58,11 @@ def _roles_for(
             roles.append(FRAME)
             last.append(0)
             owner.append(min(k + 1, len(messages) - 1) if k >= 0 else -1)
-    missing = [k for k, m in enumerate(messages) if m["role"] == "assistant" and k not in eos_given]
-    if missing:
-        raise ValueError(f"No eos token after assistant message {missing[0]}: the chat template must end every "
-                         "assistant turn with eos_token (use chathuman_hf.tokenization.prepare_tokenizer).")
     return roles, last, owner
 
 
 def _encode_exact(batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, Any]]:
-    """The reference path: Jinja render of the whole text, one encode per text, roles from the offsets."""
+    """The reference path: the rendered text, one encode per text, roles from the offsets."""
     rendered = render_batch(batch_messages, tokenizer)
     texts = [t for t, _ in rendered]
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -130,17 +75,17 @@ def _encode_exact(batch_messages: list[list[dict]], tokenizer: PreTrainedTokeniz
         all_ids, all_offsets = enc["input_ids"], enc["offset_mapping"]
     out = []
     for messages, (_, spans), ids, offsets in zip(batch_messages, rendered, all_ids, all_offsets, strict=True):
-        roles, last, owner = _roles_for(messages, spans, ids, offsets, tokenizer.eos_token_id)
+        roles, last, owner = _roles_for(messages, spans, offsets)
         out.append({"input_ids": list(ids), "roles": roles, "last_turn": last, "owner": owner})
     return out
 
 
 # ---------------------------------------------------------------- verified fast path
-# The template's frames (text around the contents) depend only on the role sequence, so they are rendered once per
-# role sequence; each distinct content is encoded once per batch and the segments are concatenated. This is used only
-# for a tokenizer whose segment-wise records equal the exact path's on probe conversations (with/without system,
-# 1-4 exchanges, contents with edge whitespace, newlines and marker text) and, for every new role sequence, on a probe
-# with that sequence; otherwise everything goes through ``_encode_exact``.
+# The template's frames (text around the contents) depend only on the role sequence (``rendering.Layout``), so they
+# are encoded once per role sequence; each distinct content is encoded once per batch and the segments are
+# concatenated. This is used only for a tokenizer whose segment-wise records equal the exact path's on probe
+# conversations (with/without system, 1-4 exchanges, contents with edge whitespace, newlines and marker text) and,
+# for every new role sequence, on a probe with that sequence; otherwise everything goes through ``_encode_exact``.
 
 _PROBE_TEXTS = (
     "안녕하세요 반가워요", " 앞에 공백", "뒤에 공백 ", "줄\n바꿈  두 칸", "ok? 123 abc ㅋㅋ", "<usr> 안 </s> 마커",
@@ -156,7 +101,6 @@ class _FastPlan:
     def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
         self._tokenizer = weakref.ref(tokenizer)  # the plan lives in a module cache: never keep a tokenizer alive
         self.backend = tokenizer.backend_tokenizer
-        self.eos_id = tokenizer.eos_token_id
         self.layouts: dict[tuple[str, ...], Any] = {}
         self.memo: dict[str, list[int]] = {}
 
@@ -179,21 +123,19 @@ class _FastPlan:
         if not roles or any(r not in ROLE_CODES for r in roles):
             return None
         try:
-            frames = _frames(roles, self._tokenizer())
+            layout: Layout = layout_for(self._tokenizer(), roles)
         except Exception:  # noqa: BLE001 - any template surprise: the exact path raises the real error
             return None
-        frame_ids = self.encode_contents(frames)
+        encodings = self.backend.encode_batch(list(layout.frames), add_special_tokens=False)
         codes = [ROLE_CODES[r] for r in roles]
         last_asst = max((i for i, r in enumerate(roles) if r == "assistant"), default=-1)
         n = len(roles)
         tables = []
-        for i, ids in enumerate(frame_ids):
+        for i, enc in enumerate(encodings):
             k = i - 1  # the message whose content precedes frame i
             f_roles, f_last, f_owner = [], [], []
-            given = False
-            for tid in ids:
-                if k >= 0 and roles[k] == "assistant" and not given and tid == self.eos_id:
-                    given = True
+            for s, _e in enc.offsets:
+                if k >= 0 and s < layout.closing[i]:  # the closing text of assistant turn k
                     f_roles.append(ASSISTANT)
                     f_last.append(int(k == last_asst))
                     f_owner.append(k)
@@ -201,11 +143,9 @@ class _FastPlan:
                     f_roles.append(FRAME)
                     f_last.append(0)
                     f_owner.append(min(k + 1, n - 1) if k >= 0 else -1)
-            if k >= 0 and roles[k] == "assistant" and not given:
-                return None  # no eos after an assistant turn: the exact path raises the explanation
-            tables.append((list(ids), f_roles, f_last, f_owner))
+            tables.append((list(enc.ids), f_roles, f_last, f_owner))
         content = [(c, int(k == last_asst and c == ASSISTANT), k) for k, c in enumerate(codes)]
-        return tables, content
+        return layout, tables, content
 
     def layout(self, roles: tuple[str, ...]) -> Any:
         if roles not in self.layouts:
@@ -213,7 +153,7 @@ class _FastPlan:
             if built is not None:  # verify this role sequence once against the exact path
                 probe = [{"role": r, "content": _PROBE_TEXTS[i % len(_PROBE_TEXTS)]} for i, r in enumerate(roles)]
                 try:
-                    same = self.assemble([probe], {r: built for r in [roles]}) == _encode_exact([probe], self._tokenizer())
+                    same = self.assemble([probe], {roles: built}) == _encode_exact([probe], self._tokenizer())
                 except Exception:  # noqa: BLE001
                     same = False
                 built = built if same else None
@@ -222,16 +162,20 @@ class _FastPlan:
 
     def assemble(self, batch_messages: list[list[dict]], layouts: dict[tuple[str, ...], Any]) -> list[dict[str, Any]]:
         unique: dict[str, int] = {}
+        batch_contents = []
         for messages in batch_messages:
-            for m in messages:
-                unique.setdefault(m["content"], len(unique))
+            layout = layouts[tuple(m["role"] for m in messages)][0]
+            contents = inserted(layout, messages) if any(layout.strip) else [m["content"] for m in messages]
+            batch_contents.append(contents)
+            for c in contents:
+                unique.setdefault(c, len(unique))
         encoded = self.encode_cached(list(unique))
         out = []
-        for messages in batch_messages:
-            tables, content = layouts[tuple(m["role"] for m in messages)]
+        for messages, contents in zip(batch_messages, batch_contents, strict=True):
+            _, tables, content = layouts[tuple(m["role"] for m in messages)]
             ids, roles, last, owner = list(tables[0][0]), list(tables[0][1]), list(tables[0][2]), list(tables[0][3])
-            for m, (code, flag, k), frame in zip(messages, content, tables[1:], strict=True):
-                c_ids = encoded[unique[m["content"]]]
+            for text, (code, flag, k), frame in zip(contents, content, tables[1:], strict=True):
+                c_ids = encoded[unique[text]]
                 n = len(c_ids)
                 ids += c_ids
                 roles += [code] * n
@@ -243,6 +187,14 @@ class _FastPlan:
                 owner += frame[3]
             out.append({"input_ids": ids, "roles": roles, "last_turn": last, "owner": owner})
         return out
+
+
+def _renders(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> bool:
+    try:
+        layout_for(tokenizer, roles)
+    except TemplateError:
+        return False
+    return True
 
 
 def _fast_plan(tokenizer: PreTrainedTokenizerBase) -> _FastPlan | None:
@@ -261,6 +213,7 @@ def _fast_plan(tokenizer: PreTrainedTokenizerBase) -> _FastPlan | None:
         for head in ([], [{"role": "system", "content": ""}])
         for n in (1, 2, 3, 4)
     ]
+    probes = [p for p in probes if _renders(tokenizer, tuple(m["role"] for m in p))]  # e.g. no system role
     shift = 0
     for probe in probes:
         for m in probe:
@@ -269,7 +222,7 @@ def _fast_plan(tokenizer: PreTrainedTokenizerBase) -> _FastPlan | None:
     try:
         roles_seen = {tuple(m["role"] for m in p) for p in probes}
         layouts = {r: plan.layout(r) for r in roles_seen}
-        if any(v is None for v in layouts.values()) or plan.assemble(probes, layouts) != _encode_exact(
+        if not probes or any(v is None for v in layouts.values()) or plan.assemble(probes, layouts) != _encode_exact(
             probes, tokenizer
         ):
             plan = None
@@ -296,18 +249,6 @@ def encode_dialogues(batch_messages: list[list[dict]], tokenizer: PreTrainedToke
             if layouts[roles] is None:
                 return _encode_exact(batch_messages, tokenizer)
     return plan.assemble(batch_messages, layouts)
-
-
-def label_token_count(roles: list[int], last_turn: list[int], label_mode: Any) -> int:
-    """How many tokens of one example carry a label under ``label_mode`` (for the empty-target check)."""
-    from chathuman_hf.collators import LabelMode
-
-    mode = LabelMode.parse(label_mode)
-    if mode in (LabelMode.INPUT, LabelMode.SHIFT):
-        return max(len(roles) - 1, 0)
-    if mode is LabelMode.ALL_SYS:
-        return sum(1 for r in roles if r == ASSISTANT)
-    return sum(1 for r, t in zip(roles, last_turn, strict=True) if r == ASSISTANT and t)
 
 
 def _examples_for(messages: list[dict], *, max_turns: int | None, expand_turns: bool) -> list[list[dict]]:
@@ -434,8 +375,6 @@ def tokenize_dialogues(
     if max_length < 4:
         raise ValueError(f"max_length={max_length} is too small for a chat example")
     if label_mode is not None:
-        from chathuman_hf.collators import LabelMode
-
         label_mode = LabelMode.parse(label_mode).value
     mapped = dataset.map(
         _tokenize_batch,

@@ -13,8 +13,8 @@ from huggingface_hub import constants as hub_constants
 from transformers import Trainer
 from transformers.trainer_utils import EvalLoopOutput
 
-from chathuman_hf.collators import LabelMode
 from chathuman_hf.evaluation import StatsAccumulator, batch_loss_stats, generate_replies, generation_health
+from chathuman_hf.labels import LabelMode
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ class ChatTrainer(Trainer):
 
     # ------------------------------------------------------------------ loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
-        inputs = {k: v for k, v in inputs.items() if k not in ("shift_labels", "assistant_labels")}
+        # transformers' own loss: labels (shifted inside) or shift_labels (the shift mode's, used as they are)
+        inputs = {k: v for k, v in inputs.items() if k != "assistant_labels"}
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     # ------------------------------------------------------------------ evaluation

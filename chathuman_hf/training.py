@@ -17,18 +17,19 @@ from datasets import Dataset
 from transformers import AutoTokenizer, EarlyStoppingCallback, PreTrainedModel, PreTrainedTokenizerBase
 
 from chathuman_hf.callbacks import ChatWindowCallback
-from chathuman_hf.collators import ChatCollator, LabelMode
+from chathuman_hf.chat_templates import apply_template_choice
+from chathuman_hf.collators import ChatCollator
 from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
 from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_args
 from chathuman_hf.evaluation import health_prompts
 from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.losses import make_compute_loss_func
+from chathuman_hf.labels import LabelMode
 from chathuman_hf.model_card import HYPERPARAMETERS, ModelCardInfo, epoch_table, write_model_card
 from chathuman_hf.modeling import build_model, ensure_vocab_fits
 from chathuman_hf.packed_attention import check_packing_supported
 from chathuman_hf.packing import pack_dataset
 from chathuman_hf.plots import plot_loss_curves
-from chathuman_hf.tokenization import chat_generation_config, prepare_tokenizer
+from chathuman_hf.tokenization import chat_generation_config, load_tokenizer
 from chathuman_hf.tokenizer_training import train_tokenizer
 from chathuman_hf.trainer import ChatTrainer
 from chathuman_hf.window import ChatWindow
@@ -120,14 +121,15 @@ def build_tokenizer(
     A trained tokenizer is trained once per machine (local main process) and saved under
     ``output_dir/_trained_tokenizer``; the other processes load that copy, so every rank has the same ids.
     """
+    choice = model_args.chat_template
     if resume_from and (Path(resume_from) / "tokenizer_config.json").is_file():
-        tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(resume_from))
+        tokenizer = apply_template_choice(AutoTokenizer.from_pretrained(resume_from), choice)
     elif model_args.train_tokenizer:
         shared = Path(training_args.output_dir) / TRAINED_TOKENIZER_DIR if training_args is not None else None
         local_main = training_args is None or training_args.local_process_index == 0
         if shared is not None and not local_main:
             with training_args.main_process_first(desc="training the tokenizer"):
-                tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(str(shared)))
+                tokenizer = apply_template_choice(AutoTokenizer.from_pretrained(str(shared)), choice)
         else:
             ctx = training_args.main_process_first(desc="training the tokenizer") if training_args else nullcontext()
             with ctx:
@@ -135,12 +137,15 @@ def build_tokenizer(
                     train_dialogues, vocab_size=model_args.vocab_size, model_type=model_args.tokenizer_model_type,
                     library=model_args.tokenizer_library,
                 )
+                tokenizer = apply_template_choice(tokenizer, choice)
                 if shared is not None:
                     tokenizer.save_pretrained(str(shared))
     elif model_args.tokenizer_name:
-        tokenizer = prepare_tokenizer(model_args.tokenizer_name, use_reserved_tokens=model_args.use_reserved_tokens)
+        tokenizer = apply_template_choice(load_tokenizer(model_args.tokenizer_name), choice,
+                                          use_reserved_tokens=model_args.use_reserved_tokens)
     elif not model_args.from_scratch:
-        tokenizer = prepare_tokenizer(model_args.model_name_or_path, use_reserved_tokens=model_args.use_reserved_tokens)
+        tokenizer = apply_template_choice(load_tokenizer(model_args.model_name_or_path), choice,
+                                          use_reserved_tokens=model_args.use_reserved_tokens)
     else:
         raise ValueError(
             f"--model_type {model_args.model_type} builds a model from scratch and needs a tokenizer: "
@@ -242,7 +247,6 @@ def build_trainer(
         eval_dataset=data.eval,
         data_collator=ChatCollator(tokenizer.pad_token_id, chat_args.label_mode, with_assistant_labels=True),
         processing_class=tokenizer,
-        compute_loss_func=make_compute_loss_func(chat_args.label_mode),
         callbacks=callbacks,
         label_mode=chat_args.label_mode,
         health_prompts=prompts,
@@ -364,13 +368,14 @@ def evaluate_saved_model(
     *,
     batch_size: int = 8,
     work_dir: str | Path | None = None,
+    chat_template: str = "auto",
 ) -> dict[str, Any]:
     """Score a saved chat model on held-out dialogues with the same token-weighted metrics as training evals."""
     import tempfile
 
     from transformers import AutoModelForCausalLM
 
-    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(str(model_dir)))
+    tokenizer = apply_template_choice(load_tokenizer(str(model_dir)), chat_template)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir))
     data = load_data(data_args, chat_args)
     if chat_args.eval_data is None and chat_args.eval_split == 0:

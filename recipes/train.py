@@ -24,6 +24,7 @@ from transformers import set_seed
 from chathuman_hf.checkpoints import resolve_resume
 from chathuman_hf.config import parse_args
 from chathuman_hf.data.errors import DataFormatError
+from chathuman_hf.rendering import TemplateError
 from chathuman_hf.scale_out import check_engine
 from chathuman_hf.training import (
     build_chat_model,
@@ -79,5 +80,5 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except DataFormatError as err:  # bad input: one line naming the file and record, no traceback
+    except (DataFormatError, TemplateError) as err:  # bad input: one line naming the file and record, no traceback
         sys.exit(f"error: {err}")

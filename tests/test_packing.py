@@ -9,8 +9,8 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from chathuman_hf.collators import ChatCollator, LabelMode
+from chathuman_hf.evaluation import token_nll_sums
 from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.losses import make_compute_loss_func, token_loss_sum
 from chathuman_hf.modeling import build_model
 from chathuman_hf.packed_attention import check_packing_supported, packing_problem
 from chathuman_hf.packing import best_fit_bins, pack_dataset, padding_report, padding_share
@@ -98,8 +98,8 @@ def test_packed_equals_unpacked_for_every_family_and_label_mode(data, family, at
                 logits["u"] = model(input_ids=bu["input_ids"], attention_mask=bu["attention_mask"]).logits
                 logits["p"] = model(**{k: bp[k] for k in ("input_ids", "position_ids")}).logits
         lu, lp = logits["u"], logits["p"]
-        su, nu = token_loss_sum(lu, bu["labels"], shifted=mode.pre_shifted)
-        sp, np_ = token_loss_sum(lp, bp["labels"], shifted=mode.pre_shifted)
+        su, nu = (x.sum() for x in token_nll_sums(lu, bu["labels"], pre_shifted=mode.pre_shifted))
+        sp, np_ = (x.sum() for x in token_nll_sums(lp, bp["labels"], pre_shifted=mode.pre_shifted))
         assert nu == np_ > 0
         assert abs((su / nu).item() - (sp / np_).item()) < 1e-4, mode
     eu = _per_example_logits(lu, bu, rows_u, packed=False)
@@ -138,8 +138,7 @@ def test_packed_batches_train_under_trainer(data, tmp_path):
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2, max_steps=2, report_to=[],
                              remove_unused_columns=False, use_cpu=True, save_strategy="no")
     trainer = Trainer(model=model, args=args, train_dataset=packed,
-                      data_collator=ChatCollator(tok.pad_token_id, "-100+sys"),
-                      compute_loss_func=make_compute_loss_func("-100+sys"))
+                      data_collator=ChatCollator(tok.pad_token_id, "-100+sys"))
     assert torch.isfinite(torch.tensor(trainer.train().training_loss))
 
 

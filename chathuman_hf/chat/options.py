@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from chathuman_hf.chat_templates import chat_template_field
+
 
 @dataclass
 class ChatModelArguments:
@@ -17,6 +19,7 @@ class ChatModelArguments:
     max_turns: int | None = field(default=None, metadata={"help": "Exchanges kept (default: chat_window.json)."})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:1 ... or auto."})
     no_skills: bool = field(default=False, metadata={"help": "Answer everything with the model."})
+    chat_template: str = chat_template_field()
 
     def preset_overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {}
