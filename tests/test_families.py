@@ -143,6 +143,8 @@ def test_template_file_and_unknown_value(tmp_path):
     ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}{% endfor %}"
      "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}", "closes assistant turn 2 with no end-of-turn"),
     (FAMILY_TEMPLATES["gemma3_text"], r"uses <end_of_turn> but the vocabulary has no such token"),
+    ("<|im_start|>system\nToday: {{ strftime_now('%d %b %Y') }}<|im_end|>\n" + FAMILY_TEMPLATES["qwen2"],
+     r"stamps the current date \(strftime_now\)"),
 ])
 def test_unusable_templates_are_refused_in_one_line(template, message):
     tok = make_family_word_tokenizer("qwen2", THREE_TURN_WORDS)
