@@ -92,6 +92,10 @@ def apply_template_choice(
 
 def check_template(tokenizer: PreTrainedTokenizerBase) -> None:
     """Raise ``TemplateError`` (one line with the fix) unless the template can train and stop generation."""
+    if "strftime_now" in (tokenizer.chat_template or ""):
+        raise TemplateError(f"{template_name(tokenizer)} stamps the current date (strftime_now), so the same "
+                            f"conversation renders differently from day to day (not prefix-consistent across runs); "
+                            f"{FIX}.")
     for roles in (("user", "assistant", "user", "assistant"), ("system", "user", "assistant")):
         try:
             layout = layout_for(tokenizer, roles)

@@ -143,6 +143,8 @@ def test_template_file_and_unknown_value(tmp_path):
     ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}{% endfor %}"
      "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}", "closes assistant turn 2 with no end-of-turn"),
     (FAMILY_TEMPLATES["gemma3_text"], r"uses <end_of_turn> but the vocabulary has no such token"),
+    ("<|im_start|>system\nToday: {{ strftime_now('%d %b %Y') }}<|im_end|>\n" + FAMILY_TEMPLATES["qwen2"],
+     r"stamps the current date \(strftime_now\)"),
 ])
 def test_unusable_templates_are_refused_in_one_line(template, message):
     tok = make_family_word_tokenizer("qwen2", THREE_TURN_WORDS)
@@ -248,3 +250,20 @@ def test_chat_engine_renders_with_the_models_template_and_strips_its_markers():
     word = tok.convert_tokens_to_ids("응")
     result = engine._finish(torch.tensor([ids + [word, end]]), len(ids), config)
     assert (result.text, result.finish_reason, result.completion_tokens) == ("응", "stop", 2)
+
+
+@pytest.mark.slow
+def test_train_recipe_refuses_model_template_on_a_base_without_one_in_one_line(tmp_path, repo_root):
+    import os
+    import subprocess
+    import sys
+
+    base = make_kogpt2_like_dir(tmp_path / "kogpt2")
+    cmd = [sys.executable, str(repo_root / "recipes" / "train.py"), "--model_name_or_path", str(base),
+           "--chat_template", "model", "--output_dir", str(tmp_path / "out"), "--max_steps", "1"]
+    run = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo_root)},
+                         timeout=600)
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --chat_template model: ") and "use --chat_template chathuman" in last
+    assert "Traceback" not in run.stderr and not (tmp_path / "out" / "checkpoint-1").exists()
