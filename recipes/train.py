@@ -24,6 +24,7 @@ from transformers import set_seed
 from chathuman_hf.checkpoints import resolve_resume
 from chathuman_hf.config import parse_args
 from chathuman_hf.data.errors import DataFormatError
+from chathuman_hf.lora import PeftSetupError, check_4bit_support
 from chathuman_hf.training import (
     build_chat_model,
     build_tokenizer,
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, chat_args, training_args = parse_args(argv)
     setup_logging(training_args)
     logger.info("Process %d/%d on %s", training_args.process_index, training_args.world_size, training_args.device)
+    if model_args.load_in_4bit:
+        check_4bit_support(training_args.device)  # QLoRA: one line before any data or weights load
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
 
     # 2. data: load + clean + hold out (main process first, the others reuse the datasets cache)
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 4. model (same seed → same init), resized to the tokenizer; every token id checked before the first step
     set_seed(training_args.seed)
-    model = build_chat_model(model_args, tokenizer, chat_args, data)
+    model = build_chat_model(model_args, tokenizer, chat_args, data,
+                             gradient_checkpointing=training_args.gradient_checkpointing)
 
     # 5. trainer: label-mode collator and loss, token-weighted eval metrics, generation health, early stopping
     trainer = build_trainer(model, tokenizer, data, chat_args, training_args)
@@ -77,5 +81,5 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except DataFormatError as err:  # bad input: one line naming the file and record, no traceback
+    except (DataFormatError, PeftSetupError) as err:  # bad input or LoRA option: one line, no traceback
         sys.exit(f"error: {err}")

@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 from transformers import (
-    AutoModelForCausalLM,
     GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -21,7 +20,7 @@ from transformers import (
 )
 
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
-from chathuman_hf.tokenization import load_tokenizer
+from chathuman_hf.loading import is_adapter_dir, load_chat_model
 from chathuman_hf.window import ChatWindow, trim_history
 
 EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
@@ -79,11 +78,10 @@ class ChatEngine:
                         dtype: torch.dtype | None = None) -> ChatEngine:
         """Load a saved chat model directory (weights, tokenizer + chat template, generation config, window)."""
         model_dir = Path(model_dir)
-        if not (model_dir / "config.json").exists():
+        if not (model_dir / "config.json").exists() and not is_adapter_dir(model_dir):
             raise FileNotFoundError(f"{model_dir} is not a saved model directory (no config.json): pass the output "
                                     "directory of recipes/train.py.")
-        tokenizer = load_tokenizer(str(model_dir))
-        model = AutoModelForCausalLM.from_pretrained(model_dir, **({"dtype": dtype} if dtype else {}))
+        model, tokenizer = load_chat_model(model_dir, dtype=dtype, merge=True)  # a LoRA adapter is merged once here
         if device is None or device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model.to(device)
