@@ -168,7 +168,7 @@ def apply_lora(
     if added:
         width = model.get_input_embeddings().weight.shape[1]
         megabytes = len(added) * width * 4 * len(rows) / 1e6
-        logger.info("%d token(s) not in the base vocabulary (ids %s) train as single rows of %s: %.3f MB in the "
+        logger.info("%d token(s) not in the base vocabulary (ids %s) train as single rows of %s: %.3g MB in the "
                     "adapter (instead of full embedding copies).", len(added), added[:8], sorted(rows), megabytes)
     else:
         logger.info("No token added to the base vocabulary: the adapter holds only the LoRA matrices.")
