@@ -264,3 +264,129 @@ def test_export_of_a_full_model_leaves_training_state_behind(tiny_model_dir, tmp
         (source / leftover).write_bytes(b"x")
     out = export_model(source, tmp_path / "clean")
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in tiny_model_dir.iterdir())
+
+
+# ---------------------------------------------------------------------------------------------- slow: training details
+
+
+def tensors(path) -> dict[str, torch.Tensor]:
+    with safe_open(str(path / "adapter_model.safetensors"), "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}
+
+
+@pytest.mark.slow
+def test_added_tokens_run_with_checkpointing_best_adapter_and_early_stopping(tmp_path, repo_root):
+    """Our template on a base without it: 2 rows train; gradient checkpointing; early stopping keeps the best."""
+    from chathuman_hf.chat.engine import ChatEngine
+
+    base = make_tiny_llama_dir(tmp_path / "base", role_tokens=False)
+    out = tmp_path / "out"
+    # greater_is_better with a falling perplexity: the first eval stays best, the next one ends training (patience 1)
+    logs = train(repo_root, out, "--model_name_or_path", str(base), "--max_steps", "12", "--gradient_checkpointing",
+                 "true", "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps", "--save_steps",
+                 "2", "--early_stopping_patience", "1", "--greater_is_better", "true", "--generation_prompts", "2")
+    assert "2 token(s) not in the base vocabulary (ids [691, 692])" in logs
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 4 and state["best_model_checkpoint"].endswith("checkpoint-2")
+    best, final = tensors(out / "checkpoint-2"), tensors(out)
+    assert best.keys() == final.keys() and all(torch.equal(best[k], final[k]) for k in best)
+    assert sum(1 for k in final if "trainable_tokens_delta" in k) == 2 and not (out / "model.safetensors").exists()
+    # evaluate.py scores the adapter exactly as the end of training did
+    proc = subprocess.run([sys.executable, str(repo_root / "recipes/evaluate.py"), "--model", str(out), "--output",
+                           str(tmp_path / "m.json")], env=env(), cwd=repo_root, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    scored = json.loads((tmp_path / "m.json").read_text())
+    trained = json.loads((out / "eval_results.json").read_text())
+    assert scored["eval_assistant_perplexity"] == pytest.approx(trained["eval_assistant_perplexity"], rel=1e-5)
+    # chat.py / serve.py load through ChatEngine: the adapter is merged onto its resized base
+    engine = ChatEngine.from_pretrained(out)
+    assert engine.model.get_input_embeddings().weight.shape[0] == 693
+    proc = subprocess.run([sys.executable, str(repo_root / "recipes/chat.py"), "--model", str(out), "--no_skills"],
+                          input="안녕\n", env=env(), cwd=repo_root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip(), proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_lora_resumes_after_sigkill_to_the_same_loss_and_step(tmp_path, repo_root):
+    import signal
+    import time
+
+    from chathuman_hf.checkpoints import checkpoint_problem
+
+    base = make_tiny_llama_dir(tmp_path / "base")
+    args = ["--model_name_or_path", str(base), "--num_train_epochs", "3", "--generation_prompts", "2",
+            "--save_total_limit", "3", "--logging_steps", "5"]
+
+    def start(out, *extra):
+        cmd = [sys.executable, str(repo_root / "recipes/train.py"), *LORA, *args, "--output_dir", str(out), *extra]
+        log = open(f"{out}.log", "w")  # noqa: SIM115 - closed below
+        return subprocess.Popen(cmd, env=env(), cwd=repo_root, stdout=log, stderr=subprocess.STDOUT), log
+
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    uninterrupted, full_log = start(full)
+    victim, victim_log = start(killed)
+    deadline, first = time.time() + 240, None
+    while time.time() < deadline and victim.poll() is None:
+        done = [p for p in killed.glob("checkpoint-*") if checkpoint_problem(p) is None] if killed.exists() else []
+        if done:
+            first = done[0]
+            victim.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    victim.wait(timeout=60)
+    assert first is not None and victim.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-3000:]
+    assert not (killed / "eval_results.json").exists()
+    resumed, resumed_log = start(killed, "--resume_from_checkpoint", "auto")
+    assert resumed.wait(timeout=300) == 0, (tmp_path / "killed.log").read_text()[-3000:]
+    assert uninterrupted.wait(timeout=300) == 0, (tmp_path / "full.log").read_text()[-3000:]
+    for log in (full_log, victim_log, resumed_log):
+        log.close()
+    assert "Resuming from" in (tmp_path / "killed.log").read_text()
+    ends = [(json.loads((o / "eval_results.json").read_text())["eval_loss"],
+             json.loads((o / "trainer_state.json").read_text())["global_step"]) for o in (full, killed)]
+    assert ends[0][1] == ends[1][1]
+    assert ends[0][0] == pytest.approx(ends[1][0], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_two_process_cpu_ddp_trains_lora_and_saves_one_adapter(tmp_path, repo_root):
+    import shutil
+
+    from tests.test_distributed import free_port, gloo_env
+
+    if shutil.which("accelerate") is None:
+        pytest.skip("the accelerate command is not on PATH")
+    base = make_tiny_llama_dir(tmp_path / "base")
+    out = tmp_path / "ddp"
+    cmd = ["accelerate", "launch", "--config_file", str(repo_root / "accelerate_configs/multi_cpu.yaml"),
+           "--main_process_ip", "127.0.0.1", "--main_process_port", str(free_port()),
+           str(repo_root / "recipes/train.py"), *LORA, "--model_name_or_path", str(base), "--max_steps", "4",
+           "--per_device_train_batch_size", "4", "--eval_strategy", "steps", "--eval_steps", "4", "--save_strategy",
+           "steps", "--save_steps", "4", "--generation_prompts", "2", "--output_dir", str(out)]
+    proc = subprocess.run(cmd, env=gloo_env(), cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    shards = [set(json.loads((out / "_shards" / f"rank-{r}.json").read_text())["rows"]) for r in (0, 1)]
+    assert shards[0] and shards[1] and not shards[0] & shards[1]
+    assert sorted(p.name for p in out.glob("*.safetensors")) == ["adapter_model.safetensors"]
+    assert sorted(p.name for p in (out / "checkpoint-4").glob("*.safetensors")) == ["adapter_model.safetensors"]
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 4
+
+
+@pytest.mark.slow
+def test_qlora_on_cpu_trains_a_4bit_base(tmp_path, repo_root):
+    pytest.importorskip("bitsandbytes")
+    from chathuman_hf.lora import PeftSetupError, check_4bit_support
+
+    try:
+        check_4bit_support("cpu")
+    except PeftSetupError as err:
+        pytest.skip(str(err))
+    base = make_tiny_llama_dir(tmp_path / "base")
+    out = tmp_path / "qlora"
+    train(repo_root, out, "--model_name_or_path", str(base), "--load_in_4bit", "--max_steps", "4", "--eval-split",
+          "0", "--eval_strategy", "no", "--load_best_model_at_end", "false", "--save_strategy", "no")
+    assert "base loaded in 4-bit (QLoRA)" in (out / "README.md").read_text()
+    assert all(".lora_" in k for k in tensors(out))
+    losses = [e["loss"] for e in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in e]
+    assert losses and all(x == x for x in losses)  # finite, trained through the 4-bit layers
