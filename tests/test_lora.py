@@ -251,6 +251,17 @@ def test_export_refuses_a_directory_that_is_neither(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_export_push_stops_before_the_upload_offline(tmp_path, caplog):
+    from huggingface_hub import constants
+
+    from chathuman_hf.export import push_export
+
+    assert constants.HF_HUB_OFFLINE  # tests/conftest.py: no Hub here
+    with caplog.at_level("WARNING", logger="chathuman_hf.export"):
+        assert push_export(tmp_path, "me/korean-chat") is None
+    assert f"{tmp_path} is ready to push to me/korean-chat; not uploading" in caplog.text
+
+
 def test_export_of_a_full_model_leaves_training_state_behind(tiny_model_dir, tmp_path):
     from chathuman_hf.export import export_model
 
