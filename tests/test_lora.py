@@ -25,6 +25,15 @@ LORA = ["--use_peft", "--lora_r", "4", "--lora_alpha", "8", "--max-length", "96"
         "--learning_rate", "5.0e-03", "--disable_tqdm", "true", "--report_to", "none", "--seed", "3"]
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models: one intra-op thread (2 threads on a shared 2-core machine made generation ~20x slower here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def env() -> dict[str, str]:
     return dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                 OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
