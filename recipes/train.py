@@ -9,6 +9,11 @@ The seed's real setting (KoGPT2 base, needs the Hub; one GPU or several):
     accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/train.py \
         --config recipes/configs/kogpt2.yaml --data /path/to/dialogues --output_dir outputs/kogpt2-chat
 
+A LoRA adapter on a Hub base with its own chat template (``--load_in_4bit`` for QLoRA; see README "LoRA and QLoRA"):
+
+    accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/train.py \
+        --model_name_or_path LGAI-EXAONE/EXAONE-4.0-1.2B --chat_template model --use_peft --output_dir outputs/lora
+
 Runs unchanged under ``python``, ``accelerate launch`` and ``torchrun``. Every option of ``TrainingArguments`` is
 accepted; ``--config FILE.yaml`` sets defaults that command-line options override; ``--help`` lists everything.
 ``--resume_from_checkpoint auto`` resumes from the latest complete checkpoint in ``--output_dir``.
