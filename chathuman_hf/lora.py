@@ -9,6 +9,7 @@ copies of the embedding and output layers (the copies that break merging and vLL
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,8 @@ def quantization_kwargs(args: LoraArguments, dtype: torch.dtype | None = None) -
     config = BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
     )
-    device = f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+    # one whole copy per process, on this process's GPU (data parallel: LOCAL_RANK), as TRL's get_kbit_device_map
+    device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
     return {"quantization_config": config, "device_map": {"": device}}
 
 
