@@ -23,6 +23,7 @@ from transformers.utils import is_torch_bf16_gpu_available
 from chathuman_hf.chat_templates import chat_template_field, parse_template_choice
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.labels import LABEL_MODE_NAMES
+from chathuman_hf.lora import LoraArguments
 from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES
 
 DEFAULT_MODEL = "skt/kogpt2-base-v2"
@@ -32,8 +33,11 @@ _LABEL_MODE_FLAGS = ("--label-mode", "--label_mode")
 
 
 @dataclass
-class ModelArguments:
-    """Which model and tokenizer to start from: a Hub id / local dir, or a config built from scratch."""
+class ModelArguments(LoraArguments):
+    """Which model and tokenizer to start from: a Hub id / local dir, or a config built from scratch.
+
+    The LoRA/QLoRA options (``--use_peft`` …) are inherited from ``chathuman_hf.lora.LoraArguments``.
+    """
 
     model_name_or_path: str = field(
         default=DEFAULT_MODEL,
@@ -74,6 +78,7 @@ class ModelArguments:
 
     def __post_init__(self) -> None:
         self.chat_template = parse_template_choice(self.chat_template)
+        super().__post_init__()
         if self.model_type and self.model_name_or_path not in (DEFAULT_MODEL, None, ""):
             raise ValueError(
                 f"Give either --model_name_or_path ({self.model_name_or_path}) or --model_type ({self.model_type}) "

@@ -47,13 +47,15 @@ def build_model(
     tokenizer: PreTrainedTokenizerBase | None = None,
     dtype: str | torch.dtype | None = None,
     guards: bool = True,
+    load_kwargs: dict[str, Any] | None = None,
 ) -> PreTrainedModel:
     """Load a causal LM (Hub id or local dir) or build one from scratch (``model_type``, default gpt2).
 
     With a tokenizer: the vocabulary size and special ids follow it, and embeddings are resized to
     ``len(tokenizer)`` with mean-initialized new rows; ``ensure_vocab_fits`` is checked. With ``guards`` the
     model refuses double-shifted labels (``losses.install_label_guard``). ``config.use_cache`` is off, as Trainer
-    sets it, so packed rows stay apart (``packed_attention``); generation follows ``generation_config.use_cache``.
+    sets it, so packed rows stay apart (``packed_attention``); generation follows ``generation_config.use_cache``. ``load_kwargs`` go to
+    ``from_pretrained`` (e.g. QLoRA's quantization config).
     """
     overrides = parse_config_overrides(config_overrides)
     dtype = _resolve_dtype(dtype)
@@ -61,7 +63,7 @@ def build_model(
         config = AutoConfig.from_pretrained(model_name_or_path)
         for key, value in overrides.items():
             setattr(config, key, value)
-        kwargs = {"config": config}
+        kwargs = {"config": config, **(load_kwargs or {})}
         if dtype is not None:
             kwargs["dtype"] = dtype
         model = AutoModelForCausalLM.from_pretrained(model_name_or_path, **kwargs)

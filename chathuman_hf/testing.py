@@ -252,3 +252,42 @@ def make_family_model_dir(path: str | Path, family: str, *, vocab_size: int = 10
     torch.manual_seed(seed)
     AutoModelForCausalLM.from_config(config).save_pretrained(path)
     return path
+
+
+def make_tiny_llama_dir(path: str | Path, *, role_tokens: bool = True, vocab_size: int = 600, seed: int = 0,
+                        tie_word_embeddings: bool = False) -> Path:
+    """A tiny pretrained-style Llama base (2 layers x 64, untied head) with a BPE tokenizer trained on the sample.
+
+    ``role_tokens=True``: ``<usr>``/``<sys>`` are in the base vocabulary (preparing the tokenizer adds nothing, like a
+    base used with its own template); ``False``: the vocabulary has only ``<pad>``, ``<unk>``, ``</s>``, so our
+    template adds two tokens. With role tokens the base tokenizer also carries the chat template, as a base with its
+    own template does.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    from chathuman_hf.tokenization import CHAT_TEMPLATE
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    specials = ["<pad>", "<unk>", "</s>"] + (["<usr>", "<sys>"] if role_tokens else [])
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(sample_texts(), trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", eos_token="</s>", bos_token="</s>",
+        extra_special_tokens=specials[3:], clean_up_tokenization_spaces=False, model_max_length=256,
+    )
+    if role_tokens:
+        tokenizer.chat_template = CHAT_TEMPLATE
+    config = AutoConfig.for_model(
+        "llama", vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256, pad_token_id=0, bos_token_id=2,
+        eos_token_id=2, tie_word_embeddings=tie_word_embeddings,
+    )
+    torch.manual_seed(seed)
+    AutoModelForCausalLM.from_config(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -24,6 +24,7 @@ from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_arg
 from chathuman_hf.evaluation import health_prompts
 from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.labels import LabelMode
+from chathuman_hf.lora import PeftSetupError, adapter_summary, apply_lora, base_vocabulary_size, quantization_kwargs
 from chathuman_hf.model_card import HYPERPARAMETERS, ModelCardInfo, epoch_table, write_model_card
 from chathuman_hf.modeling import build_model, ensure_vocab_fits
 from chathuman_hf.packed_attention import check_packing_supported
@@ -190,15 +191,22 @@ def tokenize_data(
 
 
 def build_chat_model(
-    model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, chat_args: ChatArguments, data: ChatData | None = None
+    model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, chat_args: ChatArguments, data: ChatData | None = None,
+    *, gradient_checkpointing: bool = False,
 ) -> PreTrainedModel:
-    """Load or build the model, resize it to the tokenizer, check every token id and set chat generation defaults."""
+    """Load or build the model, resize it to the tokenizer, check every token id and set chat generation defaults.
+
+    With ``--use_peft`` the model is returned wrapped in a LoRA adapter (``chathuman_hf.lora.apply_lora``).
+    """
+    if model_args.load_in_4bit and model_args.from_scratch:
+        raise PeftSetupError("--load_in_4bit quantizes pretrained weights: give --model_name_or_path, not --model_type.")
     model = build_model(
         None if model_args.from_scratch else model_args.model_name_or_path,
         model_type=model_args.model_type,
         config_overrides=model_args.config_overrides,
         tokenizer=tokenizer,
         dtype=model_args.dtype,
+        load_kwargs=quantization_kwargs(model_args),
     )
     positions = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
     if positions is not None and chat_args.max_length > positions:
@@ -210,6 +218,15 @@ def build_chat_model(
             if part is not None:
                 ensure_vocab_fits(model, tokenizer, part)
     model.generation_config = chat_generation_config(tokenizer, max_new_tokens=chat_args.generation_max_new_tokens)
+    if model_args.use_peft:
+        if model_args.from_scratch:
+            logger.warning("--use_peft on a model built from scratch: the frozen base weights are random.")
+        base_vocab = base_vocabulary_size(
+            None if model_args.from_scratch else model_args.model_name_or_path,
+            int(model.get_input_embeddings().weight.shape[0]),
+        )
+        model = apply_lora(model, model_args, tokenizer, base_vocab_size=base_vocab,
+                           gradient_checkpointing=gradient_checkpointing)
     return model
 
 
@@ -296,6 +313,7 @@ def model_card_writer(
                 (model_args.tokenizer_name or model_args.model_name_or_path or "")
             ),
             hub_model_id=args.hub_model_id,
+            adapter=adapter_summary(trainer.accelerator.unwrap_model(trainer.model)),
         )
         return write_model_card(info, out)
 
@@ -373,10 +391,10 @@ def evaluate_saved_model(
     """Score a saved chat model on held-out dialogues with the same token-weighted metrics as training evals."""
     import tempfile
 
-    from transformers import AutoModelForCausalLM
+    from chathuman_hf.loading import load_chat_model
 
-    tokenizer = apply_template_choice(load_tokenizer(str(model_dir)), chat_template)
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    model, tokenizer = load_chat_model(model_dir)  # a full model or a LoRA adapter on its base
+    tokenizer = apply_template_choice(tokenizer, chat_template)
     data = load_data(data_args, chat_args)
     if chat_args.eval_data is None and chat_args.eval_split == 0:
         data.eval_dialogues = data.train_dialogues  # --eval-split 0: score every dialogue of --data

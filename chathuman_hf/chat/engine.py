@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 from transformers import (
-    AutoModelForCausalLM,
     GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -22,8 +21,8 @@ from transformers import (
 
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
 from chathuman_hf.chat_templates import apply_template_choice
+from chathuman_hf.loading import is_adapter_dir, load_chat_model
 from chathuman_hf.rendering import end_of_turn_ids
-from chathuman_hf.tokenization import load_tokenizer
 from chathuman_hf.window import ChatWindow, trim_history
 
 EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
@@ -84,11 +83,11 @@ class ChatEngine:
         ``chat_template`` (``--chat_template``): ``auto`` keeps the saved template; another choice replaces it and
         generation then stops on that template's end-of-turn token."""
         model_dir = Path(model_dir)
-        if not (model_dir / "config.json").exists():
+        if not (model_dir / "config.json").exists() and not is_adapter_dir(model_dir):
             raise FileNotFoundError(f"{model_dir} is not a saved model directory (no config.json): pass the output "
                                     "directory of recipes/train.py.")
-        tokenizer = apply_template_choice(load_tokenizer(str(model_dir)), chat_template)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, **({"dtype": dtype} if dtype else {}))
+        model, tokenizer = load_chat_model(model_dir, dtype=dtype, merge=True)  # a LoRA adapter is merged once here
+        tokenizer = apply_template_choice(tokenizer, chat_template)
         if device is None or device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model.to(device)

@@ -12,7 +12,7 @@ from chathuman_hf.chat_templates import chat_template_field
 class ChatModelArguments:
     """Which chat model directory to load and how to decode."""
 
-    model: str = field(metadata={"help": "Saved chat model directory (output of recipes/train.py)."})
+    model: str = field(metadata={"help": "Saved chat model or LoRA adapter directory (output of recipes/train.py)."})
     preset: str = field(default="fast", metadata={"help": "Generation preset: fast (streaming), greedy or seed."})
     max_new_tokens: int | None = field(default=None, metadata={"help": "Override the preset's reply length."})
     banned_words: list[str] | None = field(default=None, metadata={"help": "Words never generated (preset default)."})
