@@ -25,6 +25,7 @@ NOT_NAMES = frozenset(
     "엄마 아빠 어머니 아버지 여보 자기 언니 오빠 누나 형님 동생 할머니 할아버지 이모 삼촌 고모 선생님 친구 나 나야 "
     "사장님 팀장님 과장님 부장님 대표님 회사 우리집 가족".split()
 )  # display names that are relations or roles, not names: left in the text
+SAMPLE_PREFIX = "sample_data/"  # sources of the embedded sample (pipeline.expand_paths)
 NAME_SUFFIX = "님|씨|아|야|이"
 HANGUL_NAME = re.compile(r"[가-힣]{2,5}")
 LATIN_NAME = re.compile(r"[A-Za-z]{3,}")
@@ -124,12 +125,16 @@ def pii_counts(dataset: Any) -> dict[str, dict[str, int]]:
 
 
 def scrubbed_sources(dataset: Any, setting: str) -> list[str] | None:
-    """Which sources to scrub for ``--scrub_pii`` ``on`` (None = all), ``off`` ([]) or ``auto`` (KakaoTalk files)."""
+    """Which sources to scrub for ``--scrub_pii`` ``on`` (None = all), ``off`` ([]) or ``auto`` (KakaoTalk files).
+
+    ``auto`` leaves the embedded sample alone: its Kakao file is fiction we wrote, with no personal data.
+    """
     if setting != "auto":
         return None if setting == "on" else []
     table = dataset.select_columns(["source", "_file"]).with_format("arrow")[:]
     rows = table.filter(pc.not_equal(table["_file"], "")).to_pylist()
-    return sorted({row["source"] for row in rows if json.loads(row["_file"]).get("format") == "kakao"})
+    kakao = {row["source"] for row in rows if json.loads(row["_file"]).get("format") == "kakao"}
+    return sorted(source for source in kakao if not source.startswith(SAMPLE_PREFIX))
 
 
 def scrub_raw(raw: Any, args: Any, report: Any, num_proc: int | None = None) -> Any:
