@@ -101,14 +101,15 @@ class FakeNamer:
         self._people: dict[str, tuple[str, str]] = {}
         self._fakes: dict[tuple[str, str], str] = {}
 
-    def person(self, name: str) -> tuple[str, str]:
-        """``(surname, given name)`` of the pseudonym of participant ``name`` (distinct participants differ)."""
+    def person(self, name: str, avoid: frozenset[str] = frozenset()) -> tuple[str, str]:
+        """``(surname, given name)`` of participant ``name``'s pseudonym: distinct participants differ, and the
+        given name is none of ``avoid`` (the real names in the dialogue)."""
         if name not in self._people:
             taken = {given for _, given in self._people.values()}
             for attempt in range(50):
                 rng = _rng(self.seed, self.dialogue_id, f"person{len(self._people)}.{attempt}")
                 pseudonym = (rng.choice(SURNAMES), rng.choice(GIVEN_NAMES))
-                if pseudonym[1] not in taken and pseudonym[1] not in name:
+                if pseudonym[1] not in taken and pseudonym[1] not in name and pseudonym[1] not in avoid:
                     break
             self._people[name] = pseudonym
         return self._people[name]

@@ -88,6 +88,10 @@ def scrub_dialogue(
 ) -> tuple[list[str], list[str], Counter[str]]:
     """Pseudonymous speakers, scrubbed texts and the counts per type for one dialogue."""
     counts: Counter[str] = Counter()
+    real = frozenset(form for speaker in speakers for form in name_forms(speaker))
+    for speaker in dict.fromkeys(speakers):
+        if real:
+            namer.person(speaker, avoid=real)  # no participant is renamed to another participant's real name
     replace = namer.fake if replacement == "fake" else placeholder
     texts = [scrub_text(replace_names(text, speakers, namer, counts), replace, counts) for text in texts]
     pseudonyms = ["".join(namer.person(s)) if name_forms(s) else s for s in speakers]
