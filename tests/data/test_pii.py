@@ -17,9 +17,10 @@ from chathuman_hf.data import DataArguments, DataFormatError, DataReport, load_d
 from chathuman_hf.data.clean import CleaningOptions, clean_utterance
 from chathuman_hf.data.names import FakeNamer
 from chathuman_hf.data.pii import PLACEHOLDERS, find_pii, luhn_ok, scrub_text
+from chathuman_hf.data.pii_synthetic import GENERATORS, PER_TYPE, positives
 from chathuman_hf.data.scrub import name_forms, replace_names, scrub_dialogue
 
-from .pii_cases import GENERATORS, ORDINARY, PER_TYPE, positives
+from .pii_cases import ORDINARY
 
 
 @pytest.mark.parametrize("kind", sorted(GENERATORS))
