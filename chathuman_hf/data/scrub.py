@@ -162,3 +162,16 @@ def scrub_raw(raw: Any, args: Any, report: Any, num_proc: int | None = None) -> 
     scrubbed_files = len(sources) if sources is not None else len({s for s in raw.unique("source") if s})
     report.pii.update(scrubbed_files=scrubbed_files, total=dict(sorted(total.items())), files=files)
     return scrubbed
+
+
+def privacy_line(pii: dict[str, Any]) -> str:
+    """One sentence for the model card: what was scrubbed from the training data (from ``report["pii"]``)."""
+    if not pii.get("scrubbed_files"):
+        why = "--no_scrub_pii" if pii.get("setting") == "off" else "no KakaoTalk export, and --scrub_pii not given"
+        return f"Personal data: not scrubbed ({why})."
+    found = ", ".join(f"{kind} {n}" for kind, n in pii.get("total", {}).items()) or "none found"
+    how = "plausible fakes of the same shape" if pii.get("replacement") == "fake" else "placeholders such as [전화번호]"
+    return (f"Personal data scrubbed before training in {pii['scrubbed_files']} file(s), replaced by {how}: "
+            f"{found}. Checked: resident and foreigner registration numbers, phone numbers, e-mail addresses, bank "
+            "accounts, card numbers, passports, IPv4 addresses, URLs with credentials or queries, and participants' "
+            "names (seeded pseudonyms).")  # fmt: skip

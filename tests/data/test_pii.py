@@ -149,3 +149,17 @@ def test_no_planted_value_reaches_the_prepare_output(tmp_path, repo_root):
     blob = b"\n".join(p.read_bytes() for p in files) + proc.stdout.encode() + proc.stderr.encode()
     leaked = [v for values in planted.values() for v in values if v.encode() in blob or v.lower().encode() in blob]
     assert leaked == [] and "유나".encode() not in blob and len(files) >= 3
+
+
+def test_model_card_says_what_was_scrubbed():
+    from chathuman_hf.model_card import ModelCardInfo, render_model_card
+
+    def card(pii):
+        return render_model_card(ModelCardInfo(
+            model_name="m", base_model=None, model_config={}, label_mode="input", chat_options={}, cleaning={},
+            report={"dialogues": 2, "sources": {"chat.txt": 2}, "pii": pii}, hyperparameters={}, eval_metrics={}))  # fmt: skip
+
+    on = {"setting": "auto", "replacement": "placeholder", "scrubbed_files": 1, "total": {"card": 1, "phone": 3}}
+    assert "Personal data scrubbed before training in 1 file(s), replaced by placeholders such as [전화번호]: card 1, " \
+           "phone 3." in card(on)  # fmt: skip
+    assert "Personal data: not scrubbed (--no_scrub_pii)." in card({"setting": "off", "scrubbed_files": 0})
