@@ -99,7 +99,8 @@ def train(export: Path, out: Path, scrub: bool, a: argparse.Namespace) -> float:
            "--logging_steps", "50", "--output_dir", str(out), "--data_cache_dir", str(out.parent / "cache")]
     if not scrub:
         cmd.append("--no_scrub_pii")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    # one thread: a 2-layer model gains nothing from more, and a shared machine's other jobs are not slowed down
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -152,28 +153,29 @@ def exposures(model_dir: Path, planted: dict[str, list[str]], controls: dict[str
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="400 base dialogues, 2 canaries per shape, fewer epochs")
-    p.add_argument("--pairs", type=int, default=None, help="ChatbotData pairs in the export (default 2000; quick 400)")
-    p.add_argument("--canaries", type=int, default=None, help="planted secrets per shape (default 4; quick 2)")
-    p.add_argument("--controls", type=int, default=None, help="never-inserted secrets per shape (default 4; quick 2)")
-    p.add_argument("--copies", type=int, default=10, help="copies of each canary in the export")
+    p.add_argument("--quick", action="store_true", help="150 base dialogues, 1 canary per shape, fewer epochs")
+    p.add_argument("--pairs", type=int, default=None, help="ChatbotData pairs in the export (default 1000; quick 150)")
+    p.add_argument("--canaries", type=int, default=None, help="planted secrets per shape (default 3; quick 1)")
+    p.add_argument("--controls", type=int, default=4, help="never-inserted secrets per shape")
+    p.add_argument("--copies", type=int, default=12, help="copies of each canary in the export")
+    p.add_argument("--settings", nargs="+", default=["scrub_on", "scrub_off"], choices=["scrub_on", "scrub_off"])
     p.add_argument("--candidates", type=int, default=1000, help="|R|: candidates of the same shape per secret")
-    p.add_argument("--epochs", type=float, default=None, help="training epochs (default 20; quick 12)")
+    p.add_argument("--epochs", type=float, default=None, help="training epochs (default 20; quick 15)")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--vocab-size", type=int, default=800)
     p.add_argument("--out", default="results/canary_exposure.json")
     a = p.parse_args(argv)
-    a.pairs = a.pairs or (400 if a.quick else 2000)
-    a.canaries = a.canaries or (2 if a.quick else 4)
-    a.controls = a.controls or (2 if a.quick else 4)
-    a.epochs = a.epochs or (12 if a.quick else 20)
+    a.pairs = a.pairs or (150 if a.quick else 1000)
+    a.canaries = a.canaries or (1 if a.quick else 3)
+    a.epochs = a.epochs or (15 if a.quick else 20)
     machine = machine_info()
     planted, controls = secrets(a.canaries, seed=11), secrets(a.controls, seed=12)
     contenders: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench_canary_") as tmp:
         export = Path(tmp) / "kakao_export.txt"
         write_export(export, base_pairs(a.pairs), planted, a.copies)
-        for name, scrub in (("scrub_on", True), ("scrub_off", False)):
+        for name in a.settings:
+            scrub = name == "scrub_on"
             print(f"[canary] training with {name}", flush=True)
             train_s = train(export, Path(tmp) / name / "model", scrub, a)
             result = exposures(Path(tmp) / name / "model", planted, controls, a.candidates)
@@ -182,19 +184,21 @@ def main(argv: list[str] | None = None) -> None:
             contenders[name] = result
             print(f"[canary] {name}: canaries {result['mean_canary_exposure']:.2f} bits, controls "
                   f"{result['mean_control_exposure']:.2f} bits ({train_s:.0f} s training)", flush=True)  # fmt: skip
-    on, off = contenders["scrub_on"], contenders["scrub_off"]
     margin = 2.0  # bits: a uniform random rank among 1,000 exceeds 2 bits of exposure with probability 25%
+    gap = {name: contenders.get(name, {}).get("canary_minus_control") for name in ("scrub_on", "scrub_off")}
+    canary = {name: contenders.get(name, {}).get("mean_canary_exposure") for name in ("scrub_on", "scrub_off")}
     result = {
         "machine": machine,
         "settings": {k: getattr(a, k) for k in ("quick", "pairs", "canaries", "controls", "copies", "candidates",
                                                  "epochs", "hidden", "vocab_size")},  # fmt: skip
         "contenders": contenders,
-        "ratios": {"off_minus_on_canary_exposure_bits": off["mean_canary_exposure"] - on["mean_canary_exposure"]},
+        "ratios": {"off_minus_on_canary_exposure_bits": None if None in canary.values()
+                   else canary["scrub_off"] - canary["scrub_on"]},
         "targets": [
-            target_row("scrub on: mean canary exposure − controls (bits)", f"≤ {margin}", on["canary_minus_control"],
-                       on["canary_minus_control"] <= margin),
-            target_row("scrub off: mean canary exposure − controls (bits)", f"> {margin}", off["canary_minus_control"],
-                       off["canary_minus_control"] > margin),
+            target_row("scrub on: mean canary exposure − controls (bits)", f"≤ {margin}", gap["scrub_on"],
+                       None if gap["scrub_on"] is None else gap["scrub_on"] <= margin),
+            target_row("scrub off: mean canary exposure − controls (bits)", f"> {margin}", gap["scrub_off"],
+                       None if gap["scrub_off"] is None else gap["scrub_off"] > margin),
         ],  # fmt: skip
     }
     cols = ["contender", "status", "mean_canary_exposure", "mean_control_exposure", "max_control_exposure",

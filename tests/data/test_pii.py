@@ -127,7 +127,8 @@ def test_kakao_exports_are_scrubbed_by_default_and_counted(tmp_path):
     assert "010-4821-7730" in off and report.pii["scrubbed_files"] == 0
 
 
-def test_no_planted_value_reaches_the_prepare_output(tmp_path, repo_root):
+def planted_export(folder: Path) -> tuple[Path, dict[str, list[str]]]:
+    """A Kakao export with 12 planted values of every type (and the participants' names in the texts)."""
     rng = random.Random(13)
     planted = {kind: [make(rng) for _ in range(12)] for kind, make in GENERATORS.items()}
     lines = ["--------------- 2024년 3월 1일 금요일 ---------------"]
@@ -135,20 +136,51 @@ def test_no_planted_value_reaches_the_prepare_output(tmp_path, repo_root):
         for j, value in enumerate(values):
             speaker = ("박지훈", "최유나")[j % 2]
             lines.append(f"[{speaker}] [오후 {1 + i}:{10 + j:02d}] 유나야 {kind} {value} 받아")
-    (tmp_path / "kakao.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "kakao.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder / "kakao.txt", planted
+
+
+def leaked_values(out: Path, planted: dict[str, list[str]], *extra: str) -> list[str]:
+    """Planted values (and the name 유나) found in any file under ``out`` or in ``extra`` texts.
+
+    The datasets cache of the raw read (``generator-*.arrow``) is a copy of the input by design and is skipped.
+    """
+    files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith("generator")]
+    blob = b"\n".join(p.read_bytes() for p in files) + "\n".join(extra).encode()
+    values = [v for vs in planted.values() for v in vs] + ["유나"]
+    return [v for v in values if v.encode() in blob or v.lower().encode() in blob]
+
+
+def test_no_planted_value_reaches_the_prepare_output(tmp_path, repo_root):
+    export, planted = planted_export(tmp_path)
     out = tmp_path / "out"
-    cmd = [sys.executable, str(repo_root / "recipes/prepare.py"), "--data", str(tmp_path / "kakao.txt"),
+    cmd = [sys.executable, str(repo_root / "recipes/prepare.py"), "--data", str(export),
            "--assistant", "최유나", "--output", str(out), "--data_cache_dir", str(out / "cache")]  # fmt: skip
     proc = subprocess.run(cmd, env=dict(os.environ, HF_DATASETS_OFFLINE="1"), capture_output=True, text=True,
                           timeout=120, cwd=repo_root)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert {k: v for k, v in report["pii"]["total"].items() if k != "name"} == {k: 12 for k in planted}
-    # the datasets cache of the raw read holds the input itself; every file written after scrubbing is searched
-    files = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith("generator")]
-    blob = b"\n".join(p.read_bytes() for p in files) + proc.stdout.encode() + proc.stderr.encode()
-    leaked = [v for values in planted.values() for v in values if v.encode() in blob or v.lower().encode() in blob]
-    assert leaked == [] and "유나".encode() not in blob and len(files) >= 3
+    assert "personal data replaced" in proc.stdout and len(list(out.rglob("cache-*.arrow"))) >= 1
+    assert leaked_values(out, planted, proc.stdout, proc.stderr) == []
+
+
+@pytest.mark.slow
+def test_no_planted_value_reaches_the_training_output(tmp_path, repo_root):
+    """train.py on the export: model, tokenizer, card, report, logs and the tokenized cache hold no planted value."""
+    export, planted = planted_export(tmp_path)
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(repo_root / "recipes/train.py"), "--data", str(export), "--assistant", "최유나",
+           "--model_type", "gpt2", "--config_overrides", "n_layer=2,n_embd=32,n_head=2,n_positions=128",
+           "--train-tokenizer", "--vocab-size", "300", "--max-length", "96", "--output_dir", str(out),
+           "--max_steps", "4", "--eval_strategy", "steps", "--eval_steps", "4", "--save_strategy", "steps",
+           "--save_steps", "4", "--logging_steps", "1", "--generation_prompts", "2", "--report_to", "none",
+           "--data_cache_dir", str(out / "data_cache"), "--disable_tqdm", "true"]  # fmt: skip
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_DATASETS_CACHE=str(out / "hf_cache"))
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=repo_root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (out / "model.safetensors").exists() and "Personal data scrubbed" in (out / "README.md").read_text()
+    assert leaked_values(out, planted, proc.stdout, proc.stderr) == []
 
 
 def test_model_card_says_what_was_scrubbed():
