@@ -105,6 +105,14 @@ class DataArguments:
         if self.pii_replacement not in ("placeholder", "fake"):
             raise DataFormatError(f"pii_replacement must be 'placeholder' or 'fake', got {self.pii_replacement!r}")
 
+    def to_dict(self) -> dict[str, object]:
+        """The options as saved with a model (``run_args.json``): with scrubbing not off, the assistant's name is
+        withheld, since in a KakaoTalk export it is a participant's real name."""
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        if self.assistant and self.scrub_setting() != "off":
+            values["assistant"] = "(withheld: a participant's name; PII scrubbing is on)"
+        return values
+
     def scrub_setting(self) -> str:
         """``on`` (every source), ``off`` or ``auto`` (KakaoTalk exports only)."""
         return "auto" if self.scrub_pii is None else "on" if self.scrub_pii else "off"

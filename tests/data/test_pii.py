@@ -171,7 +171,7 @@ def test_no_planted_value_reaches_the_training_output(tmp_path, repo_root):
     export, planted = planted_export(tmp_path)
     out = tmp_path / "run"
     cmd = [sys.executable, str(repo_root / "recipes/train.py"), "--data", str(export), "--assistant", "최유나",
-           "--model_type", "gpt2", "--config_overrides", "n_layer=2,n_embd=32,n_head=2,n_positions=128",
+           "--silence_minutes", "20", "--model_type", "gpt2", "--config_overrides", "n_layer=2,n_embd=32,n_head=2,n_positions=128",
            "--train-tokenizer", "--vocab-size", "300", "--max-length", "96", "--output_dir", str(out),
            "--max_steps", "4", "--eval_strategy", "steps", "--eval_steps", "4", "--save_strategy", "steps",
            "--save_steps", "4", "--logging_steps", "1", "--generation_prompts", "2", "--report_to", "none",
