@@ -98,6 +98,16 @@ def scrub_dialogue(
     return pseudonyms, texts, counts
 
 
+SPEAKER_LIST = re.compile(r"\(speakers: \[[^\]]*\]\)")
+QUOTED_ASSISTANT = re.compile(r"assistant '[^']*'")
+
+
+def withhold_names(note: str) -> str:
+    """A loader warning without participants' names (they would reach the log, report.json and pushed files)."""
+    note = SPEAKER_LIST.sub("(speakers' names withheld while PII scrubbing is on)", note)
+    return QUOTED_ASSISTANT.sub("assistant (name withheld)", note)
+
+
 def scrub_batch(
     batch: dict[str, list[Any]], replacement: str, name_seed: int, sources: list[str] | None = None
 ) -> dict[str, list[Any]]:
@@ -114,6 +124,7 @@ def scrub_batch(
         # the same key as the cleaning step's namer, so #@이름# masks and participants share one machinery
         namer = FakeNamer(name_seed, f"{Path(source).name}#{dialogue_id}")
         speakers, texts, counts = scrub_dialogue(speakers, texts, namer, replacement)
+        notes = [withhold_names(note) for note in notes]
         payloads.append(json.dumps([speakers, roles, texts, drops, notes], ensure_ascii=False))
         found.append(json.dumps(counts, sort_keys=True) if counts else "")
     return {"payload": payloads, "_pii": found}

@@ -111,7 +111,7 @@ KAKAO = """--------------- 2024년 3월 1일 금요일 ---------------
 def _load(tmp_path: Path, **options):
     (tmp_path / "chat.txt").write_text(KAKAO, encoding="utf-8")
     report = DataReport()
-    dataset = load_dialogues(tmp_path / "chat.txt", report=report, assistant="이서연", **options)
+    dataset = load_dialogues(tmp_path / "chat.txt", report=report, **{"assistant": "이서연", **options})
     return " ".join(m["content"] for row in dataset for m in row["messages"]), report
 
 
@@ -125,6 +125,9 @@ def test_kakao_exports_are_scrubbed_by_default_and_counted(tmp_path):
     assert "personal data replaced (1 file(s) scrubbed)" in report.format_table()
     off, report = _load(tmp_path, no_scrub_pii=True, data_cache_dir=str(tmp_path / "cache"))
     assert "010-4821-7730" in off and report.pii["scrubbed_files"] == 0
+    with pytest.warns(UserWarning, match="names withheld"):  # no --assistant: the warning names nobody
+        _, report = _load(tmp_path, assistant=None, data_cache_dir=str(tmp_path / "cache"))
+    assert "서연" not in json.dumps(report.to_dict(), ensure_ascii=False)
 
 
 def planted_export(folder: Path) -> tuple[Path, dict[str, list[str]]]:
