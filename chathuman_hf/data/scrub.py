@@ -31,8 +31,11 @@ HANGUL_NAME = re.compile(r"[가-힣]{2,5}")
 LATIN_NAME = re.compile(r"[A-Za-z]{3,}")
 
 
+@lru_cache(maxsize=65536)
 def name_forms(speaker: str) -> dict[str, bool]:
-    """``{form: is_full_name}``: the Hangul words of a display name (김민준 → 김민준 and 민준) and Latin ones."""
+    """``{form: is_full_name}``: the Hangul words of a display name (김민준 → 김민준 and 민준) and Latin ones.
+
+    Cached: callers must not change the returned dict."""
     forms: dict[str, bool] = {}
     for word in HANGUL_NAME.findall(speaker):
         if word in NOT_NAMES:
@@ -66,6 +69,13 @@ def replace_names(text: str, speakers: list[str], namer: FakeNamer, counts: Coun
     pattern, owners = _participants(tuple(dict.fromkeys(speakers)))
     if pattern is None:
         return text
+    return _replace(pattern, owners, text, namer, counts)
+
+
+def _replace(
+    pattern: re.Pattern[str], owners: dict[str, tuple[str, bool]], text: str, namer: FakeNamer,
+    counts: Counter[str] | None,
+) -> str:  # fmt: skip
 
     def sub(match: re.Match[str]) -> str:
         form, suffix = match.group(1), match.group(2) or ""
@@ -88,12 +98,15 @@ def scrub_dialogue(
 ) -> tuple[list[str], list[str], Counter[str]]:
     """Pseudonymous speakers, scrubbed texts and the counts per type for one dialogue."""
     counts: Counter[str] = Counter()
-    real = frozenset(form for speaker in speakers for form in name_forms(speaker))
-    for speaker in dict.fromkeys(speakers):
-        if real:
-            namer.person(speaker, avoid=real)  # no participant is renamed to another participant's real name
     replace = namer.fake if replacement == "fake" else placeholder
-    texts = [scrub_text(replace_names(text, speakers, namer, counts), replace, counts) for text in texts]
+    distinct = tuple(dict.fromkeys(speakers))
+    pattern, owners = _participants(distinct)
+    if pattern is None:  # no participant has a name-like display name (AIHub P01, roles)
+        return speakers, [scrub_text(text, replace, counts) for text in texts], counts
+    real = frozenset(owners)
+    for speaker in distinct:
+        namer.person(speaker, avoid=real)  # no participant is renamed to another participant's real name
+    texts = [scrub_text(_replace(pattern, owners, text, namer, counts), replace, counts) for text in texts]
     pseudonyms = ["".join(namer.person(s)) if name_forms(s) else s for s in speakers]
     return pseudonyms, texts, counts
 
@@ -115,17 +128,23 @@ def scrub_batch(
     ``sources`` (None = all); ``_pii`` holds each row's counts as JSON ("" when none)."""
     wanted = None if sources is None else set(sources)
     payloads, found = [], []
+    names: dict[str, str] = {}
     for source, dialogue_id, payload in zip(batch["source"], batch["dialogue_id"], batch["payload"], strict=True):
         speakers, roles, texts, drops, notes = json.loads(payload)
         if not texts or (wanted is not None and source not in wanted):
             payloads.append(payload)
             found.append("")
             continue
+        name = names.get(source)
+        if name is None:
+            name = names[source] = Path(source).name
         # the same key as the cleaning step's namer, so #@이름# masks and participants share one machinery
-        namer = FakeNamer(name_seed, f"{Path(source).name}#{dialogue_id}")
-        speakers, texts, counts = scrub_dialogue(speakers, texts, namer, replacement)
-        notes = [withhold_names(note) for note in notes]
-        payloads.append(json.dumps([speakers, roles, texts, drops, notes], ensure_ascii=False))
+        namer = FakeNamer(name_seed, f"{name}#{dialogue_id}")
+        new_speakers, new_texts, counts = scrub_dialogue(speakers, texts, namer, replacement)
+        new_notes = [withhold_names(note) for note in notes]
+        if counts or new_speakers != speakers or new_notes != notes:  # most rows: nothing to re-encode
+            payload = json.dumps([new_speakers, roles, new_texts, drops, new_notes], ensure_ascii=False)
+        payloads.append(payload)
         found.append(json.dumps(counts, sort_keys=True) if counts else "")
     return {"payload": payloads, "_pii": found}
 
