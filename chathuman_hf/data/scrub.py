@@ -25,6 +25,7 @@ NOT_NAMES = frozenset(
     "엄마 아빠 어머니 아버지 여보 자기 언니 오빠 누나 형님 동생 할머니 할아버지 이모 삼촌 고모 선생님 친구 나 나야 "
     "사장님 팀장님 과장님 부장님 대표님 회사 우리집 가족".split()
 )  # display names that are relations or roles, not names: left in the text
+ROLE_WORDS = frozenset({"user", "assistant", "system", "human", "bot", "gpt", "usr", "sys", "model", "speaker"})
 SAMPLE_PREFIX = "sample_data/"  # sources of the embedded sample (pipeline.expand_paths)
 NAME_SUFFIX = "님|씨|아|야|이"
 HANGUL_NAME = re.compile(r"[가-힣]{2,5}")
@@ -47,7 +48,8 @@ def name_forms(speaker: str) -> dict[str, bool]:
         else:
             forms.setdefault(word, False)
     for word in LATIN_NAME.findall(speaker):
-        forms.setdefault(word, False)
+        if word.lower() not in ROLE_WORDS:
+            forms.setdefault(word, False)
     return forms
 
 

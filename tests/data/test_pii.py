@@ -65,7 +65,7 @@ def test_names_in_texts_take_the_speakers_pseudonyms_with_fitted_particles():
     assert out[2] == f"{g1}{'아' if final[g1] else '야'} [전화번호]으로 전화해" and out[3] == "엄마 나 배고파"
     assert counts == Counter({"name": 4, "phone": 1})
     assert replace_names("동생이랑 민준이랑 놀았어", ["이랑", "민준"], FakeNamer(1, "d")).startswith("동생이랑 ")
-    assert name_forms("김민준") == {"김민준": True, "민준": False} and name_forms("P01") == {}
+    assert name_forms("김민준") == {"김민준": True, "민준": False} and name_forms("P01") == name_forms("assistant") == {}
 
 
 def test_fakes_keep_the_shape_and_are_consistent_within_a_dialogue():
