@@ -90,6 +90,12 @@ def test_cleaning_keeps_placeholders():
 
 
 def test_options_tri_state():
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(DataArguments)
+    settings = [parser.parse_args_into_dataclasses(args=argv)[0].scrub_setting()
+                for argv in ([], ["--scrub_pii"], ["--no_scrub_pii"], ["--scrub_pii", "false"])]  # fmt: skip
+    assert settings == ["auto", "on", "off", "off"]
     assert DataArguments().scrub_setting() == "auto"
     assert DataArguments(scrub_pii=True).scrub_setting() == "on"
     assert DataArguments(no_scrub_pii=True).scrub_setting() == "off"
