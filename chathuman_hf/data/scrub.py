@@ -199,7 +199,8 @@ def scrub_raw(raw: Any, args: Any, report: Any, num_proc: int | None = None) -> 
 def privacy_line(pii: dict[str, Any]) -> str:
     """One sentence for the model card: what was scrubbed from the training data (from ``report["pii"]``)."""
     if not pii.get("scrubbed_files"):
-        why = "--no_scrub_pii" if pii.get("setting") == "off" else "no KakaoTalk export, and --scrub_pii not given"
+        why = "--no_scrub_pii" if pii.get("setting") == "off" else (
+            "the default scrubs KakaoTalk exports only, and the embedded sample is fiction; --scrub_pii scrubs all")
         return f"Personal data: not scrubbed ({why})."
     found = ", ".join(f"{kind} {n}" for kind, n in pii.get("total", {}).items()) or "none found"
     how = "plausible fakes of the same shape" if pii.get("replacement") == "fake" else "placeholders such as [전화번호]"
