@@ -131,6 +131,9 @@ def test_kakao_exports_are_scrubbed_by_default_and_counted(tmp_path):
     assert "personal data replaced (1 file(s) scrubbed)" in report.format_table()
     off, report = _load(tmp_path, no_scrub_pii=True, data_cache_dir=str(tmp_path / "cache"))
     assert "010-4821-7730" in off and report.pii["scrubbed_files"] == 0
+    fake, report = _load(tmp_path, pii_replacement="fake", data_cache_dir=str(tmp_path / "cache"))
+    assert "010-4821-7730" not in fake and "[전화번호]" not in fake and report.pii["total"] == expected
+    assert [kind for kind, _ in find_pii(fake)].count("phone") == 1  # a same-shape fake took its place
     with pytest.warns(UserWarning, match="names withheld"):  # no --assistant: the warning names nobody
         _, report = _load(tmp_path, assistant=None, data_cache_dir=str(tmp_path / "cache"))
     assert "서연" not in json.dumps(report.to_dict(), ensure_ascii=False)
