@@ -54,14 +54,15 @@ class DataArguments:
     )
     lowercase: bool = field(default=True, metadata={"help": "Lower-case English letters."})
     collapse_whitespace: bool = field(default=True, metadata={"help": "Collapse runs of whitespace to one space."})
-    scrub_pii: bool | None = field(
+    # a string on the command line and in YAML (true/false/auto), normalized to True/False/None (auto) after init
+    scrub_pii: str | None = field(
         default=None,
         metadata={
             "help": "Replace personal data (resident/foreigner ids, phones, e-mails, accounts, cards, passports, IPs, "
-            "URLs with credentials or queries; participants' names in Kakao texts). Default: on for KakaoTalk "
-            "exports only; --scrub_pii: every source; --no_scrub_pii: none.",
+            "URLs with credentials or queries; participants' names in Kakao texts). Default (auto): on for "
+            "KakaoTalk exports only; --scrub_pii: every source; --no_scrub_pii: none.",
             "nargs": "?",
-            "const": True,
+            "const": "true",
         },
     )
     no_scrub_pii: bool = field(default=False, metadata={"help": "Turn PII scrubbing off for every source."})

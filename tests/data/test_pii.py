@@ -94,8 +94,12 @@ def test_options_tri_state():
 
     parser = HfArgumentParser(DataArguments)
     settings = [parser.parse_args_into_dataclasses(args=argv)[0].scrub_setting()
-                for argv in ([], ["--scrub_pii"], ["--no_scrub_pii"], ["--scrub_pii", "false"])]  # fmt: skip
-    assert settings == ["auto", "on", "off", "off"]
+                for argv in ([], ["--scrub_pii"], ["--no_scrub_pii"], ["--scrub_pii", "false"], ["--scrub_pii", "auto"])]
+    assert settings == ["auto", "on", "off", "off", "auto"]
+    parser.set_defaults(scrub_pii="auto")  # what --config x.yaml does with `scrub_pii: auto`
+    assert parser.parse_args_into_dataclasses(args=[])[0].scrub_setting() == "auto"
+    parser.set_defaults(scrub_pii=True)  # `scrub_pii: true`
+    assert parser.parse_args_into_dataclasses(args=[])[0].scrub_setting() == "on"
     assert DataArguments().scrub_setting() == "auto"
     assert DataArguments(scrub_pii=True).scrub_setting() == "on"
     assert DataArguments(no_scrub_pii=True).scrub_setting() == "off"
