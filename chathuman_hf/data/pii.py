@@ -5,7 +5,7 @@ checked), mobile/landline/070/+82 phone numbers (hyphens, dots, spaces or none),
 numbers (hyphenated 10-14 digit layouts such as 110-123-456789, 3333-01-1234567, or a bare 10-14 digit run),
 Luhn-valid 15-16 digit card numbers, passport numbers (M12345678, M123A4567), IPv4 addresses and URLs carrying
 credentials or a query string. Dates, times, prices, counts, measures, bus numbers, scores, years and version numbers
-do not match (tests/data/test_pii.py holds the synthetic set). One combined regex, run only on texts that contain a
+do not match (synthetic set: ``pii_synthetic.py`` and tests/data/pii_cases.py). One combined regex, run only on texts that contain a
 digit, ``@`` or a URL start.
 """
 
