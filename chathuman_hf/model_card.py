@@ -160,6 +160,10 @@ def render_model_card(info: ModelCardInfo) -> str:
         on = [k for k, v in info.cleaning.items() if v is True]
         off = [k for k, v in info.cleaning.items() if v is False]
         lines += [f"Cleaning on: {', '.join(on) or 'none'}; off: {', '.join(off) or 'none'}.", ""]
+    if info.report.get("pii"):
+        from chathuman_hf.data.scrub import privacy_line
+
+        lines += [privacy_line(info.report["pii"]), ""]
     lines += [
         "## Training",
         "",

@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .pii import PLACEHOLDER_RE
+
 SYSTEM_MARKER = re.compile(r"#@시스템#([^#\s]*)#")
 MASK = re.compile(r"#@([^#\s\d]+)(\d*)#")
 BARE_URL_MASK = re.compile(r"@URL\b")
@@ -113,7 +115,14 @@ def _twice(match: re.Match[str]) -> str:
 
 
 def strip_symbols(text: str) -> str:
-    """Replace characters outside Hangul, Latin letters, digits and basic punctuation with a space."""
+    """Replace characters outside Hangul, Latin letters, digits and basic punctuation with a space.
+
+    The PII scrubber's placeholders (``[전화번호]``) are kept whole.
+    """
+    if "[" in text and PLACEHOLDER_RE.search(text):
+        parts = PLACEHOLDER_RE.split(text)
+        kept = PLACEHOLDER_RE.findall(text)
+        return "".join(NOT_ALLOWED.sub(" ", part) + (kept[i] if i < len(kept) else "") for i, part in enumerate(parts))
     return NOT_ALLOWED.sub(" ", text)
 
 

@@ -26,6 +26,7 @@ from .names import FakeNamer
 from .options import DataArguments
 from .records import WARNING_PREFIX, fix_unicode, is_record, record_outcome
 from .report import DataReport
+from .scrub import scrub_raw
 from .turns import TurnOptions, build_messages, role_swapped, split_max_turns
 
 PIPELINE_VERSION = "1"
@@ -300,6 +301,7 @@ def load_dialogues_from_args(args: DataArguments, report: DataReport | None = No
             fingerprint=_fingerprint(files, base),
         )
     with _progress(len(raw) >= PROGRESS_MIN_ROWS):
+        raw = scrub_raw(raw, args, report, num_proc)  # personal data out before cleaning (see scrub.py)
         turned = raw.map(  # clean + turns in one pass: no intermediate Arrow write/read of the cleaned utterances
             clean_turns_batch,
             batched=True,

@@ -24,6 +24,7 @@ class DataReport:
         self.warnings: list[str] = []
         self.skipped: dict[str, str] = {}
         self.records: Counter[str] = Counter()
+        self.pii: dict[str, Any] = {}  # set by the scrubbing step: setting, counts per type and per file
 
     def drop(self, reason: str, count: int = 1, where: str | None = None) -> None:
         """Count ``count`` items dropped for ``reason``; ``where`` (file/record) is kept as an example."""
@@ -80,6 +81,7 @@ class DataReport:
             "skipped_files": dict(sorted(self.skipped.items())),
             "records": self.records_summary(),
             "drop_examples": dict(sorted(self.examples.items())),
+            **({"pii": self.pii} if self.pii else {}),
             **self.stats,
             "warnings": list(self.warnings),
         }
@@ -112,6 +114,10 @@ class DataReport:
         if examples:
             lines.append("first example per reason")
             lines.extend(f"  {k}: {_shorten(v)}" for k, v in examples)
+        if self.pii.get("scrubbed_files"):
+            total = self.pii.get("total", {})
+            section(f"personal data replaced ({self.pii['scrubbed_files']} file(s) scrubbed)",
+                    [(k, str(v)) for k, v in total.items()] or [("none found", "0")])  # fmt: skip
         for name in ("turns", "chars"):
             if name in self.stats:
                 section(f"{name} per dialogue", [(k, f"{v:g}") for k, v in self.stats[name].items()])
