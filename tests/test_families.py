@@ -199,13 +199,23 @@ def test_train_recipe_on_each_family_then_pipeline_stops_at_end_of_turn(family, 
     assert generated[0, ids["input_ids"].shape[1]:].tolist() == [*word, end]
 
 
-def test_inspect_labels_json_and_brackets(tmp_path, repo_root, capsys):
-    """``recipes/inspect_labels.py``: --json (a subprocess) gives the hand-checked targets; piped text uses brackets."""
+def test_label_view_marks_targets_with_brackets_when_piped():
+    from chathuman_hf.label_view import format_view, label_views
+
+    tok = apply_template_choice(make_family_word_tokenizer("qwen2", THREE_TURN_WORDS))
+    (view,) = label_views([THREE_TURNS], tok, "-100")
+    assert view["trained"] == [False] * 37 + [True] * 3 + [False]
+    assert view["tokens"][37:40] == ["김밥", "먹었어", "<|im_end|>"]
+    text = format_view(view, tok, color=False)
+    assert text.endswith("[김밥][먹었어][<|im_end|>]\\n\n  trained tokens: 3 of 41")
+
+
+@pytest.mark.slow
+def test_inspect_labels_recipe_prints_one_json_list(tmp_path, repo_root):
+    """``recipes/inspect_labels.py --json`` (a subprocess) gives the hand-checked targets of the qwen2 template."""
     import os
     import subprocess
     import sys
-
-    from chathuman_hf.label_view import format_view, label_views
 
     tok = make_family_word_tokenizer("qwen2", THREE_TURN_WORDS)
     tok.save_pretrained(tmp_path / "tok")
@@ -220,10 +230,6 @@ def test_inspect_labels_json_and_brackets(tmp_path, repo_root, capsys):
     assert sorted(view) == ["ids", "tokens", "trained"]
     assert [i for i, x in enumerate(view["trained"]) if x] == EXPECTED["qwen2"][1]
     assert view["tokens"][9:12] == ["안녕", "반가워", "<|im_end|>"]
-    (plain,) = label_views([THREE_TURNS], apply_template_choice(tok), "-100")
-    assert plain["trained"] == [False] * 37 + [True] * 3 + [False]
-    text = format_view(plain, tok, color=False)
-    assert text.endswith("[김밥][먹었어][<|im_end|>]\\n\n  trained tokens: 3 of 41")
 
 
 def test_chat_engine_renders_with_the_models_template_and_strips_its_markers():
