@@ -20,8 +20,8 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
+from chathuman_hf.cli import require_model_dir, run_cli
 from chathuman_hf.config import ChatArguments, fix_dash_values
-from chathuman_hf.data.errors import DataFormatError
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.training import evaluate_saved_model, read_run_args
 
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     argv = fix_dash_values(list(sys.argv[1:] if argv is None else argv))  # --label-mode -100+sys
     parser = HfArgumentParser((EvaluateArguments, DataArguments, ChatArguments))
     eval_args, data_args, chat_args = parser.parse_args_into_dataclasses(argv)
+    require_model_dir(eval_args.model)
     # options not given on the command line default to what the model was trained with
     trained = read_run_args(eval_args.model)
     given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in argv}
@@ -58,7 +59,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DataFormatError as err:  # bad input: one line naming the file and record, no traceback
-        sys.exit(f"error: {err}")
+    sys.exit(run_cli(main))  # bad data: one line, exit 1; a configuration mistake: one line, exit 2

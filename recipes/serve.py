@@ -14,6 +14,7 @@ from transformers import HfArgumentParser
 from transformers.utils import logging as hf_logging
 
 from chathuman_hf.chat.options import ChatModelArguments
+from chathuman_hf.cli import run_cli
 from chathuman_hf.skills import SkillsConfig
 
 logger = logging.getLogger("chathuman_hf.serve")
@@ -53,4 +54,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -22,8 +22,8 @@ import sys
 from transformers import set_seed
 
 from chathuman_hf.checkpoints import resolve_resume
+from chathuman_hf.cli import run_cli
 from chathuman_hf.config import parse_args
-from chathuman_hf.data.errors import DataFormatError
 from chathuman_hf.training import (
     build_chat_model,
     build_tokenizer,
@@ -75,7 +75,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DataFormatError as err:  # bad input: one line naming the file and record, no traceback
-        sys.exit(f"error: {err}")
+    sys.exit(run_cli(main))  # bad data: one line, exit 1; a configuration mistake: one line, exit 2
