@@ -25,6 +25,7 @@ from chathuman_hf.tokenization import load_tokenizer
 from chathuman_hf.window import ChatWindow, trim_history
 
 EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
+MIN_PROMPT_TOKENS = 8  # a reply may use every position but these
 DEFAULT_MAX_TURNS = 3
 
 
@@ -104,11 +105,16 @@ class ChatEngine:
             self._configs[preset] = build_generation_config(self.base_config, preset, self.tokenizer)
         return self._configs[preset]
 
+    def max_new_tokens_limit(self) -> int | None:
+        """The longest reply that leaves ``MIN_PROMPT_TOKENS`` for the prompt within the model's positions."""
+        limits = [x for x in (position_limit(self.model), self.window.max_length) if x]
+        return min(limits) - MIN_PROMPT_TOKENS if limits else None
+
     def prompt_ids(self, messages: list[dict], *, max_new_tokens: int, max_turns: int | None = None) -> list[int]:
         """Token ids of the trimmed conversation rendered with the tokenizer's chat template (+ ``<sys>``)."""
         limits = [x for x in (position_limit(self.model), self.window.max_length) if x]
         budget = min(limits) - max_new_tokens if limits else None
-        if budget is not None and budget < 8:
+        if budget is not None and budget < MIN_PROMPT_TOKENS:
             raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt within the model's "
                              f"{min(limits)} positions; lower max_new_tokens.")
         trimmed = trim_history(messages, self.tokenizer, max_turns=max_turns, max_prompt_tokens=budget)
