@@ -112,7 +112,7 @@ def test_bad_arguments_name_the_fix(sample):
     with pytest.raises(ValueError, match="expected one of \\('tokenizers', 'sentencepiece'\\)"):
         train_tokenizer(sample, vocab_size=100, library="spm")
     with pytest.raises(ValueError, match="sentencepiece needs --vocab-size [0-9]+ or more"):
-        train_tokenizer(sample, vocab_size=100, library="sentencepiece")
+        train_tokenizer(sample, vocab_size=300, library="sentencepiece")
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
@@ -141,7 +141,10 @@ def test_recipe_cli_too_small_vocab_is_one_clear_line(repo_root, tmp_path, capsy
     spec = importlib.util.spec_from_file_location("train_tokenizer_recipe", repo_root / "recipes" / "train_tokenizer.py")
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
-    assert recipe.main(["--vocab-size", "50", "--library", "sentencepiece", "--output", str(tmp_path / "t")]) == 2
+    from chathuman_hf.cli import run_cli
+
+    argv = ["--vocab-size", "300", "--library", "sentencepiece", "--output", str(tmp_path / "t")]
+    assert run_cli(recipe.main, argv) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: vocab_size=50 is below the") and "--vocab-size" in err and "\n" not in err
+    assert err.startswith("error: vocab_size=300 is below the") and "--vocab-size" in err and "\n" not in err
     assert not (tmp_path / "t").exists()

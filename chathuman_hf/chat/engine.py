@@ -139,7 +139,12 @@ class ChatEngine:
         while new and new[-1] == pad and pad not in stops:
             new.pop()
         stopped = bool(new) and new[-1] in stops
-        text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        for cut in range(1, 4):  # a character whose byte tokens were cut by max_new_tokens is dropped, not shown
+            if not text.endswith("\ufffd") or cut > len(new):  # as U+FFFD (which would hide complete ones too)
+                break
+            text = self.tokenizer.decode(new[:-cut], skip_special_tokens=True)
+        text = text.rstrip("\ufffd").strip()
         return Generation(text or EMPTY_REPLY, prompt_len, len(new), "stop" if stopped or len(new) < (
             config.max_new_tokens or 0) else "length")
 
@@ -184,15 +189,20 @@ class ChatEngine:
         with self.lock:
             thread = threading.Thread(target=run, name="chat-generate", daemon=True)
             thread.start()
-            started = False
+            started, shown = False, []
+            held = ""  # trailing U+FFFD: bytes of a character not complete yet (byte fallback): never shown
             try:
                 for piece in streamer:
+                    piece = held + piece
+                    kept = piece.rstrip("\ufffd")
+                    held, piece = piece[len(kept):], kept
                     if not piece:
                         continue
                     if not started:
                         piece = piece.lstrip()
                         started = bool(piece)
                     if piece:
+                        shown.append(piece)
                         yield piece
             finally:
                 cancel.set()
@@ -202,4 +212,6 @@ class ChatEngine:
         result = self._finish(box["output"], len(ids), config)
         if not started:
             yield result.text
+        elif held and result.text.startswith("".join(shown)) and result.text != "".join(shown):
+            yield result.text[len("".join(shown)):]  # complete characters decoded together with a cut one
         return result
