@@ -15,6 +15,7 @@ from transformers.trainer_utils import EvalLoopOutput
 
 from chathuman_hf.collators import LabelMode
 from chathuman_hf.evaluation import StatsAccumulator, batch_loss_stats, generate_replies, generation_health
+from chathuman_hf.run_loss import RunLossCallback, record_loss_sum, whole_run_train_loss
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,14 @@ class ChatTrainer(Trainer):
         self.last_health_replies: list[str] = []
         self._eval_stats = StatsAccumulator()
         self.seen_rows: list[int] = []  # crc32 of every training row this process saw (data-parallel check)
+        self.add_callback(RunLossCallback())  # a resumed run's train_loss covers the steps before the resume
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        record_loss_sum(self)
+        super()._save_checkpoint(model, trial)
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        return whole_run_train_loss(self, super().train(*args, **kwargs))
 
     def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: D102
         if self.args.world_size > 1:
