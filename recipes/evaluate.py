@@ -5,9 +5,10 @@
 
 Reports the label mode's token-weighted ``eval_loss`` and ``perplexity``, ``eval_assistant_perplexity`` (assistant-turn
 tokens, comparable across label modes), token counts and generation health. Defaults come from the model's
-``run_args.json`` (label mode, max length, max turns, the held-out split of the data it was trained on; without one:
-the held-out split of the embedded sample). ``--eval-data FILE`` scores all of FILE; ``--packing`` gives the same
-numbers (packing is exact).
+``run_args.json`` (label mode, max length, max turns). Which dialogues are scored (the output's ``scored`` says it):
+``--data FILE`` or ``--eval-data FILE``: all of FILE (``--data FILE --eval-split 0.1``: only its held-out split);
+neither: the held-out split of the data the model was trained on (without ``run_args.json``: of the embedded
+sample). ``--packing`` gives the same numbers (packing is exact).
 """
 
 from __future__ import annotations
@@ -36,6 +37,16 @@ class EvaluateArguments:
     batch_size: int = field(default=8, metadata={"help": "Evaluation batch size (does not change the numbers)."})
 
 
+def scored(data_args: DataArguments, chat_args: ChatArguments) -> str:
+    """Which dialogues the metrics cover, in words."""
+    if chat_args.eval_data:
+        return f"all of --eval-data {' '.join(chat_args.eval_data)}"
+    source = " ".join(data_args.data) if data_args.data else "the embedded sample"
+    if chat_args.eval_split == 0:
+        return f"all of {source}"
+    return f"the held-out {chat_args.eval_split:g} split (seed {chat_args.split_seed}) of {source}"
+
+
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.WARNING)
     argv = fix_dash_values(list(sys.argv[1:] if argv is None else argv))  # --label-mode -100+sys
@@ -50,7 +61,10 @@ def main(argv: list[str] | None = None) -> dict:
             setattr(chat_args, name, trained["ChatArguments"][name])
     if "data" not in given and trained.get("DataArguments", {}).get("data"):
         data_args.data = trained["DataArguments"]["data"]
+    if "data" in given and "eval_split" not in given:
+        chat_args.eval_split = 0.0  # a file named on the command line is scored whole unless a split is asked for
     metrics = evaluate_saved_model(eval_args.model, data_args, chat_args, batch_size=eval_args.batch_size)
+    metrics["scored"] = scored(data_args, chat_args)
     text = json.dumps(metrics, ensure_ascii=False, indent=2)
     print(text)
     if eval_args.output:
