@@ -129,7 +129,6 @@ def test_rerunning_into_a_run_warns_and_piped_output_has_no_progress_bars(tmp_pa
     args = ChatTrainingArguments(output_dir=str(tmp_path), report_to="none")
     assert quiet_progress_when_piped(args, io.StringIO()) is True and args.disable_tqdm is True
     import datasets
-
     import transformers
 
     assert not datasets.is_progress_bar_enabled() and not transformers.utils.logging.is_progress_bar_enabled()
