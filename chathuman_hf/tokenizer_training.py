@@ -19,6 +19,7 @@ import json
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -103,8 +104,10 @@ def _train_tokenizers(texts: Iterator[str], *, vocab_size: int, model_type: str,
     """Hugging Face ``tokenizers``' BPE/Unigram trainer behind a Metaspace (``▁``) pre-tokenizer."""
     if model_type == "bpe":
         tok = Tokenizer(models.BPE(unk_token=DEFAULT_UNK))
+        texts, alphabet = _alphabet_within(texts, vocab_size - len(SPECIAL_TOKENS))
         trainer = trainers.BpeTrainer(
-            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS, show_progress=False
+            vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS, show_progress=False,
+            **({"initial_alphabet": alphabet, "limit_alphabet": len(alphabet)} if alphabet else {}),
         )
     else:
         tok = Tokenizer(models.Unigram())
@@ -115,8 +118,34 @@ def _train_tokenizers(texts: Iterator[str], *, vocab_size: int, model_type: str,
     # prepend_scheme="always" skips the ▁ when a text already starts with a space, so " 7" decoded to "7".
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="never")
-    tok.train_from_iterator(texts, trainer=trainer)
+    try:
+        tok.train_from_iterator(texts, trainer=trainer)
+    except Exception as err:  # tokenizers raises a plain Exception here
+        if "not large enough to contain all chars" not in str(err):
+            raise
+        raise ValueError(
+            f"vocab_size={vocab_size + len(BYTE_TOKENS)} leaves {vocab_size} pieces after the {len(BYTE_TOKENS)} byte "
+            "tokens, fewer than the distinct characters of the training text that a Unigram model must hold: raise "
+            "--vocab-size or use --model-type bpe (which leaves rare characters to byte fallback)."
+        ) from err
     return _add_byte_fallback(tok)
+
+
+def _alphabet_within(texts: Iterator[str], budget: int) -> tuple[list[str], list[str] | None]:
+    """The texts (as a list) and, when they hold more than ``budget`` characters, the ``budget`` most frequent.
+
+    The rarer characters are left to byte fallback so ``vocab_size`` is never exceeded. We pick them ourselves
+    (count, then character order): BpeTrainer's own ``limit_alphabet`` breaks frequency ties differently in every
+    process (measured: two runs, two vocabularies), which made runs that should be identical differ.
+    """
+    texts = list(texts)
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(text)
+    counts["▁"] += counts.pop(" ", 0) + len(texts)  # the normalizer's word boundary
+    if len(counts) <= budget:
+        return texts, None
+    return texts, [c for c, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:budget]]
 
 
 def _add_byte_fallback(tok: Tokenizer) -> Tokenizer:
@@ -176,7 +205,7 @@ def _train_sentencepiece(texts: Iterator[str], *, vocab_size: int, model_type: s
             raise ValueError(
                 f"vocab_size={vocab_size} is below the {needed.group(1)} distinct characters and special tokens of "
                 f"the training text: sentencepiece needs --vocab-size {needed.group(1)} or more (or use "
-                f"--library tokenizers, which grows the vocabulary to the alphabet)."
+                f"--library tokenizers, whose BPE leaves rare characters to byte fallback)."
             ) from err
         raise ValueError(f"sentencepiece could not train on this text: {err}") from err
     proto = sentencepiece_model_pb2.ModelProto()
