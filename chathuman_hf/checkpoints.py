@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from pathlib import Path
 
@@ -75,3 +76,20 @@ def resolve_resume(value: str | bool | None, output_dir: str | Path) -> str | No
     if problem is not None:
         raise ValueError(f"--resume_from_checkpoint {path}: {problem}; pass a complete checkpoint-N directory or auto")
     return str(path)
+
+
+def match_umask(folder: str | Path) -> list[str]:
+    """Give files written ``0600`` the process's normal mode (``0644`` under umask 022); returns their names.
+
+    safetensors writes ``model.safetensors`` through a private temporary file and renames it, so the weights (in
+    the output directory and in every checkpoint) came out ``0600`` while everything else is ``0644``.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    mode = 0o666 & ~mask
+    fixed = []
+    for path in Path(folder).iterdir():
+        if path.is_file() and not path.is_symlink() and (path.stat().st_mode & 0o777) == 0o600 and mode != 0o600:
+            path.chmod(mode)
+            fixed.append(path.name)
+    return fixed

@@ -21,6 +21,7 @@ from transformers import HfArgumentParser, TrainingArguments
 from transformers.utils import is_torch_bf16_gpu_available
 
 from chathuman_hf.chat_templates import chat_template_field, parse_template_choice
+from chathuman_hf.cli import UsageError
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.labels import LABEL_MODE_NAMES
 from chathuman_hf.lora import LoraArguments
@@ -243,8 +244,11 @@ def load_yaml_config(path: str | Path, known: set[str]) -> dict[str, Any]:
     """Read a YAML recipe; keys may use '-' or '_'; an unknown key is an error naming it and the file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"--config {path}: no such file")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raise UsageError(f"--config {path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from err
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of option names to values, got {type(data).__name__}")
     out: dict[str, Any] = {}
@@ -253,7 +257,7 @@ def load_yaml_config(path: str | Path, known: set[str]) -> dict[str, Any]:
         if name not in known:
             close = [k for k in known if k.startswith(name[:4])][:5]
             hint = f" (similar: {', '.join(sorted(close))})" if close else ""
-            raise ValueError(f"{path}: unknown key {key!r}{hint}; see `python recipes/train.py --help` for options")
+            raise ValueError(f"{path}: unknown key {key!r}{hint}; see the recipe's --help for options")
         if isinstance(value, str) and _looks_like_float(value):
             raise ValueError(f"{path}: {key}: {value!r} is read as a string by YAML; write it as e.g. 2.0e-05")
         out[name] = value

@@ -70,6 +70,9 @@ def build_model(
     else:
         if tokenizer is not None:
             overrides.setdefault("vocab_size", len(tokenizer))
+            for name in ("bos_token_id", "eos_token_id", "pad_token_id"):  # GPT-2's 50256 would not fit the vocab
+                if getattr(tokenizer, name) is not None:
+                    overrides.setdefault(name, getattr(tokenizer, name))
         config = AutoConfig.for_model(model_type or "gpt2", **overrides)
         model = AutoModelForCausalLM.from_config(config, dtype=dtype) if dtype else AutoModelForCausalLM.from_config(config)
     model.config.use_cache = False

@@ -13,9 +13,11 @@ from huggingface_hub import constants as hub_constants
 from transformers import Trainer
 from transformers.trainer_utils import EvalLoopOutput
 
+from chathuman_hf.checkpoints import match_umask
 from chathuman_hf.evaluation import StatsAccumulator, batch_loss_stats, generate_replies, generation_health
 from chathuman_hf.labels import LabelMode
 from chathuman_hf.lora import is_peft_model, save_adapter
+from chathuman_hf.run_loss import RunLossCallback, record_loss_sum, whole_run_train_loss
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,32 @@ class ChatTrainer(Trainer):
         self.last_health_replies: list[str] = []
         self._eval_stats = StatsAccumulator()
         self.seen_rows: list[int] = []  # crc32 of every training row this process saw (data-parallel check)
+        self.add_callback(RunLossCallback())  # a resumed run's train_loss covers the steps before the resume
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:  # noqa: D102
+        super().save_model(output_dir, _internal_call)
+        folder = Path(output_dir or self.args.output_dir)
+        if self.args.should_save and folder.is_dir():
+            match_umask(folder)  # weights are written 0600 by safetensors; checkpoints and the final model alike
+
+    def _issue_warnings_after_load(self, load_result: Any) -> None:
+        # Loading the best checkpoint warned "missing keys ['lm_head.weight']": GPT-2's lm_head is wte's tensor, so it
+        # is not saved, and Trainer 5.24 only recognises that through _keys_to_ignore_on_save (None for GPT-2).
+        seen: dict[int, str] = {}
+        tied = set()
+        for name, param in self.model.named_parameters(remove_duplicate=False):
+            if param.data_ptr() in seen:
+                tied.add(name)
+            seen.setdefault(param.data_ptr(), name)
+        missing = [k for k in load_result.missing_keys if k not in tied]
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        record_loss_sum(self)
+        super()._save_checkpoint(model, trial)
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        return whole_run_train_loss(self, super().train(*args, **kwargs))
 
     def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: D102
         if self.args.world_size > 1:

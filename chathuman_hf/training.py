@@ -6,6 +6,7 @@ import dataclasses
 import json
 import logging
 import sys
+from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from chathuman_hf.modeling import build_model, ensure_vocab_fits
 from chathuman_hf.packed_attention import check_packing_supported
 from chathuman_hf.packing import pack_dataset
 from chathuman_hf.plots import plot_loss_curves
+from chathuman_hf.preflight import check_examples_left, example_drops, log_vocab_fill
 from chathuman_hf.tokenization import chat_generation_config, load_tokenizer
 from chathuman_hf.tokenizer_training import train_tokenizer
 from chathuman_hf.trainer import ChatTrainer
@@ -138,6 +140,7 @@ def build_tokenizer(
                     train_dialogues, vocab_size=model_args.vocab_size, model_type=model_args.tokenizer_model_type,
                     library=model_args.tokenizer_library,
                 )
+                log_vocab_fill(tokenizer, model_args.vocab_size)
                 tokenizer = apply_template_choice(tokenizer, choice)
                 if shared is not None:
                     tokenizer.save_pretrained(str(shared))
@@ -163,18 +166,21 @@ def tokenize_data(
     """Tokenize (drops counted in the report) and optionally pack; the held-out set is the same for every mode."""
     mode = LabelMode.parse(chat_args.label_mode)
     common = {"max_length": chat_args.max_length, "max_turns": chat_args.max_turns, "num_proc": num_proc}
+    before = Counter(data.report.dropped)
     data.train = tokenize_dialogues(
         data.train_dialogues, tokenizer, expand_turns=chat_args.expand_turns, label_mode=mode.value,
         report=data.report, **common,
     )
-    if len(data.train) == 0:
-        raise ValueError(f"Every training example was dropped during tokenization:\n{data.report.format_table()}")
+    check_examples_left("training", len(data.train), example_drops(before, data.report.dropped),
+                        max_length=chat_args.max_length)
     if data.eval_dialogues is not None:
         # label_mode=None: held-out examples never depend on the training mode, so runs stay comparable.
         data.eval = tokenize_dialogues(
             data.eval_dialogues, tokenizer, expand_turns=False, label_mode=None,
             report=_PrefixedReport(data.report, "eval:"), **common,
         )
+        check_examples_left("held-out", len(data.eval), example_drops(before, data.report.dropped, "eval:"),
+                            max_length=chat_args.max_length)
     data.stats = {
         "train_examples": len(data.train),
         "train_tokens": int(sum(data.train["length"])),

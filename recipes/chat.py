@@ -13,7 +13,7 @@ from transformers.utils import logging as hf_logging
 
 from chathuman_hf.chat import ChatSession
 from chathuman_hf.chat.options import ChatModelArguments
-from chathuman_hf.rendering import TemplateError
+from chathuman_hf.cli import run_cli
 from chathuman_hf.skills import SkillsConfig, build_router
 
 QUIT = {"quit", "exit", "q", "종료", "그만"}
@@ -62,7 +62,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except TemplateError as err:  # a --chat_template that cannot be used: one line with the fix
-        sys.exit(f"error: {err}")
+    sys.exit(run_cli(main))

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from chathuman_hf.cli import UsageError, run_cli
 from chathuman_hf.labels import LabelMode
 from chathuman_hf.leaderboard import SAMPLE_PROMPTS, render_leaderboard, summarize_run
 from chathuman_hf.plots import plot_eval_curves
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> Path:
                str(run_dir), "--logging_strategy", "epoch", "--logging_first_step", "false", "--save_total_limit", "1", *passthrough]
         print(f"== {mode}: {' '.join(cmd)}", flush=True)
         start = time.perf_counter()
-        subprocess.run(cmd, check=True)
+        if subprocess.run(cmd).returncode:  # train.py has printed its one error line
+            raise UsageError(f"the {mode} run failed (see the error above); nothing compared")
         wall = time.perf_counter() - start
         runs.append(summarize_run(mode, run_dir, wall, sample_replies(run_dir, SAMPLE_PROMPTS)))
     setup = f"Config `{args.config}`" + (f" with `{' '.join(passthrough)}`" if passthrough else "") + (
@@ -71,4 +73,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_cli(main))

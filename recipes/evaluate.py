@@ -5,9 +5,10 @@
 
 Reports the label mode's token-weighted ``eval_loss`` and ``perplexity``, ``eval_assistant_perplexity`` (assistant-turn
 tokens, comparable across label modes), token counts and generation health. Defaults come from the model's
-``run_args.json`` (label mode, max length, max turns, the held-out split of the data it was trained on; without one:
-the held-out split of the embedded sample). ``--eval-data FILE`` scores all of FILE; ``--packing`` gives the same
-numbers (packing is exact).
+``run_args.json`` (label mode, max length, max turns). Which dialogues are scored (the output's ``scored`` says it):
+``--data FILE`` or ``--eval-data FILE``: all of FILE (``--data FILE --eval-split 0.1``: only its held-out split);
+neither: the held-out split of the data the model was trained on (without ``run_args.json``: of the embedded
+sample). ``--packing`` gives the same numbers (packing is exact).
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from chathuman_hf.chat_templates import chat_template_field
+from chathuman_hf.cli import require_model_dir, run_cli
 from chathuman_hf.config import ChatArguments, fix_dash_values
-from chathuman_hf.data.errors import DataFormatError
 from chathuman_hf.data.options import DataArguments
-from chathuman_hf.rendering import TemplateError
 from chathuman_hf.training import evaluate_saved_model, read_run_args
 
 DEFAULTS_FROM_TRAINING = ("label_mode", "max_length", "max_turns", "eval_split", "split_seed", "generation_prompts",
@@ -39,11 +39,22 @@ class EvaluateArguments:
     chat_template: str = chat_template_field()
 
 
+def scored(data_args: DataArguments, chat_args: ChatArguments) -> str:
+    """Which dialogues the metrics cover, in words."""
+    if chat_args.eval_data:
+        return f"all of --eval-data {' '.join(chat_args.eval_data)}"
+    source = " ".join(data_args.data) if data_args.data else "the embedded sample"
+    if chat_args.eval_split == 0:
+        return f"all of {source}"
+    return f"the held-out {chat_args.eval_split:g} split (seed {chat_args.split_seed}) of {source}"
+
+
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.WARNING)
     argv = fix_dash_values(list(sys.argv[1:] if argv is None else argv))  # --label-mode -100+sys
     parser = HfArgumentParser((EvaluateArguments, DataArguments, ChatArguments))
     eval_args, data_args, chat_args = parser.parse_args_into_dataclasses(argv)
+    require_model_dir(eval_args.model)
     # options not given on the command line default to what the model was trained with
     trained = read_run_args(eval_args.model)
     given = {a.split("=")[0].lstrip("-").replace("-", "_") for a in argv}
@@ -52,8 +63,11 @@ def main(argv: list[str] | None = None) -> dict:
             setattr(chat_args, name, trained["ChatArguments"][name])
     if "data" not in given and trained.get("DataArguments", {}).get("data"):
         data_args.data = trained["DataArguments"]["data"]
+    if "data" in given and "eval_split" not in given:
+        chat_args.eval_split = 0.0  # a file named on the command line is scored whole unless a split is asked for
     metrics = evaluate_saved_model(eval_args.model, data_args, chat_args, batch_size=eval_args.batch_size,
                                    chat_template=eval_args.chat_template)
+    metrics["scored"] = scored(data_args, chat_args)
     text = json.dumps(metrics, ensure_ascii=False, indent=2)
     print(text)
     if eval_args.output:
@@ -62,7 +76,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (DataFormatError, TemplateError) as err:  # bad input: one line naming the file and record, no traceback
-        sys.exit(f"error: {err}")
+    sys.exit(run_cli(main))  # bad data: one line, exit 1; a configuration mistake: one line, exit 2

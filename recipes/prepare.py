@@ -16,6 +16,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
+from chathuman_hf.cli import run_cli
 from chathuman_hf.data import DataArguments, DataFormatError, DataReport
 
 
@@ -31,15 +32,10 @@ def parse(argv: list[str]) -> tuple[DataArguments, PrepareArguments]:
     """Parse the CLI; ``--config x.yaml`` supplies defaults that command-line flags override."""
     parser = HfArgumentParser((DataArguments, PrepareArguments))
     known, _ = parser.parse_known_args(argv)
-    if known.config:
-        import yaml
+    if known.config:  # the training recipe's YAML rules: unknown keys and floats read as strings are errors
+        from chathuman_hf.config import load_yaml_config  # imports TrainingArguments: only when needed
 
-        values = yaml.safe_load(Path(known.config).read_text(encoding="utf-8")) or {}
-        allowed = {action.dest for action in parser._actions}
-        unknown = sorted(set(values) - allowed)
-        if unknown:
-            raise DataFormatError(f"unknown keys {unknown}; allowed: {sorted(allowed - {'help'})}", file=known.config)
-        parser.set_defaults(**values)
+        parser.set_defaults(**load_yaml_config(known.config, {action.dest for action in parser._actions} - {"help"}))
     data_args, prepare_args = parser.parse_args_into_dataclasses(args=argv)
     if not prepare_args.output:
         parser.error("--output DIR is required")
@@ -86,4 +82,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -14,7 +14,7 @@ from transformers import HfArgumentParser
 from transformers.utils import logging as hf_logging
 
 from chathuman_hf.chat.options import ChatModelArguments
-from chathuman_hf.rendering import TemplateError
+from chathuman_hf.cli import run_cli
 from chathuman_hf.skills import SkillsConfig
 
 logger = logging.getLogger("chathuman_hf.serve")
@@ -55,7 +55,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except TemplateError as err:  # a --chat_template that cannot be used: one line with the fix
-        sys.exit(f"error: {err}")
+    sys.exit(run_cli(main))

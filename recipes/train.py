@@ -27,10 +27,10 @@ import sys
 from transformers import set_seed
 
 from chathuman_hf.checkpoints import resolve_resume
+from chathuman_hf.cli import run_cli
 from chathuman_hf.config import parse_args
-from chathuman_hf.data.errors import DataFormatError
-from chathuman_hf.lora import PeftSetupError, check_4bit_support
-from chathuman_hf.rendering import TemplateError
+from chathuman_hf.lora import check_4bit_support
+from chathuman_hf.preflight import next_steps, quiet_progress_when_piped, warn_if_output_dir_has_a_run
 from chathuman_hf.scale_out import check_engine
 from chathuman_hf.training import (
     build_chat_model,
@@ -52,10 +52,13 @@ def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, chat_args, training_args = parse_args(argv)
     setup_logging(training_args)
     check_engine(training_args)  # e.g. FSDP asked for on a CPU-only machine: refuse rather than train DDP
+    quiet_progress_when_piped(training_args)  # piped output: log lines instead of progress bars
     logger.info("Process %d/%d on %s", training_args.process_index, training_args.world_size, training_args.device)
     if model_args.load_in_4bit:
         check_4bit_support(training_args.device)  # QLoRA: one line before any data or weights load
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
+    if training_args.process_index == 0:
+        warn_if_output_dir_has_a_run(training_args.output_dir, resume)
 
     # 2. data: load + clean + hold out (main process first, the others reuse the datasets cache)
     with training_args.main_process_first(desc="loading dialogues"):
@@ -83,11 +86,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 6. train (resuming when asked), then save the best model with everything a user needs
     train_result = trainer.train(resume_from_checkpoint=resume)
-    return save_final_output(trainer, train_result, data, run_args=(model_args, data_args, chat_args))
+    results = save_final_output(trainer, train_result, data, run_args=(model_args, data_args, chat_args))
+    if trainer.is_world_process_zero():
+        print(next_steps(training_args.output_dir), flush=True)
+    return results
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (DataFormatError, TemplateError, PeftSetupError) as err:  # bad input or LoRA option: one line, no traceback
-        sys.exit(f"error: {err}")
+    sys.exit(run_cli(main))  # bad data: one line, exit 1; a configuration mistake: one line, exit 2

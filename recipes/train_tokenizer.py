@@ -16,6 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from chathuman_hf.cli import run_cli
 from chathuman_hf.data import load_dialogues
 from chathuman_hf.data.report import DataReport
 from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES, iter_texts, train_tokenizer
@@ -53,12 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     report = DataReport()
     dataset = load_dialogues(args.data or None, format=args.format, report=report)
-    try:
-        tokenizer = train_tokenizer(dataset, vocab_size=args.vocab_size, model_type=args.model_type,
-                                    min_frequency=args.min_frequency, library=args.library)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    tokenizer = train_tokenizer(dataset, vocab_size=args.vocab_size, model_type=args.model_type,
+                                min_frequency=args.min_frequency, library=args.library)
     if len(tokenizer) < args.vocab_size:
         warnings.warn(f"The data only supports {len(tokenizer)} tokens (asked for {args.vocab_size}).", stacklevel=1)
     out = Path(args.output)
@@ -72,4 +69,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

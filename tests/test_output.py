@@ -133,3 +133,18 @@ def test_epoch_table_groups_logs_by_epoch():
         {"epoch": 1, "train_loss": 2.5, "eval_loss": 2.5, "eval_assistant_perplexity": 10.0},
         {"epoch": 2, "train_loss": 1.0, "eval_loss": 2.0, "eval_assistant_perplexity": 8.0},
     ]
+
+
+def test_weights_modes_warnings_and_what_to_run_next(trained):
+    out, log = trained
+    mask = os.umask(0)
+    os.umask(mask)
+    weights = [out / "model.safetensors", *out.glob("checkpoint-*/model.safetensors")]
+    assert len(weights) >= 2
+    assert {oct(p.stat().st_mode & 0o777) for p in weights} == {oct(0o666 & ~mask)}  # like every other file
+    assert f"python recipes/chat.py --model {out}" in log and f"python recipes/serve.py --model {out}" in log
+    assert "pipeline('text-generation'" in log
+    filled = len(AutoTokenizer.from_pretrained(out))
+    assert ("--vocab-size 1000 was asked; the training text only fills" in log) == (filled < 1000)
+    for alarming in ("got 50256", "missing keys", "lm_head.weight"):
+        assert alarming not in log, alarming

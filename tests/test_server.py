@@ -112,7 +112,7 @@ def test_generation_error_is_a_500_and_the_server_keeps_serving(engine, client):
     try:
         failed = client.post("/api/chat", json={"session_id": "err", "message": "안녕"})
         streamed = client.post("/api/chat/stream", json={"session_id": "err", "message": "안녕"})
-        openai = client.post("/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "안녕"}]})
+        openai = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "안녕"}]})
     finally:
         handle.remove()
     assert failed.status_code == 500
@@ -137,7 +137,7 @@ def test_client_leaving_mid_stream_stops_generation_and_frees_the_model(engine, 
 
     handle = engine.model.lm_head.register_forward_hook(slow_and_endless)
     try:
-        request = {"model": "m", "messages": [{"role": "user", "content": "안녕"}], "stream": True,
+        request = {"messages": [{"role": "user", "content": "안녕"}], "stream": True,
                    "max_tokens": 200, "temperature": 0}
         with client.stream("POST", "/v1/chat/completions", json=request) as response:
             lines = response.iter_lines()
@@ -163,7 +163,7 @@ def test_page_stream_endpoint(client):
     assert skill[-1]["skill"] == "keyboard" and "안녕" in skill[-1]["reply"]
 
 
-OPENAI_REQUEST = {"model": "chathuman", "messages": [
+OPENAI_REQUEST = {"messages": [
     {"role": "system", "content": "너는 친절한 친구야."},
     {"role": "user", "content": "안녕"},
     {"role": "assistant", "content": "안녕! 반가워"},
@@ -172,10 +172,10 @@ OPENAI_REQUEST = {"model": "chathuman", "messages": [
 
 
 def test_openai_chat_completion(engine, client):
-    response = client.post("/v1/chat/completions", json=OPENAI_REQUEST)
+    response = client.post("/v1/chat/completions", json={"model": engine.name, **OPENAI_REQUEST})
     assert response.status_code == 200
     body = response.json()
-    assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-") and body["model"] == "chathuman"
+    assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-") and body["model"] == engine.name
     assert isinstance(body["created"], int)
     (choice,) = body["choices"]
     assert choice["index"] == 0 and choice["message"]["role"] == "assistant" and choice["message"]["content"]
@@ -205,21 +205,21 @@ def test_openai_streaming_matches_the_non_streaming_answer(client):
 
 
 def test_openai_skill_answer(client):
-    body = client.post("/v1/chat/completions", json={"model": "m", "messages": [
+    body = client.post("/v1/chat/completions", json={"messages": [
         {"role": "user", "content": "dk rkqwkrl gksrmfdl dkscuwu"}]}).json()
     assert "아 갑자기 한글이 안쳐져" in body["choices"][0]["message"]["content"]
 
 
 @pytest.mark.parametrize(("request_body", "message"), [
-    ({"model": "m"}, "Missing field 'messages'"),
-    ({"model": "m", "messages": []}, "messages is empty"),
-    ({"model": "m", "messages": [{"role": "assistant", "content": "안녕"}]}, "last message must come from the user"),
-    ({"model": "m", "messages": [{"role": "user", "content": "안녕"}], "n": 2}, "Only n=1"),
-    ({"model": "m", "messages": [{"role": "tool", "content": "x"}, {"role": "user", "content": "hi"}]}, "not supported"),
-    ({"model": "m", "messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"},
+    ({"user": "u"}, "Missing field 'messages'"),
+    ({"messages": []}, "messages is empty"),
+    ({"messages": [{"role": "assistant", "content": "안녕"}]}, "last message must come from the user"),
+    ({"messages": [{"role": "user", "content": "안녕"}], "n": 2}, "Only n=1"),
+    ({"messages": [{"role": "tool", "content": "x"}, {"role": "user", "content": "hi"}]}, "not supported"),
+    ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"},
                                  {"role": "user", "content": "c"}]}, "system message is only allowed first"),
-    ({"model": "m", "messages": [{"role": "user", "content": "가" * 1001}]}, "the limit is 1000"),
-    ({"model": "m", "messages": [{"role": "user", "content": "안녕"}], "temperature": 5}, "Field 'temperature'"),
+    ({"messages": [{"role": "user", "content": "가" * 1001}]}, "the limit is 1000"),
+    ({"messages": [{"role": "user", "content": "안녕"}], "temperature": 5}, "Field 'temperature'"),
 ])
 def test_openai_validation(client, request_body, message):
     response = client.post("/v1/chat/completions", json=request_body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import random
 
 import pytest
 import torch
@@ -112,7 +113,7 @@ def test_bad_arguments_name_the_fix(sample):
     with pytest.raises(ValueError, match="expected one of \\('tokenizers', 'sentencepiece'\\)"):
         train_tokenizer(sample, vocab_size=100, library="spm")
     with pytest.raises(ValueError, match="sentencepiece needs --vocab-size [0-9]+ or more"):
-        train_tokenizer(sample, vocab_size=100, library="sentencepiece")
+        train_tokenizer(sample, vocab_size=300, library="sentencepiece")
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
@@ -141,7 +142,34 @@ def test_recipe_cli_too_small_vocab_is_one_clear_line(repo_root, tmp_path, capsy
     spec = importlib.util.spec_from_file_location("train_tokenizer_recipe", repo_root / "recipes" / "train_tokenizer.py")
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
-    assert recipe.main(["--vocab-size", "50", "--library", "sentencepiece", "--output", str(tmp_path / "t")]) == 2
+    from chathuman_hf.cli import run_cli
+
+    argv = ["--vocab-size", "300", "--library", "sentencepiece", "--output", str(tmp_path / "t")]
+    assert run_cli(recipe.main, argv) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: vocab_size=50 is below the") and "--vocab-size" in err and "\n" not in err
+    assert err.startswith("error: vocab_size=300 is below the") and "--vocab-size" in err and "\n" not in err
     assert not (tmp_path / "t").exists()
+
+
+EMOJI = ["😀", "🎉", "👍", "🙏", "🔥", "❤️", "🇰🇷", "👨‍👩‍👧"]
+
+
+def random_texts(count: int, seed: int = 0) -> list[str]:
+    """Strings of 1-16 characters mixing Hangul syllables, uppercase Latin, digits, emoji, Hanja and spaces."""
+    rng = random.Random(seed)
+    pools = [lambda: chr(rng.randint(0xAC00, 0xD7A3)), lambda: chr(rng.randint(ord("A"), ord("Z"))),
+             lambda: chr(rng.randint(ord("0"), ord("9"))), lambda: rng.choice(EMOJI),
+             lambda: chr(rng.randint(0x4E00, 0x9FFF)), lambda: " "]
+    return ["".join(rng.choice(pools)() for _ in range(rng.randint(1, 16))) for _ in range(count)]
+
+
+def test_ten_thousand_random_strings_round_trip(trained):
+    """Byte fallback: uppercase Latin (lowercased away by the cleaning), emoji and Hanja never become <unk>."""
+    assert len(trained) <= 1500
+    texts = random_texts(10_000) + ["SD카드 샀어", "PPL이 뭐야", "SNS 끊었어", " 앞뒤 공백 ", "두  칸\n줄바꿈"]
+    backend = trained.backend_tokenizer  # the Rust tokenizer the fast tokenizer runs (batch calls, no Python loop)
+    ids = [e.ids for e in backend.encode_batch(texts, add_special_tokens=False)]
+    assert [t for t, d in zip(texts, backend.decode_batch(ids), strict=True) if t != d] == []
+    assert trained.decode(ids[-1]) == texts[-1]  # the same through the transformers API
+    assert not any(trained.unk_token_id in x for x in ids)
+    assert trained.convert_ids_to_tokens(trained.encode("A", add_special_tokens=False))[-1] == "<0x41>"

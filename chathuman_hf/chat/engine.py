@@ -26,6 +26,7 @@ from chathuman_hf.rendering import end_of_turn_ids
 from chathuman_hf.window import ChatWindow, trim_history
 
 EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
+MIN_PROMPT_TOKENS = 8  # a reply may use every position but these
 DEFAULT_MAX_TURNS = 3
 
 
@@ -114,11 +115,16 @@ class ChatEngine:
             self._configs[preset] = build_generation_config(self.base_config, preset, self.tokenizer)
         return self._configs[preset]
 
+    def max_new_tokens_limit(self) -> int | None:
+        """The longest reply that leaves ``MIN_PROMPT_TOKENS`` for the prompt within the model's positions."""
+        limits = [x for x in (position_limit(self.model), self.window.max_length) if x]
+        return min(limits) - MIN_PROMPT_TOKENS if limits else None
+
     def prompt_ids(self, messages: list[dict], *, max_new_tokens: int, max_turns: int | None = None) -> list[int]:
         """Token ids of the trimmed conversation rendered with the tokenizer's chat template (+ ``<sys>``)."""
         limits = [x for x in (position_limit(self.model), self.window.max_length) if x]
         budget = min(limits) - max_new_tokens if limits else None
-        if budget is not None and budget < 8:
+        if budget is not None and budget < MIN_PROMPT_TOKENS:
             raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt within the model's "
                              f"{min(limits)} positions; lower max_new_tokens.")
         trimmed = trim_history(messages, self.tokenizer, max_turns=max_turns, max_prompt_tokens=budget)
@@ -143,7 +149,12 @@ class ChatEngine:
         while new and new[-1] == pad and pad not in stops:
             new.pop()
         stopped = bool(new) and new[-1] in stops
-        text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        text = self.tokenizer.decode(new, skip_special_tokens=True)
+        for cut in range(1, 4):  # a character whose byte tokens were cut by max_new_tokens is dropped, not shown
+            if not text.endswith("\ufffd") or cut > len(new):  # as U+FFFD (which would hide complete ones too)
+                break
+            text = self.tokenizer.decode(new[:-cut], skip_special_tokens=True)
+        text = text.rstrip("\ufffd").strip()
         return Generation(text or EMPTY_REPLY, prompt_len, len(new), "stop" if stopped or len(new) < (
             config.max_new_tokens or 0) else "length")
 
@@ -188,15 +199,20 @@ class ChatEngine:
         with self.lock:
             thread = threading.Thread(target=run, name="chat-generate", daemon=True)
             thread.start()
-            started = False
+            started, shown = False, []
+            held = ""  # trailing U+FFFD: bytes of a character not complete yet (byte fallback): never shown
             try:
                 for piece in streamer:
+                    piece = held + piece
+                    kept = piece.rstrip("\ufffd")
+                    held, piece = piece[len(kept):], kept
                     if not piece:
                         continue
                     if not started:
                         piece = piece.lstrip()
                         started = bool(piece)
                     if piece:
+                        shown.append(piece)
                         yield piece
             finally:
                 cancel.set()
@@ -206,4 +222,6 @@ class ChatEngine:
         result = self._finish(box["output"], len(ids), config)
         if not started:
             yield result.text
+        elif held and result.text.startswith("".join(shown)) and result.text != "".join(shown):
+            yield result.text[len("".join(shown)):]  # complete characters decoded together with a cut one
         return result

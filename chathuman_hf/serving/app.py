@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from chathuman_hf.chat import ChatEngine, ChatSession, get_preset
-from chathuman_hf.serving.errors import ApiError, install_error_handlers
+from chathuman_hf.serving.errors import ApiError, check_unicode, install_error_handlers
+from chathuman_hf.serving.limits import BodySizeLimit
 from chathuman_hf.serving.openai_api import make_openai_router
 from chathuman_hf.serving.schemas import ChatRequest, ChatResponse, ResetRequest
 from chathuman_hf.serving.store import SessionStore
@@ -32,11 +33,12 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                router: SkillRouter | None = None, use_skills: bool = True, max_turns: int | None = None,
                max_message_chars: int = 1000, session_ttl: float = 1800.0, max_sessions: int = 1000,
                device: str | None = None, title: str = "이랑 · 일상 대화 친구",
-               chat_template: str = "auto") -> FastAPI:
+               chat_template: str = "auto", max_body_bytes: int = 1 << 20) -> FastAPI:
     """Build the app around a model directory or a loaded ``ChatEngine`` (one of them is required).
 
     Each visitor's history lives in its own ``ChatSession`` on the server (idle TTL ``session_ttl`` seconds, at
-    most ``max_sessions`` live); generation is serialised by the engine's lock.
+    most ``max_sessions`` live); generation is serialised by the engine's lock. Request bodies over
+    ``max_body_bytes`` are refused (413) from their ``Content-Length``, before they are read.
     """
     if engine is None:
         if model_dir is None:
@@ -54,12 +56,13 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     app = FastAPI(title="chathuman_hf chat", version="0.1.0")
     app.state.engine, app.state.store, app.state.router = engine, store, router
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     catalog = router.catalog() if router is not None else []
 
     def check_message(message: str) -> str:
-        text = message.strip()
+        text = check_unicode(message, "message").strip()
         if not text:
             raise ApiError(400, "message is empty: send some text.", param="message")
         if len(text) > max_message_chars:
@@ -80,6 +83,10 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             "title": title, "skills": [s for s in catalog if s["name"] != "help"],
             "max_chars": max_message_chars, "model_name": engine.name,
         })
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -125,7 +132,11 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
 
     @app.post("/api/reset")
     def reset(body: ResetRequest) -> dict:
-        return {"ok": True, "session_id": body.session_id, "existed": store.reset(body.session_id)}
+        try:
+            existed = store.reset(body.session_id)
+        except ValueError as exc:  # the message does not repeat the (possibly huge) id
+            raise ApiError(400, str(exc), param="session_id") from exc
+        return {"ok": True, "session_id": body.session_id, "existed": existed}
 
     app.include_router(make_openai_router(engine, router, base_preset, max_chars=max_message_chars,
                                           max_turns=window_turns + 1))

@@ -36,11 +36,23 @@ def describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:
     if kind == "json_invalid":
         ctx = first.get("ctx") or {}
         return f"Malformed JSON body: {ctx.get('error', first.get('msg'))}. Send a JSON object.", None
+    if kind == "missing" and field is None:
+        return "The request body is empty: send a JSON object.", None
     if kind == "missing":
         return f"Missing field '{field}' in the JSON body.", field
     if kind in {"model_attributes_type", "dict_type"} and not loc:
         return "The request body must be a JSON object.", None
     return f"Field '{field}': {first.get('msg')}.", field
+
+
+def check_unicode(text: str, param: str) -> str:
+    """``text`` when it encodes as UTF-8; a lone surrogate (JSON ``"\\ud800"``) is a 400 naming the position."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ApiError(400, f"{param} has an invalid character at position {err.start} (a lone UTF-16 surrogate); "
+                       "send valid Unicode text.", param=param) from None
+    return text
 
 
 def install_error_handlers(app: FastAPI) -> None:

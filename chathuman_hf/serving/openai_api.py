@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from chathuman_hf.chat import ChatEngine, GenerationPreset
-from chathuman_hf.serving.errors import ApiError, error_body
+from chathuman_hf.serving.errors import ApiError, check_unicode, error_body
 from chathuman_hf.serving.schemas import ChatCompletionRequest
 from chathuman_hf.serving.streaming import EventStreamResponse
 from chathuman_hf.skills import SkillRouter
@@ -33,7 +33,7 @@ def to_messages(request: ChatCompletionRequest, max_chars: int) -> list[dict[str
                            param=f"messages[{i}].role")
         if role == "system" and i != 0:
             raise ApiError(400, f"messages[{i}]: a system message is only allowed first.", param=f"messages[{i}]")
-        text = message.text().strip()
+        text = check_unicode(message.text(), f"messages[{i}].content").strip()
         if not text and role != "assistant":
             raise ApiError(400, f"messages[{i}]: content is empty.", param=f"messages[{i}].content")
         if len(text) > max_chars:
@@ -45,11 +45,14 @@ def to_messages(request: ChatCompletionRequest, max_chars: int) -> list[dict[str
     return out
 
 
-def request_preset(base: GenerationPreset, request: ChatCompletionRequest) -> GenerationPreset:
+def request_preset(base: GenerationPreset, request: ChatCompletionRequest,
+                   room: int | None = None) -> GenerationPreset:
+    """The preset with the request's sampling fields; ``max_tokens`` is clamped to ``MAX_TOKENS_CAP`` and to
+    ``room`` (what the model's positions leave for a reply): a reply cut there ends with finish_reason "length"."""
     overrides: dict[str, Any] = {}
     limit = request.max_completion_tokens or request.max_tokens
     if limit is not None:
-        overrides["max_new_tokens"] = min(limit, MAX_TOKENS_CAP)
+        overrides["max_new_tokens"] = min(limit, MAX_TOKENS_CAP, room or MAX_TOKENS_CAP)
     if request.temperature is not None:
         if request.temperature == 0:
             overrides.update(do_sample=False, temperature=None, top_p=None, num_beams=1)
@@ -75,9 +78,12 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
     @api.post("/v1/chat/completions")
     def chat_completions(request: ChatCompletionRequest):
         messages = to_messages(request, max_chars)
-        chosen = request_preset(preset, request)
+        if request.model not in (None, "", engine.name):  # as OpenAI-compatible servers do: no silent stand-in
+            raise ApiError(404, f"The model '{request.model[:100]}' does not exist here; this server serves "
+                           f"'{engine.name}' (GET /v1/models).", param="model", type="not_found_error")
+        chosen = request_preset(preset, request, engine.max_new_tokens_limit())
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        model = request.model or engine.name
+        model = engine.name
         now = int(time.time())
         skill = skills.route(messages[-1]["content"]) if skills is not None else None
 

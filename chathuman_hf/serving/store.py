@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 
 from chathuman_hf.chat import ChatSession
 
-SESSION_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+SESSION_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")  # used with fullmatch: "abc\n" is refused (``$`` would allow it)
+BAD_SESSION_ID = "session_id must be 1-64 characters of letters, digits, '-' or '_'."
+
+
+def check_session_id(session_id: str) -> str:
+    """``session_id`` when it is valid; a ``ValueError`` that does not repeat it otherwise (it may be huge)."""
+    if not SESSION_ID.fullmatch(session_id):
+        raise ValueError(BAD_SESSION_ID)
+    return session_id
 
 
 @dataclass
@@ -51,8 +59,7 @@ class SessionStore:
 
     def get(self, session_id: str) -> SessionEntry:
         """The session for ``session_id``, created if new or expired (the least recently used is evicted)."""
-        if not SESSION_ID.match(session_id):
-            raise ValueError("session_id must be 1-64 characters of letters, digits, '-' or '_'.")
+        check_session_id(session_id)
         now = self.clock()
         with self._lock:
             self._expire(now)
@@ -68,7 +75,8 @@ class SessionStore:
             return entry
 
     def reset(self, session_id: str) -> bool:
-        """Forget a session's history; ``False`` when no such live session exists."""
+        """Forget a session's history; ``False`` when no such live session exists (``ValueError``: invalid id)."""
+        check_session_id(session_id)
         with self._lock:
             entry = self._entries.get(session_id)
         if entry is None:

@@ -66,7 +66,8 @@ class KeyboardSkill:
 
     name = NAME
     title = "영타 → 한글 변환"
-    example = "dkssud → 안녕"
+    example = "dkssud"
+    note = "→ 안녕"
 
     def __call__(self, text: str) -> SkillReply | None:
         if not looks_mistyped(text):

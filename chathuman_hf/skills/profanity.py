@@ -61,7 +61,8 @@ class ProfanityFilter:
 
     name = NAME
     title = "욕설 필터"
-    example = "나쁜 말은 정중히 거절해요"
+    example = ""  # no example message: the page must not send a swear word (or this note) for the visitor
+    note = "나쁜 말은 정중히 거절해요"
 
     def __init__(self, words: Iterable[str] = DEFAULT_WORDS, allow: Iterable[str] = DEFAULT_ALLOW,
                  refusal: str = REFUSAL) -> None:

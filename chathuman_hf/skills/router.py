@@ -53,7 +53,7 @@ class HelpSkill:
     def __call__(self, text: str) -> SkillReply | None:
         if not HELP_PATTERN.search(text):
             return None
-        lines = [f"• {s.title}: {s.example}" for s in self.router.skills if s.name != self.name]
+        lines = [f"• {s.title}: {describe(s)}" for s in self.router.skills if s.name != self.name]
         body = "\n".join(lines)
         return SkillReply(f"저는 일상 대화를 가장 좋아해요. 이런 것도 할 수 있어요:\n{body}", self.name)
 
@@ -72,8 +72,14 @@ class SkillRouter:
         return None
 
     def catalog(self) -> list[dict[str, str]]:
-        """Name, Korean title and an example for each skill (for help cards)."""
-        return [{"name": s.name, "title": s.title, "example": s.example} for s in self.skills]
+        """Name, Korean title, an example message ("" when none) and a note for each skill (for help cards)."""
+        return [{"name": s.name, "title": s.title, "example": s.example, "note": getattr(s, "note", "")}
+                for s in self.skills]
+
+
+def describe(skill: Skill) -> str:
+    """The example message and the note, as the help text shows them (e.g. ``dkssud → 안녕``)."""
+    return " ".join(part for part in (skill.example, getattr(skill, "note", "")) if part)
 
 
 def build_router(config: SkillsConfig | None = None, *, clock: Callable[[], datetime] = now_kst) -> SkillRouter:

@@ -20,6 +20,7 @@ class Skill(Protocol):
 
     name: str
     title: str
-    example: str
+    example: str  # a message that triggers the skill (the page sends it as is); "" when none can be shown
+    # optional ``note``: what the skill does, shown beside the example (e.g. the profanity filter has only a note)
 
     def __call__(self, text: str) -> SkillReply | None: ...

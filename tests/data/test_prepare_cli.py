@@ -71,7 +71,7 @@ def test_config_unknown_key(tmp_path: Path) -> None:
     config.write_text("learning_rate: 2.0e-05\n", encoding="utf-8")
     result = prepare("--config", str(config), "--output", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: {config}: unknown keys ['learning_rate']")
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {config}: unknown key 'learning_rate'")
 
 
 def test_strict_exits_with_one_line(tmp_path: Path) -> None:

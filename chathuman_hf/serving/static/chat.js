@@ -16,8 +16,10 @@
   let sessionId = sessionStorage.getItem("chathuman-session") || newId();
   sessionStorage.setItem("chathuman-session", sessionId);
 
+  // Korean time (KST), like the time skill's answers, whatever the browser's own time zone is.
   function clock() {
-    return new Date().toLocaleTimeString("ko-KR", { hour: "numeric", minute: "2-digit" });
+    return new Date().toLocaleTimeString("ko-KR", { hour: "numeric", minute: "2-digit", timeZone: "Asia/Seoul" })
+      + " KST";
   }
 
   function bubble(who, text, skill) {
@@ -28,6 +30,7 @@
     const time = row.querySelector("time");
     time.textContent = clock();
     time.dateTime = new Date().toISOString();
+    time.title = "한국 시간 (KST)";
     log.appendChild(row);
     log.scrollTop = log.scrollHeight;
     return row;
@@ -120,8 +123,7 @@
   input.addEventListener("input", updateCounter);
   document.querySelectorAll(".example").forEach((button) => {
     button.addEventListener("click", () => {
-      const text = button.textContent.split(" → ")[0];
-      input.value = text;
+      input.value = button.textContent;  // chips hold example messages only (descriptions are separate notes)
       submit();
     });
   });

@@ -1,0 +1,136 @@
+"""Every recipe's entry point turns a configuration mistake into one ``error:`` line and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+
+import pytest
+
+
+def run_entry_point(repo_root, recipe: str, argv: list[str], capsys) -> tuple[int, list[str]]:
+    """Run ``recipes/<recipe>.py`` as ``__main__`` in this process; its exit status and non-empty stderr lines."""
+    path = repo_root / "recipes" / f"{recipe}.py"
+    old_argv = sys.argv
+    sys.argv = [str(path), *argv]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            runpy.run_path(str(path), run_name="__main__")
+    finally:
+        sys.argv = old_argv
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return exit_info.value.code, err
+
+
+def quickstart(repo_root) -> list[str]:
+    return ["--config", str(repo_root / "recipes/configs/quickstart.yaml")]
+
+
+def test_train_config_mistakes_are_one_line_exit_2(repo_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("learning_rat: 1.0e-03\n", encoding="utf-8")
+    as_string = tmp_path / "string.yaml"
+    as_string.write_text("learning_rate: 1e-3\n", encoding="utf-8")
+    not_yaml = tmp_path / "broken.yaml"
+    not_yaml.write_text("learning_rate: [1\n", encoding="utf-8")
+    cases = {
+        "unknown key 'learning_rat'": ["--config", str(typo)],
+        "'1e-3' is read as a string": ["--config", str(as_string)],
+        "not valid YAML": ["--config", str(not_yaml)],
+        "--config nope.yaml: no such file": ["--config", "nope.yaml"],
+        "--eval-split must be in [0, 1), got 1.5": [*quickstart(repo_root), "--eval-split", "1.5"],
+        "--resume_from_checkpoint missing/checkpoint-5: no such directory": [
+            *quickstart(repo_root), "--output_dir", str(tmp_path / "o"),
+            "--resume_from_checkpoint", "missing/checkpoint-5"],
+    }
+    for expected, argv in cases.items():
+        code, err = run_entry_point(repo_root, "train", argv, capsys)
+        assert code == 2, (expected, err)
+        assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], (expected, err)
+
+
+def test_train_one_dialogue_is_one_line(repo_root, tmp_path, capsys):
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"messages": [{"role": "user", "content": "안녕"},
+                                            {"role": "assistant", "content": "안녕!"}]}, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    code, err = run_entry_point(repo_root, "train", [*quickstart(repo_root), "--data", str(one), "--output_dir",
+                                                     str(tmp_path / "o")], capsys)
+    assert code == 2
+    assert err == ["error: Need at least 2 dialogues to hold some out; pass --eval-data or --eval-split 0."]
+
+
+@pytest.mark.parametrize("recipe", ["evaluate", "chat", "serve"])
+def test_a_mistyped_model_dir_is_one_line(repo_root, tmp_path, capsys, recipe):
+    code, err = run_entry_point(repo_root, recipe, ["--model", str(tmp_path / "outputs/quickstrat")], capsys)
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: ") and "quickstrat" in err[0], err
+
+
+def test_other_recipes_share_the_mechanism(repo_root, tmp_path, capsys):
+    code, err = run_entry_point(repo_root, "train_tokenizer", ["--vocab-size", "3", "--output", str(tmp_path)], capsys)
+    assert code == 2 and len(err) == 1 and "vocab_size=3 is too small" in err[0], err
+    code, err = run_entry_point(repo_root, "prepare", ["--config", str(tmp_path / "none.yaml"), "--output",
+                                                       str(tmp_path / "p")], capsys)
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and "none.yaml" in err[0], err
+
+
+def test_evaluate_scores_all_of_data_unless_a_split_is_asked(repo_root, tiny_model_dir, tmp_path):
+    evaluate = runpy.run_path(str(repo_root / "recipes" / "evaluate.py"), run_name="evaluate_recipe")["main"]
+    data = tmp_path / "four.jsonl"
+    rows = [[{"role": "user", "content": f"오늘 {i}번째 질문이야"}, {"role": "assistant", "content": "좋아 대답할게"}]
+            for i in range(4)]
+    data.write_text("".join(json.dumps({"messages": r}, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    common = ["--model", str(tiny_model_dir), "--data", str(data), "--generation_prompts", "1"]
+    whole = evaluate(common)
+    assert whole["eval_dialogues"] == 4 and whole["scored"] == f"all of {data}"
+    split = evaluate([*common, "--eval-split", "0.5"])
+    assert split["eval_dialogues"] == 2 and split["scored"] == f"the held-out 0.5 split (seed 42) of {data}"
+
+
+def test_hopeless_max_length_stops_before_training_in_one_line(repo_root, tiny_model_dir, tmp_path, capsys):
+    out, data = tmp_path / "o", tmp_path / "ten.jsonl"
+    rows = [[{"role": "user", "content": f"오늘 {i}번째 질문이야"}, {"role": "assistant", "content": "좋아 대답할게"}]
+            for i in range(10)]
+    data.write_text("".join(json.dumps({"messages": r}, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    code, err = run_entry_point(repo_root, "train", ["--model_name_or_path", str(tiny_model_dir), "--data", str(data),
+                                                     "--max-length", "8", "--output_dir", str(out)], capsys)
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: --max-length 8 leaves ") and "too_long_single_exchange" in err[0]
+    assert "at least 10% must be left to train" in err[0] and "raise --max-length" in err[0], err
+    assert not list(out.glob("checkpoint-*")) and not (out / "model.safetensors").exists()
+
+
+def test_a_vocab_size_the_data_cannot_fill_is_logged(caplog):
+    from chathuman_hf.preflight import log_vocab_fill
+    from chathuman_hf.tokenizer_training import train_tokenizer
+
+    tok = train_tokenizer(["안녕 반가워", "밥 먹었어"] * 3, vocab_size=2000)
+    with caplog.at_level("WARNING", logger="chathuman_hf.preflight"):
+        log_vocab_fill(tok, 2000)
+    assert len(tok) < 2000
+    assert f"--vocab-size 2000 was asked; the training text only fills {len(tok)} tokens" in caplog.text
+
+
+def test_rerunning_into_a_run_warns_and_piped_output_has_no_progress_bars(tmp_path, caplog):
+    import io
+
+    from chathuman_hf.config import ChatTrainingArguments
+    from chathuman_hf.preflight import quiet_progress_when_piped, warn_if_output_dir_has_a_run
+
+    (tmp_path / "checkpoint-12").mkdir()
+    with caplog.at_level("WARNING", logger="chathuman_hf.preflight"):
+        assert warn_if_output_dir_has_a_run(tmp_path, resume=None) is True
+        assert warn_if_output_dir_has_a_run(tmp_path, resume=str(tmp_path / "checkpoint-12")) is False
+        assert warn_if_output_dir_has_a_run(tmp_path / "new", resume=None) is False
+    assert "already holds a run (checkpoint-12)" in caplog.text and "--resume_from_checkpoint auto" in caplog.text
+    args = ChatTrainingArguments(output_dir=str(tmp_path), report_to="none")
+    assert quiet_progress_when_piped(args, io.StringIO()) is True and args.disable_tqdm is True
+    import datasets
+    import transformers
+
+    assert not datasets.is_progress_bar_enabled() and not transformers.utils.logging.is_progress_bar_enabled()
+    datasets.enable_progress_bars()
+    transformers.utils.logging.enable_progress_bar()
