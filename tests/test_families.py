@@ -19,7 +19,6 @@ from chathuman_hf.testing import (
     make_family_word_tokenizer,
     make_kogpt2_like_dir,
     make_word_tokenizer,
-    sample_texts,
 )
 
 # Per family: the 3-turn dialogue's tokens, and the positions trained under -100+sys — hand-checked: each assistant
@@ -98,17 +97,28 @@ def test_generation_stops_on_each_templates_end_of_turn():
 
 def test_our_template_gives_the_same_ids_and_labels_as_before():
     """Digest of ids and the four modes' labels on the embedded sample, computed with the code before labels.py
-    (commit a138cd7): our template's data is bit-identical, so the leaderboard numbers stand."""
-    from chathuman_hf.data import load_dialogues
-    from chathuman_hf.tokenizer_training import train_tokenizer
+    (commit a138cd7, same script): our template's data is bit-identical, so the leaderboard numbers stand. The
+    tokenizer is built here with ``tokenizers`` directly, so a change to our tokenizer trainer does not move it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
 
-    tok = apply_template_choice(train_tokenizer(sample_texts(), vocab_size=2000, min_frequency=1), "auto")
-    ds = tokenize_dialogues(load_dialogues(), tok, max_length=64, expand_turns=True)
+    from chathuman_hf.data import load_dialogues
+
+    dialogues = load_dialogues()
+    texts = [m["content"] for msgs in dialogues["messages"] for m in msgs]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    bpe.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    bpe.train_from_iterator(texts, trainer=trainers.BpeTrainer(
+        vocab_size=2000, special_tokens=["<pad>", "<unk>", "</s>"], show_progress=False))
+    tok = apply_template_choice(PreTrainedTokenizerFast(
+        tokenizer_object=bpe, unk_token="<unk>", pad_token="<pad>", eos_token="</s>", bos_token="</s>"), "auto")
+    ds = tokenize_dialogues(dialogues, tok, max_length=64, expand_turns=True)
     rows = [ds[i] for i in range(len(ds))]
     digest = hashlib.sha256(json.dumps([r["input_ids"] for r in rows]).encode())
     for mode in ("input", "-100", "-100+sys", "shift"):
         digest.update(json.dumps(ChatCollator(tok.pad_token_id, mode)(rows)["labels"].tolist()).encode())
-    assert (len(rows), digest.hexdigest()) == (415, "552982c052971960b74e6990bff4c93e46c75cb4dd3b07a218756fd297e54028")
+    assert (len(rows), digest.hexdigest()) == (415, "0ea317c3e88f9a219ca73e06d3b86c98fce4e1f3a178c1b26dde296902b92dcd")
 
 
 # ---------------------------------------------------------------- the choice and bad templates (one line each)

@@ -274,7 +274,7 @@ def test_requests_are_logged_without_their_bodies(app, capfd, caplog):
     with serve_in_thread(app, log_level="info") as url, httpx.Client(base_url=url, timeout=60) as client:
         assert client.post("/api/chat", json={"session_id": "logs", "message": secret}).status_code == 200
         assert client.post("/api/chat", json={"session_id": "logs", "message": secret * 200}).status_code == 400
-        body = {"model": "m", "messages": [{"role": "user", "content": secret}], "stream": True}
+        body = {"messages": [{"role": "user", "content": secret}], "stream": True}
         assert client.post("/v1/chat/completions", json=body).status_code == 200
     out, err = capfd.readouterr()
     logged = out + err + caplog.text
@@ -309,7 +309,7 @@ def test_serve_recipe_logs_no_message_bodies(tiny_model_dir, repo_root, tmp_path
                     time.sleep(0.3)
             assert client.post("/api/chat", json={"session_id": "s", "message": f"{secret} 안녕"}).status_code == 200
             assert client.post("/api/chat/stream", json={"session_id": "s", "message": secret}).status_code == 200
-            body = {"model": "m", "messages": [{"role": "user", "content": secret}]}
+            body = {"messages": [{"role": "user", "content": secret}]}
             assert client.post("/v1/chat/completions", json=body).status_code == 200
             assert client.post("/api/chat", json={"session_id": "s", "message": secret * 200}).status_code == 400
             assert client.post("/api/chat", content=f'{{"message": "{secret}"'.encode()).status_code == 400

@@ -200,6 +200,7 @@ class ChatEngine:
             thread = threading.Thread(target=run, name="chat-generate", daemon=True)
             thread.start()
             started, shown = False, []
+            spaces = ""  # trailing whitespace held back until more text comes (never at the end of a reply)
             held = ""  # trailing U+FFFD: bytes of a character not complete yet (byte fallback): never shown
             try:
                 for piece in streamer:
@@ -211,9 +212,12 @@ class ChatEngine:
                     if not started:
                         piece = piece.lstrip()
                         started = bool(piece)
-                    if piece:
-                        shown.append(piece)
-                        yield piece
+                    piece = spaces + piece  # whitespace is shown once text follows it: the reply is stripped
+                    body = piece.rstrip()
+                    spaces = piece[len(body):]
+                    if body:
+                        shown.append(body)
+                        yield body
             finally:
                 cancel.set()
                 thread.join()
