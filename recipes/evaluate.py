@@ -4,8 +4,10 @@
         [--output metrics.json]
 
 Reports the label mode's token-weighted ``eval_loss`` and ``perplexity``, ``eval_assistant_perplexity`` (assistant-turn
-tokens, comparable across label modes), token counts and generation health. Defaults come from the model's
-``run_args.json`` (label mode, max length, max turns, the held-out split of the data it was trained on; without one:
+tokens, comparable across label modes), token counts, generation health and the conversation metrics of
+``chathuman_hf.conversation_metrics`` (``eval_speech_agreement``, ``eval_distinct_1/2``, ``eval_repeat_rate``,
+``eval_context_sensitivity``, ``eval_selection_hits_at_1``/``mrr``; ``--conversation_metrics false``: off).
+Defaults come from the model's ``run_args.json`` (label mode, max length, max turns, the held-out split of the data it was trained on; without one:
 the held-out split of the embedded sample). ``--eval-data FILE`` scores all of FILE; ``--packing`` gives the same
 numbers (packing is exact).
 """
@@ -26,7 +28,7 @@ from chathuman_hf.data.options import DataArguments
 from chathuman_hf.training import evaluate_saved_model, read_run_args
 
 DEFAULTS_FROM_TRAINING = ("label_mode", "max_length", "max_turns", "eval_split", "split_seed", "generation_prompts",
-                          "generation_max_new_tokens")
+                          "generation_max_new_tokens", "selection_contexts")
 
 
 @dataclass
@@ -47,6 +49,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name in DEFAULTS_FROM_TRAINING:
         if name not in given and name in trained.get("ChatArguments", {}):
             setattr(chat_args, name, trained["ChatArguments"][name])
+    if "conversation_metrics" not in given:  # speech/distinct/repeat/hits metrics unless --conversation_metrics false
+        chat_args.conversation_metrics = True
     if "data" not in given and trained.get("DataArguments", {}).get("data"):
         data_args.data = trained["DataArguments"]["data"]
     metrics = evaluate_saved_model(eval_args.model, data_args, chat_args, batch_size=eval_args.batch_size)
