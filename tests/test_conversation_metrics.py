@@ -103,3 +103,21 @@ def test_speech_agreement_leaves_undetermined_pairs_out():
     prompts = [[{"role": "user", "content": "오늘 날씨 진짜 좋다"}], [{"role": "user", "content": "배고파"}]]
     metrics = reply_metrics(prompts, ["오늘 날씨 진짜 좋다", "밥 먹어"])
     assert metrics["repeat_rate"] == 0.5 and metrics["context_sensitivity"] == 1.0
+
+
+def test_leaderboard_and_model_card_show_the_conversation_metrics():
+    from chathuman_hf.leaderboard import RunSummary, render_leaderboard
+    from chathuman_hf.model_card import ModelCardInfo, render_model_card
+
+    conv = {"eval_selection_hits_at_1": 0.2, "eval_selection_mrr": 0.35, "eval_context_sensitivity": 0.95,
+            "eval_speech_agreement": 0.8, "eval_repeat_rate": 0.05}
+    runs = [RunSummary("input", [2.0], 1.9, 30.0, 0.0, 1.0, 61.0, 40, conversation=conv),
+            RunSummary("-100", [3.0], 3.6, 40.0, 0.0, 1.0, 58.0, 40)]
+    text = render_leaderboard(runs, prompts=())
+    assert "| label mode | hits@1 | MRR | distinct replies | speech agreement | repeat rate |" in text
+    assert "| `input` | 20.0% | 35.0% | 95.0% | 80.0% | 5.0% |" in text and "| `-100` | — | — | — | — | — |" in text
+    info = ModelCardInfo(model_name="m", base_model=None, model_config={}, label_mode="input", chat_options={},
+                         cleaning={}, report={}, hyperparameters={}, eval_metrics=conv)
+    card = render_model_card(info)
+    assert "| eval_selection_hits_at_1 | 0.2 | response selection hits@1" in card
+    assert "| eval_context_sensitivity | 0.95 |" in card
