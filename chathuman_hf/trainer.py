@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -106,10 +107,12 @@ class ChatTrainer(Trainer):
         if self.health_prompts:
             metrics.update({f"{metric_key_prefix}_{k}": v for k, v in self.generation_health().items()})
         if self.conversation_eval is not None:  # speech level, distinct/repeat, hits@1 (conversation_metrics.py)
+            start = time.perf_counter()
             with self.compute_loss_context_manager():
                 extra = self.conversation_eval.compute(
                     self.model, self.processing_class, self.health_prompts, self.last_health_replies
                 )
+            extra["conversation_seconds"] = time.perf_counter() - start  # their share of the eval time
             metrics.update({f"{metric_key_prefix}_{k}": v for k, v in extra.items()})
         return EvalLoopOutput(
             predictions=output.predictions, label_ids=output.label_ids, metrics=metrics, num_samples=output.num_samples
