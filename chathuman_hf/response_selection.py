@@ -1,10 +1,13 @@
 """Response selection: does the model prefer the true reply to replies from other held-out dialogues?
 
 For each held-out context the true reply competes with ``distractors`` replies drawn (fixed seed) from *other*
-held-out dialogues. Each candidate is scored by the model's mean log-likelihood per reply token (contents and
-end-of-turn) given the context; ``pmi`` subtracts the reply's mean log-likelihood after an empty user turn (how
-generic the reply is). ``hits@1`` is the share of contexts whose true reply ranks first (chance
-``1 / (distractors + 1)``, 5% with 19), MRR the mean reciprocal rank of the true reply (ties count against it).
+held-out dialogues. The score of a candidate is its mean log-likelihood per reply token (contents and end-of-turn)
+given the context **minus** its mean log-likelihood after an empty user turn (a pointwise-mutual-information score:
+how much the context raises the reply, so generic replies such as "맛있게 드세요." do not win everywhere). On the
+ChatbotData recipe it ranked better than the plain mean log-likelihood from the second epoch on (epoch 4: hits@1
+20% vs 14%, MRR 0.37 vs 0.28), which is still reported as ``selection_meanll_*``. ``hits@1`` is the share of
+contexts whose true reply ranks first (chance ``1 / (distractors + 1)``, 5% with 19), MRR the mean reciprocal rank
+of the true reply (ties count against it).
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def response_selection(
     max_turns: int | None = None,
     batch_size: int = 32,
 ) -> dict[str, float]:
-    """``selection_hits_at_1``/``selection_mrr`` (mean log-likelihood) and the ``selection_pmi_*`` variant."""
+    """``selection_hits_at_1``/``selection_mrr`` (PMI score) and ``selection_meanll_*`` (mean log-likelihood)."""
     if not items:
         return {}
     contexts = [trim_history(it.context, tokenizer, max_turns=max_turns, max_prompt_tokens=None) for it in items]
@@ -144,10 +147,10 @@ def response_selection(
         pmi.append([s - prior[r] for s, r in zip(scores, it.candidates, strict=True)])
     plain, normalised = rank_metrics(mean_ll), rank_metrics(pmi)
     return {
-        "selection_hits_at_1": plain["hits_at_1"],
-        "selection_mrr": plain["mrr"],
-        "selection_pmi_hits_at_1": normalised["hits_at_1"],
-        "selection_pmi_mrr": normalised["mrr"],
+        "selection_hits_at_1": normalised["hits_at_1"],
+        "selection_mrr": normalised["mrr"],
+        "selection_meanll_hits_at_1": plain["hits_at_1"],
+        "selection_meanll_mrr": plain["mrr"],
         "selection_contexts": float(len(items)),
         "selection_candidates": sum(len(it.candidates) for it in items) / len(items),
     }

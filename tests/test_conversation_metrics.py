@@ -89,9 +89,9 @@ def test_response_selection_reports_hits_and_mrr(tiny):
     items = selection_items(DIALOGUES, contexts=6, seed=0)
     out = response_selection(model, tok, items, max_length=64)
     assert out["selection_contexts"] == 6 and out["selection_candidates"] == 20
-    for key in ("selection_hits_at_1", "selection_pmi_hits_at_1"):
+    for key in ("selection_hits_at_1", "selection_meanll_hits_at_1"):
         assert out[key] in {k / 6 for k in range(7)}
-    assert 1 / 20 <= out["selection_mrr"] <= 1
+    assert 1 / 20 <= out["selection_mrr"] <= 1 and 1 / 20 <= out["selection_meanll_mrr"] <= 1
 
 
 def test_speech_agreement_leaves_undetermined_pairs_out():
