@@ -4,8 +4,8 @@ For each held-out context the true reply competes with ``distractors`` replies d
 held-out dialogues. The score of a candidate is its mean log-likelihood per reply token (contents and end-of-turn)
 given the context **minus** its mean log-likelihood after an empty user turn (a pointwise-mutual-information score:
 how much the context raises the reply, so generic replies such as "맛있게 드세요." do not win everywhere). On the
-ChatbotData recipe it ranked better than the plain mean log-likelihood from the second epoch on (epoch 4: hits@1
-20% vs 14%, MRR 0.37 vs 0.28), which is still reported as ``selection_meanll_*``. ``hits@1`` is the share of
+ChatbotData recipe it ranked better than the plain mean log-likelihood from the second epoch on (epoch 7: hits@1
+20.5% vs 16%, MRR 0.37 vs 0.30), which is still reported as ``selection_meanll_*``. ``hits@1`` is the share of
 contexts whose true reply ranks first (chance ``1 / (distractors + 1)``, 5% with 19), MRR the mean reciprocal rank
 of the true reply (ties count against it).
 """
