@@ -139,6 +139,10 @@ class ChatArguments:
     selection_contexts: int = field(
         default=200, metadata={"help": "Held-out contexts ranked for response selection (true reply vs 19 others)."}
     )
+    selection_every_eval: bool = field(
+        default=True,
+        metadata={"help": "Rank replies at every evaluation; false: only in the evaluation after training (cheaper)."},
+    )
     chat_max_turns: int = field(
         default=3, metadata={"help": "History window saved with the model (chat_window.json): past exchanges kept."}
     )

@@ -119,15 +119,18 @@ class ConversationEval:
     selection: list[SelectionItem] = field(default_factory=list)
     max_length: int = 256
     max_turns: int | None = None
-    batch_size: int = 32
+    batch_size: int = 64
+    selection_every_eval: bool = True  # False: response selection only once ``final`` is set (after training)
+    final: bool = False
 
     @classmethod
     def from_dialogues(cls, dialogues: Any, prompts: list[Messages], *, contexts: int = 200, seed: int = 0,
-                       max_length: int = 256, max_turns: int | None = None) -> ConversationEval:
+                       max_length: int = 256, max_turns: int | None = None,
+                       selection_every_eval: bool = True) -> ConversationEval:
         """References for ``prompts`` and ``contexts`` response-selection items (19 distractors, ``seed``)."""
         return cls(references=reference_replies(dialogues, prompts),
                    selection=selection_items(dialogues, contexts=contexts, seed=seed),
-                   max_length=max_length, max_turns=max_turns)
+                   max_length=max_length, max_turns=max_turns, selection_every_eval=selection_every_eval)
 
     def compute(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[Messages],
                 replies: list[str]) -> dict[str, float]:
@@ -139,8 +142,9 @@ class ConversationEval:
             else:
                 out["context_sensitivity"] = context_sensitivity(replies)
                 logger.warning('kiwipiepy is not installed: no distinct/repeat/speech metrics (pip install -e ".[korean]")')
-        out.update(response_selection(model, tokenizer, self.selection, max_length=self.max_length,
-                                      max_turns=self.max_turns, batch_size=self.batch_size))
+        if self.selection_every_eval or self.final:
+            out.update(response_selection(model, tokenizer, self.selection, max_length=self.max_length,
+                                          max_turns=self.max_turns, batch_size=self.batch_size))
         return out
 
 

@@ -214,7 +214,8 @@ def conversation_eval(dialogues: Dataset | None, prompts: list, chat_args: ChatA
         return None
     return ConversationEval.from_dialogues(dialogues, prompts, contexts=chat_args.selection_contexts,
                                            seed=chat_args.split_seed, max_length=chat_args.max_length,
-                                           max_turns=chat_args.max_turns)
+                                           max_turns=chat_args.max_turns,
+                                           selection_every_eval=chat_args.selection_every_eval)
 
 
 def chat_window(chat_args: ChatArguments) -> ChatWindow:
@@ -349,6 +350,8 @@ def save_final_output(
     trainer.save_state()
     eval_metrics: dict[str, Any] = {}
     if trainer.eval_dataset is not None:
+        if trainer.conversation_eval is not None:
+            trainer.conversation_eval.final = True  # response selection at least once, after training
         eval_metrics = trainer.evaluate()
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
@@ -411,6 +414,8 @@ def evaluate_saved_model(
             health_max_new_tokens=chat_args.generation_max_new_tokens,
             chat_window=chat_window(chat_args),
         )
+        if trainer.conversation_eval is not None:
+            trainer.conversation_eval.final = True
         metrics = trainer.evaluate()
     result: dict[str, Any] = {
         "model": str(model_dir),
