@@ -121,3 +121,14 @@ def test_leaderboard_and_model_card_show_the_conversation_metrics():
     card = render_model_card(info)
     assert "| eval_selection_hits_at_1 | 0.2 | response selection hits@1" in card
     assert "| eval_context_sensitivity | 0.95 |" in card
+
+
+def test_selection_can_wait_for_the_evaluation_after_training(tiny):
+    from chathuman_hf.conversation_metrics import ConversationEval
+
+    model, tok = tiny
+    prompts = health_prompts(DIALOGUES, 2)
+    conv = ConversationEval.from_dialogues(DIALOGUES, prompts, contexts=2, max_length=64, selection_every_eval=False)
+    assert "selection_hits_at_1" not in conv.compute(model, tok, prompts, ["응", "좋아"])
+    conv.final = True
+    assert conv.compute(model, tok, prompts, ["응", "좋아"])["selection_contexts"] == 2
