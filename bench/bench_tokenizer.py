@@ -49,6 +49,31 @@ def bench_tokenizer(texts: list[str], vocab_size: int, *, cache: Path = CACHE):
     return AutoTokenizer.from_pretrained(path)
 
 
+def chatml_tokenizer(texts: list[str], vocab_size: int, *, cache: Path = CACHE):
+    """A byte-level BPE with ChatML markers and template, as Qwen 2.5 / A.X 4.0 ship (a foreign template)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    from chathuman_hf.testing import FAMILY_TEMPLATES
+
+    digest = hashlib.sha256(json.dumps([vocab_size, len(texts), texts[:200], texts[-200:]]).encode()).hexdigest()[:16]
+    path = cache / f"tokenizer_chatml_{vocab_size}_{digest}"
+    if not (path / "tokenizer.json").exists():
+        specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                                           initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                       extra_special_tokens=["<|im_start|>"])
+        fast.chat_template = FAMILY_TEMPLATES["qwen2"]
+        path.mkdir(parents=True, exist_ok=True)
+        fast.save_pretrained(path)
+        (path / "bench_how.txt").write_text("byte-level BPE (tokenizers) with ChatML template\n")
+    return AutoTokenizer.from_pretrained(path)
+
+
 def tokenizer_origin(tokenizer) -> str:
     path = Path(getattr(tokenizer, "name_or_path", "") or "")
     how = path / "bench_how.txt"

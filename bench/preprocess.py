@@ -6,7 +6,7 @@ The corpus (AIHub 한국어 대화 요약 layout) is built first at the chosen s
 20,000) from the embedded sample and ``../shared/data/ChatbotData.csv``; building it is not timed. Each contender
 then runs in its own subprocess so that its peak RSS (process + children, sampled) and wall time are its own:
 
-- ``ours``: ``load_dialogues`` (AIHub loader, cleaning, turn rules) + ``tokenize_dialogues`` (``datasets.map``,
+- ``ours``: ``load_dialogues`` (AIHub loader, PII scrubbing with ``--scrub-pii``, cleaning, turn rules) + ``tokenize_dialogues`` (``datasets.map``,
   batched, ``num_proc``) into a fresh datasets cache;
 - ``ours_cached``: the same command again on the same cache (what a second training run pays);
 - ``plain_loop``: a per-dialogue Python loop, ``tokenizer.encode`` per turn, Python lists → ``Dataset``;
@@ -51,7 +51,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
         report = DataReport()
         dialogues = load_dialogues(files, format="aihub_summary", report=report, preprocessing_num_proc=args.num_proc,
-                                   data_cache_dir=args.cache_dir)
+                                   data_cache_dir=args.cache_dir, scrub_pii=args.scrub_pii)
         t1 = time.perf_counter()
         ds = tokenize_dialogues(dialogues, tok, max_length=256, label_mode=args.label_mode,
                                 num_proc=args.num_proc if args.num_proc > 1 else None, report=report)
@@ -82,6 +82,8 @@ def run_worker(name: str, files_json: Path, tokenizer: Path, cache_dir: Path, a:
            "--cache-dir", str(cache_dir), "--num-proc", str(a.num_proc), f"--label-mode={a.label_mode}"]
     if name == "seed_style":
         cmd += ["--max-seconds", str(a.baseline_max_seconds)]
+    if a.scrub_pii:
+        cmd += ["--scrub-pii"]
     env = {**os.environ, "HF_DATASETS_CACHE": str(cache_dir), "TOKENIZERS_PARALLELISM": "false"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
@@ -107,7 +109,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--label-mode", default="-100+sys")
     p.add_argument("--baseline-max-seconds", type=float, default=None,
                    help="time bound of the seed-style DataFrame loop (default 60, quick 30)")
+    p.add_argument("--scrub-pii", action="store_true", help="ours: PII scrubbing on (AIHub files are off by default)")
     p.add_argument("--contenders", nargs="+", default=["ours", "ours_cached", "plain_loop", "seed_style"])
+    p.add_argument("--template", choices=["chathuman", "chatml"], default="chathuman",
+                   help="chat template: ours (<usr>/<sys>) or ChatML (<|im_start|>/<|im_end|>, a foreign template)")
     # worker mode (internal)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--files-json", help=argparse.SUPPRESS)
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(worker(a)))
         return
 
-    from bench_tokenizer import bench_tokenizer, tokenizer_origin
+    from bench_tokenizer import bench_tokenizer, chatml_tokenizer, tokenizer_origin
     from corpus import build_corpus, exchange_pool
 
     scale = a.scale or (20_000 if a.quick else SEED_SCALE)
@@ -133,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     corpus_mb = sum(f.stat().st_size for f in files) / 2**20
     pool = exchange_pool()
     tok = bench_tokenizer([t for pair in pool for t in pair], a.vocab_size)
+    if a.template == "chatml":
+        tok = chatml_tokenizer([t for pair in pool for t in pair], a.vocab_size)
     tok_dir = Path(tok.name_or_path)
 
     contenders: dict[str, dict[str, Any]] = {}
@@ -176,7 +183,8 @@ def main(argv: list[str] | None = None) -> None:
         "machine": machine,
         "settings": {"scale": scale, "files": len(files), "corpus_mb": round(corpus_mb, 1), "build_s": round(build_s, 1),
                      "num_proc": a.num_proc, "tokenizer": tokenizer_origin(tok), "vocab_size": len(tok),
-                     "label_mode": a.label_mode, "baseline_max_seconds": a.baseline_max_seconds},
+                     "label_mode": a.label_mode, "baseline_max_seconds": a.baseline_max_seconds,
+                     "template": a.template, "scrub_pii": a.scrub_pii},
         "contenders": contenders,
         "ratios": ratios,
         "targets": targets,
@@ -185,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
             "process_wall_s", "peak_rss_mb"]
     notes = [
         f"corpus: {scale:,} synthetic AIHub-summary dialogues in {len(files)} files ({corpus_mb:.0f} MB), built in "
-        f"{build_s:.1f} s (not timed); tokenizer {tokenizer_origin(tok)}, vocab {len(tok)}; num_proc {a.num_proc}.",
+        f"{build_s:.1f} s (not timed); tokenizer {tokenizer_origin(tok)}, vocab {len(tok)}; num_proc {a.num_proc}; "
+        f"chat template {a.template}.",
         "work_s: in-process time from the first file read to the finished dataset (imports and tokenizer load "
         "excluded); process_wall_s includes interpreter start and imports.",
         f"seed_style is bounded to {a.baseline_max_seconds:.0f} s: its rate is measured on the rows it reached and is "

@@ -11,8 +11,6 @@ from pathlib import Path
 import torch
 from common import CHATBOT_CSV, SAMPLE_DIR
 
-ASSISTANT = 2
-
 
 def load_messages(csv_path: Path = CHATBOT_CSV, sample_dir: Path = SAMPLE_DIR) -> list[list[dict]]:
     """ChatbotData rows as one-exchange dialogues plus the embedded `*.jsonl` sample dialogues (system kept)."""
@@ -53,6 +51,8 @@ def encode_all(dialogues: list[list[dict]], tokenizer, max_length: int) -> list[
 @torch.no_grad()
 def assistant_perplexity(model, examples, pad_id: int, *, batch_size: int = 32, device: str = "cpu") -> float:
     """exp(token-weighted mean NLL over assistant tokens: content + eos) of held-out examples; same for everyone."""
+    from chathuman_hf.labels import LabelMode, example_labels
+
     was_training = model.training
     model.eval()
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))
@@ -66,7 +66,7 @@ def assistant_perplexity(model, examples, pad_id: int, *, batch_size: int = 32, 
         for row, (tok, roles) in enumerate(chunk):
             ids[row, : len(tok)] = torch.tensor(tok)
             mask[row, : len(tok)] = 1
-            labels[row, : len(tok)] = torch.tensor([t if r == ASSISTANT else -100 for t, r in zip(tok, roles, strict=True)])
+            labels[row, : len(tok)] = torch.tensor(example_labels(tok, roles, [0] * len(tok), LabelMode.ALL_SYS))
         ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
         logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float()
         shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]

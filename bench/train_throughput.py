@@ -228,12 +228,6 @@ def run_ours(model, tok, train_msgs, kind: str, ctx: dict) -> dict[str, Any]:
     elif kind == "ours_dynamic":
         extra.update(train_sampling_strategy="group_by_length", length_column_name="length")
     collator = ChatCollator(tok.pad_token_id, LabelMode.parse(ctx["label_mode"]))
-    try:  # what build_model installs: the packed 4-D mask follows the compute dtype (bf16) / flash varlen
-        from chathuman_hf.modeling import enable_packed_attention
-
-        enable_packed_attention(model)
-    except ImportError:
-        pass
     setup_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(**trainer_args(tmp, ctx["order_seed"], bs, ctx["lr"], ctx["device"], ctx["bf16"]),

@@ -1,114 +1,27 @@
-"""Label modes and the chat collator: dynamic padding, labels per mode, packed rows with a 4-D attention mask.
+"""The chat collator: dynamic padding, labels per mode (``chathuman_hf.labels``), packed rows with restarting position ids.
 
-Which tokens carry loss (``✓``) for ``<usr>밥 먹었어<sys>응 먹었어</s><usr>뭐 먹었어<sys>김밥</s>``::
-
-    token      </s> <usr> 밥 먹었어 <sys> 응 먹었어 </s> <usr> 뭐 먹었어 <sys> 김밥 </s>
-    input        ·    ✓    ✓   ✓     ✓    ✓   ✓     ✓    ✓    ✓   ✓     ✓    ✓    ✓
-    -100         ·    ·    ·   ·     ·    ·   ·     ·    ·    ·   ·     ·    ✓    ✓
-    -100+sys     ·    ·    ·   ·     ·    ✓   ✓     ✓    ·    ·   ·     ·    ✓    ✓
-    shift        same targets as input, stored one position earlier (label[t] = token[t+1])
+Which tokens are targets is decided by ``chathuman_hf.labels`` only; this module pads and stacks.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from chathuman_hf.features import ASSISTANT
+from chathuman_hf.labels import IGNORE_INDEX, LabelMode, example_labels
+from chathuman_hf.packed_attention import packed_position_ids
 
-IGNORE_INDEX = -100
-
-
-class LabelMode(str, enum.Enum):
-    """Which tokens carry loss: ``input`` (all), ``last_sys`` (``-100``), ``all_sys`` (``-100+sys``), ``shift``."""
-
-    INPUT = "input"
-    LAST_SYS = "last_sys"
-    ALL_SYS = "all_sys"
-    SHIFT = "shift"
-
-    @classmethod
-    def parse(cls, value: str | LabelMode) -> LabelMode:
-        if isinstance(value, LabelMode):
-            return value
-        key = str(value).strip().lower()
-        aliases = {"-100": cls.LAST_SYS, "-100+sys": cls.ALL_SYS, "inputs": cls.INPUT}
-        if key in aliases:
-            return aliases[key]
-        try:
-            return cls(key)
-        except ValueError:
-            raise ValueError(
-                f"Unknown label mode {value!r}: expected one of input, -100 (last_sys), -100+sys (all_sys), shift"
-            ) from None
-
-    @property
-    def pre_shifted(self) -> bool:
-        return self is LabelMode.SHIFT
-
-
-def unshifted_labels(ids: Sequence[int], roles: Sequence[int], last_turn: Sequence[int], mode: LabelMode) -> list[int]:
-    """Labels aligned with ``ids`` (the model shifts them): which tokens are targets under ``mode``."""
-    if mode in (LabelMode.INPUT, LabelMode.SHIFT):
-        return list(ids)
-    if mode is LabelMode.ALL_SYS:
-        return [t if r == ASSISTANT else IGNORE_INDEX for t, r in zip(ids, roles, strict=True)]
-    return [t if r == ASSISTANT and lt else IGNORE_INDEX for t, r, lt in zip(ids, roles, last_turn, strict=True)]
-
-
-def example_labels(
-    ids: Sequence[int], roles: Sequence[int], last_turn: Sequence[int], mode: LabelMode, seq_lengths: Sequence[int]
-) -> list[int]:
-    """Labels for one (possibly packed) row; each packed sequence is labelled as if it stood alone."""
-    out: list[int] = []
-    start = 0
-    for n in seq_lengths:
-        sl = slice(start, start + n)
-        if mode is LabelMode.SHIFT:
-            seq = list(ids[sl])
-            out.extend(seq[1:] + [IGNORE_INDEX])  # label[t] = token[t+1]; no target after the last token
-        else:
-            labels = unshifted_labels(ids[sl], roles[sl], last_turn[sl], mode)
-            if labels:
-                labels[0] = IGNORE_INDEX  # nothing predicts a sequence's first token (matters when packed)
-            out.extend(labels)
-        start += n
-    return out
-
-
-def packed_attention_mask(
-    seq_lengths: Sequence[Sequence[int]], total: int, dtype: torch.dtype = torch.float32
-) -> torch.Tensor:
-    """4-D additive mask ``(B, 1, T, T)``: 0 where a token may attend (same sequence, causal), ``finfo.min`` else.
-
-    Padding positions form their own one-token blocks so no row is fully masked (no NaN).
-    """
-    seg = torch.full((len(seq_lengths), total), -1, dtype=torch.long)
-    for b, lengths in enumerate(seq_lengths):
-        start = 0
-        for i, n in enumerate(lengths):
-            seg[b, start : start + n] = i
-            start += n
-        pad = total - start
-        if pad:
-            seg[b, start:] = torch.arange(len(lengths), len(lengths) + pad)
-    causal = torch.tril(torch.ones(total, total, dtype=torch.bool))
-    allowed = (seg[:, :, None] == seg[:, None, :]) & causal
-    mask = torch.zeros(allowed.shape, dtype=dtype)
-    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-    return mask[:, None]
+__all__ = ["ChatCollator", "IGNORE_INDEX", "LabelMode", "example_labels"]
 
 
 class ChatCollator:
     """Pad a batch of tokenized dialogues to its longest row and build labels for the selected label mode.
 
-    Rows with ``seq_lengths`` (from ``pack_dataset``) are packed rows: they get restarting ``position_ids`` and a
-    4-D additive float ``attention_mask`` so packed dialogues never attend to each other. In ``shift`` mode the
-    batch also carries ``shift_labels`` (same tensor) so Trainer counts target tokens correctly; compute the loss with
-    ``losses.make_compute_loss_func("shift")``.
+    Rows with ``seq_lengths`` (from ``pack_dataset``) are packed rows: they get restarting ``position_ids`` and no
+    ``attention_mask``, from which transformers keeps packed dialogues apart (``packed_attention``). In ``shift`` mode the
+    batch also carries ``shift_labels`` (same tensor): transformers' causal-LM loss then uses them without shifting
+    again, and Trainer counts ``num_items_in_batch`` on them.
     """
 
     def __init__(
@@ -149,7 +62,6 @@ class ChatCollator:
         labels = torch.full((B, total), IGNORE_INDEX, dtype=torch.long)
         assistant = torch.full((B, total), IGNORE_INDEX, dtype=torch.long) if self.with_assistant_labels else None
         attention = torch.zeros((B, total), dtype=torch.long)
-        position_ids = torch.zeros((B, total), dtype=torch.long)
         seq_lengths = []
         for b, f in enumerate(features):
             ids = list(f["input_ids"])
@@ -165,7 +77,6 @@ class ChatCollator:
             labels[b, :n] = torch.tensor(example_labels(ids, f["roles"], f["last_turn"], self.label_mode, seqs))
             if assistant is not None:
                 assistant[b, :n] = torch.tensor(example_labels(ids, f["roles"], f["last_turn"], LabelMode.ALL_SYS, seqs))
-            position_ids[b, :n] = torch.cat([torch.arange(s) for s in seqs])
         targets = int((labels != IGNORE_INDEX).sum()) if self.label_mode.pre_shifted else int(
             (labels[:, 1:] != IGNORE_INDEX).sum()
         )
@@ -176,8 +87,7 @@ class ChatCollator:
             )
         batch: dict[str, torch.Tensor] = {"input_ids": input_ids, "labels": labels}
         if packed:
-            batch["attention_mask"] = packed_attention_mask(seq_lengths, total)
-            batch["position_ids"] = position_ids
+            batch["position_ids"] = packed_position_ids(seq_lengths, total)
         else:
             batch["attention_mask"] = attention
         if self.label_mode.pre_shifted:

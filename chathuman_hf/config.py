@@ -20,18 +20,24 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 from transformers.utils import is_torch_bf16_gpu_available
 
+from chathuman_hf.chat_templates import chat_template_field, parse_template_choice
 from chathuman_hf.data.options import DataArguments
+from chathuman_hf.labels import LABEL_MODE_NAMES
+from chathuman_hf.lora import LoraArguments
 from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES
 
 DEFAULT_MODEL = "skt/kogpt2-base-v2"
-LABEL_MODES = ("input", "-100", "last_sys", "-100+sys", "all_sys", "shift")
+LABEL_MODES = LABEL_MODE_NAMES  # defined with the label rule (chathuman_hf.labels)
 # Values that start with "-" would be read by argparse as an option; parse_args rewrites them to --label-mode=VALUE.
 _LABEL_MODE_FLAGS = ("--label-mode", "--label_mode")
 
 
 @dataclass
-class ModelArguments:
-    """Which model and tokenizer to start from: a Hub id / local dir, or a config built from scratch."""
+class ModelArguments(LoraArguments):
+    """Which model and tokenizer to start from: a Hub id / local dir, or a config built from scratch.
+
+    The LoRA/QLoRA options (``--use_peft`` …) are inherited from ``chathuman_hf.lora.LoraArguments``.
+    """
 
     model_name_or_path: str = field(
         default=DEFAULT_MODEL,
@@ -60,6 +66,7 @@ class ModelArguments:
         metadata={"help": "Trainer for --train-tokenizer: Hugging Face 'tokenizers' or Google 'sentencepiece'.",
                   "choices": list(LIBRARIES)},
     )
+    chat_template: str = chat_template_field()
     use_reserved_tokens: bool = field(
         default=False,
         metadata={"help": "Map missing role tokens onto reserved <unusedN> tokens instead of growing the vocabulary."},
@@ -70,6 +77,8 @@ class ModelArguments:
     )
 
     def __post_init__(self) -> None:
+        self.chat_template = parse_template_choice(self.chat_template)
+        super().__post_init__()
         if self.model_type and self.model_name_or_path not in (DEFAULT_MODEL, None, ""):
             raise ValueError(
                 f"Give either --model_name_or_path ({self.model_name_or_path}) or --model_type ({self.model_type}) "

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from chathuman_hf.collators import IGNORE_INDEX
+from chathuman_hf.labels import IGNORE_INDEX
 
 STAT_COLUMNS = ("loss_sum", "tokens", "assistant_loss_sum", "assistant_tokens")
 

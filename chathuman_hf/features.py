@@ -7,22 +7,21 @@ offsets, and each token gets the role of the character span it starts in.
 
 from __future__ import annotations
 
-import bisect
-import re
-import weakref
 from collections import Counter
 from typing import Any
 
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
+from chathuman_hf.encoding import _encode_exact, _fast_plan, encode_dialogues
+from chathuman_hf.labels import ASSISTANT, FRAME, SYSTEM, USER, LabelMode, label_token_count
 from chathuman_hf.packing import pack_dataset
+from chathuman_hf.rendering import TemplateError
 from chathuman_hf.window import split_exchanges
 
-FRAME, USER, ASSISTANT, SYSTEM = 0, 1, 2, 3
-ROLE_CODES = {"user": USER, "assistant": ASSISTANT, "system": SYSTEM}
 FEATURE_COLUMNS = ["input_ids", "roles", "last_turn", "length"]
-__all__ = ["tokenize_dialogues", "pack_dataset", "encode_dialogues", "FRAME", "USER", "ASSISTANT", "SYSTEM"]
+__all__ = ["tokenize_dialogues", "pack_dataset", "encode_dialogues", "label_token_count", "FRAME", "USER",
+           "ASSISTANT", "SYSTEM", "TemplateError", "_encode_exact", "_fast_plan"]
 
 DROP_TOO_LONG = "too_long_single_exchange"
 DROP_EMPTY_TARGET = "empty_target"
@@ -30,284 +29,6 @@ TRUNCATED_EXCHANGES = "oldest_exchanges_truncated"
 TRUNCATED_USER_TURN = "long_user_turn_cut_from_the_left"
 
 _BOOKKEEPING = ["drop_reason", "truncated_exchanges", "user_turn_cut"]
-_SENTINEL = re.compile("\ue000(\\d+)\ue001")
-
-
-def _frames(roles: tuple[str, ...], tokenizer: PreTrainedTokenizerBase) -> list[str]:
-    """The template's text around the contents for a role sequence (``len(roles) + 1`` frames)."""
-    skeleton = tokenizer.apply_chat_template(
-        [{"role": r, "content": f"\ue000{i}\ue001"} for i, r in enumerate(roles)], tokenize=False
-    )
-    pieces = _SENTINEL.split(skeleton)  # frame, index, frame, index, ..., frame
-    frames, order = pieces[0::2], [int(x) for x in pieces[1::2]]
-    if order != list(range(len(roles))):
-        raise ValueError(f"The chat template rendered message contents {order} for roles {list(roles)}; "
-                         "expected every content once, in order (use chathuman_hf.tokenization.prepare_tokenizer).")
-    return frames
-
-
-def render_batch(
-    batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase
-) -> list[tuple[str, list[tuple[int, int]]]]:
-    """Render conversations with the chat template; return each text and its messages' content (start, end) spans.
-
-    The frames come from a skeleton render per role sequence (cached); the real render checks the contents were
-    inserted verbatim.
-    """
-    cache: dict[tuple[str, ...], list[str]] = {}
-    out = []
-    for messages in batch_messages:
-        roles = tuple(m["role"] for m in messages)
-        frames = cache.get(roles)
-        if frames is None:
-            frames = cache[roles] = _frames(roles, tokenizer)
-        parts: list[str] = []
-        spans: list[tuple[int, int]] = []
-        cursor = 0
-        for frame, msg in zip(frames, messages, strict=False):
-            cursor += len(frame)
-            spans.append((cursor, cursor + len(msg["content"])))
-            cursor += len(msg["content"])
-            parts += [frame, msg["content"]]
-        parts.append(frames[-1])
-        out.append(("".join(parts), spans))
-    real = tokenizer.apply_chat_template(list(batch_messages), tokenize=False) if batch_messages else []
-    for i, (text, _) in enumerate(out):
-        if real[i] != text:
-            raise ValueError(f"The chat template changes the contents of conversation {i} of this batch; "
-                             "chathuman_hf needs a template that inserts contents verbatim "
-                             "(use chathuman_hf.tokenization.prepare_tokenizer).")
-    return out
-
-
-def render_with_spans(messages: list[dict], tokenizer: PreTrainedTokenizerBase) -> tuple[str, list[tuple[int, int]]]:
-    """Render one conversation; return the text and each message's content (start, end) span."""
-    return render_batch([messages], tokenizer)[0]
-
-
-def _roles_for(
-    messages: list[dict], spans: list[tuple[int, int]], ids: list[int], offsets: list[tuple[int, int]], eos_id: int
-) -> tuple[list[int], list[int], list[int]]:
-    """Per-token role code, last-turn flag and owning message index (-1 = leading frame such as bos)."""
-    starts = [s for s, _ in spans]
-    last_asst = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
-    roles, last, owner = [], [], []
-    eos_given: set[int] = set()
-    for tid, (s, _e) in zip(ids, offsets, strict=True):
-        k = bisect.bisect_right(starts, s) - 1
-        if k >= 0 and s < spans[k][1]:  # inside message k's content
-            code = ROLE_CODES[messages[k]["role"]]
-            roles.append(code)
-            last.append(int(k == last_asst and code == ASSISTANT))
-            owner.append(k)
-        elif k >= 0 and messages[k]["role"] == "assistant" and k not in eos_given and tid == eos_id:
-            eos_given.add(k)  # the first eos after an assistant content ends that turn and carries its label
-            roles.append(ASSISTANT)
-            last.append(int(k == last_asst))
-            owner.append(k)
-        else:
-            roles.append(FRAME)
-            last.append(0)
-            owner.append(min(k + 1, len(messages) - 1) if k >= 0 else -1)
-    missing = [k for k, m in enumerate(messages) if m["role"] == "assistant" and k not in eos_given]
-    if missing:
-        raise ValueError(f"No eos token after assistant message {missing[0]}: the chat template must end every "
-                         "assistant turn with eos_token (use chathuman_hf.tokenization.prepare_tokenizer).")
-    return roles, last, owner
-
-
-def _encode_exact(batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, Any]]:
-    """The reference path: Jinja render of the whole text, one encode per text, roles from the offsets."""
-    rendered = render_batch(batch_messages, tokenizer)
-    texts = [t for t, _ in rendered]
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:  # same ids as tokenizer(text, add_special_tokens=False), without the per-row overhead
-        encodings = backend.encode_batch(texts, add_special_tokens=False)
-        all_ids = [e.ids for e in encodings]
-        all_offsets = [e.offsets for e in encodings]
-    else:
-        enc = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
-        all_ids, all_offsets = enc["input_ids"], enc["offset_mapping"]
-    out = []
-    for messages, (_, spans), ids, offsets in zip(batch_messages, rendered, all_ids, all_offsets, strict=True):
-        roles, last, owner = _roles_for(messages, spans, ids, offsets, tokenizer.eos_token_id)
-        out.append({"input_ids": list(ids), "roles": roles, "last_turn": last, "owner": owner})
-    return out
-
-
-# ---------------------------------------------------------------- verified fast path
-# The template's frames (text around the contents) depend only on the role sequence, so they are rendered once per
-# role sequence; each distinct content is encoded once per batch and the segments are concatenated. This is used only
-# for a tokenizer whose segment-wise records equal the exact path's on probe conversations (with/without system,
-# 1-4 exchanges, contents with edge whitespace, newlines and marker text) and, for every new role sequence, on a probe
-# with that sequence; otherwise everything goes through ``_encode_exact``.
-
-_PROBE_TEXTS = (
-    "안녕하세요 반가워요", " 앞에 공백", "뒤에 공백 ", "줄\n바꿈  두 칸", "ok? 123 abc ㅋㅋ", "<usr> 안 </s> 마커",
-    "a", "끝.", "  양쪽  ", "Hello, World!",
-)
-_FAST_PLANS: dict[int, tuple[Any, tuple, Any]] = {}
-CONTENT_MEMO_SIZE = 200_000  # encoded message contents remembered per tokenizer and process
-
-
-class _FastPlan:
-    """Per-tokenizer segment tables: frame ids/roles/last/owner per role sequence (verified), content encoder."""
-
-    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
-        self._tokenizer = weakref.ref(tokenizer)  # the plan lives in a module cache: never keep a tokenizer alive
-        self.backend = tokenizer.backend_tokenizer
-        self.eos_id = tokenizer.eos_token_id
-        self.layouts: dict[tuple[str, ...], Any] = {}
-        self.memo: dict[str, list[int]] = {}
-
-    def encode_contents(self, contents: list[str]) -> list[list[int]]:
-        encodings = self.backend.encode_batch_fast(contents, add_special_tokens=False)
-        return [e.ids for e in encodings]
-
-    def encode_cached(self, contents: list[str]) -> list[list[int]]:
-        """``encode_contents`` through a bounded per-process memo (short turns repeat a lot in chat corpora)."""
-        memo = self.memo
-        missing = [c for c in contents if c not in memo]
-        if missing:
-            if len(memo) + len(missing) > CONTENT_MEMO_SIZE:
-                memo.clear()
-            memo.update(zip(missing, self.encode_contents(missing), strict=True))
-        return [memo[c] for c in contents]
-
-    def _build(self, roles: tuple[str, ...]) -> Any:
-        """Frame tables for one role sequence, or None when this sequence must use the exact path."""
-        if not roles or any(r not in ROLE_CODES for r in roles):
-            return None
-        try:
-            frames = _frames(roles, self._tokenizer())
-        except Exception:  # noqa: BLE001 - any template surprise: the exact path raises the real error
-            return None
-        frame_ids = self.encode_contents(frames)
-        codes = [ROLE_CODES[r] for r in roles]
-        last_asst = max((i for i, r in enumerate(roles) if r == "assistant"), default=-1)
-        n = len(roles)
-        tables = []
-        for i, ids in enumerate(frame_ids):
-            k = i - 1  # the message whose content precedes frame i
-            f_roles, f_last, f_owner = [], [], []
-            given = False
-            for tid in ids:
-                if k >= 0 and roles[k] == "assistant" and not given and tid == self.eos_id:
-                    given = True
-                    f_roles.append(ASSISTANT)
-                    f_last.append(int(k == last_asst))
-                    f_owner.append(k)
-                else:
-                    f_roles.append(FRAME)
-                    f_last.append(0)
-                    f_owner.append(min(k + 1, n - 1) if k >= 0 else -1)
-            if k >= 0 and roles[k] == "assistant" and not given:
-                return None  # no eos after an assistant turn: the exact path raises the explanation
-            tables.append((list(ids), f_roles, f_last, f_owner))
-        content = [(c, int(k == last_asst and c == ASSISTANT), k) for k, c in enumerate(codes)]
-        return tables, content
-
-    def layout(self, roles: tuple[str, ...]) -> Any:
-        if roles not in self.layouts:
-            built = self._build(roles)
-            if built is not None:  # verify this role sequence once against the exact path
-                probe = [{"role": r, "content": _PROBE_TEXTS[i % len(_PROBE_TEXTS)]} for i, r in enumerate(roles)]
-                try:
-                    same = self.assemble([probe], {r: built for r in [roles]}) == _encode_exact([probe], self._tokenizer())
-                except Exception:  # noqa: BLE001
-                    same = False
-                built = built if same else None
-            self.layouts[roles] = built
-        return self.layouts[roles]
-
-    def assemble(self, batch_messages: list[list[dict]], layouts: dict[tuple[str, ...], Any]) -> list[dict[str, Any]]:
-        unique: dict[str, int] = {}
-        for messages in batch_messages:
-            for m in messages:
-                unique.setdefault(m["content"], len(unique))
-        encoded = self.encode_cached(list(unique))
-        out = []
-        for messages in batch_messages:
-            tables, content = layouts[tuple(m["role"] for m in messages)]
-            ids, roles, last, owner = list(tables[0][0]), list(tables[0][1]), list(tables[0][2]), list(tables[0][3])
-            for m, (code, flag, k), frame in zip(messages, content, tables[1:], strict=True):
-                c_ids = encoded[unique[m["content"]]]
-                n = len(c_ids)
-                ids += c_ids
-                roles += [code] * n
-                last += [flag] * n
-                owner += [k] * n
-                ids += frame[0]
-                roles += frame[1]
-                last += frame[2]
-                owner += frame[3]
-            out.append({"input_ids": ids, "roles": roles, "last_turn": last, "owner": owner})
-        return out
-
-
-def _fast_plan(tokenizer: PreTrainedTokenizerBase) -> _FastPlan | None:
-    """The verified segment plan for this tokenizer (cached per object and template/specials/vocab size), or None."""
-    if getattr(tokenizer, "backend_tokenizer", None) is None or not hasattr(
-        tokenizer.backend_tokenizer, "encode_batch_fast"
-    ):
-        return None
-    key = (tokenizer.chat_template, tuple(sorted(tokenizer.special_tokens_map.items(), key=str)), len(tokenizer))
-    entry = _FAST_PLANS.get(id(tokenizer))
-    if entry is not None and entry[0]() is tokenizer and entry[1] == key:
-        return entry[2]
-    plan: _FastPlan | None = _FastPlan(tokenizer)
-    probes = [
-        [*head, *[{"role": r, "content": ""} for _ in range(n) for r in ("user", "assistant")]]
-        for head in ([], [{"role": "system", "content": ""}])
-        for n in (1, 2, 3, 4)
-    ]
-    shift = 0
-    for probe in probes:
-        for m in probe:
-            m["content"] = _PROBE_TEXTS[shift % len(_PROBE_TEXTS)]
-            shift += 3
-    try:
-        roles_seen = {tuple(m["role"] for m in p) for p in probes}
-        layouts = {r: plan.layout(r) for r in roles_seen}
-        if any(v is None for v in layouts.values()) or plan.assemble(probes, layouts) != _encode_exact(
-            probes, tokenizer
-        ):
-            plan = None
-    except Exception:  # noqa: BLE001 - no fast path; the exact path raises the real error
-        plan = None
-    ident = id(tokenizer)
-    ref = weakref.ref(tokenizer, lambda _: _FAST_PLANS.pop(ident, None))  # the entry goes with the tokenizer
-    _FAST_PLANS[ident] = (ref, key, plan)
-    return plan
-
-
-def encode_dialogues(batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase) -> list[dict[str, Any]]:
-    """Encode message lists to ``{"input_ids", "roles", "last_turn", "owner"}`` records (ids = chat template)."""
-    if not getattr(tokenizer, "is_fast", False):
-        raise ValueError("tokenize_dialogues needs a fast tokenizer (offset mapping); load it with use_fast=True.")
-    plan = _fast_plan(tokenizer) if batch_messages else None
-    if plan is None:
-        return _encode_exact(batch_messages, tokenizer)
-    layouts = {}
-    for messages in batch_messages:
-        roles = tuple(m["role"] for m in messages)
-        if roles not in layouts:
-            layouts[roles] = plan.layout(roles)
-            if layouts[roles] is None:
-                return _encode_exact(batch_messages, tokenizer)
-    return plan.assemble(batch_messages, layouts)
-
-
-def label_token_count(roles: list[int], last_turn: list[int], label_mode: Any) -> int:
-    """How many tokens of one example carry a label under ``label_mode`` (for the empty-target check)."""
-    from chathuman_hf.collators import LabelMode
-
-    mode = LabelMode.parse(label_mode)
-    if mode in (LabelMode.INPUT, LabelMode.SHIFT):
-        return max(len(roles) - 1, 0)
-    if mode is LabelMode.ALL_SYS:
-        return sum(1 for r in roles if r == ASSISTANT)
-    return sum(1 for r, t in zip(roles, last_turn, strict=True) if r == ASSISTANT and t)
 
 
 def _examples_for(messages: list[dict], *, max_turns: int | None, expand_turns: bool) -> list[list[dict]]:
@@ -434,8 +155,6 @@ def tokenize_dialogues(
     if max_length < 4:
         raise ValueError(f"max_length={max_length} is too small for a chat example")
     if label_mode is not None:
-        from chathuman_hf.collators import LabelMode
-
         label_mode = LabelMode.parse(label_mode).value
     mapped = dataset.map(
         _tokenize_batch,

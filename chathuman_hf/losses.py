@@ -1,77 +1,25 @@
-"""Token-weighted causal-LM losses, the ``shift`` mode's no-internal-shift loss, and the double-shift guard.
+"""The double-shift guard: pre-shifted labels must not go into a loss that shifts them again.
 
-``make_compute_loss_func(mode)`` plugs into ``Trainer(compute_loss_func=...)``. It sums token losses and divides
-by Trainer's ``num_items_in_batch`` (all target tokens of the accumulated batch), so gradient accumulation gives
-the same update as one big batch. The ``shift`` collator also sends ``shift_labels`` so Trainer counts targets on
-the already-shifted labels.
+The training loss itself is transformers' own causal-LM loss (``ForCausalLMLoss``): it shifts ``labels``, or takes
+``shift_labels`` as they are (the ``shift`` mode's collator sends both), and divides by Trainer's
+``num_items_in_batch`` so gradient accumulation gives the same update as one big batch (measured equal to the
+hand-written loss this replaced, STACK_NOTES).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from chathuman_hf.collators import IGNORE_INDEX, LabelMode
+from chathuman_hf.labels import IGNORE_INDEX
 
 DOUBLE_SHIFT_MESSAGE = (
     "These labels are already shifted (label[t] == input_ids[t+1]) but the model shifts labels again inside its "
     "loss, so every token would be trained to predict the token two positions ahead (the seed's 'shift' bug). "
-    "Use label_mode='shift' with Trainer(compute_loss_func=make_compute_loss_func('shift')) or pass the labels as "
-    "shift_labels=..., or pass unshifted labels (label_mode='input')."
+    "Use label_mode='shift' (ChatCollator sends the labels as shift_labels=..., which the model does not shift), "
+    "or pass unshifted labels (label_mode='input')."
 )
-
-
-class EmptyTargetsError(ValueError):
-    """A batch reached the loss without a single label-carrying token."""
-
-
-def token_loss_sum(logits: torch.Tensor, labels: torch.Tensor, *, shifted: bool) -> tuple[torch.Tensor, int]:
-    """Sum of token cross-entropies and the number of target tokens.
-
-    ``shifted=False``: labels are aligned with the inputs (HF convention; position t predicts label t+1).
-    ``shifted=True``: labels are already next-token targets (position t predicts label t).
-    """
-    if not shifted:
-        logits = logits[:, :-1, :]
-        labels = labels[:, 1:]
-    labels = labels.to(logits.device)
-    total = F.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
-    )
-    return total, int((labels != IGNORE_INDEX).sum())
-
-
-def token_weighted_loss(
-    logits: torch.Tensor, labels: torch.Tensor, *, shifted: bool = False, num_items_in_batch: Any = None
-) -> torch.Tensor:
-    """Mean token loss over target tokens (or the sum divided by ``num_items_in_batch`` when given)."""
-    total, count = token_loss_sum(logits, labels, shifted=shifted)
-    if count == 0:
-        raise EmptyTargetsError(
-            "A batch with zero label tokens reached the loss (it would give loss 0 and a NaN grad norm); drop such "
-            "examples with tokenize_dialogues(..., label_mode=...)."
-        )
-    if num_items_in_batch is not None:
-        denom = num_items_in_batch.to(total.device) if torch.is_tensor(num_items_in_batch) else num_items_in_batch
-        return total / denom
-    return total / count
-
-
-def make_compute_loss_func(label_mode: str | LabelMode) -> Callable[..., torch.Tensor]:
-    """A ``Trainer(compute_loss_func=...)`` loss for ``label_mode`` (``shift``: no internal shift)."""
-    mode = LabelMode.parse(label_mode)
-
-    def compute_loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
-        if labels is None:
-            raise ValueError("compute_loss_func got labels=None: the collator must return 'labels'.")
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
-        return token_weighted_loss(logits, labels, shifted=mode.pre_shifted, num_items_in_batch=num_items_in_batch)
-
-    compute_loss.label_mode = mode  # type: ignore[attr-defined]
-    return compute_loss
 
 
 def looks_pre_shifted(input_ids: torch.Tensor, labels: torch.Tensor) -> bool:

@@ -99,6 +99,7 @@ class ModelCardInfo:
     sample_replies: list[tuple[str, str]] = field(default_factory=list)
     tokenizer_note: str = ""
     hub_model_id: str | None = None
+    adapter: dict[str, Any] | None = None  # LoRA: chathuman_hf.lora.adapter_summary
 
 
 def _fmt(value: Any) -> str:
@@ -121,6 +122,9 @@ def render_model_card(info: ModelCardInfo) -> str:
     }
     if info.base_model:
         meta["base_model"] = info.base_model
+    if info.adapter:
+        meta["library_name"] = "peft"
+        meta["tags"] += ["lora", "peft"]
     repo = info.hub_model_id or f"./{info.model_name}"
     lines = ["---", yaml.safe_dump(meta, allow_unicode=True, sort_keys=False).strip(), "---", ""]
     lines += [f"# {info.model_name}", ""]
@@ -167,6 +171,10 @@ def render_model_card(info: ModelCardInfo) -> str:
         on = [k for k, v in info.cleaning.items() if v is True]
         off = [k for k, v in info.cleaning.items() if v is False]
         lines += [f"Cleaning on: {', '.join(on) or 'none'}; off: {', '.join(off) or 'none'}.", ""]
+    if info.report.get("pii"):
+        from chathuman_hf.data.scrub import privacy_line
+
+        lines += [privacy_line(info.report["pii"]), ""]
     lines += [
         "## Training",
         "",
@@ -175,6 +183,7 @@ def render_model_card(info: ModelCardInfo) -> str:
     ]
     if info.tokenizer_note:
         lines.append(f"- tokenizer: {info.tokenizer_note}")
+    lines += _adapter_lines(info.adapter)
     lines += ["", "| hyperparameter | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in info.hyperparameters.items()]
     lines += ["", "## Evaluation", ""]
@@ -211,6 +220,21 @@ def render_model_card(info: ModelCardInfo) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _adapter_lines(adapter: dict[str, Any] | None) -> list[str]:
+    if not adapter:
+        return []
+    rows = adapter.get("trainable_token_rows") or []
+    return [
+        f"- LoRA adapter (PEFT): r={adapter['r']}, alpha={adapter['lora_alpha']}, dropout={adapter['lora_dropout']}, "
+        f"on {', '.join(adapter['target_modules'])}" + (", base loaded in 4-bit (QLoRA)" if adapter.get("quantized_4bit")
+                                                      else ""),
+        f"- trainable parameters: {adapter['trainable_params']:,} of {adapter['total_params']:,} "
+        f"({adapter['trainable_share']:.3f}%)",
+        f"- token rows trained: {len(rows)} (ids {rows})" if rows else "- token rows trained: none (no token added)",
+        "- merge into a standalone model: `python recipes/export.py --model THIS_DIR --output MERGED_DIR`",
+    ]
 
 
 def write_model_card(info: ModelCardInfo, output_dir: str | Path) -> Path:

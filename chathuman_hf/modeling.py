@@ -47,13 +47,15 @@ def build_model(
     tokenizer: PreTrainedTokenizerBase | None = None,
     dtype: str | torch.dtype | None = None,
     guards: bool = True,
+    load_kwargs: dict[str, Any] | None = None,
 ) -> PreTrainedModel:
     """Load a causal LM (Hub id or local dir) or build one from scratch (``model_type``, default gpt2).
 
     With a tokenizer: the vocabulary size and special ids follow it, and embeddings are resized to
     ``len(tokenizer)`` with mean-initialized new rows; ``ensure_vocab_fits`` is checked. With ``guards`` the
-    model refuses double-shifted labels (``losses.install_label_guard``) and accepts packed batches in any dtype
-    (``enable_packed_attention``).
+    model refuses double-shifted labels (``losses.install_label_guard``). ``config.use_cache`` is off, as Trainer
+    sets it, so packed rows stay apart (``packed_attention``); generation follows ``generation_config.use_cache``. ``load_kwargs`` go to
+    ``from_pretrained`` (e.g. QLoRA's quantization config).
     """
     overrides = parse_config_overrides(config_overrides)
     dtype = _resolve_dtype(dtype)
@@ -61,7 +63,7 @@ def build_model(
         config = AutoConfig.from_pretrained(model_name_or_path)
         for key, value in overrides.items():
             setattr(config, key, value)
-        kwargs = {"config": config}
+        kwargs = {"config": config, **(load_kwargs or {})}
         if dtype is not None:
             kwargs["dtype"] = dtype
         model = AutoModelForCausalLM.from_pretrained(model_name_or_path, **kwargs)
@@ -70,6 +72,7 @@ def build_model(
             overrides.setdefault("vocab_size", len(tokenizer))
         config = AutoConfig.for_model(model_type or "gpt2", **overrides)
         model = AutoModelForCausalLM.from_config(config, dtype=dtype) if dtype else AutoModelForCausalLM.from_config(config)
+    model.config.use_cache = False
     if tokenizer is not None:
         for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
             value = getattr(tokenizer, name)
@@ -81,7 +84,6 @@ def build_model(
     if guards:
         from chathuman_hf.losses import install_label_guard
 
-        enable_packed_attention(model)
         install_label_guard(model)
     return model
 
@@ -142,38 +144,3 @@ def _check_dataset_ids(model: PreTrainedModel, tokenizer: Any, dataset: Any, row
             raise ValueError(
                 f"Dataset row {index} has {len(ids)} tokens but the model has {max_pos} positions; lower max_length."
             )
-
-
-FLASH_IMPLEMENTATIONS = ("flash_attention_2", "flash_attention_3", "kernels-community/flash-attn")
-
-
-def _packed_mask_hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
-    mask = kwargs.get("attention_mask")
-    if not (torch.is_tensor(mask) and mask.dim() == 4 and mask.is_floating_point()):
-        return None
-    impl = str(getattr(module.config, "_attn_implementation", "") or "")
-    if impl in FLASH_IMPLEMENTATIONS or impl.startswith("flash"):
-        if kwargs.get("position_ids") is None:
-            raise ValueError("A packed batch on flash attention needs position_ids (use ChatCollator).")
-        # flash-attention varlen: transformers derives the sequence boundaries from the restarting position_ids
-        return args, {**kwargs, "attention_mask": None}
-    device_type = mask.device.type
-    if torch.is_autocast_enabled(device_type):
-        dtype = torch.get_autocast_dtype(device_type)
-    else:
-        dtype = next(module.parameters()).dtype
-    if mask.dtype != dtype:
-        blocked = mask < 0
-        mask = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(blocked, torch.finfo(dtype).min)
-        return args, {**kwargs, "attention_mask": mask}
-    return None
-
-
-def enable_packed_attention(model: PreTrainedModel) -> Any:
-    """Make packed batches (4-D additive float masks from ``ChatCollator``) work in any dtype and on flash attention.
-
-    Casts the mask to the compute dtype (bf16/fp16 under autocast or a half-precision model; SDPA requires matching
-    dtypes) and, on flash attention, drops it so transformers uses the varlen path from ``position_ids``.
-    Returns the hook handle.
-    """
-    return model.register_forward_pre_hook(_packed_mask_hook, with_kwargs=True)

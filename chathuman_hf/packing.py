@@ -1,7 +1,8 @@
 """Exact packing: whole dialogues share rows up to ``max_length`` (best fit over a shuffled stream).
 
-A packed row keeps ``seq_lengths``; the collator turns it into restarting ``position_ids`` and a block-diagonal
-4-D attention mask, so a packed batch gives the same per-token logits and loss as the unpacked one.
+A packed row keeps ``seq_lengths``; the collator turns it into restarting ``position_ids`` with no attention mask,
+from which transformers keeps the dialogues apart in every layer (``packed_attention``), so a packed batch gives the
+same per-token logits and loss as the unpacked one.
 """
 
 from __future__ import annotations

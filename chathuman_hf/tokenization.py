@@ -18,6 +18,8 @@ from typing import Any
 from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from transformers.tokenization_utils_base import AddedToken
 
+from chathuman_hf.rendering import end_of_turn_ids
+
 USER_TOKEN = "<usr>"
 ASSISTANT_TOKEN = "<sys>"
 DEFAULT_EOS = "</s>"
@@ -206,10 +208,9 @@ def prepare_tokenizer(
 
 
 def chat_generation_config(tokenizer: PreTrainedTokenizerBase, **overrides: Any) -> GenerationConfig:
-    """Generation defaults for chat: stop at eos or a new ``<usr>`` turn, pad id set, seed-like sampling."""
-    user_tok, _ = role_tokens(tokenizer)
-    user_id = tokenizer.convert_tokens_to_ids(user_tok)
-    eos_ids = [tokenizer.eos_token_id] + ([user_id] if user_id is not None and user_id != tokenizer.eos_token_id else [])
+    """Generation defaults for chat: stop at the template's end of turn (``</s>``, ``<|im_end|>``…), eos or a new
+    user turn (``<usr>``, ``<|im_start|>``…), pad id set, seed-like sampling."""
+    eos_ids = end_of_turn_ids(tokenizer)
     values: dict[str, Any] = {
         "eos_token_id": eos_ids,
         "pad_token_id": tokenizer.pad_token_id,

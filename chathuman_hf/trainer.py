@@ -14,8 +14,9 @@ from huggingface_hub import constants as hub_constants
 from transformers import Trainer
 from transformers.trainer_utils import EvalLoopOutput
 
-from chathuman_hf.collators import LabelMode
 from chathuman_hf.evaluation import StatsAccumulator, batch_loss_stats, generate_replies, generation_health
+from chathuman_hf.labels import LabelMode
+from chathuman_hf.lora import is_peft_model, save_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ class ChatTrainer(Trainer):
 
     # ------------------------------------------------------------------ loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
-        inputs = {k: v for k, v in inputs.items() if k not in ("shift_labels", "assistant_labels")}
+        # transformers' own loss: labels (shifted inside) or shift_labels (the shift mode's, used as they are)
+        inputs = {k: v for k, v in inputs.items() if k != "assistant_labels"}
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
     # ------------------------------------------------------------------ evaluation
@@ -139,6 +141,20 @@ class ChatTrainer(Trainer):
         return generation_health(replies, stopped)
 
     # ------------------------------------------------------------------ output and Hub
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        if not is_peft_model(model) or self.is_fsdp_enabled or self.is_deepspeed_enabled:
+            return super()._save(output_dir, state_dict)
+        # LoRA: the adapter without embedding copies (PEFT's "auto" would copy resized tables; see lora.py)
+        output_dir = output_dir or self.args.output_dir
+        if self.args.should_save:
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            save_adapter(model, output_dir, state_dict=state_dict)
+            if self.processing_class is not None:
+                self.processing_class.save_pretrained(output_dir)
+            torch.save(self.args, Path(output_dir) / "training_args.bin")
+        return None
+
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
         """Write the chathuman_hf model card (README.md) instead of Trainer's generic draft."""
         if not self.is_world_process_zero():

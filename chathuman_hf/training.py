@@ -17,18 +17,21 @@ from datasets import Dataset
 from transformers import AutoTokenizer, EarlyStoppingCallback, PreTrainedModel, PreTrainedTokenizerBase
 
 from chathuman_hf.callbacks import ChatWindowCallback
-from chathuman_hf.collators import ChatCollator, LabelMode
+from chathuman_hf.chat_templates import apply_template_choice
+from chathuman_hf.collators import ChatCollator
 from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
 from chathuman_hf.conversation_metrics import ConversationEval, collapse_warning
 from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_args
 from chathuman_hf.evaluation import health_prompts
 from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.losses import make_compute_loss_func
+from chathuman_hf.labels import LabelMode
+from chathuman_hf.lora import PeftSetupError, adapter_summary, apply_lora, base_vocabulary_size, quantization_kwargs
 from chathuman_hf.model_card import HYPERPARAMETERS, ModelCardInfo, epoch_table, write_model_card
 from chathuman_hf.modeling import build_model, ensure_vocab_fits
+from chathuman_hf.packed_attention import check_packing_supported
 from chathuman_hf.packing import pack_dataset
 from chathuman_hf.plots import plot_loss_curves
-from chathuman_hf.tokenization import chat_generation_config, prepare_tokenizer
+from chathuman_hf.tokenization import chat_generation_config, load_tokenizer
 from chathuman_hf.tokenizer_training import train_tokenizer
 from chathuman_hf.trainer import ChatTrainer
 from chathuman_hf.window import ChatWindow
@@ -120,14 +123,15 @@ def build_tokenizer(
     A trained tokenizer is trained once per machine (local main process) and saved under
     ``output_dir/_trained_tokenizer``; the other processes load that copy, so every rank has the same ids.
     """
+    choice = model_args.chat_template
     if resume_from and (Path(resume_from) / "tokenizer_config.json").is_file():
-        tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(resume_from))
+        tokenizer = apply_template_choice(AutoTokenizer.from_pretrained(resume_from), choice)
     elif model_args.train_tokenizer:
         shared = Path(training_args.output_dir) / TRAINED_TOKENIZER_DIR if training_args is not None else None
         local_main = training_args is None or training_args.local_process_index == 0
         if shared is not None and not local_main:
             with training_args.main_process_first(desc="training the tokenizer"):
-                tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(str(shared)))
+                tokenizer = apply_template_choice(AutoTokenizer.from_pretrained(str(shared)), choice)
         else:
             ctx = training_args.main_process_first(desc="training the tokenizer") if training_args else nullcontext()
             with ctx:
@@ -135,12 +139,15 @@ def build_tokenizer(
                     train_dialogues, vocab_size=model_args.vocab_size, model_type=model_args.tokenizer_model_type,
                     library=model_args.tokenizer_library,
                 )
+                tokenizer = apply_template_choice(tokenizer, choice)
                 if shared is not None:
                     tokenizer.save_pretrained(str(shared))
     elif model_args.tokenizer_name:
-        tokenizer = prepare_tokenizer(model_args.tokenizer_name, use_reserved_tokens=model_args.use_reserved_tokens)
+        tokenizer = apply_template_choice(load_tokenizer(model_args.tokenizer_name), choice,
+                                          use_reserved_tokens=model_args.use_reserved_tokens)
     elif not model_args.from_scratch:
-        tokenizer = prepare_tokenizer(model_args.model_name_or_path, use_reserved_tokens=model_args.use_reserved_tokens)
+        tokenizer = apply_template_choice(load_tokenizer(model_args.model_name_or_path), choice,
+                                          use_reserved_tokens=model_args.use_reserved_tokens)
     else:
         raise ValueError(
             f"--model_type {model_args.model_type} builds a model from scratch and needs a tokenizer: "
@@ -185,15 +192,22 @@ def tokenize_data(
 
 
 def build_chat_model(
-    model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, chat_args: ChatArguments, data: ChatData | None = None
+    model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, chat_args: ChatArguments, data: ChatData | None = None,
+    *, gradient_checkpointing: bool = False,
 ) -> PreTrainedModel:
-    """Load or build the model, resize it to the tokenizer, check every token id and set chat generation defaults."""
+    """Load or build the model, resize it to the tokenizer, check every token id and set chat generation defaults.
+
+    With ``--use_peft`` the model is returned wrapped in a LoRA adapter (``chathuman_hf.lora.apply_lora``).
+    """
+    if model_args.load_in_4bit and model_args.from_scratch:
+        raise PeftSetupError("--load_in_4bit quantizes pretrained weights: give --model_name_or_path, not --model_type.")
     model = build_model(
         None if model_args.from_scratch else model_args.model_name_or_path,
         model_type=model_args.model_type,
         config_overrides=model_args.config_overrides,
         tokenizer=tokenizer,
         dtype=model_args.dtype,
+        load_kwargs=quantization_kwargs(model_args),
     )
     positions = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
     if positions is not None and chat_args.max_length > positions:
@@ -205,6 +219,15 @@ def build_chat_model(
             if part is not None:
                 ensure_vocab_fits(model, tokenizer, part)
     model.generation_config = chat_generation_config(tokenizer, max_new_tokens=chat_args.generation_max_new_tokens)
+    if model_args.use_peft:
+        if model_args.from_scratch:
+            logger.warning("--use_peft on a model built from scratch: the frozen base weights are random.")
+        base_vocab = base_vocabulary_size(
+            None if model_args.from_scratch else model_args.model_name_or_path,
+            int(model.get_input_embeddings().weight.shape[0]),
+        )
+        model = apply_lora(model, model_args, tokenizer, base_vocab_size=base_vocab,
+                           gradient_checkpointing=gradient_checkpointing)
     return model
 
 
@@ -238,6 +261,8 @@ def build_trainer(
             "There is no held-out data (--eval-split 0 and no --eval-data): pass --eval_strategy no "
             "--load_best_model_at_end false, or keep an --eval-split."
         )
+    if chat_args.packing:
+        check_packing_supported(model, use_cache=training_args.use_cache)
     window = chat_window(chat_args)
     callbacks: list[Any] = [ChatWindowCallback(window)]
     if chat_args.early_stopping_patience:
@@ -251,7 +276,6 @@ def build_trainer(
         eval_dataset=data.eval,
         data_collator=ChatCollator(tokenizer.pad_token_id, chat_args.label_mode, with_assistant_labels=True),
         processing_class=tokenizer,
-        compute_loss_func=make_compute_loss_func(chat_args.label_mode),
         callbacks=callbacks,
         label_mode=chat_args.label_mode,
         health_prompts=prompts,
@@ -301,6 +325,7 @@ def model_card_writer(
                 (model_args.tokenizer_name or model_args.model_name_or_path or "")
             ),
             hub_model_id=args.hub_model_id,
+            adapter=adapter_summary(trainer.accelerator.unwrap_model(trainer.model)),
         )
         return write_model_card(info, out)
 
@@ -377,14 +402,15 @@ def evaluate_saved_model(
     *,
     batch_size: int = 8,
     work_dir: str | Path | None = None,
+    chat_template: str = "auto",
 ) -> dict[str, Any]:
     """Score a saved chat model on held-out dialogues with the same token-weighted metrics as training evals."""
     import tempfile
 
-    from transformers import AutoModelForCausalLM
+    from chathuman_hf.loading import load_chat_model
 
-    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(str(model_dir)))
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    model, tokenizer = load_chat_model(model_dir)  # a full model or a LoRA adapter on its base
+    tokenizer = apply_template_choice(tokenizer, chat_template)
     data = load_data(data_args, chat_args)
     if chat_args.eval_data is None and chat_args.eval_split == 0:
         data.eval_dialogues = data.train_dialogues  # --eval-split 0: score every dialogue of --data
@@ -394,6 +420,7 @@ def evaluate_saved_model(
     data.eval = tokenize_dialogues(data.eval_dialogues, tokenizer, label_mode=None, report=data.report, **common)
     rows = len(data.eval)
     if chat_args.packing:
+        check_packing_supported(model)
         data.eval = pack_dataset(data.eval, max_length=chat_args.max_length, seed=chat_args.split_seed)
     ensure_vocab_fits(model, tokenizer, data.eval)
     prompts = health_prompts(data.eval_dialogues, chat_args.generation_prompts)

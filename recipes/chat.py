@@ -13,6 +13,7 @@ from transformers.utils import logging as hf_logging
 
 from chathuman_hf.chat import ChatSession
 from chathuman_hf.chat.options import ChatModelArguments
+from chathuman_hf.rendering import TemplateError
 from chathuman_hf.skills import SkillsConfig, build_router
 
 QUIT = {"quit", "exit", "q", "종료", "그만"}
@@ -26,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()
     session = ChatSession.from_pretrained(args.model, preset=args.preset, device=args.device, skills=skills,
                                           use_skills=not args.no_skills, max_turns=args.max_turns,
+                                          chat_template=args.chat_template,
                                           **args.preset_overrides())
     if args.no_skills:
         session.router = build_router(SkillsConfig(profanity_words=[], disabled=[
@@ -60,4 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except TemplateError as err:  # a --chat_template that cannot be used: one line with the fix
+        sys.exit(f"error: {err}")

@@ -19,10 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+from chathuman_hf.labels import LabelMode
 from chathuman_hf.leaderboard import SAMPLE_PROMPTS, render_leaderboard, summarize_run
 from chathuman_hf.plots import plot_eval_curves
 
-MODES = ("input", "-100", "-100+sys", "shift")
+MODES = tuple(mode.cli_name for mode in LabelMode)  # input, -100, -100+sys, shift
 TRAIN = Path(__file__).resolve().parent / "train.py"
 
 
@@ -30,10 +31,10 @@ def sample_replies(model_dir: Path, prompts: tuple[str, ...]) -> list[str]:
     """Greedy replies of a saved model to the fixed prompts."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from chathuman_hf.chat_templates import apply_template_choice
     from chathuman_hf.evaluation import generate_replies
-    from chathuman_hf.tokenization import prepare_tokenizer
 
-    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(model_dir))
+    tokenizer = apply_template_choice(AutoTokenizer.from_pretrained(model_dir), "auto")
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     _, _, texts = generate_replies(model, tokenizer, [[{"role": "user", "content": p}] for p in prompts])
     return texts

@@ -22,9 +22,11 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
+from chathuman_hf.chat_templates import chat_template_field
 from chathuman_hf.config import ChatArguments, fix_dash_values
 from chathuman_hf.data.errors import DataFormatError
 from chathuman_hf.data.options import DataArguments
+from chathuman_hf.rendering import TemplateError
 from chathuman_hf.training import evaluate_saved_model, read_run_args
 
 DEFAULTS_FROM_TRAINING = ("label_mode", "max_length", "max_turns", "eval_split", "split_seed", "generation_prompts",
@@ -33,9 +35,10 @@ DEFAULTS_FROM_TRAINING = ("label_mode", "max_length", "max_turns", "eval_split",
 
 @dataclass
 class EvaluateArguments:
-    model: str = field(metadata={"help": "A saved chat model directory (e.g. the output of recipes/train.py)."})
+    model: str = field(metadata={"help": "A saved chat model or LoRA adapter directory (the output of recipes/train.py)."})
     output: str | None = field(default=None, metadata={"help": "Write the metrics JSON here."})
     batch_size: int = field(default=8, metadata={"help": "Evaluation batch size (does not change the numbers)."})
+    chat_template: str = chat_template_field()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> dict:
         chat_args.conversation_metrics = True
     if "data" not in given and trained.get("DataArguments", {}).get("data"):
         data_args.data = trained["DataArguments"]["data"]
-    metrics = evaluate_saved_model(eval_args.model, data_args, chat_args, batch_size=eval_args.batch_size)
+    metrics = evaluate_saved_model(eval_args.model, data_args, chat_args, batch_size=eval_args.batch_size,
+                                   chat_template=eval_args.chat_template)
     text = json.dumps(metrics, ensure_ascii=False, indent=2)
     print(text)
     if eval_args.output:
@@ -64,5 +68,5 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except DataFormatError as err:  # bad input: one line naming the file and record, no traceback
+    except (DataFormatError, TemplateError) as err:  # bad input: one line naming the file and record, no traceback
         sys.exit(f"error: {err}")

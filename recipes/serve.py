@@ -14,6 +14,7 @@ from transformers import HfArgumentParser
 from transformers.utils import logging as hf_logging
 
 from chathuman_hf.chat.options import ChatModelArguments
+from chathuman_hf.rendering import TemplateError
 from chathuman_hf.skills import SkillsConfig
 
 logger = logging.getLogger("chathuman_hf.serve")
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(model_args.model, preset=model_args.preset, preset_overrides=model_args.preset_overrides(),
                      skills=skills, use_skills=not model_args.no_skills, max_turns=model_args.max_turns,
                      max_message_chars=serve_args.max_message_chars, session_ttl=serve_args.session_ttl,
-                     max_sessions=serve_args.max_sessions, device=model_args.device)
+                     max_sessions=serve_args.max_sessions, device=model_args.device,
+                     chat_template=model_args.chat_template)
     if serve_args.host not in {"127.0.0.1", "localhost", "::1"}:
         logger.warning("Binding %s: the chat is reachable from other machines.", serve_args.host)
     logger.info("Chat page on http://%s:%d  (OpenAI API: /v1/chat/completions)", serve_args.host, serve_args.port)
@@ -53,4 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except TemplateError as err:  # a --chat_template that cannot be used: one line with the fix
+        sys.exit(f"error: {err}")

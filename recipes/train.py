@@ -9,6 +9,11 @@ The seed's real setting (KoGPT2 base, needs the Hub; one GPU or several):
     accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/train.py \
         --config recipes/configs/kogpt2.yaml --data /path/to/dialogues --output_dir outputs/kogpt2-chat
 
+A LoRA adapter on a Hub base with its own chat template (``--load_in_4bit`` for QLoRA; see README "LoRA and QLoRA"):
+
+    accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/train.py \
+        --model_name_or_path LGAI-EXAONE/EXAONE-4.0-1.2B --chat_template model --use_peft --output_dir outputs/lora
+
 Runs unchanged under ``python``, ``accelerate launch`` and ``torchrun``. Every option of ``TrainingArguments`` is
 accepted; ``--config FILE.yaml`` sets defaults that command-line options override; ``--help`` lists everything.
 ``--resume_from_checkpoint auto`` resumes from the latest complete checkpoint in ``--output_dir``.
@@ -24,6 +29,9 @@ from transformers import set_seed
 from chathuman_hf.checkpoints import resolve_resume
 from chathuman_hf.config import parse_args
 from chathuman_hf.data.errors import DataFormatError
+from chathuman_hf.lora import PeftSetupError, check_4bit_support
+from chathuman_hf.rendering import TemplateError
+from chathuman_hf.scale_out import check_engine
 from chathuman_hf.training import (
     build_chat_model,
     build_tokenizer,
@@ -43,7 +51,10 @@ def main(argv: list[str] | None = None) -> dict:
     # 1. arguments: ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments (YAML + command line)
     model_args, data_args, chat_args, training_args = parse_args(argv)
     setup_logging(training_args)
+    check_engine(training_args)  # e.g. FSDP asked for on a CPU-only machine: refuse rather than train DDP
     logger.info("Process %d/%d on %s", training_args.process_index, training_args.world_size, training_args.device)
+    if model_args.load_in_4bit:
+        check_4bit_support(training_args.device)  # QLoRA: one line before any data or weights load
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
 
     # 2. data: load + clean + hold out (main process first, the others reuse the datasets cache)
@@ -63,7 +74,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 4. model (same seed → same init), resized to the tokenizer; every token id checked before the first step
     set_seed(training_args.seed)
-    model = build_chat_model(model_args, tokenizer, chat_args, data)
+    model = build_chat_model(model_args, tokenizer, chat_args, data,
+                             gradient_checkpointing=training_args.gradient_checkpointing)
 
     # 5. trainer: label-mode collator and loss, token-weighted eval metrics, generation health, early stopping
     trainer = build_trainer(model, tokenizer, data, chat_args, training_args)
@@ -77,5 +89,5 @@ def main(argv: list[str] | None = None) -> dict:
 if __name__ == "__main__":
     try:
         main()
-    except DataFormatError as err:  # bad input: one line naming the file and record, no traceback
+    except (DataFormatError, TemplateError, PeftSetupError) as err:  # bad input or LoRA option: one line, no traceback
         sys.exit(f"error: {err}")

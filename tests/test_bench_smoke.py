@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 CASES = {
     "preprocess": (
-        ["--scale", "200", "--vocab-size", "400", "--contenders", "ours", "seed_style",
+        ["--scale", "200", "--scrub-pii", "--vocab-size", "400", "--contenders", "ours", "seed_style",
          "--baseline-max-seconds", "2", "--num-proc", "1"],
         {"ours": "dialogues_per_s", "seed_style": "dialogues_per_s"},
     ),
@@ -34,6 +34,7 @@ CASES = {
         ["--sizes", "tiny", "--prompts", "2", "--repeats", "1", "--tokens", "4"],
         {"seed": "latency_ms_p50", "fast": "latency_ms_p50"},
     ),
+    "pii_speed": (["--repeats", "1"], {"chatbotdata": "utterances_per_s", "pii_only": "utterances_per_s"}),
     "serve_load": (
         ["--sessions", "4", "--messages", "1", "--max-seconds", "60"],
         {"ours": "latency_ms_p50"},

@@ -81,17 +81,14 @@ def test_batch_without_label_tokens_never_reaches_the_loss(rows):
         ChatCollator(tok.pad_token_id, "-100")([no_target])
 
 
-def test_packed_row_gets_positions_and_block_mask(rows):
+def test_packed_row_gets_restarting_positions_and_no_mask(rows):
     tok, (row, short) = rows
     packed = {k: short[k] + short[k] for k in ("input_ids", "roles", "last_turn")}
     packed["seq_lengths"] = [7, 7]
     batch = ChatCollator(tok.pad_token_id, "-100")([packed, {**short, "seq_lengths": [7]}])
+    # transformers' packed-sequence format: position ids restart per dialogue (each pad is its own sequence)
     assert batch["position_ids"].tolist() == [list(range(7)) * 2, list(range(7)) + [0] * 7]
-    mask = batch["attention_mask"]
-    assert mask.shape == (2, 1, 14, 14) and mask.dtype == torch.float32
-    allowed = (mask[0, 0] == 0).int()
-    assert allowed[8].tolist() == [0] * 7 + [1, 1] + [0] * 5  # 2nd dialogue sees only itself
-    assert (mask[1, 0, 7:] == 0).int().sum(dim=-1).tolist() == [1] * 7  # each pad sees only itself
+    assert "attention_mask" not in batch
     assert batch["labels"][0].tolist() == [X, X, X, X, 5, 6, 2] * 2
 
 

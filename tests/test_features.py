@@ -145,7 +145,7 @@ def test_num_proc_gives_the_same_rows(word_tok):
 def test_no_eos_after_assistant_is_an_error(word_tok):
     tok = make_word_tokenizer(WORDS)
     tok.chat_template = "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}"
-    with pytest.raises(ValueError, match="No eos token after assistant message 1"):
+    with pytest.raises(ValueError, match="closes assistant turn 2 with no end-of-turn text"):
         tokenize_dialogues([THREE_TURNS[:2]], tok)
 
 

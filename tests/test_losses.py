@@ -9,11 +9,8 @@ from transformers import Trainer, TrainingArguments
 from chathuman_hf.collators import ChatCollator
 from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.losses import (
-    EmptyTargetsError,
     check_not_double_shifted,
     install_label_guard,
-    make_compute_loss_func,
-    token_weighted_loss,
 )
 from chathuman_hf.modeling import build_model
 from chathuman_hf.testing import make_word_tokenizer
@@ -42,18 +39,20 @@ def setup():
 
 
 def test_shift_equals_input_loss(setup):
+    """transformers' own loss: unshifted labels (shifted inside) and the shift mode's shift_labels agree."""
     tok, ds, model = setup
     rows = [ds[i] for i in range(len(ds))]
     b_in = ChatCollator(tok.pad_token_id, "input")(rows)
     b_sh = ChatCollator(tok.pad_token_id, "shift")(rows)
+    assert torch.equal(b_sh["labels"][:, :-1], b_in["labels"][:, 1:])
     with torch.no_grad():
         loss_in = model(**b_in).loss  # the model's own shifting loss on unshifted labels
-        out = model(input_ids=b_sh["input_ids"], attention_mask=b_sh["attention_mask"])
-        loss_sh = make_compute_loss_func("shift")(out, b_sh["labels"])
-        loss_sh_model = model(**b_sh).loss  # shift_labels: transformers skips its own shift
+        loss_sh = model(**b_sh).loss  # shift_labels: transformers skips its own shift
+        logits = model(input_ids=b_in["input_ids"], attention_mask=b_in["attention_mask"]).logits
+    by_hand = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
+                                                b_in["labels"][:, 1:].reshape(-1), ignore_index=-100)
     assert abs(loss_in.item() - loss_sh.item()) < 1e-5
-    assert abs(loss_in.item() - loss_sh_model.item()) < 1e-5
-    assert abs(make_compute_loss_func("input")(out, b_in["labels"]).item() - loss_in.item()) < 1e-5
+    assert abs(loss_in.item() - by_hand.item()) < 1e-5
 
 
 def test_seed_double_shift_is_refused(setup):
@@ -73,10 +72,12 @@ def test_seed_double_shift_is_refused(setup):
         handle.remove()
 
 
-def test_zero_label_batch_cannot_reach_the_loss():
-    logits = torch.randn(1, 4, 10)
-    with pytest.raises(EmptyTargetsError, match="zero label tokens"):
-        token_weighted_loss(logits, torch.full((1, 4), -100))
+def test_zero_label_batch_is_refused_by_the_collator(setup):
+    tok, ds, _ = setup
+    row = dict(ds[0])
+    row["roles"] = [0] * len(row["roles"])  # no assistant token: nothing to train under -100
+    with pytest.raises(ValueError, match="no label-carrying token"):
+        ChatCollator(tok.pad_token_id, "-100")([row])
 
 
 def test_num_items_in_batch_makes_accumulation_token_weighted(setup):
@@ -86,27 +87,20 @@ def test_num_items_in_batch_makes_accumulation_token_weighted(setup):
     full = col(rows)
     halves = [col(rows[:1]), col(rows[1:])]
     n_total = sum(int((h["labels"][:, 1:] != -100).sum()) for h in halves)
-    loss_fn = make_compute_loss_func("-100+sys")
     with torch.no_grad():
-        whole = loss_fn(model(input_ids=full["input_ids"], attention_mask=full["attention_mask"]), full["labels"])
-        parts = sum(
-            loss_fn(model(input_ids=h["input_ids"], attention_mask=h["attention_mask"]), h["labels"],
-                    num_items_in_batch=torch.tensor(n_total))
-            for h in halves
-        )
+        whole = model(**full).loss
+        parts = sum(model(**h, num_items_in_batch=torch.tensor(n_total)).loss for h in halves)
     assert abs(whole.item() - parts.item()) < 1e-5
 
 
 @pytest.mark.parametrize("mode", ["shift", "-100"])
-def test_trainer_step_with_compute_loss_func(setup, tmp_path, mode):
+def test_trainer_step_with_the_models_own_loss(setup, tmp_path, mode):
     tok, ds, _ = setup
     model = build_model(model_type="gpt2", config_overrides="n_layer=1,n_embd=32,n_head=2,n_positions=64",
                         tokenizer=tok)
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=3, max_steps=2,
                              gradient_accumulation_steps=2, report_to=[], remove_unused_columns=False,
                              use_cpu=True, logging_steps=1, save_strategy="no")
-    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=ChatCollator(tok.pad_token_id, mode),
-                      compute_loss_func=make_compute_loss_func(mode))
+    trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=ChatCollator(tok.pad_token_id, mode))
     result = trainer.train()
     assert torch.isfinite(torch.tensor(result.training_loss))
-

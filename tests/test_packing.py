@@ -9,11 +9,12 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from chathuman_hf.collators import ChatCollator, LabelMode
+from chathuman_hf.evaluation import token_nll_sums
 from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.losses import make_compute_loss_func, token_loss_sum
 from chathuman_hf.modeling import build_model
+from chathuman_hf.packed_attention import check_packing_supported, packing_problem
 from chathuman_hf.packing import best_fit_bins, pack_dataset, padding_report, padding_share
-from chathuman_hf.testing import make_word_tokenizer
+from chathuman_hf.testing import TINY_FAMILY_CONFIGS, make_word_tokenizer
 
 WORDS = ["안녕", "반가워", "밥", "먹었어", "응", "뭐", "김밥", "오늘", "날씨", "좋다", "그래", "내일", "보자"]
 MAX_LEN = 48
@@ -75,27 +76,59 @@ def _per_example_logits(logits, batch, rows, packed):
 
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
-def test_packed_equals_unpacked_in_every_label_mode(data, attn):
+@pytest.mark.parametrize("family", sorted(TINY_FAMILY_CONFIGS))
+def test_packed_equals_unpacked_for_every_family_and_label_mode(data, family, attn):
+    # gemma3_text/exaone4 have a 16-token sliding window, shorter than a 48-token packed row: a hand-built 4-D
+    # block mask replaced it (logits off by 0.25/0.12); transformers' own packed-sequence support keeps it.
     tok, ds, packed = data
     torch.manual_seed(0)
-    model = build_model(model_type="gpt2", tokenizer=tok, config_overrides={
-        "n_layer": 2, "n_embd": 32, "n_head": 2, "n_positions": MAX_LEN, "attn_implementation": attn}).eval()
+    model = build_model(model_type=family, tokenizer=tok, config_overrides={
+        **TINY_FAMILY_CONFIGS[family], "attn_implementation": attn}).eval()
+    assert model.config._attn_implementation == attn
     rows_u = [ds[i] for i in range(len(ds))]
     rows_p = [packed[i] for i in range(len(packed))]
+    assert max(r["length"] for r in rows_p) > 16 and max(r["length"] for r in rows_u) > 16
+    logits = {}
     for mode in LabelMode:
         col = ChatCollator(tok.pad_token_id, mode)
         bu, bp = col(rows_u), col(rows_p)
-        with torch.no_grad():
-            lu = model(input_ids=bu["input_ids"], attention_mask=bu["attention_mask"]).logits
-            lp = model(**{k: bp[k] for k in ("input_ids", "attention_mask", "position_ids")}).logits
-        su, nu = token_loss_sum(lu, bu["labels"], shifted=mode.pre_shifted)
-        sp, np_ = token_loss_sum(lp, bp["labels"], shifted=mode.pre_shifted)
+        assert "attention_mask" not in bp
+        if not logits:
+            with torch.no_grad():
+                logits["u"] = model(input_ids=bu["input_ids"], attention_mask=bu["attention_mask"]).logits
+                logits["p"] = model(**{k: bp[k] for k in ("input_ids", "position_ids")}).logits
+        lu, lp = logits["u"], logits["p"]
+        su, nu = (x.sum() for x in token_nll_sums(lu, bu["labels"], pre_shifted=mode.pre_shifted))
+        sp, np_ = (x.sum() for x in token_nll_sums(lp, bp["labels"], pre_shifted=mode.pre_shifted))
         assert nu == np_ > 0
         assert abs((su / nu).item() - (sp / np_).item()) < 1e-4, mode
-        eu = _per_example_logits(lu, bu, rows_u, packed=False)
-        ep = _per_example_logits(lp, bp, rows_p, packed=True)
-        assert eu.keys() == ep.keys()
-        assert max((eu[k] - ep[k]).abs().max().item() for k in eu) < 1e-4
+    eu = _per_example_logits(lu, bu, rows_u, packed=False)
+    ep = _per_example_logits(lp, bp, rows_p, packed=True)
+    assert eu.keys() == ep.keys()
+    assert max((eu[k] - ep[k]).abs().max().item() for k in eu) < 1e-4
+
+
+def test_packing_refused_where_packed_rows_would_leak(data):
+    tok, _, packed = data
+    model = build_model(model_type="gemma3_text", tokenizer=tok, config_overrides=TINY_FAMILY_CONFIGS["gemma3_text"])
+    check_packing_supported(model)
+    with pytest.raises(ValueError, match=r"^--packing needs --use_cache false: with a cache"):
+        check_packing_supported(model, use_cache=True)
+    # what --use_cache true would do: the cache turns transformers' packed-sequence detection off
+    row = max(packed, key=lambda r: len(r["seq_lengths"]))
+    batch = ChatCollator(tok.pad_token_id, "input")([row])
+    model.eval()
+    with torch.no_grad():
+        apart = model(**{k: batch[k] for k in ("input_ids", "position_ids")}).logits
+        leaked = model(**{k: batch[k] for k in ("input_ids", "position_ids")}, use_cache=True).logits
+    assert len(row["seq_lengths"]) > 1 and (apart - leaked).abs().max().item() > 1e-3
+    model.config._attn_implementation = "paged|eager"
+    assert packing_problem(model) == (
+        "--packing needs an attention implementation that separates packed sequences (eager, sdpa, "
+        "flash_attention_*); this model uses 'paged|eager': load it with attn_implementation='sdpa' or drop --packing")
+    assert packing_problem(torch.nn.Linear(2, 2)) == (  # stands in for remote code that builds its own masks
+        "--packing needs transformers' packed-sequence support, but Linear (torch.nn.modules.linear) builds its own "
+        "attention mask (remote or old modeling code): drop --packing")
 
 
 def test_packed_batches_train_under_trainer(data, tmp_path):
@@ -105,12 +138,11 @@ def test_packed_batches_train_under_trainer(data, tmp_path):
     args = TrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=2, max_steps=2, report_to=[],
                              remove_unused_columns=False, use_cpu=True, save_strategy="no")
     trainer = Trainer(model=model, args=args, train_dataset=packed,
-                      data_collator=ChatCollator(tok.pad_token_id, "-100+sys"),
-                      compute_loss_func=make_compute_loss_func("-100+sys"))
+                      data_collator=ChatCollator(tok.pad_token_id, "-100+sys"))
     assert torch.isfinite(torch.tensor(trainer.train().training_loss))
 
 
-def test_packed_mask_is_cast_for_half_precision(data):
+def test_packed_rows_run_in_half_precision(data):
     tok, _, packed = data
     model = build_model(model_type="gpt2", tokenizer=tok, dtype=torch.bfloat16, config_overrides={
         "n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": MAX_LEN, "attn_implementation": "sdpa"})

@@ -263,3 +263,60 @@ def test_session_store_ttl_and_cap():
     assert store.reset("nobody") is False
     with pytest.raises(ValueError, match="session_id must be"):
         store.get("")
+
+
+def test_requests_are_logged_without_their_bodies(app, capfd, caplog):
+    """In-process server at uvicorn's info level, every logger captured: the typed text never shows up."""
+    import logging
+
+    secret = "초록색기린비밀"
+    caplog.set_level(logging.DEBUG)
+    with serve_in_thread(app, log_level="info") as url, httpx.Client(base_url=url, timeout=60) as client:
+        assert client.post("/api/chat", json={"session_id": "logs", "message": secret}).status_code == 200
+        assert client.post("/api/chat", json={"session_id": "logs", "message": secret * 200}).status_code == 400
+        body = {"model": "m", "messages": [{"role": "user", "content": secret}], "stream": True}
+        assert client.post("/v1/chat/completions", json=body).status_code == 200
+    out, err = capfd.readouterr()
+    logged = out + err + caplog.text
+    assert "POST /api/chat" in logged and secret not in logged
+
+
+@pytest.mark.slow
+def test_serve_recipe_logs_no_message_bodies(tiny_model_dir, repo_root, tmp_path):
+    """The real recipes/serve.py at its default log level: requests are logged, what users typed is not."""
+    import os
+    import subprocess
+    import sys
+
+    from chathuman_hf.serving.runner import free_port
+
+    port = free_port()
+    secret = "보라색코끼리비밀"
+    log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
+    proc = subprocess.Popen([sys.executable, str(repo_root / "recipes/serve.py"), "--model", str(tiny_model_dir),
+                             "--port", str(port), "--preset", "greedy", "--max-new-tokens", "3"],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=repo_root,
+                            env=dict(os.environ, HF_HUB_OFFLINE="1"))  # fmt: skip
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    client.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, log.seek(0) or log.read()[-2000:]
+                    time.sleep(0.3)
+            assert client.post("/api/chat", json={"session_id": "s", "message": f"{secret} 안녕"}).status_code == 200
+            assert client.post("/api/chat/stream", json={"session_id": "s", "message": secret}).status_code == 200
+            body = {"model": "m", "messages": [{"role": "user", "content": secret}]}
+            assert client.post("/v1/chat/completions", json=body).status_code == 200
+            assert client.post("/api/chat", json={"session_id": "s", "message": secret * 200}).status_code == 400
+            assert client.post("/api/chat", content=f'{{"message": "{secret}"'.encode()).status_code == 400
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    log.seek(0)
+    text = log.read()
+    assert "POST /api/chat" in text and "POST /v1/chat/completions" in text  # requests are logged ...
+    assert secret not in text  # ... their bodies are not

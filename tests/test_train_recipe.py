@@ -13,7 +13,6 @@ from chathuman_hf.collators import ChatCollator
 from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.losses import make_compute_loss_func
 from chathuman_hf.tokenization import prepare_tokenizer
 from chathuman_hf.trainer import ChatTrainer
 from chathuman_hf.training import ChatData, build_chat_model, build_tokenizer, load_data, tokenize_data, write_report
@@ -117,7 +116,7 @@ def one_step(model_dir, tokenizer, examples, mode, tmp_path, *, batch, accumulat
     trainer = ChatTrainer(
         model=model, args=args, train_dataset=examples, processing_class=tokenizer,
         data_collator=ChatCollator(tokenizer.pad_token_id, mode, with_assistant_labels=True),
-        compute_loss_func=make_compute_loss_func(mode), callbacks=[capture], label_mode=mode,
+        callbacks=[capture], label_mode=mode,
     )
     result = trainer.train()
     return result.training_loss, capture.grads

@@ -11,7 +11,6 @@ from typing import Any
 
 import torch
 from transformers import (
-    AutoModelForCausalLM,
     GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
@@ -21,7 +20,9 @@ from transformers import (
 )
 
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
-from chathuman_hf.tokenization import load_tokenizer
+from chathuman_hf.chat_templates import apply_template_choice
+from chathuman_hf.loading import is_adapter_dir, load_chat_model
+from chathuman_hf.rendering import end_of_turn_ids
 from chathuman_hf.window import ChatWindow, trim_history
 
 EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
@@ -76,14 +77,17 @@ class ChatEngine:
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, *, device: str | None = None,
-                        dtype: torch.dtype | None = None) -> ChatEngine:
-        """Load a saved chat model directory (weights, tokenizer + chat template, generation config, window)."""
+                        dtype: torch.dtype | None = None, chat_template: str = "auto") -> ChatEngine:
+        """Load a saved chat model directory (weights, tokenizer + chat template, generation config, window).
+
+        ``chat_template`` (``--chat_template``): ``auto`` keeps the saved template; another choice replaces it and
+        generation then stops on that template's end-of-turn token."""
         model_dir = Path(model_dir)
-        if not (model_dir / "config.json").exists():
+        if not (model_dir / "config.json").exists() and not is_adapter_dir(model_dir):
             raise FileNotFoundError(f"{model_dir} is not a saved model directory (no config.json): pass the output "
                                     "directory of recipes/train.py.")
-        tokenizer = load_tokenizer(str(model_dir))
-        model = AutoModelForCausalLM.from_pretrained(model_dir, **({"dtype": dtype} if dtype else {}))
+        model, tokenizer = load_chat_model(model_dir, dtype=dtype, merge=True)  # a LoRA adapter is merged once here
+        tokenizer = apply_template_choice(tokenizer, chat_template)
         if device is None or device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         model.to(device)
@@ -91,6 +95,12 @@ class ChatEngine:
             generation_config = GenerationConfig.from_pretrained(model_dir)
         except OSError:
             generation_config = model.generation_config
+        if chat_template != "auto":
+            generation_config.eos_token_id = end_of_turn_ids(tokenizer)
+        rows = model.get_input_embeddings().weight.shape[0]
+        if len(tokenizer) > rows:
+            raise ValueError(f"--chat_template {chat_template} adds tokens the model at {model_dir} does not have "
+                             f"({len(tokenizer)} > {rows} embedding rows); use the template it was trained with.")
         try:
             window = ChatWindow.from_pretrained(model_dir)
         except FileNotFoundError:

@@ -5,18 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from chathuman_hf.chat_templates import chat_template_field
+
 
 @dataclass
 class ChatModelArguments:
     """Which chat model directory to load and how to decode."""
 
-    model: str = field(metadata={"help": "Saved chat model directory (output of recipes/train.py)."})
+    model: str = field(metadata={"help": "Saved chat model or LoRA adapter directory (output of recipes/train.py)."})
     preset: str = field(default="fast", metadata={"help": "Generation preset: fast (streaming), greedy or seed."})
     max_new_tokens: int | None = field(default=None, metadata={"help": "Override the preset's reply length."})
     banned_words: list[str] | None = field(default=None, metadata={"help": "Words never generated (preset default)."})
     max_turns: int | None = field(default=None, metadata={"help": "Exchanges kept (default: chat_window.json)."})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:1 ... or auto."})
     no_skills: bool = field(default=False, metadata={"help": "Answer everything with the model."})
+    chat_template: str = chat_template_field()
 
     def preset_overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {}

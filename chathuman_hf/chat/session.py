@@ -38,9 +38,10 @@ class ChatSession:
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, preset: str | GenerationPreset = "fast", *,
                         device: str | None = None, skills: SkillsConfig | None = None, use_skills: bool = True,
-                        max_turns: int | None = None, **preset_overrides: Any) -> ChatSession:
+                        max_turns: int | None = None, chat_template: str = "auto",
+                        **preset_overrides: Any) -> ChatSession:
         """Load a saved chat model directory and start an empty conversation."""
-        engine = ChatEngine.from_pretrained(model_dir, device=device)
+        engine = ChatEngine.from_pretrained(model_dir, device=device, chat_template=chat_template)
         router = build_router(skills) if use_skills else None
         return cls(engine, preset=preset, router=router, use_skills=use_skills, max_turns=max_turns,
                    **preset_overrides)

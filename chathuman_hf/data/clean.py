@@ -18,10 +18,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .pii import PLACEHOLDER_RE
+
 SYSTEM_MARKER = re.compile(r"#@시스템#([^#\s]*)#")
 MASK = re.compile(r"#@([^#\s\d]+)(\d*)#")
 BARE_URL_MASK = re.compile(r"@URL\b")
-PARENTHESES = re.compile(r"\([^()]*\)")
+ROUND_PARENTHESIS = re.compile(r"[()]")
 KIKI = re.compile(r"키(?:키)+")
 REPEATS = re.compile(r"([ㅋㅎㅠㅜ.])\1{2,}")
 NOT_ALLOWED = re.compile(r"[^가-힣ㄱ-ㅎㅏ-ㅣa-zA-Z0-9\s.,?!~'\"\-:;%/()^&+=]")
@@ -73,11 +75,30 @@ def remove_masks(text: str) -> str:
 
 
 def remove_parentheses(text: str) -> str:
-    """Remove text in round parentheses, nested ones included."""
-    previous = None
-    while previous != text:
-        previous, text = text, PARENTHESES.sub(" ", text)
-    return text
+    """Replace each outermost matched ``(...)`` (nested ones inside) with a space; unmatched parentheses stay.
+
+    One linear scan: re-applying ``\\([^()]*\\)`` until nothing changes was quadratic (12 s on an 80 KB line).
+    """
+    opened: list[int] = []  # positions of "(" not matched yet
+    spans: list[tuple[int, int]] = []  # matched pairs that no later pair encloses so far
+    for match in ROUND_PARENTHESIS.finditer(text):
+        position = match.start()
+        if match.group() == "(":
+            opened.append(position)
+        elif opened:
+            start = opened.pop()
+            while spans and spans[-1][0] > start:  # pairs nested in this one: each popped once (linear overall)
+                spans.pop()
+            spans.append((start, position))
+    if not spans:
+        return text
+    parts, end = [], 0
+    for start, close in spans:
+        parts.append(text[end:start])
+        parts.append(" ")
+        end = close + 1
+    parts.append(text[end:])
+    return "".join(parts)
 
 
 def collapse_repeats(text: str) -> str:
@@ -94,7 +115,14 @@ def _twice(match: re.Match[str]) -> str:
 
 
 def strip_symbols(text: str) -> str:
-    """Replace characters outside Hangul, Latin letters, digits and basic punctuation with a space."""
+    """Replace characters outside Hangul, Latin letters, digits and basic punctuation with a space.
+
+    The PII scrubber's placeholders (``[전화번호]``) are kept whole.
+    """
+    if "[" in text and PLACEHOLDER_RE.search(text):
+        parts = PLACEHOLDER_RE.split(text)
+        kept = PLACEHOLDER_RE.findall(text)
+        return "".join(NOT_ALLOWED.sub(" ", part) + (kept[i] if i < len(kept) else "") for i, part in enumerate(parts))
     return NOT_ALLOWED.sub(" ", text)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from .errors import DataFormatError, invalid_json
 from .formats import ALIASES, FORMATS
+from .formats.chat_json import first_json_object
 from .formats.kakao import HEADER, KAKAO_LINE_PATTERNS, PC_DATE, PC_MESSAGE, is_csv_export
 from .formats.tables import CONVERSATION_COLUMNS, QA_COLUMN_PAIRS, delimiter_for
 
@@ -66,11 +67,11 @@ def _detect_json(text: str, source: str) -> str:
         return kind  # a large document is parsed once, by its loader, not twice
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError as err:
-        first = text.strip().split("\n", 1)[0]
-        try:
-            obj = json.loads(first)
-        except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError) as err:
+        obj = first_json_object(text.strip())  # JSON Lines, perhaps with a bad first record
+        if obj is None:
+            if isinstance(err, RecursionError):
+                raise DataFormatError("nested too deeply to read", file=source, reason="malformed_json") from err
             raise invalid_json(err, source) from err
     kind = _json_kind(obj)
     if kind is None:

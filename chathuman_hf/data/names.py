@@ -1,4 +1,4 @@
-"""Plausible Korean names (and other fakes) for AIHub masks, drawn reproducibly from a seed."""
+"""Plausible Korean names (and other fakes) for AIHub masks, participants and scrubbed values, drawn from a seed."""
 
 from __future__ import annotations
 
@@ -36,12 +36,95 @@ def fake_place(seed: int, dialogue_id: str, index: str = "") -> str:
     return _rng(seed, dialogue_id, "place" + index).choice(PLACES)
 
 
+def _redigit(value: str, rng: random.Random, keep: int = 0) -> str:
+    """``value`` with every digit after the first ``keep`` ones drawn anew (separators and letters kept)."""
+    out, seen = [], 0
+    for char in value:
+        if char.isdigit():
+            seen += 1
+            out.append(char if seen <= keep else str(rng.randrange(10)))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _luhn_fixed(value: str) -> str:
+    """``value`` with its last digit set so that the digits pass the Luhn check."""
+    digits = [int(c) for c in value if c.isdigit()][:-1]
+    total = sum(d if i % 2 else (2 * d - 9 if 2 * d > 9 else 2 * d) for i, d in enumerate(reversed(digits)))
+    last = max(i for i, c in enumerate(value) if c.isdigit())
+    return value[:last] + str(-total % 10) + value[last + 1 :]
+
+
+def fake_like(kind: str, value: str, rng: random.Random) -> str:
+    """A plausible fake of the same shape as ``value`` for a scrubbed PII type (see ``pii.PLACEHOLDERS``)."""
+    if kind == "phone":
+        digits = "".join(c for c in value if c.isdigit())
+        national = digits[2:] if value.lstrip("(").startswith("+") else digits[1:]
+        prefix = len(digits) - len(national) + (1 if national.startswith("2") else 2)
+        return _redigit(value, rng, keep=prefix)
+    if kind in ("resident_id", "foreigner_id"):
+        year, month, day = rng.randrange(100), rng.randrange(1, 13), rng.randrange(1, 29)
+        date = f"{year:02d}{month:02d}{day:02d}"
+        return date + _redigit(value[6:], rng, keep=1)
+    if kind == "card":
+        return _luhn_fixed(_redigit(value, rng, keep=1))
+    if kind == "bank_account":
+        return str(rng.randrange(1, 10)) + _redigit(value[1:], rng)
+    if kind == "passport":
+        return value[0] + _redigit(value[1:], rng)
+    if kind == "email":
+        local, _, domain = value.rpartition("@")
+        letters = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(max(len(local) - 2, 3)))
+        return f"{letters}{rng.randrange(10, 100)}@{domain}"
+    if kind == "ipv4":
+        return f"192.0.2.{rng.randrange(1, 255)}"  # TEST-NET-1: a documentation address
+    query = "&".join(f"{key}={rng.randrange(10**5)}" for key in "abc"[: max(1, value.count("&") + 1)])
+    return f"{value.split('://')[0]}://example.com/page?{query}" if "://" in value else f"www.example.com/?{query}"
+
+
+def has_final_consonant(syllable: str) -> bool:
+    """The Hangul syllable ends in a consonant (받침): 준 yes, 수 no."""
+    return "가" <= syllable <= "힣" and (ord(syllable) - 0xAC00) % 28 != 0
+
+
 class FakeNamer:
-    """Callable used by the cleaning rules: ``namer(kind, index) -> str`` for one dialogue."""
+    """Callable used by the cleaning rules: ``namer(kind, index) -> str`` for one dialogue.
+
+    ``person(name)`` gives a participant's pseudonym and ``fake(kind, value)`` a scrubbed value's fake; the same
+    input gets the same output within the dialogue, and different inputs different outputs.
+    """
 
     def __init__(self, seed: int, dialogue_id: str) -> None:
         self.seed = seed
         self.dialogue_id = dialogue_id
+        self._people: dict[str, tuple[str, str]] = {}
+        self._fakes: dict[tuple[str, str], str] = {}
+
+    def person(self, name: str, avoid: frozenset[str] = frozenset()) -> tuple[str, str]:
+        """``(surname, given name)`` of participant ``name``'s pseudonym: distinct participants differ, and the
+        given name is none of ``avoid`` (the real names in the dialogue)."""
+        if name not in self._people:
+            taken = {given for _, given in self._people.values()}
+            for attempt in range(50):
+                rng = _rng(self.seed, self.dialogue_id, f"person{len(self._people)}.{attempt}")
+                pseudonym = (rng.choice(SURNAMES), rng.choice(GIVEN_NAMES))
+                if pseudonym[1] not in taken and pseudonym[1] not in name and pseudonym[1] not in avoid:
+                    break
+            self._people[name] = pseudonym
+        return self._people[name]
+
+    def fake(self, kind: str, value: str) -> str:
+        """A same-shape fake for a scrubbed value; drawn from the order of appearance, never from the value."""
+        key = (kind, value)
+        if key not in self._fakes:
+            index = sum(k == kind for k, _ in self._fakes)
+            for attempt in range(10):
+                fake = fake_like(kind, value, _rng(self.seed, self.dialogue_id, f"{kind}{index}.{attempt}"))
+                if fake != value:
+                    break
+            self._fakes[key] = fake
+        return self._fakes[key]
 
     def __call__(self, kind: str, index: str = "") -> str:
         maker = {"name": korean_name, "phone": fake_phone, "place": fake_place}[kind]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from .clean import CleaningOptions
 from .errors import DataFormatError
 from .turns import TurnOptions
+
+
+def check_silence_minutes(value: Any, file: str | None = None) -> None:
+    """Refuse a negative, infinite or non-numeric KakaoTalk silence (0 = never split)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise DataFormatError(f"silence_minutes must be a number >= 0 (0 = never split), got {value!r}", file=file)
 
 
 @dataclass
@@ -54,6 +62,22 @@ class DataArguments:
     )
     lowercase: bool = field(default=True, metadata={"help": "Lower-case English letters."})
     collapse_whitespace: bool = field(default=True, metadata={"help": "Collapse runs of whitespace to one space."})
+    # a string on the command line and in YAML (true/false/auto), normalized to True/False/None (auto) after init
+    scrub_pii: str | None = field(
+        default=None,
+        metadata={
+            "help": "Replace personal data (resident/foreigner ids, phones, e-mails, accounts, cards, passports, IPs, "
+            "URLs with credentials or queries; participants' names in Kakao texts). Default (auto): on for "
+            "KakaoTalk exports only; --scrub_pii: every source; --no_scrub_pii: none.",
+            "nargs": "?",
+            "const": "true",
+        },
+    )
+    no_scrub_pii: bool = field(default=False, metadata={"help": "Turn PII scrubbing off for every source."})
+    pii_replacement: str = field(
+        default="placeholder",
+        metadata={"help": "placeholder ([전화번호], [계좌번호], ...) or fake (a plausible value of the same shape)."},
+    )
     name_seed: int = field(default=42, metadata={"help": "Seed for the fake names (reproducible per dialogue)."})
     first_speaker_role: str = field(
         default="user", metadata={"help": "Role of the first speaker when the source has no roles (user|assistant)."}
@@ -76,8 +100,32 @@ class DataArguments:
         normalize_format(self.format)
         if self.first_speaker_role not in ("user", "assistant"):
             raise DataFormatError(f"first_speaker_role must be 'user' or 'assistant', got {self.first_speaker_role!r}")
+        check_silence_minutes(self.silence_minutes)
         if isinstance(self.data, str):
             self.data = [self.data]
+        if isinstance(self.scrub_pii, str):  # YAML "auto", or a value given after --scrub_pii
+            words = {"auto": None, "true": True, "on": True, "yes": True, "false": False, "off": False, "no": False}
+            if self.scrub_pii.strip().lower() not in words:
+                raise DataFormatError(f"scrub_pii must be true, false or auto, got {self.scrub_pii!r}")
+            self.scrub_pii = words[self.scrub_pii.strip().lower()]
+        if self.no_scrub_pii:
+            if self.scrub_pii:
+                raise DataFormatError("--scrub_pii and --no_scrub_pii contradict each other; keep one")
+            self.scrub_pii = False
+        if self.pii_replacement not in ("placeholder", "fake"):
+            raise DataFormatError(f"pii_replacement must be 'placeholder' or 'fake', got {self.pii_replacement!r}")
+
+    def to_dict(self) -> dict[str, object]:
+        """The options as saved with a model (``run_args.json``): with scrubbing not off, the assistant's name is
+        withheld, since in a KakaoTalk export it is a participant's real name."""
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        if self.assistant and self.scrub_setting() != "off":
+            values["assistant"] = "(withheld: a participant's name; PII scrubbing is on)"
+        return values
+
+    def scrub_setting(self) -> str:
+        """``on`` (every source), ``off`` or ``auto`` (KakaoTalk exports only)."""
+        return "auto" if self.scrub_pii is None else "on" if self.scrub_pii else "off"
 
     def cleaning_options(self) -> CleaningOptions:
         """The cleaning switches as :class:`CleaningOptions`."""

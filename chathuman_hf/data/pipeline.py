@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import glob
 import hashlib
 import json
 import warnings
@@ -20,21 +19,19 @@ from datasets import Dataset, Features, List, Value
 from .clean import CleaningOptions, clean_utterance
 from .detect import detect_format, normalize_format
 from .errors import DataFormatError, describe
+from .files import expand_paths
 from .formats import RawRecord, get_parser, issue, note
 from .io import read_text
 from .names import FakeNamer
 from .options import DataArguments
+from .records import WARNING_PREFIX, fix_unicode, is_record, record_outcome
 from .report import DataReport
+from .scrub import scrub_raw
 from .turns import TurnOptions, build_messages, role_swapped, split_max_turns
 
 PIPELINE_VERSION = "1"
 PROGRESS_MIN_FILES = 200  # progress bars only for inputs at least this large (files, or rows below)
 PROGRESS_MIN_ROWS = 20_000
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
-DATA_EXTENSIONS = (".json", ".jsonl", ".csv", ".tsv", ".txt")
-MANIFEST = "manifest.json"
-WARNING_PREFIX = "warning: "
-FILE_OPTION_KEYS = ("format", "assistant", "question_column", "answer_column", "encoding", "silence_minutes")
 
 STRINGS = List(Value("string"))
 MESSAGES = List({"role": Value("string"), "content": Value("string")})
@@ -47,87 +44,10 @@ TURN_FEATURES = Features(
         "_drops": STRINGS,
         "_notes": STRINGS,
         "_file": Value("string"),
+        "_record": Value("string"),
     }
 )
 PAYLOAD_KEYS = ("speakers", "roles", "texts", "_drops", "_notes")
-
-
-# ---------------------------------------------------------------- files
-
-
-def _manifest(folder: Path) -> dict[str, dict[str, Any]]:
-    path = folder / MANIFEST
-    if not path.is_file():
-        return {}
-    expected = 'expected {"files": {name: {option: value}}}'
-    try:
-        document = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as err:
-        raise DataFormatError(f"{expected} ({err})", file=str(path)) from err
-    files = document.get("files", {}) if isinstance(document, dict) else None
-    if not isinstance(files, dict) or not all(isinstance(options, dict) for options in files.values()):
-        raise DataFormatError(f"{expected}; got {json.dumps(document, ensure_ascii=False)[:80]}", file=str(path))
-    unknown = {key for options in files.values() for key in options} - set(FILE_OPTION_KEYS)
-    if unknown:
-        raise DataFormatError(
-            f"unknown per-file options {sorted(unknown)}; allowed: {FILE_OPTION_KEYS}", file=str(path)
-        )
-    return files
-
-
-def _entry(path: Path, source: str, options: dict[str, Any], skip: str = "") -> dict[str, Any]:
-    stat = path.stat()
-    return {
-        "path": str(path),
-        "source": source,
-        "options": json.dumps(options, ensure_ascii=False, sort_keys=True),
-        "skip": skip,
-        "stamp": f"{stat.st_size}:{stat.st_mtime_ns}",
-    }
-
-
-def _walk(folder: Path, prefix: str) -> Iterator[dict[str, Any]]:
-    manifest = _manifest(folder)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if any(part.startswith(".") for part in path.relative_to(folder).parts) or rel == MANIFEST:
-            continue
-        source = f"{prefix}/{rel}" if prefix else str(path)
-        skip = (
-            ""
-            if path.suffix.lower() in DATA_EXTENSIONS
-            else f"not a data file (expected {', '.join(DATA_EXTENSIONS)})"
-        )
-        yield _entry(path, source, manifest.get(rel, {}), skip)
-
-
-def expand_paths(paths: str | Path | list[str | Path] | None) -> list[dict[str, Any]]:
-    """Files to read (folders walked, globs expanded, ``None`` = the embedded sample), with per-file options."""
-    if paths is None:
-        if not SAMPLE_DIR.is_dir():
-            raise DataFormatError("the embedded sample folder is missing; pass --data PATH", file=str(SAMPLE_DIR))
-        return list(_walk(SAMPLE_DIR, "sample_data"))
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    entries: list[dict[str, Any]] = []
-    for given in paths:
-        text = str(given)
-        matches = sorted(glob.glob(text, recursive=True)) if glob.has_magic(text) else [text]
-        if not matches:
-            raise DataFormatError("no file matches this pattern", file=text, reason="missing_path")
-        for match in matches:
-            path = Path(match)
-            if path.is_dir():
-                entries.extend(_walk(path, ""))
-            elif path.is_file():
-                entries.append(_entry(path, str(path), _manifest(path.parent).get(path.name, {})))
-            else:
-                raise DataFormatError("no such file or folder (expected a file, a folder or a glob)", file=text,
-                                      reason="missing_path")  # fmt: skip
-    if not entries:
-        raise DataFormatError("no data files found (expected .json, .jsonl, .csv, .tsv or .txt)", file=", ".join(
-            map(str, paths)), reason="missing_path")  # fmt: skip
-    return entries
 
 
 # ---------------------------------------------------------------- reading (runs inside Dataset.from_generator)
@@ -142,22 +62,26 @@ def _read_file(entry: dict[str, Any], base: dict[str, Any]) -> Iterator[RawRecor
         yield row
         return
     options = merge_file_options(base, json.loads(entry["options"]))
+    file_info: dict[str, Any] = {"format": "", "encoding": "", "records": 0}  # records: what kept + dropped add to
     try:
-        text, encoding = read_text(entry["path"], options.get("encoding"))
+        text, file_info["encoding"] = read_text(entry["path"], options.get("encoding"))
         if not text.strip():
             raise DataFormatError("empty file", file=source, reason="empty_file")
         fmt = normalize_format(options.get("format") or "auto")
-        if fmt == "auto":
-            fmt = detect_format(text, source)
-        info = note(source, "")
-        info["_drops"] = []
-        info["_file"] = json.dumps({"format": fmt, "encoding": encoding})
-        yield info
-        yield from get_parser(fmt)(text, source, options)
+        file_info["format"] = detect_format(text, source) if fmt == "auto" else fmt
+        for raw in get_parser(file_info["format"])(text, source, options):
+            file_info["records"] += is_record(raw)
+            yield raw
     except DataFormatError as err:
+        file_info["records"] += 1
         yield issue(source, err.reason, err.record, err.detail)
     except Exception as err:  # noqa: BLE001 - a parser surprise must become a counted drop, not a traceback
+        file_info["records"] += 1
         yield issue(source, "malformed_file", None, f"unexpected structure ({type(err).__name__}: {err})")
+    info = note(source, "")
+    info["_drops"] = []
+    info["_file"] = json.dumps(file_info)
+    yield info
 
 
 @functools.cache
@@ -177,6 +101,9 @@ def generate_raw(files: list[dict[str, Any]], base: dict[str, Any]) -> Iterator[
     for entry in files:
         for raw in _read_file(entry, base):
             payload = json.dumps([raw[key] for key in PAYLOAD_KEYS], ensure_ascii=False)
+            fixed = fix_unicode(raw, payload)
+            if fixed is not None:
+                raw, payload = fixed, json.dumps([fixed[key] for key in PAYLOAD_KEYS], ensure_ascii=False)
             yield {
                 "source": raw["source"],
                 "dialogue_id": raw["dialogue_id"],
@@ -238,9 +165,10 @@ def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[st
         source, dialogue_id = sources[i], dialogue_ids[i]
         drops = list(all_drops[i])
         messages: list[dict[str, str]] = []
-        if all_texts[i]:
+        if all_texts[i] or dialogue_id:  # a record whose every utterance was dropped still counts as lost
             messages, turn_drops = build_messages(all_speakers[i], all_roles[i], all_texts[i], turn_options)
             drops.extend(turn_drops)
+        counted = is_record({"dialogue_id": dialogue_id, "_notes": all_notes[i]})
         variants = [(dialogue_id, messages)] if messages else [(dialogue_id, [])]
         if messages and turn_options.role_swap and (
             len({s for s, r in zip(all_speakers[i], all_roles[i], strict=True) if r != "system"}) <= 2
@@ -248,7 +176,7 @@ def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[st
             swapped = role_swapped(messages)
             if swapped:
                 variants.append((f"{dialogue_id}#swap", swapped))
-        first = True
+        first, start = True, len(out["source"])
         for variant_id, variant in variants:
             parts = split_max_turns(variant, turn_options.max_dialogue_turns) if variant else [[]]
             for k, part in enumerate(parts):
@@ -259,7 +187,9 @@ def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[st
                 out["_drops"].append(drops if first else [])
                 out["_notes"].append(all_notes[i] if first else [])
                 out["_file"].append(all_files[i] if first else "")
+                out["_record"].append("")
                 first = False
+        out["_record"][start] = record_outcome(counted, dialogue_id, drops, any(out["_kept"][start:]))
     return out
 
 
@@ -312,9 +242,9 @@ def _collect(dataset: Dataset, report: DataReport) -> list[str]:
 
     Works on the Arrow columns and only visits rows that carry something, so large clean inputs stay fast.
     """
-    table = dataset.select_columns(["source", "dialogue_id", "_kept", "_drops", "_notes", "_file"]).with_format(
-        "arrow"
-    )[:]
+    table = dataset.select_columns(
+        ["source", "dialogue_id", "_kept", "_drops", "_notes", "_file", "_record"]
+    ).with_format("arrow")[:]
     busy = pc.or_(
         pc.or_(
             pc.greater(pc.list_value_length(table["_drops"]), 0), pc.greater(pc.list_value_length(table["_notes"]), 0)
@@ -342,6 +272,7 @@ def _collect(dataset: Dataset, report: DataReport) -> list[str]:
         where = problems[0] if problems else describe(source, row["dialogue_id"] or None, "")
         for reason, count in Counter(row["_drops"]).items():
             report.drop(reason, count, where=where.rstrip(": "))
+    report.record_outcomes({item["values"]: item["counts"] for item in pc.value_counts(table["_record"]).to_pylist()})
     kept = pc.value_counts(table["source"].filter(table["_kept"])).to_pylist()
     counts = {item["values"]: item["counts"] for item in kept}
     for source in sorted(set(counts) | set(report.files)):
@@ -357,7 +288,7 @@ def load_dialogues_from_args(args: DataArguments, report: DataReport | None = No
     """
     report = report if report is not None else DataReport()
     normalize_format(args.format)
-    files = expand_paths(args.data)
+    files = expand_paths(args.data, report)
     base = args.parse_options()
     num_proc = args.preprocessing_num_proc if args.preprocessing_num_proc and args.preprocessing_num_proc > 1 else None
     with _progress(len(files) >= PROGRESS_MIN_FILES):
@@ -370,6 +301,7 @@ def load_dialogues_from_args(args: DataArguments, report: DataReport | None = No
             fingerprint=_fingerprint(files, base),
         )
     with _progress(len(raw) >= PROGRESS_MIN_ROWS):
+        raw = scrub_raw(raw, args, report, num_proc)  # personal data out before cleaning (see scrub.py)
         turned = raw.map(  # clean + turns in one pass: no intermediate Arrow write/read of the cleaned utterances
             clean_turns_batch,
             batched=True,

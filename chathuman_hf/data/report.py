@@ -23,6 +23,8 @@ class DataReport:
         self.stats: dict[str, Any] = {}
         self.warnings: list[str] = []
         self.skipped: dict[str, str] = {}
+        self.records: Counter[str] = Counter()
+        self.pii: dict[str, Any] = {}  # set by the scrubbing step: setting, counts per type and per file
 
     def drop(self, reason: str, count: int = 1, where: str | None = None) -> None:
         """Count ``count`` items dropped for ``reason``; ``where`` (file/record) is kept as an example."""
@@ -43,9 +45,18 @@ class DataReport:
         """Record ``n`` dialogues kept from ``source``."""
         self.sources[source] += n
 
-    def file_info(self, source: str, *, format: str, encoding: str) -> None:
-        """Remember which format and encoding a file was read with."""
-        self.files[source] = {"format": format, "encoding": encoding}
+    def file_info(self, source: str, *, format: str, encoding: str, records: int = 0) -> None:
+        """Remember which format and encoding a file was read with, and how many records it held."""
+        self.files[source] = {"format": format, "encoding": encoding, "records": records}
+
+    def record_outcomes(self, outcomes: dict[str, int]) -> None:
+        """Add ``{"kept" or drop reason: records}``: every record read is kept or lost for one reason."""
+        self.records.update({outcome: count for outcome, count in outcomes.items() if outcome})
+
+    def records_summary(self) -> dict[str, Any]:
+        """``{"read", "kept", "dropped": {reason: records}}`` with kept + sum(dropped) == read."""
+        dropped = {reason: count for reason, count in sorted(self.records.items()) if reason != "kept"}
+        return {"read": sum(self.records.values()), "kept": self.records["kept"], "dropped": dropped}
 
     def skip(self, source: str, why: str) -> None:
         """Remember a file in a walked folder that was not read (e.g. a README), and why."""
@@ -68,7 +79,9 @@ class DataReport:
             "sources": dict(sorted(self.sources.items())),
             "files": dict(sorted(self.files.items())),
             "skipped_files": dict(sorted(self.skipped.items())),
+            "records": self.records_summary(),
             "drop_examples": dict(sorted(self.examples.items())),
+            **({"pii": self.pii} if self.pii else {}),
             **self.stats,
             "warnings": list(self.warnings),
         }
@@ -93,10 +106,18 @@ class DataReport:
             rows = [(k, f"{v} in {n} files") for k, (v, n) in sorted(_by_folder(self.sources).items())]
         section("kept dialogues per source", [*rows, ("total", str(self.total_kept))])
         section("dropped (reason: count)", [(k, str(v)) for k, v in sorted(self.dropped.items())])
+        if self.records:
+            summary = self.records_summary()
+            lost = sum(summary["dropped"].values())
+            lines.append(f"records read {summary['read']} = kept {summary['kept']} + lost {lost}")
         examples = [(k, v[0]) for k, v in sorted(self.examples.items()) if v]
         if examples:
             lines.append("first example per reason")
             lines.extend(f"  {k}: {_shorten(v)}" for k, v in examples)
+        if self.pii.get("scrubbed_files"):
+            total = self.pii.get("total", {})
+            section(f"personal data replaced ({self.pii['scrubbed_files']} file(s) scrubbed)",
+                    [(k, str(v)) for k, v in total.items()] or [("none found", "0")])  # fmt: skip
         for name in ("turns", "chars"):
             if name in self.stats:
                 section(f"{name} per dialogue", [(k, f"{v:g}") for k, v in self.stats[name].items()])

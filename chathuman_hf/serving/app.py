@@ -31,7 +31,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                preset_overrides: dict[str, Any] | None = None, skills: SkillsConfig | None = None,
                router: SkillRouter | None = None, use_skills: bool = True, max_turns: int | None = None,
                max_message_chars: int = 1000, session_ttl: float = 1800.0, max_sessions: int = 1000,
-               device: str | None = None, title: str = "이랑 · 일상 대화 친구") -> FastAPI:
+               device: str | None = None, title: str = "이랑 · 일상 대화 친구",
+               chat_template: str = "auto") -> FastAPI:
     """Build the app around a model directory or a loaded ``ChatEngine`` (one of them is required).
 
     Each visitor's history lives in its own ``ChatSession`` on the server (idle TTL ``session_ttl`` seconds, at
@@ -40,7 +41,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     if engine is None:
         if model_dir is None:
             raise ValueError("create_app needs model_dir (a saved chat model directory) or engine.")
-        engine = ChatEngine.from_pretrained(model_dir, device=device)
+        engine = ChatEngine.from_pretrained(model_dir, device=device, chat_template=chat_template)
     if use_skills and router is None:
         router = build_router(skills)
     base_preset = get_preset(preset, **(preset_overrides or {}))

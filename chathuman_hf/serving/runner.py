@@ -19,10 +19,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None, *, timeout: float = 30.0,
-                    **config: object) -> Iterator[str]:
+                    log_level: str = "warning", **config: object) -> Iterator[str]:
     """Start uvicorn serving ``app`` in a daemon thread; yields the base URL and stops the server on exit."""
     port = port or free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off",
                                            **config))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()

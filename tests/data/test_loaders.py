@@ -36,7 +36,11 @@ def test_aihub_summary_with_bom() -> None:
         ],
     ]
     assert "#@" not in dataset[1]["messages"][3]["content"]
-    assert report.files[str(FIXTURES / "aihub_summary.json")] == {"format": "aihub_summary", "encoding": "utf-8-sig"}
+    assert report.files[str(FIXTURES / "aihub_summary.json")] == {
+        "format": "aihub_summary",
+        "encoding": "utf-8-sig",
+        "records": 2,
+    }
     assert report.dropped == {"empty_after_cleaning": 1, "trailing_user_turn": 1}
 
 
@@ -173,7 +177,7 @@ def test_kakao_csv_export(tmp_path: Path) -> None:
         [("u", "오늘 진짜 춥다"), ("a", "그니까 손 얼었어")],
         [("u", "자?"), ("a", "아니 아직 ㅋㅋ")],
     ]
-    assert report.files[str(path)] == {"format": "kakao", "encoding": "utf-8-sig"}
+    assert report.files[str(path)] == {"format": "kakao", "encoding": "utf-8-sig", "records": 2}
     assert report.dropped == {"kakao_system_line": 1}
 
 

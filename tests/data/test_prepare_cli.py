@@ -40,7 +40,7 @@ def test_every_format_folder(tmp_path: Path) -> None:
     }
     assert report["sources"] == {str(folder / name): n for name, n in expected.items()}
     assert report["dialogues"] == 17
-    assert report["files"][str(folder / "windows_qa.csv")] == {"format": "qa_table", "encoding": "cp949"}
+    assert report["files"][str(folder / "windows_qa.csv")] == {"format": "qa_table", "encoding": "cp949", "records": 1}
     assert report["files"][str(folder / "aihub_summary.json")]["encoding"] == "utf-8-sig"
     assert report["dropped"] == {
         "empty_after_cleaning": 1,

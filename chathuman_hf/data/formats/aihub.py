@@ -29,6 +29,8 @@ def _utterances(items: Any, where: str, source: str) -> tuple[list[str], list[st
     """Speakers and texts of a ``[{"participantID", "utterance"}]`` list, or an issue row."""
     if not isinstance(items, list):
         return issue(source, "malformed_record", where, f"expected a list of utterances, got {type(items).__name__}")
+    if not items:
+        return issue(source, "empty_dialogue", where, "no utterances")
     speakers, texts = [], []
     for position, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("utterance"), str):
@@ -49,7 +51,16 @@ def _data_items(text: str, source: str) -> Iterator[tuple[str, str, Any] | RawRe
         if not isinstance(item, dict) or "body" not in item:
             yield issue(source, "malformed_record", where, 'expected an object with "header" and "body"')
             continue
-        info = (item.get("header") or {}).get("dialogueInfo") or {}
+        header = item.get("header") or {}
+        info = header.get("dialogueInfo") or {} if isinstance(header, dict) else None
+        if not isinstance(header, dict):
+            yield issue(source, "malformed_record", f"{where}.header",
+                        f'expected an object with "dialogueInfo", got {type(header).__name__}')  # fmt: skip
+            continue
+        if not isinstance(info, dict):
+            yield issue(source, "malformed_record", f"{where}.header.dialogueInfo",
+                        f'expected an object with "dialogueID", got {type(info).__name__}')  # fmt: skip
+            continue
         dialogue_id = str(info.get("dialogueID") or f"{Path(source).stem}:{index}")
         yield where, dialogue_id, item["body"]
 

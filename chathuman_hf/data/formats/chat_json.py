@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import DataFormatError, invalid_json
 from . import RawRecord, issue, record
 
+JSONL_SCAN_LINES = 50  # a JSONL file is recognised by an object on one of its opening lines
 MESSAGE_ROLES = {"system": "system", "user": "user", "assistant": "assistant"}
 SHAREGPT_ROLES = {
     "system": "system",
@@ -35,10 +36,12 @@ def iter_json(text: str, source: str) -> Iterator[tuple[str, Any] | RawRecord]:
         if source.lower().endswith(".jsonl"):
             raise json.JSONDecodeError("JSON Lines file", stripped, 0)
         document = json.loads(stripped)
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, RecursionError) as err:  # JSONL, or a document that cannot be read whole
         document = None
-        first_line = stripped.split("\n", 1)[0]
-        if not _parses(first_line) and not source.lower().endswith(".jsonl"):
+        if first_json_object(stripped) is None and not source.lower().endswith(".jsonl"):
+            if isinstance(err, RecursionError):
+                raise DataFormatError("nested too deeply to read (expected JSON records)", file=source,
+                                      reason="malformed_json") from err  # fmt: skip
             raise invalid_json(err, source) from err
     if document is not None:
         if isinstance(document, dict) and isinstance(document.get("data"), list):
@@ -56,14 +59,28 @@ def iter_json(text: str, source: str) -> Iterator[tuple[str, Any] | RawRecord]:
             yield issue(
                 source, "malformed_record", f"line {lineno}", f"invalid JSON ({err.msg} at column {err.colno})"
             )
+        except RecursionError:
+            yield issue(
+                source, "malformed_record", f"line {lineno}", "nested too deeply to read (expected a dialogue)"
+            )
 
 
-def _parses(line: str) -> bool:
-    try:
-        json.loads(line)
-    except json.JSONDecodeError:
-        return False
-    return True
+def first_json_object(text: str, lines: int = JSONL_SCAN_LINES) -> dict[str, Any] | None:
+    """The first of the opening ``lines`` lines that is a JSON object (JSONL whose first record is bad), else None."""
+    start = 0
+    for _ in range(lines):
+        end = text.find("\n", start)
+        line = text[start:] if end < 0 else text[start:end]
+        try:
+            value = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            value = None
+        if isinstance(value, dict):
+            return value
+        if end < 0:
+            return None
+        start = end + 1
+    return None
 
 
 def _dialogue_id(obj: dict[str, Any], source: str, where: str) -> str:
@@ -90,6 +107,9 @@ def _parse_turns(
             else:
                 got = f"keys {sorted(obj)[:6]}"
             yield issue(source, "malformed_record", where, f"expected {expected}; got {got}")
+            continue
+        if not obj[key]:
+            yield issue(source, "empty_dialogue", where, f"no {key}")
             continue
         roles, texts, problem = [], [], None
         for position, message in enumerate(obj[key]):

@@ -5,8 +5,6 @@ Messages are split into dialogues at long silences.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -14,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataFormatError
-from . import RawRecord, note, record
+from . import RawRecord, issue, note, record
+from .tables import csv_reader
 
 TIME = r"(?P<ampm>오전|오후) (?P<hour>\d{1,2}):(?P<minute>\d{2})"
 PC_MESSAGE = re.compile(rf"^\[(?P<name>[^\]]+)\] \[{TIME}\] ?(?P<text>.*)$")
@@ -38,33 +37,53 @@ CSV_COLUMNS = ("date", "user", "message")
 
 
 def _clock(match: re.Match[str]) -> tuple[int, int]:
-    hour = int(match["hour"]) % 12 + (12 if match["ampm"] == "오후" else 0)
-    return hour, int(match["minute"])
+    """24-hour ``(hour, minute)`` of a ``오전/오후 H:MM`` match; ValueError for an impossible time."""
+    hour, minute = int(match["hour"]), int(match["minute"])
+    if hour > 12 or minute > 59:
+        raise ValueError(f"impossible KakaoTalk time '{match['ampm']} {match['hour']}:{match['minute']}' "
+                         "(expected 오전/오후 0-12:00-59)")  # fmt: skip
+    return hour % 12 + (12 if match["ampm"] == "오후" else 0), minute
 
 
-def parse_messages(text: str) -> tuple[list[tuple[datetime, str, str]], int]:
-    """``[(time, name, text)]`` of every message (multi-line ones joined) and the number of system lines dropped."""
+def _date(match: re.Match[str]) -> datetime:
+    try:
+        return datetime(int(match["year"]), int(match["month"]), int(match["day"]))
+    except ValueError as err:
+        raise ValueError(f"impossible KakaoTalk date {match['year']}-{match['month']}-{match['day']} ({err})") from err
+
+
+def parse_messages(text: str, bad: list[tuple[int, str]] | None = None) -> tuple[list[tuple[datetime, str, str]], int]:
+    """``[(time, name, text)]`` of every message (multi-line ones joined) and the number of system lines dropped.
+
+    Lines with an impossible date or time are left out and listed in ``bad`` as ``(line number, why)``.
+    """
     messages: list[list[Any]] = []
     system = 0
     day = datetime(1970, 1, 1)
-    for raw in text.splitlines():
+    for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.rstrip("\r")
         stripped = line.strip()
         if not stripped:
             continue
-        if match := PC_DATE.match(stripped):
-            day = datetime(int(match["year"]), int(match["month"]), int(match["day"]))
+        try:
+            if match := PC_DATE.match(stripped):
+                day = _date(match)
+                continue
+            if MOBILE_DATE.match(stripped):
+                continue
+            if match := PC_MESSAGE.match(line):
+                hour, minute = _clock(match)
+                messages.append([day + timedelta(hours=hour, minutes=minute), match["name"], match["text"]])
+                continue
+            match = ANDROID_MESSAGE.match(line) or IOS_MESSAGE.match(line)
+            if match:
+                hour, minute = _clock(match)
+                when = _date(match) + timedelta(hours=hour, minutes=minute)
+        except ValueError as err:
+            if bad is not None:
+                bad.append((lineno, str(err)))
             continue
-        if MOBILE_DATE.match(stripped):
-            continue
-        if match := PC_MESSAGE.match(line):
-            hour, minute = _clock(match)
-            messages.append([day + timedelta(hours=hour, minutes=minute), match["name"], match["text"]])
-            continue
-        match = ANDROID_MESSAGE.match(line) or IOS_MESSAGE.match(line)
         if match:
-            hour, minute = _clock(match)
-            when = datetime(int(match["year"]), int(match["month"]), int(match["day"]), hour, minute)
             name, sep, body = match["rest"].partition(" : ")
             if not sep:  # "2024년 3월 1일 오후 9:15, 홍길동님이 들어왔습니다."
                 system += 1
@@ -88,7 +107,7 @@ def parse_messages(text: str) -> tuple[list[tuple[datetime, str, str]], int]:
 
 def parse_csv_messages(text: str) -> tuple[list[tuple[datetime, str, str]], int]:
     """Messages of a macOS/PC CSV export (``Date,User,Message`` with ``2024-03-01 21:15:00`` dates)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv_reader(text)
     header = [cell.strip().lower() for cell in next(reader)]
     date_i, user_i, message_i = (header.index(name) for name in CSV_COLUMNS)
     messages, system = [], 0
@@ -135,9 +154,12 @@ def parse(text: str, source: str, options: dict[str, Any]) -> Iterator[RawRecord
     """
     if not text.strip():
         raise DataFormatError("empty file (expected a KakaoTalk export)", file=source, reason="empty_file")
-    messages, system = parse_csv_messages(text) if is_csv_export(text) else parse_messages(text)
+    bad: list[tuple[int, str]] = []
+    messages, system = parse_csv_messages(text) if is_csv_export(text) else parse_messages(text, bad)
     if system:
         yield note(source, "kakao_system_line", system)
+    for lineno, why in bad:
+        yield issue(source, "malformed_record", f"line {lineno}", why)
     if not messages:
         raise DataFormatError(
             "no KakaoTalk messages found (expected lines like '[이름] [오후 9:15] 내용' or "

@@ -33,11 +33,22 @@ def delimiter_for(text: str, source: str) -> str:
     return "\t" if header.count("\t") > header.count(",") else ","
 
 
+def csv_reader(text: str, delimiter: str = ",") -> Any:
+    """``csv.reader`` over ``text`` that accepts a field as long as the text itself.
+
+    The module's default ``field_size_limit`` (131,072 characters) made one long answer lose every row after it;
+    no field can be longer than its file, so the (process-wide) limit is raised to the text's length.
+    """
+    if len(text) > csv.field_size_limit():
+        csv.field_size_limit(len(text))
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+
+
 def read_header(text: str, source: str) -> tuple[list[str], Any]:
     """Parse the header row; returns ``(header, reader)`` (``reader.line_num`` gives line numbers)."""
     if not text.strip():
         raise DataFormatError("empty file (expected a header row and data rows)", file=source, reason="empty_file")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter_for(text, source))
+    reader = csv_reader(text, delimiter_for(text, source))
     header = [h.strip() for h in next(reader)]
     return header, reader
 
@@ -91,7 +102,8 @@ def _rows(reader: Any, width: int, source: str) -> Iterator[tuple[str, list[str]
             return
         except csv.Error as err:
             yield issue(source, "malformed_record", f"line {reader.line_num}", f"unreadable CSV row ({err})")
-            return
+            previous_line = reader.line_num
+            continue  # the reader resumes at the next line: the rows after a bad one are kept
         where = f"line {previous_line + 1}"
         previous_line = reader.line_num
         if not row or not any(cell.strip() for cell in row):

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The GPU rows in one go, on a machine with one or more CUDA GPUs (about 10 minutes at most on one GPU):
+#   1. training throughput at the KoGPT2 shape in bf16 (bench/train_throughput.py, packed vs dynamic padding),
+#   2. the single-GPU quickstart (accelerate_configs/single_gpu.yaml) and a pipeline("text-generation") reply,
+#   3. with two or more GPUs: DDP (multi_gpu.yaml) and FSDP2 (fsdp.yaml) across all of them, and the FSDP test of
+#      tests/test_scale_out.py (sharded checkpoint, SIGKILL, resume auto, pipeline load).
+# Writes OUT/gpu_check.json (every step's status, wall time and headline numbers) and OUT/SUMMARY.md.
+# Usage: bash bench/gpu_check.sh [OUT]        (default OUT: results/gpu_check)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-results/gpu_check}
+NGPU=$(python -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+if [ "${NGPU:-0}" -lt 1 ]; then
+    echo "gpu_check: no CUDA GPU is visible (torch.cuda.device_count() is 0): run it on a machine with a GPU and a CUDA build of torch" >&2
+    exit 2
+fi
+mkdir -p "$OUT"
+: > "$OUT/steps.jsonl"
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
+# run NAME SECONDS CMD...: run with a time limit, log to OUT/NAME.log, append {"step", "rc", "seconds"} to steps.jsonl
+run() {
+    local name=$1 limit=$2
+    shift 2
+    local start rc
+    start=$(date +%s.%N)
+    echo "$(date -u +%H:%M:%S) $name (limit ${limit}s): $*"
+    timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+    rc=$?
+    python -c "import json,sys,time; print(json.dumps({'step': sys.argv[1], 'rc': int(sys.argv[2]), 'seconds': round(time.time() - float(sys.argv[3]), 1), 'command': sys.argv[4]}))" \
+        "$name" "$rc" "$start" "$*" >> "$OUT/steps.jsonl"
+    echo "    rc=$rc"
+}
+
+run throughput 300 python bench/train_throughput.py --size kogpt2 --device cuda --bf16 \
+    --contenders reference ours_packed --tokens 1000000 --seeds 1 --evals 2 --out "$OUT/train_gpu.json"
+run quickstart 180 accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/train.py \
+    --config recipes/configs/quickstart.yaml --output_dir "$OUT/quickstart"
+run pipeline 60 python -c "
+import sys
+from transformers import pipeline
+chat = pipeline('text-generation', model=sys.argv[1], device=0)
+print(chat([{'role': 'user', 'content': '안녕! 오늘 뭐 했어?'}])[0]['generated_text'][-1]['content'])" "$OUT/quickstart"
+if [ "$NGPU" -ge 2 ]; then
+    run ddp 180 accelerate launch --config_file accelerate_configs/multi_gpu.yaml --num_processes "$NGPU" \
+        recipes/train.py --config recipes/configs/quickstart.yaml --num_train_epochs 3 --output_dir "$OUT/ddp"
+    run fsdp 180 accelerate launch --config_file accelerate_configs/fsdp.yaml --num_processes "$NGPU" \
+        recipes/train.py --config recipes/configs/quickstart.yaml --num_train_epochs 3 --output_dir "$OUT/fsdp"
+    run fsdp_test 400 python -m pytest -q -m slow tests/test_scale_out.py -k fsdp
+fi
+
+python - "$OUT" "$NGPU" <<'EOF'
+import json
+import sys
+from pathlib import Path
+
+out, ngpu = Path(sys.argv[1]), int(sys.argv[2])
+steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines() if line.strip()]
+result = {"gpus": ngpu, "steps": steps}
+try:
+    import torch
+
+    result["gpu_name"] = torch.cuda.get_device_name(0)
+except Exception as exc:  # the summary is still written
+    result["gpu_name"] = f"unknown ({exc})"
+throughput = out / "train_gpu.json"
+if throughput.is_file():
+    data = json.loads(throughput.read_text())
+    keep = ("useful_tokens_per_s", "pad_share", "heldout_assistant_ppl", "mfu_vs_mm_peak", "projected_seed_workload_h")
+    result["throughput"] = {name: {k: c.get(k) for k in keep} for name, c in data.get("contenders", {}).items()}
+    result["mm_peak"] = data.get("mm_peak")
+for name in ("quickstart", "ddp", "fsdp"):
+    evals = out / name / "eval_results.json"
+    if evals.is_file():
+        result[name] = {k: v for k, v in json.loads(evals.read_text()).items() if k in (
+            "eval_assistant_perplexity", "eval_loss", "eval_gen_stopped_share")}
+(out / "gpu_check.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+lines = [f"# GPU check: {ngpu} × {result['gpu_name']}", "", "| step | rc | seconds |", "|---|---:|---:|"]
+lines += [f"| {s['step']} | {s['rc']} | {s['seconds']} |" for s in steps]
+for name, c in result.get("throughput", {}).items():
+    lines.append(f"\n{name}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in c.items()))
+for name in ("quickstart", "ddp", "fsdp"):
+    if name in result:
+        lines.append(f"\n{name}: {result[name]}")
+(out / "SUMMARY.md").write_text("\n".join(lines) + "\n")
+print("\n".join(lines))
+failed = [s["step"] for s in steps if s["rc"] != 0]
+sys.exit(1 if failed else 0)
+EOF

@@ -1,0 +1,279 @@
+"""LoRA benchmark: full fine-tuning vs LoRA, and our LoRA vs TRL ``SFTTrainer`` with the same PEFT config.
+
+    python bench/lora.py --quick --out bench/results/lora_quick.json
+    python bench/lora.py --out bench/results/lora.json
+
+A tiny Llama base (its tokenizer already has ``<usr>``/``<sys>``: no token is added) is first trained in full on
+one half of the dialogues (ChatbotData when ``../shared`` has it, else the embedded sample), so the adapters start
+from a model that knows the language. Every contender then trains on the other half from that base, with the same
+data order, batch size, learning rate and budget of useful (non-pad) tokens, each in its own process (clean peak
+RSS):
+
+- ``full_ft``: ours, all weights (``--packing``);
+- ``lora``: ours, ``--use_peft`` (``--packing``), and ``lora_unpacked`` (dynamic padding, random order);
+- ``trl_lora``: TRL ``SFTTrainer(peft_config=...)`` with the same ``LoraConfig``, assistant-only loss through a
+  ``{% generation %}`` template, its default padding collator.
+
+Reported per contender: trainable parameters, optimizer-state bytes, peak RSS, useful tokens/s (training time only)
+and held-out assistant perplexity (``ChatTrainer.evaluate``, the same code for every contender).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from common import CHATBOT_CSV, PeakRSS, machine_info, ratio  # noqa: I001 - bench/ is the script directory
+
+CONTENDERS = ("full_ft", "lora", "lora_unpacked", "trl_lora")
+TRL_TEMPLATE = (
+    "{{- bos_token -}}{%- for message in messages -%}"
+    "{%- if message['role'] == 'user' -%}{{- '<usr>' + message['content'] -}}"
+    "{%- elif message['role'] == 'assistant' -%}{{- '<sys>' -}}"
+    "{% generation %}{{- message['content'] + eos_token -}}{% endgeneration %}{%- endif -%}{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<sys>' -}}{%- endif -%}"
+)
+
+
+def dialogues(args) -> tuple[list, list, list]:
+    """(pretraining half, fine-tuning half, held-out) message lists, fixed seed."""
+    from chathuman_hf.data import load_dialogues
+
+    ds = load_dialogues(str(CHATBOT_CSV)) if CHATBOT_CSV.exists() else load_dialogues()
+    ds = ds.shuffle(seed=0)
+    msgs = [row["messages"] for row in ds]
+    held = msgs[: args.eval_dialogues]
+    rest = msgs[args.eval_dialogues: args.eval_dialogues + 2 * args.train_dialogues]
+    return rest[1::2], rest[0::2], held
+
+
+def build_base(args, work: Path) -> Path:
+    """Tokenizer trained on the pretraining half, tiny Llama from a config, trained in full on that half."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from chathuman_hf.tokenizer_training import train_tokenizer
+
+    base = work / "base"
+    if (base / "model.safetensors").is_file():
+        return base
+    pre, _, _ = dialogues(args)
+    tok = train_tokenizer([m["content"] for d in pre for m in d], vocab_size=args.vocab_size)
+    config = AutoConfig.for_model("llama", vocab_size=len(tok), hidden_size=args.hidden, intermediate_size=2 * args.hidden,
+                                  num_hidden_layers=args.layers, num_attention_heads=4, num_key_value_heads=4,
+                                  max_position_embeddings=args.max_length, pad_token_id=tok.pad_token_id,
+                                  bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    tmp = work / "untrained"
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    run_contender("pretrain", args, work, base=tmp, out=base)
+    return base
+
+
+def run_contender(name: str, args, work: Path, *, base: Path, out: Path | None = None) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--run", name, "--base", str(base), "--work", str(work), *args.passthrough]
+    if out is not None:
+        cmd += ["--save", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"status": "failed", "error": proc.stderr.strip().splitlines()[-1:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+class TokenCounter:
+    """Useful (non-pad) tokens fed to the model in training steps, and the training time (first to last step)."""
+
+    def __init__(self, model, pad_id: int, budget: int) -> None:
+        self.pad_id, self.budget, self.tokens, self.train_s, self._t = pad_id, budget, 0, 0.0, None
+        model.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module, args, kwargs) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if module.training and ids is not None:
+            self.tokens += int((ids != self.pad_id).sum())
+
+    def callback(self):
+        from transformers import TrainerCallback
+
+        counter = self
+
+        class _Budget(TrainerCallback):
+            def on_step_begin(self, a, state, control, **kw):
+                counter._t = time.perf_counter()
+
+            def on_step_end(self, a, state, control, **kw):
+                counter.train_s += time.perf_counter() - counter._t
+                control.should_training_stop = counter.tokens >= counter.budget
+
+        return _Budget()
+
+
+def one_run(name: str, ns) -> dict[str, Any]:
+    """Train one contender in this process and print its numbers (called through ``--run``)."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from chathuman_hf.collators import ChatCollator
+    from chathuman_hf.config import ChatTrainingArguments
+    from chathuman_hf.features import tokenize_dialogues
+    from chathuman_hf.lora import LoraArguments, apply_lora, lora_config, parameter_counts
+    from chathuman_hf.modeling import build_model
+    from chathuman_hf.packing import pack_dataset
+    from chathuman_hf.tokenization import prepare_tokenizer
+    from chathuman_hf.trainer import ChatTrainer
+
+    torch.set_num_threads(ns.threads)
+    pre, tune, held = dialogues(ns)
+    train_msgs = pre if name == "pretrain" else tune
+    tok = prepare_tokenizer(AutoTokenizer.from_pretrained(ns.base))
+    lora_args = LoraArguments(use_peft=True, lora_r=ns.lora_r, lora_alpha=2 * ns.lora_r, lora_dropout=0.0)
+    budget = ns.pretrain_tokens if name == "pretrain" else ns.tokens
+    lr = ns.lora_lr if "lora" in name else ns.lr
+    common = {"max_length": ns.max_length}
+    with tempfile.TemporaryDirectory() as tmp, PeakRSS() as rss:
+        train_args = dict(output_dir=tmp, per_device_train_batch_size=ns.batch_size, learning_rate=lr,
+                          lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, max_steps=10**6,
+                          logging_steps=10**6, save_strategy="no", eval_strategy="no", report_to="none", seed=0,
+                          disable_tqdm=True, use_cpu=True, load_best_model_at_end=False)
+        torch.manual_seed(0)
+        if name == "trl_lora":
+            from trl import SFTConfig, SFTTrainer
+
+            model = AutoModelForCausalLM.from_pretrained(ns.base)
+            tok.chat_template = TRL_TEMPLATE
+            counter = TokenCounter(model, tok.pad_token_id, budget)
+            cfg = SFTConfig(**train_args, max_length=ns.max_length, assistant_only_loss=True, dataset_num_proc=None)
+            trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_dict({"messages": train_msgs}),
+                                 processing_class=tok, peft_config=lora_config(lora_args), callbacks=[counter.callback()])
+            trainer.train()
+            model = trainer.model
+            tok = prepare_tokenizer(AutoTokenizer.from_pretrained(ns.base))
+        else:
+            model = build_model(ns.base, tokenizer=tok)
+            counter = TokenCounter(model, tok.pad_token_id, budget)
+            if name.startswith("lora"):
+                model = apply_lora(model, lora_args, tok, base_vocab_size=len(tok))
+            ds = tokenize_dialogues(Dataset.from_dict({"messages": train_msgs}), tok, label_mode="all_sys", **common)
+            if name != "lora_unpacked":
+                rows = len(ds)
+                ds = pack_dataset(ds, max_length=ns.max_length, seed=0)
+                # fewer, fuller rows: scale the batch so a step holds about as many tokens (and steps) as unpacked
+                train_args["per_device_train_batch_size"] = max(1, round(ns.batch_size * len(ds) / rows))
+            trainer = ChatTrainer(model=model, args=ChatTrainingArguments(**train_args), train_dataset=ds,
+                                  data_collator=ChatCollator(tok.pad_token_id, "all_sys"), label_mode="all_sys",
+                                  callbacks=[counter.callback()])
+            trainer.train()
+        optimizer_bytes = sum(t.numel() * t.element_size() for s in trainer.optimizer.state.values()
+                              for t in s.values() if torch.is_tensor(t))
+        counts = parameter_counts(model)
+    if ns.save:
+        model.save_pretrained(ns.save)
+        AutoTokenizer.from_pretrained(ns.base).save_pretrained(ns.save)
+        return {"status": "ok"}
+    held_ds = tokenize_dialogues(Dataset.from_dict({"messages": held}), tok, label_mode=None, **common)
+    with tempfile.TemporaryDirectory() as tmp:
+        evaluator = ChatTrainer(model=model, args=ChatTrainingArguments(output_dir=tmp, report_to="none", use_cpu=True,
+                                                                        disable_tqdm=True, eval_strategy="no",
+                                                                        save_strategy="no", load_best_model_at_end=False),
+                                eval_dataset=held_ds, data_collator=ChatCollator(tok.pad_token_id, "all_sys",
+                                                                                 with_assistant_labels=True),
+                                label_mode="all_sys")
+        metrics = evaluator.evaluate()
+    return {
+        "status": "ok", "trainable_params": counts["trainable_params"], "total_params": counts["total_params"],
+        "trainable_share": round(counts["trainable_share"], 3), "optimizer_state_mb": round(optimizer_bytes / 2**20, 3),
+        "peak_rss_mb": round(rss.peak_mb, 1), "useful_tokens": counter.tokens, "train_s": round(counter.train_s, 2),
+        "useful_tokens_per_s": round(counter.tokens / max(counter.train_s, 1e-9), 1),
+        "heldout_assistant_perplexity": round(float(metrics["eval_assistant_perplexity"]), 3),
+        "steps": trainer.state.global_step, "batch_size": trainer.args.per_device_train_batch_size,
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    rows = ["| contender | trainable params | share % | optimizer state MB | peak RSS MB | useful tok/s | "
+            "held-out assistant ppl | steps |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in result["contenders"].items():
+        if r.get("status") != "ok":
+            rows.append(f"| {name} | {r.get('status')}: {r.get('error')} |||||||")
+            continue
+        rows.append(f"| {name} | {r['trainable_params']:,} | {r['trainable_share']} | {r['optimizer_state_mb']} | "
+                    f"{r['peak_rss_mb']} | {r['useful_tokens_per_s']:,} | {r['heldout_assistant_perplexity']} | "
+                    f"{r['steps']} |")
+    rows += ["", "ratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in result["ratios"].items() if v is not None)]
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="Small sizes for a smoke run (seconds to a few minutes).")
+    p.add_argument("--out", default="bench/results/lora.json")
+    p.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
+    p.add_argument("--run", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--base", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--work", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--save", default=None, help=argparse.SUPPRESS)
+    for flag, default, kind in (("--tokens", 30000, int), ("--pretrain-tokens", 60000, int),
+                                ("--train-dialogues", 2000, int), ("--eval-dialogues", 200, int),
+                                ("--hidden", 128, int), ("--layers", 2, int), ("--vocab-size", 3000, int),
+                                ("--max-length", 128, int), ("--batch-size", 16, int), ("--lr", 1.0e-3, float),
+                                ("--lora-lr", 4.0e-3, float), ("--lora-r", 16, int), ("--threads", 2, int)):
+        p.add_argument(flag, type=kind, default=default)
+    ns = p.parse_args(argv)
+    if ns.quick:
+        for key, value in (("tokens", 12000), ("pretrain_tokens", 20000), ("train_dialogues", 400),
+                           ("eval_dialogues", 60), ("hidden", 64), ("vocab_size", 1000)):
+            if getattr(ns, key) == p.get_default(key):
+                setattr(ns, key, value)
+    if ns.run:
+        print(json.dumps(one_run(ns.run, ns)))
+        return None
+    keys = ("tokens", "pretrain_tokens", "train_dialogues", "eval_dialogues", "hidden", "layers", "vocab_size",
+            "max_length", "batch_size", "lr", "lora_lr", "lora_r", "threads")
+    ns.passthrough = [x for k in keys for x in (f"--{k.replace('_', '-')}", str(getattr(ns, k)))]
+    work = Path(tempfile.mkdtemp(prefix="bench_lora_"))
+    t0 = time.perf_counter()
+    base = build_base(ns, work)
+    result: dict[str, Any] = {"machine": machine_info(), "settings": {k: getattr(ns, k) for k in keys},
+                              "data": str(CHATBOT_CSV) if CHATBOT_CSV.exists() else "embedded sample",
+                              "contenders": {}}
+    for name in ns.contenders:
+        result["contenders"][name] = run_contender(name, ns, work, base=base)
+        print(name, result["contenders"][name], flush=True)
+    c = result["contenders"]
+
+    def get(name: str, key: str) -> float | None:
+        return c.get(name, {}).get(key)
+
+    result["ratios"] = {
+        "lora_vs_trl_useful_tokens_per_s": ratio(get("lora", "useful_tokens_per_s"), get("trl_lora", "useful_tokens_per_s")),
+        "lora_vs_trl_heldout_ppl": ratio(get("lora", "heldout_assistant_perplexity"),
+                                         get("trl_lora", "heldout_assistant_perplexity")),
+        "lora_unpacked_vs_trl_useful_tokens_per_s": ratio(get("lora_unpacked", "useful_tokens_per_s"),
+                                                          get("trl_lora", "useful_tokens_per_s")),
+        "lora_unpacked_vs_trl_heldout_ppl": ratio(get("lora_unpacked", "heldout_assistant_perplexity"),
+                                                  get("trl_lora", "heldout_assistant_perplexity")),
+        "lora_vs_full_optimizer_state": ratio(get("lora", "optimizer_state_mb"), get("full_ft", "optimizer_state_mb")),
+        "lora_vs_full_useful_tokens_per_s": ratio(get("lora", "useful_tokens_per_s"), get("full_ft", "useful_tokens_per_s")),
+        "lora_vs_full_heldout_ppl": ratio(get("lora", "heldout_assistant_perplexity"),
+                                          get("full_ft", "heldout_assistant_perplexity")),
+    }
+    result["wall_s"] = round(time.perf_counter() - t0, 1)
+    out = Path(ns.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown(result), encoding="utf-8")
+    print(markdown(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Korean personal data in free text: detection and replacement (pure ``str -> str`` functions).
+
+Types (keys of :data:`PLACEHOLDERS`): 주민등록번호/외국인등록번호 (``YYMMDD-GNNNNNN``, hyphen optional, the date
+checked), mobile/landline/070/+82 phone numbers (hyphens, dots, spaces or none), e-mail addresses, bank account
+numbers (hyphenated 10-14 digit layouts such as 110-123-456789, 3333-01-1234567, or a bare 10-14 digit run),
+Luhn-valid 15-16 digit card numbers, passport numbers (M12345678, M123A4567), IPv4 addresses and URLs carrying
+credentials or a query string. Dates, times, prices, counts, measures, bus numbers, scores, years and version numbers
+do not match (synthetic set: ``pii_synthetic.py`` and tests/data/pii_cases.py). One combined regex, run only on texts that contain a
+digit, ``@`` or a URL start.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+
+PLACEHOLDERS = {
+    "resident_id": "[주민등록번호]",
+    "foreigner_id": "[외국인등록번호]",
+    "phone": "[전화번호]",
+    "email": "[이메일]",
+    "bank_account": "[계좌번호]",
+    "card": "[카드번호]",
+    "passport": "[여권번호]",
+    "ipv4": "[IP주소]",
+    "url": "[링크]",
+}
+REPLACEMENTS = ("placeholder", "fake")
+# the cleaning rules' symbol stripping keeps these (clean.strip_symbols)
+PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS.values()), re.IGNORECASE)
+
+_S = r"(?<![0-9])(?<![0-9][-.])"  # not inside a longer number
+_E = r"(?![0-9]|[-.][0-9])"
+_AREA = r"(?:2|3[1-3]|4[1-4]|5[1-5]|6[1-4]|70|1[016789])"  # Seoul, provinces, 070 and mobile prefixes
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_UNIT = r"(?!\s?(?:원|달러|명|개|번|회|km|kg|m(?![A-Za-z])|g(?![A-Za-z])|%))"  # "3000000000원" is money, not an account
+_URL_CHARS = r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]"
+PATTERN = re.compile(
+    rf"""
+    (?P<url>(?:https?|ftp)://{_URL_CHARS}+|(?<![A-Za-z0-9.])www\.{_URL_CHARS}+)
+  | (?P<email>(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}})
+  | (?P<resident>{_S}[0-9]{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])\ ?-?\ ?[1-8][0-9]{{6}}{_E})
+  | (?P<card>{_S}(?:[1-9][0-9]{{3}}(?:[-\ ]?[0-9]{{4}}){{3}}|3[47][0-9]{{2}}[-\ ]?[0-9]{{6}}[-\ ]?[0-9]{{5}}){_E})
+  | (?P<phone>{_S}(?:\+82[-.\ ]?(?:\(0\)\ ?)?{_AREA}|\(0{_AREA}\)|0{_AREA})[-.)\ ]?\ ?[0-9]{{3,4}}[-.\ ]?[0-9]{{4}}{_E})
+  | (?P<bank_account>{_S}(?:[0-9]{{2,6}}(?:-[0-9]{{1,7}}){{1,4}}|[1-9][0-9]{{9,13}}){_E}{_UNIT})
+  | (?P<passport>(?<![A-Za-z0-9])[MSRODGmsrodg](?:[0-9]{{8}}|[0-9]{{3}}[A-Za-z][0-9]{{4}})(?![A-Za-z0-9]))
+  | (?P<ipv4>(?<![0-9.vV]){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9]|\.[0-9]))
+    """,
+    re.VERBOSE,
+)
+MAYBE = re.compile(r"[0-9@]|://|www\.")  # texts without any of these cannot hold a detectable value
+
+Replacer = Callable[[str, str], str]
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn checksum of a digit string (card numbers) is valid."""
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        n = int(char) * (2 if i % 2 else 1)
+        total += n - 9 if n > 9 else n
+    return total % 10 == 0
+
+
+def classify(kind: str, value: str) -> str | None:
+    """The PII type of a regex match (``kind`` is its group), or None when the checks reject it."""
+    if kind == "url":
+        return "url" if "?" in value or "@" in value else None
+    digits = "".join(c for c in value if c.isdigit()) if kind != "email" else ""
+    if kind == "resident":
+        return "foreigner_id" if digits[6] in "5678" else "resident_id"
+    if kind == "card":
+        return "card" if luhn_ok(digits) else None
+    if kind == "bank_account":
+        groups = value.split("-")
+        if len(groups) > 1 and (len(groups) < 3 or min(len(g) for g in groups) < 2):
+            return None  # bank layouts have three or more groups: 3333-01-1234567, 110-123-456789
+        return "bank_account" if 10 <= len(digits) <= 14 else None
+    return kind
+
+
+def placeholder(kind: str, value: str) -> str:
+    """The Korean placeholder for a PII type (``[전화번호]`` ...)."""
+    return PLACEHOLDERS[kind]
+
+
+def scrub_text(text: str, replace: Replacer = placeholder, counts: Counter[str] | None = None) -> str:
+    """``text`` with every detected value replaced by ``replace(kind, value)``; hits are added to ``counts``."""
+    if not MAYBE.search(text):
+        return text
+
+    def sub(match: re.Match[str]) -> str:
+        value = match.group(0)
+        kind = classify(match.lastgroup or "", value)
+        if kind is None:
+            return value
+        if counts is not None:
+            counts[kind] += 1
+        return replace(kind, value)
+
+    return PATTERN.sub(sub, text)
+
+
+def find_pii(text: str) -> list[tuple[str, str]]:
+    """``[(kind, value)]`` of every value :func:`scrub_text` would replace, in order."""
+    found: list[tuple[str, str]] = []
+    scrub_text(text, lambda kind, value: found.append((kind, value)) or "")
+    return found

@@ -1,0 +1,51 @@
+"""Export a trained chat model as a standalone model: merge a LoRA adapter, or clean a full fine-tune.
+
+    python recipes/export.py --model outputs/lora --output outputs/lora-merged
+    python recipes/export.py --model outputs/lora --output outputs/lora-merged --push_to_hub --hub_model_id me/chat
+
+An adapter directory (``adapter_config.json``) is merged into its base (local path or Hub id from the adapter
+config) and saved as safetensors with the tokenizer, chat template, generation config, chat window, reports and
+card; its greedy replies equal the adapter's. A full model is copied without optimizer state or checkpoints. The
+result serves with ``pipeline("text-generation", model=OUTPUT)`` or ``vllm serve OUTPUT``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser
+
+from chathuman_hf.export import export_model, push_export
+
+logger = logging.getLogger("chathuman_hf.export")
+
+
+@dataclass
+class ExportArguments:
+    model: str = field(metadata={"help": "Output directory of recipes/train.py: a LoRA adapter or a full model."})
+    output: str = field(metadata={"help": "New directory for the standalone model."})
+    push_to_hub: bool = field(default=False, metadata={"help": "Upload the exported directory to the Hub."})
+    hub_model_id: str | None = field(default=None, metadata={"help": "Hub repository, e.g. me/korean-chat."})
+    hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub repository as private."})
+
+
+def main(argv: list[str] | None = None) -> str:
+    (args,) = HfArgumentParser(ExportArguments).parse_args_into_dataclasses(args=argv)
+    if args.push_to_hub and not args.hub_model_id:
+        raise ValueError("--push_to_hub needs --hub_model_id NAME (e.g. me/korean-chat).")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = export_model(args.model, args.output)
+    print(f"Exported {args.model} to {out}", flush=True)
+    if args.push_to_hub:
+        repo = push_export(out, args.hub_model_id, private=args.hub_private_repo)
+        print(f"Uploaded to https://huggingface.co/{repo}" if repo else "HF_HUB_OFFLINE: not uploaded", flush=True)
+    return str(out)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ValueError as err:  # neither a model nor an adapter, occupied output, missing hub id: one line
+        sys.exit(f"error: {err}")

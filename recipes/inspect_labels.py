@@ -1,0 +1,56 @@
+"""Show which tokens train: each example's tokens with the targets marked, and the count of trained tokens.
+
+    python recipes/inspect_labels.py --model PATH_OR_ID --data FILE [--label-mode MODE] [--chat_template ...] \
+        [--limit N] [--json]
+
+``--model`` takes a base model (its tokenizer and template; Hub id or directory) or an output directory of
+``train.py``. Trained tokens are green on a terminal and in [brackets] when piped. ``--json`` prints one JSON list,
+one object per example: ``{"ids": [...], "tokens": [...], "trained": [...]}`` (``trained[t]``: token ``t`` is a
+target, unshifted sense — in ``input`` mode every token but the first). Every data option of ``prepare.py`` applies.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser
+
+from chathuman_hf.chat_templates import chat_template_field
+from chathuman_hf.config import fix_dash_values
+from chathuman_hf.data import DataArguments, DataFormatError, load_dialogues_from_args
+from chathuman_hf.label_view import format_view, label_views, load_inspect_tokenizer
+from chathuman_hf.labels import LABEL_MODE_NAMES
+from chathuman_hf.rendering import TemplateError
+
+
+@dataclass
+class InspectArguments:
+    model: str = field(metadata={"help": "Base model (Hub id or dir) or an output directory of train.py."})
+    label_mode: str = field(default="input", metadata={"help": "Label mode to show.", "choices": list(LABEL_MODE_NAMES)})
+    chat_template: str = chat_template_field()
+    limit: int | None = field(default=3, metadata={"help": "Show at most this many examples."})
+    json: bool = field(default=False, metadata={"help": "Print one JSON list of {ids, tokens, trained} objects."})
+    max_length: int = field(default=256, metadata={"help": "Maximum tokens per example, as in training."})
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    argv = fix_dash_values(list(sys.argv[1:] if argv is None else argv))  # --label-mode -100
+    args, data_args = HfArgumentParser((InspectArguments, DataArguments)).parse_args_into_dataclasses(argv)
+    tokenizer = load_inspect_tokenizer(args.model, args.chat_template)
+    dialogues = load_dialogues_from_args(data_args)
+    views = label_views(dialogues, tokenizer, args.label_mode, limit=args.limit, max_length=args.max_length)
+    if args.json:
+        print(json.dumps(views, ensure_ascii=False))
+    else:
+        for i, view in enumerate(views):
+            print(f"--- example {i} ({args.label_mode})\n{format_view(view, tokenizer, color=sys.stdout.isatty())}")
+    return views
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (DataFormatError, TemplateError) as err:  # bad input: one line with the fix, no traceback
+        sys.exit(f"error: {err}")
