@@ -155,6 +155,7 @@ def _cache_argument(model: PreTrainedModel) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+@torch.no_grad()
 def _score_one(model: PreTrainedModel, render: _Renderer, context: Messages, reply: str, max_length: int) -> float:
     prefix, full = render.prompt(context), render.exchange(context, reply)
     start = len(prefix) if full[: len(prefix)] == prefix else len(full) - len(render.reply(reply))

@@ -132,3 +132,16 @@ def test_selection_can_wait_for_the_evaluation_after_training(tiny):
     assert "selection_hits_at_1" not in conv.compute(model, tok, prompts, ["응", "좋아"])
     conv.final = True
     assert conv.compute(model, tok, prompts, ["응", "좋아"])["selection_contexts"] == 2
+
+
+@pytest.mark.parametrize("family", ["qwen2", "gemma3_text"])
+def test_shared_context_cache_scores_like_a_full_forward_in_other_families(family, tmp_path):
+    from chathuman_hf.response_selection import _Renderer, _score_one
+    from chathuman_hf.testing import make_family_model_dir
+
+    path = make_family_model_dir(tmp_path / family, family)
+    model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+    context = DIALOGUES[0]["messages"][:3]
+    replies = ["대답 3", "다음 대답 5"]
+    full = [_score_one(model, _Renderer(tok), context, r, 256) for r in replies]
+    assert mean_reply_loglik(model, tok, [(context, r) for r in replies]) == pytest.approx(full, abs=1e-4)
