@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> str:
     for i, prompt in enumerate(PROMPTS):
         cells = [f"{c[i] or '(empty)'} ({speech_level(c[i])})" for c in columns.values()]
         lines.append(f"| {prompt} | " + " | ".join(cells) + " |")
-    lines.append("| distinct replies | " + " | ".join(f"{context_sensitivity(c):.0%}" for c in columns.values()) + " |")
+    shares = " | ".join(f"{context_sensitivity(c):.0%}" for c in columns.values())
+    lines.append(f"| distinct replies | {shares} |")
     text = "\n".join(lines) + "\n"
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)

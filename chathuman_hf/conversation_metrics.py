@@ -66,7 +66,9 @@ def speech_agreement(replies: list[str], references: list[str]) -> dict[str, flo
     }
 
 
-def reply_metrics(prompts: list[Messages], replies: list[str], references: list[str] | None = None) -> dict[str, float]:
+def reply_metrics(
+    prompts: list[Messages], replies: list[str], references: list[str] | None = None
+) -> dict[str, float]:
     """Distinct-1/2, repetition, context sensitivity and (with ``references``) speech-level agreement."""
     from chathuman_hf.korean import morphemes
 
@@ -141,7 +143,8 @@ class ConversationEval:
                 out.update(reply_metrics(prompts, replies, self.references or None))
             else:
                 out["context_sensitivity"] = context_sensitivity(replies)
-                logger.warning('kiwipiepy is not installed: no distinct/repeat/speech metrics (pip install -e ".[korean]")')
+                logger.warning('kiwipiepy is not installed: no distinct/repeat/speech metrics '
+                               '(pip install -e ".[korean]")')
         if self.selection_every_eval or self.final:
             out.update(response_selection(model, tokenizer, self.selection, max_length=self.max_length,
                                           max_turns=self.max_turns, batch_size=self.batch_size))

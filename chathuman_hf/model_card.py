@@ -198,7 +198,8 @@ def render_model_card(info: ModelCardInfo) -> str:
     conversation = [(k, what, info.eval_metrics[k]) for k, what in CONVERSATION_METRICS if k in info.eval_metrics]
     if conversation:
         lines += ["Conversation quality (greedy replies to fixed held-out prompts; response selection ranks the "
-                  "true reply against 19 from other held-out dialogues by how much the context raises its likelihood):",
+                  "true reply against 19 from other held-out dialogues by how much the context raises its "
+                  "likelihood):",
                   ""]
         lines += ["| metric | value | what |", "|---|---|---|"]
         lines += [f"| {k} | {_fmt(v)} | {what} |" for k, what, v in conversation] + [""]

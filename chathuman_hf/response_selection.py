@@ -38,7 +38,9 @@ class SelectionItem:
     candidates: list[str]  # candidates[0] is the true reply
 
 
-def selection_items(dialogues: Any, *, contexts: int = 200, distractors: int = 19, seed: int = 0) -> list[SelectionItem]:
+def selection_items(
+    dialogues: Any, *, contexts: int = 200, distractors: int = 19, seed: int = 0
+) -> list[SelectionItem]:
     """Contexts (every assistant turn of every held-out dialogue, ``contexts`` of them sampled with ``seed``)."""
     pool: list[tuple[Messages, str, int]] = []
     for d, row in enumerate(dialogues):

@@ -7,9 +7,9 @@ Reports the label mode's token-weighted ``eval_loss`` and ``perplexity``, ``eval
 tokens, comparable across label modes), token counts, generation health and the conversation metrics of
 ``chathuman_hf.conversation_metrics`` (``eval_speech_agreement``, ``eval_distinct_1/2``, ``eval_repeat_rate``,
 ``eval_context_sensitivity``, ``eval_selection_hits_at_1``/``mrr``; ``--conversation_metrics false``: off).
-Defaults come from the model's ``run_args.json`` (label mode, max length, max turns, the held-out split of the data it was trained on; without one:
-the held-out split of the embedded sample). ``--eval-data FILE`` scores all of FILE; ``--packing`` gives the same
-numbers (packing is exact).
+Defaults come from the model's ``run_args.json`` (label mode, max length, max turns, the held-out split of the data it
+was trained on; without one: the held-out split of the embedded sample). ``--eval-data FILE`` scores all of FILE;
+``--packing`` gives the same numbers (packing is exact).
 """
 
 from __future__ import annotations

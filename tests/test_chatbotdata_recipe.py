@@ -1,4 +1,4 @@
-"""recipes/configs/chatbotdata.yaml: it parses, and a short real run on ChatbotData reports the conversation metrics."""
+"""recipes/configs/chatbotdata.yaml parses, and a short real run on ChatbotData reports the conversation metrics."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def test_chatbotdata_config_parses(repo_root):
 def test_chatbotdata_recipe_short_run(chatbot_csv, repo_root, tmp_path):
     pytest.importorskip("kiwipiepy")
     out = tmp_path / "chatbotdata"
-    cmd = [sys.executable, str(repo_root / "recipes/train.py"), "--config", str(repo_root / "recipes/configs/chatbotdata.yaml"),
+    config = repo_root / "recipes/configs/chatbotdata.yaml"
+    cmd = [sys.executable, str(repo_root / "recipes/train.py"), "--config", str(config),
            "--data", str(chatbot_csv), "--output_dir", str(out), "--max_steps", "40", "--eval_strategy", "steps",
            "--eval_steps", "20", "--save_strategy", "steps", "--save_steps", "20", "--selection_contexts", "40",
            "--generation_prompts", "10", "--disable_tqdm", "true"]
