@@ -140,6 +140,19 @@ class ChatArguments:
     generation_max_new_tokens: int = field(
         default=32, metadata={"help": "Token limit of generation-health replies (and the model's max_new_tokens)."}
     )
+    conversation_metrics: bool = field(
+        default=False,
+        metadata={"help": "Add speech-level agreement, distinct/repeat, context sensitivity and response-selection "
+                  "hits@1/MRR to every evaluation (chathuman_hf.conversation_metrics; on in the shipped configs, "
+                  "--conversation_metrics false turns them off)."},
+    )
+    selection_contexts: int = field(
+        default=200, metadata={"help": "Held-out contexts ranked for response selection (true reply vs 19 others)."}
+    )
+    selection_every_eval: bool = field(
+        default=True,
+        metadata={"help": "Rank replies at every evaluation; false: only in the evaluation after training (cheaper)."},
+    )
     chat_max_turns: int = field(
         default=3, metadata={"help": "History window saved with the model (chat_window.json): past exchanges kept."}
     )

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# conversation-quality columns (chathuman_hf.conversation_metrics), shown when the runs computed them
+CONVERSATION_KEYS = {
+    "eval_selection_hits_at_1": "hits@1", "eval_selection_mrr": "MRR", "eval_context_sensitivity": "distinct replies",
+    "eval_speech_agreement": "speech agreement", "eval_repeat_rate": "repeat rate",
+}
 SAMPLE_PROMPTS = ("안녕! 오늘 기분 어때?", "점심 뭐 먹을까?", "요즘 잠이 잘 안 와", "주말에 뭐 하고 놀지?")
 
 
@@ -24,6 +29,7 @@ class RunSummary:
     global_step: int
     samples: list[str] = field(default_factory=list)
     eval_history: list[dict[str, Any]] = field(default_factory=list)
+    conversation: dict[str, float] = field(default_factory=dict)  # eval_* keys of CONVERSATION_KEYS
 
 
 def summarize_run(mode: str, run_dir: str | Path, wall_seconds: float, samples: list[str]) -> RunSummary:
@@ -45,6 +51,7 @@ def summarize_run(mode: str, run_dir: str | Path, wall_seconds: float, samples: 
         global_step=int(state["global_step"]),
         samples=samples,
         eval_history=[e for e in history if "eval_loss" in e],
+        conversation={k: float(evals[k]) for k in CONVERSATION_KEYS if k in evals},
     )
 
 
@@ -69,6 +76,16 @@ def render_leaderboard(runs: list[RunSummary], *, prompts: tuple[str, ...] = SAM
             f"| {i} | `{r.mode}` | {losses} | {r.eval_loss:.3f} | {r.eval_assistant_perplexity:.2f} | "
             f"{r.gen_empty_share:.0%} | {r.gen_stopped_share:.0%} | {r.global_step} | {r.wall_seconds:.0f} s |"
         )
+    keys = [k for k in CONVERSATION_KEYS if any(k in r.conversation for r in ranked)]
+    if keys:
+        lines += ["", "Conversation quality (`chathuman_hf.conversation_metrics`): hits@1/MRR rank the true held-out "
+                  "reply against 19 from other dialogues (chance 5%); distinct replies = share of different greedy "
+                  "replies to the fixed held-out prompts.", "",
+                  "| label mode | " + " | ".join(CONVERSATION_KEYS[k] for k in keys) + " |",
+                  "|---|" + "---:|" * len(keys)]
+        for r in ranked:
+            cells = [f"{r.conversation[k]:.1%}" if k in r.conversation else "—" for k in keys]
+            lines.append(f"| `{r.mode}` | " + " | ".join(cells) + " |")
     lines += ["", "## Sample replies (greedy, fixed prompts)", ""]
     for j, prompt in enumerate(prompts):
         lines.append(f"**{prompt}**")

@@ -25,6 +25,17 @@ METRICS = (
     "eval_assistant_tokens", "eval_gen_stopped_share", "eval_gen_empty_share", "eval_gen_distinct_2",
     "eval_gen_mean_length",
 )
+# conversation quality (chathuman_hf.conversation_metrics): shown in their own table when present
+CONVERSATION_METRICS = (
+    ("eval_selection_hits_at_1", "response selection hits@1: true reply ranked first among 20 (chance 0.05)"),
+    ("eval_selection_mrr", "response selection MRR"),
+    ("eval_context_sensitivity", "distinct greedy replies / fixed held-out prompts (1/N = same reply to all)"),
+    ("eval_speech_agreement", "replies at the reference reply's speech level (존댓말/반말), determined pairs"),
+    ("eval_speech_undetermined_share", "pairs left out of speech agreement (no final ending)"),
+    ("eval_distinct_1", "distinct Kiwi morphemes / all, over the replies"),
+    ("eval_distinct_2", "distinct Kiwi morpheme bigrams / all"),
+    ("eval_repeat_rate", "replies repeating a 4-gram of the user's or the assistant's previous turn"),
+)
 
 
 def base_model_license(name_or_path: str | None) -> str:
@@ -184,6 +195,14 @@ def render_model_card(info: ModelCardInfo) -> str:
     shown = [(k, info.eval_metrics[k]) for k in METRICS if k in info.eval_metrics]
     if shown:
         lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {_fmt(v)} |" for k, v in shown] + [""]
+    conversation = [(k, what, info.eval_metrics[k]) for k, what in CONVERSATION_METRICS if k in info.eval_metrics]
+    if conversation:
+        lines += ["Conversation quality (greedy replies to fixed held-out prompts; response selection ranks the "
+                  "true reply against 19 from other held-out dialogues by how much the context raises its "
+                  "likelihood):",
+                  ""]
+        lines += ["| metric | value | what |", "|---|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} | {what} |" for k, what, v in conversation] + [""]
     if info.epoch_table:
         cols = list(info.epoch_table[0].keys())
         lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]

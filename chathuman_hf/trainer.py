@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class ChatTrainer(Trainer):
         health_max_new_tokens: int = 32,
         chat_window: Any = None,
         model_card: Any = None,
+        conversation_eval: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -49,6 +51,7 @@ class ChatTrainer(Trainer):
         self.health_max_new_tokens = health_max_new_tokens
         self.chat_window = chat_window
         self.model_card = model_card  # callable(output_dir) writing README.md, see chathuman_hf.model_card
+        self.conversation_eval = conversation_eval  # chathuman_hf.conversation_metrics.ConversationEval or None
         self.last_health_replies: list[str] = []
         self._eval_stats = StatsAccumulator()
         self.seen_rows: list[int] = []  # crc32 of every training row this process saw (data-parallel check)
@@ -133,6 +136,14 @@ class ChatTrainer(Trainer):
             metrics[f"{metric_key_prefix}_{key}"] = value
         if self.health_prompts:
             metrics.update({f"{metric_key_prefix}_{k}": v for k, v in self.generation_health().items()})
+        if self.conversation_eval is not None:  # speech level, distinct/repeat, hits@1 (conversation_metrics.py)
+            start = time.perf_counter()
+            with self.compute_loss_context_manager():
+                extra = self.conversation_eval.compute(
+                    self.model, self.processing_class, self.health_prompts, self.last_health_replies
+                )
+            extra["conversation_seconds"] = time.perf_counter() - start  # their share of the eval time
+            metrics.update({f"{metric_key_prefix}_{k}": v for k, v in extra.items()})
         return EvalLoopOutput(
             predictions=output.predictions, label_ids=output.label_ids, metrics=metrics, num_samples=output.num_samples
         )

@@ -21,6 +21,7 @@ from chathuman_hf.callbacks import ChatWindowCallback
 from chathuman_hf.chat_templates import apply_template_choice
 from chathuman_hf.collators import ChatCollator
 from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
+from chathuman_hf.conversation_metrics import ConversationEval, collapse_warning
 from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_args
 from chathuman_hf.evaluation import health_prompts
 from chathuman_hf.features import tokenize_dialogues
@@ -236,6 +237,16 @@ def build_chat_model(
     return model
 
 
+def conversation_eval(dialogues: Dataset | None, prompts: list, chat_args: ChatArguments) -> ConversationEval | None:
+    """The conversation-quality metrics' held-out material, or None when they are switched off."""
+    if dialogues is None or not chat_args.conversation_metrics:
+        return None
+    return ConversationEval.from_dialogues(dialogues, prompts, contexts=chat_args.selection_contexts,
+                                           seed=chat_args.split_seed, max_length=chat_args.max_length,
+                                           max_turns=chat_args.max_turns,
+                                           selection_every_eval=chat_args.selection_every_eval)
+
+
 def chat_window(chat_args: ChatArguments) -> ChatWindow:
     """The history window used in training, saved as ``chat_window.json`` for every chat front end."""
     return ChatWindow(max_turns=chat_args.max_turns, max_length=chat_args.max_length)
@@ -264,6 +275,7 @@ def build_trainer(
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=chat_args.early_stopping_patience))
     prompts = health_prompts(data.eval_dialogues, chat_args.generation_prompts) if data.eval_dialogues else []
     return ChatTrainer(
+        conversation_eval=conversation_eval(data.eval_dialogues, prompts, chat_args),
         model=model,
         args=training_args,
         train_dataset=data.train,
@@ -369,9 +381,13 @@ def save_final_output(
     trainer.save_state()
     eval_metrics: dict[str, Any] = {}
     if trainer.eval_dataset is not None:
+        if trainer.conversation_eval is not None:
+            trainer.conversation_eval.final = True  # response selection at least once, after training
         eval_metrics = trainer.evaluate()
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
+        if (warning := collapse_warning(eval_metrics)) and trainer.is_world_process_zero():
+            logger.warning(warning)
     if trainer.is_world_process_zero():
         out = Path(args.output_dir)
         trainer.chat_window.save_pretrained(out)
@@ -413,22 +429,26 @@ def evaluate_saved_model(
         check_packing_supported(model)
         data.eval = pack_dataset(data.eval, max_length=chat_args.max_length, seed=chat_args.split_seed)
     ensure_vocab_fits(model, tokenizer, data.eval)
+    prompts = health_prompts(data.eval_dialogues, chat_args.generation_prompts)
     with tempfile.TemporaryDirectory() as tmp:
         args = ChatTrainingArguments(
             output_dir=str(work_dir or tmp), per_device_eval_batch_size=batch_size, report_to="none",
             disable_tqdm=True, load_best_model_at_end=False, eval_strategy="no", save_strategy="no",
         )
         trainer = ChatTrainer(
+            conversation_eval=conversation_eval(data.eval_dialogues, prompts, chat_args),
             model=model,
             args=args,
             eval_dataset=data.eval,
             data_collator=ChatCollator(tokenizer.pad_token_id, chat_args.label_mode, with_assistant_labels=True),
             processing_class=tokenizer,
             label_mode=chat_args.label_mode,
-            health_prompts=health_prompts(data.eval_dialogues, chat_args.generation_prompts),
+            health_prompts=prompts,
             health_max_new_tokens=chat_args.generation_max_new_tokens,
             chat_window=chat_window(chat_args),
         )
+        if trainer.conversation_eval is not None:
+            trainer.conversation_eval.final = True
         metrics = trainer.evaluate()
     result: dict[str, Any] = {
         "model": str(model_dir),

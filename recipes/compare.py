@@ -4,7 +4,8 @@
 
 Each mode runs ``recipes/train.py`` in its own process with the same config and seed (same held-out split, same
 tokenizer, same initial weights, same epochs), logging the train loss once per epoch. Writes
-``OUTPUT_DIR/leaderboard.md`` (+ ``leaderboard.json``) and ``OUTPUT_DIR/eval_curves.png``; every run stays in
+``OUTPUT_DIR/leaderboard.md`` (+ ``leaderboard.json``), ``OUTPUT_DIR/eval_curves.png`` and, when the runs compute
+the conversation metrics, ``OUTPUT_DIR/selection_curves.png`` (hits@1 per epoch); every run stays in
 ``OUTPUT_DIR/<mode>/``. Other options are passed to ``recipes/train.py`` unchanged.
 """
 
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> Path:
     )
     plot_eval_curves({r.mode: r.eval_history for r in runs}, out / "eval_curves.png",
                      title="held-out assistant-token perplexity per epoch")
+    if any("eval_selection_hits_at_1" in e for r in runs for e in r.eval_history):
+        plot_eval_curves({r.mode: r.eval_history for r in runs}, out / "selection_curves.png",
+                         key="eval_selection_hits_at_1", title="held-out response selection hits@1 per epoch")
     print(board.read_text(encoding="utf-8"))
     return board
 

@@ -4,11 +4,13 @@
         [--output metrics.json]
 
 Reports the label mode's token-weighted ``eval_loss`` and ``perplexity``, ``eval_assistant_perplexity`` (assistant-turn
-tokens, comparable across label modes), token counts and generation health. Defaults come from the model's
-``run_args.json`` (label mode, max length, max turns). Which dialogues are scored (the output's ``scored`` says it):
-``--data FILE`` or ``--eval-data FILE``: all of FILE (``--data FILE --eval-split 0.1``: only its held-out split);
-neither: the held-out split of the data the model was trained on (without ``run_args.json``: of the embedded
-sample). ``--packing`` gives the same numbers (packing is exact).
+tokens, comparable across label modes), token counts, generation health and the conversation metrics of
+``chathuman_hf.conversation_metrics`` (``eval_speech_agreement``, ``eval_distinct_1/2``, ``eval_repeat_rate``,
+``eval_context_sensitivity``, ``eval_selection_hits_at_1``/``mrr``; ``--conversation_metrics false``: off).
+Defaults come from the model's ``run_args.json`` (label mode, max length, max turns). Which dialogues are scored (the
+output's ``scored`` says it): ``--data FILE`` or ``--eval-data FILE``: all of FILE (``--data FILE --eval-split 0.1``:
+only its held-out split); neither: the held-out split of the data the model was trained on (without
+``run_args.json``: of the embedded sample). ``--packing`` gives the same numbers (packing is exact).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from chathuman_hf.data.options import DataArguments
 from chathuman_hf.training import evaluate_saved_model, read_run_args
 
 DEFAULTS_FROM_TRAINING = ("label_mode", "max_length", "max_turns", "eval_split", "split_seed", "generation_prompts",
-                          "generation_max_new_tokens")
+                          "generation_max_new_tokens", "selection_contexts")
 
 
 @dataclass
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name in DEFAULTS_FROM_TRAINING:
         if name not in given and name in trained.get("ChatArguments", {}):
             setattr(chat_args, name, trained["ChatArguments"][name])
+    if "conversation_metrics" not in given:  # speech/distinct/repeat/hits metrics unless --conversation_metrics false
+        chat_args.conversation_metrics = True
     if "data" not in given and trained.get("DataArguments", {}).get("data"):
         data_args.data = trained["DataArguments"]["data"]
     if "data" in given and "eval_split" not in given:

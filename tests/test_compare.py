@@ -42,7 +42,8 @@ def test_leaderboard_ranks_by_assistant_perplexity():
 
 def test_compare_two_modes_tiny(tmp_path, repo_root):
     out = tmp_path / "compare"
-    runs = run_compare(repo_root, out, "--modes", "input", "shift", *TINY, "--num_train_epochs", "1", timeout=300)
+    runs = run_compare(repo_root, out, "--modes", "input", "shift", *TINY, "--num_train_epochs", "1",
+                       "--conversation_metrics", "false", timeout=300)  # their columns: test_conversation_metrics.py
     assert [r["mode"] for r in runs] == ["input", "shift"]
     assert (out / "eval_curves.png").read_bytes()[:4] == b"\x89PNG"
     board = (out / "leaderboard.md").read_text(encoding="utf-8")

@@ -124,14 +124,15 @@ def test_evaluate_recipe_writes_json(tiny_model_dir, tmp_path, repo_root):
 
     out = tmp_path / "metrics.json"
     cmd = [sys.executable, str(repo_root / "recipes/evaluate.py"), "--model", str(tiny_model_dir), "--label-mode",
-           "-100", "--packing", "--generation_prompts", "2", "--output", str(out)]
+           "-100", "--packing", "--generation_prompts", "2", "--selection_contexts", "5", "--output", str(out)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, env=env, cwd=repo_root, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads(out.read_text(encoding="utf-8"))
     assert metrics["label_mode"] == "last_sys" and metrics["packing"] is True
     for key in ("eval_loss", "perplexity", "eval_assistant_perplexity", "eval_tokens", "eval_assistant_tokens",
-                "eval_gen_empty_share"):
+                "eval_gen_empty_share", "eval_selection_hits_at_1", "eval_selection_mrr", "eval_context_sensitivity",
+                "eval_speech_agreement", "eval_distinct_2", "eval_repeat_rate"):
         assert key in metrics, key
     assert metrics == json.loads(proc.stdout[proc.stdout.index('{\n  "model"'):])
     assert metrics["eval_assistant_loss"] == pytest.approx(run_eval(tiny_model_dir)["eval_assistant_loss"], rel=1e-5)

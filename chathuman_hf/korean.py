@@ -1,0 +1,136 @@
+"""Korean text analysis with Kiwi: speech level (존댓말/반말) and morphemes.
+
+    printf '밥 먹었어?\\n밥 드셨어요?\\nㅋㅋㅋ\\n' | python -m chathuman_hf.korean speech-level
+
+prints ``LABEL<TAB>utterance`` per input line, in order: ``plain``, ``polite`` or ``undetermined``.
+
+The level comes from the sentence-final ending (Kiwi tag ``EF``) of the last sentence that has one; a sentence
+ending on a connective (``EC``: 했는데, 배고파서) counts as its ending too. ``요`` attached as a particle (저도요,
+그래서요, 했는데요) makes it polite; subject honorifics alone (께서, -시-) do not (교수님께서 오셨어? is plain).
+An utterance with no ending at all is judged by a known answer word (네/아니요 polite, 응/아니 plain), otherwise it
+is ``undetermined`` (ㅋㅋㅋ, 헐, ㅠㅠ, 진짜?). Needs ``kiwipiepy`` (``pip install -e ".[korean]"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+POLITE, PLAIN, UNDETERMINED = "polite", "plain", "undetermined"
+LEVELS = (POLITE, PLAIN, UNDETERMINED)
+# Endings (EF forms) whose last syllables mark 해요체/하십시오체; everything else final is 반말/해라체.
+POLITE_ENDING_SUFFIXES = ("요", "죠", "니다", "니까", "시오", "시다", "소서")
+# Answer words that carry a level on their own when nothing else in the utterance has an ending.
+POLITE_WORDS = frozenset({"네", "넵", "넹", "예", "옙", "아니요", "아뇨", "아니에요"})
+PLAIN_WORDS = frozenset({"응", "응응", "웅", "엉", "어", "ㅇㅇ", "ㅇㅋ", "아니", "안녕", "그래", "그치", "그렇지", "오키", "콜"})
+# Kiwi tags that never end a sentence: punctuation, symbols, emoticons, foreign/hanja/numbers
+_SKIP_TAGS = ("SF", "SP", "SS", "SSO", "SSC", "SE", "SO", "SW", "SWK", "SB", "SL", "SH", "SN", "W_")
+
+
+@lru_cache(maxsize=1)
+def kiwi() -> Any:
+    """The one Kiwi analyser of this process (loading its model takes seconds, so it is loaded once, lazily)."""
+    try:
+        from kiwipiepy import Kiwi
+    except ImportError as err:  # optional dependency
+        raise ImportError('Korean analysis needs kiwipiepy: pip install -e ".[korean]"') from err
+    with warnings.catch_warnings():  # kiwipiepy warns that num_workers=0 (no thread pool) changed meaning in 0.21
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return Kiwi(num_workers=0)
+
+
+def _sentences(tokens: Iterable[Any]) -> list[list[Any]]:
+    groups: dict[int, list[Any]] = {}
+    for tok in tokens:
+        groups.setdefault(tok.sent_position, []).append(tok)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _sentence_level(tokens: list[Any]) -> str | None:
+    """The level of one sentence from its final ending, or None when it has none."""
+    words = [t for t in tokens if not t.tag.startswith(_SKIP_TAGS)]
+    ending = None
+    for i in range(len(words) - 1, -1, -1):
+        tag = words[i].tag
+        if tag == "EF" or (tag == "EC" and i == len(words) - 1) or (words[i].form == "요" and tag in ("JX", "EF")):
+            ending = i
+            break
+    if ending is None:
+        return None
+    if any(t.form == "요" and t.tag in ("JX", "EF") for t in words[ending:]):
+        return POLITE
+    form = words[ending].form
+    return POLITE if form.endswith(POLITE_ENDING_SUFFIXES) else PLAIN
+
+
+def _word_level(text: str) -> str:
+    word = "".join(ch for ch in text if ch.isalnum() or "\u3131" <= ch <= "\u318e")
+    if word in POLITE_WORDS:
+        return POLITE
+    if word in PLAIN_WORDS:
+        return PLAIN
+    return UNDETERMINED
+
+
+def speech_level_of_tokens(text: str, tokens: Iterable[Any]) -> str:
+    """Speech level of ``text`` from its Kiwi tokens (see the module docstring for the rules)."""
+    sentences = _sentences(tokens)
+    for sentence in reversed(sentences):
+        level = _sentence_level(sentence)
+        if level is not None:
+            return level
+    for sentence in reversed(sentences):  # no ending anywhere: a known answer word (네, 응) decides
+        start, end = sentence[0].start, sentence[-1].end
+        level = _word_level(text[start:end])
+        if level != UNDETERMINED:
+            return level
+    return _word_level(text)
+
+
+def speech_level(text: str) -> str:
+    """``polite``, ``plain`` or ``undetermined`` for one utterance."""
+    if not text.strip():
+        return UNDETERMINED
+    return speech_level_of_tokens(text, kiwi().tokenize(text))
+
+
+def morphemes(text: str) -> list[str]:
+    """Kiwi morphemes of ``text`` as ``form/TAG`` strings (a tokenizer-independent unit for n-gram metrics)."""
+    if not text.strip():
+        return []
+    return [f"{t.form}/{t.tag}" for t in kiwi().tokenize(text)]
+
+
+def _speech_level_cli(lines: Iterable[str], out: Any) -> int:
+    count = 0
+    for line in lines:
+        text = line.rstrip("\r\n")
+        out.write(f"{speech_level(text)}\t{text}\n")
+        count += 1
+    out.flush()
+    return count
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chathuman_hf.korean", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("speech-level", help="Read one utterance per line on stdin; print LABEL<TAB>utterance.")
+    parser.parse_args(argv)
+    try:
+        kiwi()
+    except ImportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    stdin = sys.stdin.reconfigure(encoding="utf-8", errors="replace") or sys.stdin  # type: ignore[union-attr]
+    sys.stdout.reconfigure(encoding="utf-8")  # type: ignore[union-attr]
+    _speech_level_cli(stdin, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
