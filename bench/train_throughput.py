@@ -256,8 +256,8 @@ def run_ours(model, tok, train_msgs, kind: str, ctx: dict) -> dict[str, Any]:
         pass
     setup_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
-        args = TrainingArguments(**trainer_args(tmp, ctx["order_seed"], bs, ctx["lr"], ctx["device"], ctx["bf16"],
-                                                **extra))
+        bf16 = extra.pop("bf16", ctx["bf16"])
+        args = TrainingArguments(**trainer_args(tmp, ctx["order_seed"], bs, ctx["lr"], ctx["device"], bf16, **extra))
         trainer = TrainerClass(model=model, args=args, train_dataset=ds, data_collator=collator,
                                callbacks=[budget_callback(ctx["budget"])], **trainer_kw)
         trainer.train()
