@@ -529,7 +529,8 @@ def run_shape(a: argparse.Namespace, arch: str, out: Path) -> None:
     for v in variants:
         for key, col in (("tokens_per_s", "useful_tokens_per_s"), ("ppl", "heldout_assistant_ppl"),
                          ("time_to_target", "time_to_target_s")):
-            ratios[f"ours_packed+{v}_vs_ours_packed_{key}"] = ratio(c(f"ours_packed+{v}", col), c("ours_packed", col))
+            for base in ("ours_packed", "trl"):
+                ratios[f"ours_packed+{v}_vs_{base}_{key}"] = ratio(c(f"ours_packed+{v}", col), c(base, col))
     best = max(ours, key=lambda o: c(o, "useful_tokens_per_s") or 0)
     fastest = min(ours, key=lambda o: c(o, "time_to_target_s") or math.inf)
     targets = [
