@@ -5,8 +5,8 @@
 
 Every contender starts from the same random init (same config: GPT-2, or a Llama-family model of the same matmul
 parameter count, ``bench_models.py``; several ``--arch`` run in turn, each into ``<out>_<arch>.json``), sees the
-same tokenized dialogues (ChatbotData + the embedded sample) under the same tokenizer, label mode, learning rate and examples per step, and
-trains until the same number of useful (non-pad) tokens has gone through the forward pass, counted by one forward
+same tokenized dialogues (ChatbotData + the embedded sample) under the same tokenizer, label mode, learning rate
+and examples per step, and trains until the same number of useful (non-pad) tokens has gone through the forward pass, counted by one forward
 pre-hook on the model. Held-out assistant perplexity is measured by one function for everyone at fixed token
 marks, so the curve also gives the wall-clock time to a fixed perplexity target. Contenders:
 
