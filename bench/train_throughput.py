@@ -1,10 +1,12 @@
 """Training throughput and quality at equal useful tokens: seed-style loop vs TRL SFTTrainer vs ours.
 
-    python bench/train_throughput.py [--quick] [--size small|kogpt2] [--device cpu|cuda] [--bf16] --out results/train.json
+    python bench/train_throughput.py [--quick] [--arch gpt2 llama] [--size small|kogpt2] [--device cpu|cuda] [--bf16] \
+        [--variant NAME:key=value,...] --out results/train.json
 
-Every contender starts from the same random init (same GPT-2 config), sees the same tokenized dialogues
-(ChatbotData + the embedded sample) under the same tokenizer, label mode, learning rate and examples per step, and
-trains until the same number of useful (non-pad) tokens has gone through the forward pass, counted by one forward
+Every contender starts from the same random init (same config: GPT-2, or a Llama-family model of the same matmul
+parameter count, ``bench_models.py``; several ``--arch`` run in turn, each into ``<out>_<arch>.json``), sees the
+same tokenized dialogues (ChatbotData + the embedded sample) under the same tokenizer, label mode, learning rate
+and examples per step, and trains until the same number of useful (non-pad) tokens has gone through the forward pass, counted by one forward
 pre-hook on the model. Held-out assistant perplexity is measured by one function for everyone at fixed token
 marks, so the curve also gives the wall-clock time to a fixed perplexity target. Contenders:
 
@@ -13,7 +15,10 @@ marks, so the curve also gives the wall-clock time to a fixed perplexity target.
   template variant written here) in the best configuration that ran (``--trl-configs`` are all tried first);
 - ``reference``: our features + collator + Trainer, plain random order, dynamic padding (the quality yardstick);
 - ``ours_dynamic``: the same with length-grouped batches (``train_sampling_strategy="group_by_length"``);
-- ``ours_packed``: exact packing of a shuffled stream (``pack_dataset``), 4-D block-diagonal mask.
+- ``ours_packed``: exact packing of a shuffled stream (``pack_dataset``), 4-D block-diagonal mask;
+- ``ours_packed+NAME`` (``--variant NAME:key=value,...``): ours_packed with TrainingArguments overrides (e.g.
+  ``torch_compile=true``, ``optim=adamw_torch_fused``, ``bf16=true``; ``threads=N`` sets torch's intra-op threads for
+  that run), interleaved with the others in the same process so that ratios to ``ours_packed`` are fair.
 """
 
 from __future__ import annotations
@@ -30,14 +35,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_models import ARCHS, SIZES, build_config, matmul_params, shape  # noqa: E402
 from common import PeakRSS, machine_info, median, mm_peak_flops, ratio, target_row, write_results  # noqa: E402
 from train_data import assistant_perplexity, attention_context, encode_all, load_messages, split  # noqa: E402
 
-SIZES = {
-    "tiny": {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 256},
-    "small": {"n_layer": 4, "n_embd": 256, "n_head": 4, "n_positions": 256},
-    "kogpt2": {"n_layer": 12, "n_embd": 768, "n_head": 12, "n_positions": 1024},
-}
 CONTENDERS = ["seed_style", "trl", "reference", "ours_dynamic", "ours_packed"]
 TRL_CONFIGS = {
     "padding": {"packing": False, "padding_free": False},
@@ -125,7 +126,7 @@ def time_to_target(curve: list[dict[str, float]], target: float) -> float | None
 
 
 def trainer_args(out_dir: str, seed: int, batch_size: int, lr: float, device: str, bf16: bool, **extra):
-    return dict(
+    base = dict(
         output_dir=out_dir,
         per_device_train_batch_size=batch_size,
         learning_rate=lr,
@@ -143,8 +144,27 @@ def trainer_args(out_dir: str, seed: int, batch_size: int, lr: float, device: st
         disable_tqdm=True,
         use_cpu=device == "cpu",
         bf16=bf16,
-        **extra,
     )
+    return {**base, **extra}
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """`NAME:key=value,key=value` → (NAME, {key: value}); values are JSON when they parse (true, 1, 2.0e-05)."""
+    import json
+
+    name, _, spec = text.partition(":")
+    if not name or not spec:
+        raise argparse.ArgumentTypeError(f"--variant {text!r}: write NAME:key=value[,key=value]")
+    out: dict[str, Any] = {}
+    for item in spec.split(","):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise argparse.ArgumentTypeError(f"--variant {text!r}: {item!r} is not key=value")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return name, out
 
 
 def budget_callback(budget: Budget):
@@ -220,7 +240,7 @@ def run_ours(model, tok, train_msgs, kind: str, ctx: dict) -> dict[str, Any]:
     ds = tokenize_dialogues(
         Dataset.from_dict({"messages": train_msgs}), tok, max_length=ctx["max_length"], label_mode=ctx["label_mode"]
     )
-    extra: dict[str, Any] = {"remove_unused_columns": False}
+    extra: dict[str, Any] = {"remove_unused_columns": False, **ctx.get("variant", {})}
     bs = ctx["batch_size"]
     if kind == "ours_packed":
         ds = pack_dataset(ds, max_length=ctx["max_length"], seed=ctx["order_seed"])
@@ -230,8 +250,8 @@ def run_ours(model, tok, train_msgs, kind: str, ctx: dict) -> dict[str, Any]:
     collator = ChatCollator(tok.pad_token_id, LabelMode.parse(ctx["label_mode"]))
     setup_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
-        args = TrainingArguments(**trainer_args(tmp, ctx["order_seed"], bs, ctx["lr"], ctx["device"], ctx["bf16"]),
-                                 **extra)
+        bf16 = extra.pop("bf16", ctx["bf16"])
+        args = TrainingArguments(**trainer_args(tmp, ctx["order_seed"], bs, ctx["lr"], ctx["device"], bf16, **extra))
         trainer = TrainerClass(model=model, args=args, train_dataset=ds, data_collator=collator,
                                callbacks=[budget_callback(ctx["budget"])], **trainer_kw)
         trainer.train()
@@ -255,6 +275,11 @@ def one_run(name: str, trl_cfg: str | None, ctx: dict, budget_tokens: int, n_eva
     import torch
 
     tok, device = ctx["tok"], ctx["device"]
+    variant = dict(ctx.get("variant", {}))
+    threads_before = torch.get_num_threads()
+    if "threads" in variant:
+        torch.set_num_threads(int(variant.pop("threads")))
+    ctx = {**ctx, "variant": variant}
     model = ctx["fresh_model"]()
     eval_fn = lambda: assistant_perplexity(model, ctx["eval_examples"], tok.pad_token_id, device=device)  # noqa: E731
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -274,6 +299,7 @@ def one_run(name: str, trl_cfg: str | None, ctx: dict, budget_tokens: int, n_eva
             result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
             traceback.print_exc()
     budget.close()
+    torch.set_num_threads(threads_before)
     result.update(rss.to_dict())
     if result["status"] != "ok" or budget.steps == 0:
         result.setdefault("status", "failed")
@@ -305,7 +331,12 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer tokens, 1 seed, small eval set")
     p.add_argument("--out", default="results/train_throughput.json")
-    p.add_argument("--size", choices=sorted(SIZES), default="small")
+    p.add_argument("--arch", nargs="+", choices=ARCHS, default=["gpt2"],
+                   help="model shape(s); several run one after the other, each into <out>_<arch>.json")
+    p.add_argument("--size", choices=sorted(SIZES["gpt2"]), default="small")
+    p.add_argument("--variant", action="append", type=parse_variant, default=[],
+                   help="NAME:key=value,... an extra ours_packed run with these TrainingArguments (threads=N: torch "
+                        "threads); repeatable")
     p.add_argument("--device", default="cpu")
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--tokens", type=int, default=None, help="useful-token budget per run (default 300k, quick 30k)")
@@ -335,6 +366,13 @@ def main(argv: list[str] | None = None) -> None:
                    help="torch intra-op threads (default: torch's choice = cores); on a shared machine 1 thread "
                         "avoids OpenMP oversubscription stalls")
     a = p.parse_args(argv)
+    for arch in a.arch:
+        out = Path(a.out)
+        run_shape(a, arch, out if len(a.arch) == 1 else out.with_name(f"{out.stem}_{arch}{out.suffix}"))
+
+
+def run_shape(a: argparse.Namespace, arch: str, out: Path) -> None:
+    """Every contender on one model shape; results to `out` (.json + .md)."""
     budget_tokens = a.tokens or (30_000 if a.quick else 300_000)
     n_seeds = a.seeds or (1 if a.quick else 3)
     seed_cap = a.seed_style_max_seconds if a.seed_style_max_seconds is not None else (25.0 if a.quick else None)
@@ -347,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
     import transformers
     from bench_tokenizer import bench_tokenizer, tokenizer_origin
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import AutoModelForCausalLM
 
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
@@ -369,19 +407,15 @@ def main(argv: list[str] | None = None) -> None:
     lengths = [len(ids) for ids, _ in train_examples]
     mean_len = sum(lengths) / len(lengths)
 
-    size = SIZES[a.size]
-    config = GPT2Config(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                        pad_token_id=tok.pad_token_id, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
-                        use_cache=False, **size)
+    size = SIZES[arch][a.size]
+    config = build_config(arch, a.size, tok)
     torch.manual_seed(0)
-    init = GPT2LMHeadModel(config)
+    init = AutoModelForCausalLM.from_config(config)
     init_state = copy.deepcopy(init.state_dict())
-    n_params = sum(t.numel() for t in init.parameters())
-    n_embed = init.transformer.wte.weight.numel() + init.transformer.wpe.weight.numel()
-    # matmul params: every non-embedding weight + the (tied) LM head, which is a real vocab × d matmul
-    matmul_params = n_params - n_embed + init.lm_head.weight.numel()
+    n_params, mm_params = matmul_params(init)
+    n_layer, d_model = shape(config)
     ctx_len = attention_context(lengths)
-    flops_per_token = 6 * matmul_params + 6 * 2 * size["n_layer"] * size["n_embd"] * ctx_len
+    flops_per_token = 6 * mm_params + 6 * 2 * n_layer * d_model * ctx_len
     del init
 
     # equal tokens per optimizer step for everyone: whole packed rows, and the example count that fills them
@@ -389,7 +423,7 @@ def main(argv: list[str] | None = None) -> None:
     batch_size = max(1, round(packed_rows * a.max_length * 0.99 / mean_len))
 
     def fresh_model():
-        m = GPT2LMHeadModel(config)
+        m = AutoModelForCausalLM.from_config(config)
         m.load_state_dict(init_state)
         return m.to(a.device)
 
@@ -419,13 +453,17 @@ def main(argv: list[str] | None = None) -> None:
     run_names = [n for n in a.contenders if n != "trl"]
     if "trl" in a.contenders:
         run_names[1:1] = [f"trl_{cfg}" for cfg in trl_finalists]
+    variants = dict(a.variant)
+    run_names += [f"ours_packed+{v}" for v in variants]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in run_names}
     for seed in range(n_seeds):
         for name in run_names:
             print(f"[train] seed {seed} contender {name}", flush=True)
             cap = seed_cap if name == "seed_style" else None
             trl_cfg = name[4:] if name.startswith("trl_") else None
-            r = one_run("trl" if trl_cfg else name, trl_cfg, {**ctx, "order_seed": seed}, budget_tokens, a.evals, cap)
+            kind, _, vname = name.partition("+")
+            run_ctx = {**ctx, "order_seed": seed, "variant": variants.get(vname, {})}
+            r = one_run("trl" if trl_cfg else kind, trl_cfg, run_ctx, budget_tokens, a.evals, cap)
             r["order_seed"] = seed
             runs[name].append(r)
 
@@ -468,7 +506,8 @@ def main(argv: list[str] | None = None) -> None:
         contenders["trl"] = {k: v for k, v in best_trl.items() if k != "runs"}
     elif "trl" in a.contenders:
         contenders["trl"] = {"status": "failed" if trl_probe else "skipped", "probes": trl_probe}
-    order = ["seed_style", "trl", *[f"trl_{c}" for c in trl_finalists], "reference", "ours_dynamic", "ours_packed"]
+    order = ["seed_style", "trl", *[f"trl_{c}" for c in trl_finalists], "reference", "ours_dynamic", "ours_packed",
+             *[f"ours_packed+{v}" for v in variants]]
     contenders = {k: contenders[k] for k in sorted(contenders, key=lambda k: order.index(k) if k in order else 99)}
 
     def c(name: str, key: str):
@@ -481,15 +520,24 @@ def main(argv: list[str] | None = None) -> None:
             ratios[f"{o}_vs_{base}_tokens_per_s"] = ratio(c(o, "useful_tokens_per_s"), c(base, "useful_tokens_per_s"))
             ratios[f"{o}_vs_{base}_ppl"] = ratio(c(o, "heldout_assistant_ppl"), c(base, "heldout_assistant_ppl"))
             ratios[f"{o}_vs_{base}_time_to_target"] = ratio(c(o, "time_to_target_s"), c(base, "time_to_target_s"))
+    for v in variants:
+        for key, col in (("tokens_per_s", "useful_tokens_per_s"), ("ppl", "heldout_assistant_ppl"),
+                         ("time_to_target", "time_to_target_s")):
+            for base in ("ours_packed", "trl"):
+                ratios[f"ours_packed+{v}_vs_{base}_{key}"] = ratio(c(f"ours_packed+{v}", col), c(base, col))
     best = max(ours, key=lambda o: c(o, "useful_tokens_per_s") or 0)
+    fastest = min(ours, key=lambda o: c(o, "time_to_target_s") or math.inf)
     targets = [
         target_row("ours ≥ 10× seed_style tokens/s", "≥ 10", ratios.get(f"{best}_vs_seed_style_tokens_per_s"),
                    _ge(ratios.get(f"{best}_vs_seed_style_tokens_per_s"), 10)),
         target_row("ours ≥ 1.4× TRL tokens/s", "≥ 1.4", ratios.get(f"{best}_vs_trl_tokens_per_s"),
                    _ge(ratios.get(f"{best}_vs_trl_tokens_per_s"), 1.4)),
         target_row("packing pad share", "≤ 3%", c("ours_packed", "pad_share"), _le(c("ours_packed", "pad_share"), 0.03)),
-        target_row(f"useful FLOP/s vs mm peak ({best})", "≥ 50%", c(best, "mfu_vs_mm_peak"),
-                   _ge(c(best, "mfu_vs_mm_peak"), 0.5)),
+        target_row(f"useful FLOP/s vs mm peak ({best})", "≥ 60%", c(best, "mfu_vs_mm_peak"),
+                   _ge(c(best, "mfu_vs_mm_peak"), 0.6)),
+        target_row(f"wall time to ppl target vs TRL ({fastest})", "≤ 0.5",
+                   ratios.get(f"{fastest}_vs_trl_time_to_target"),
+                   _le(ratios.get(f"{fastest}_vs_trl_time_to_target"), 0.5)),
     ]
     for o in ours:
         rv = ratios.get(f"{o}_vs_reference_ppl")
@@ -499,7 +547,8 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "machine": machine,
         "settings": {
-            "size": a.size, "config": size, "params": n_params, "matmul_params": matmul_params,
+            "arch": arch, "size": a.size, "config": size, "params": n_params, "matmul_params": mm_params,
+            "variants": variants, "threads": torch.get_num_threads(),
             "vocab_size": len(tok), "tokenizer": tokenizer_origin(tok), "label_mode": a.label_mode, "lr": a.lr,
             "batch_size_requested": a.batch_size, "batch_size": batch_size, "packed_batch_rows": packed_rows, "max_length": a.max_length,
             "useful_token_budget": budget_tokens, "seeds": n_seeds, "train_dialogues": len(train_msgs),
@@ -518,7 +567,7 @@ def main(argv: list[str] | None = None) -> None:
             "mfu_vs_mm_peak", "peak_rss_mb", "useful_tokens", "train_s", "budget_reached", "seeds", "trl_config",
             "projected_seed_workload_h"]
     notes = [
-        f"GPT-2 {size}, {n_params / 1e6:.1f}M params, vocab {len(tok)}, label mode {a.label_mode}, lr {a.lr}, "
+        f"{config.model_type} {size}, {n_params / 1e6:.1f}M params ({mm_params / 1e6:.2f}M in matmuls), vocab {len(tok)}, label mode {a.label_mode}, lr {a.lr}, "
         f"{batch_size} examples/step ≈ {packed_rows} packed rows of {a.max_length} (equal tokens per step), "
         f"budget {budget_tokens:,} useful tokens, {n_seeds} data-order seed(s), medians shown.",
         f"{peak['dtype']} torch.mm peak ({peak['n']}², {peak['threads']} threads) measured in this run before and "
@@ -533,9 +582,9 @@ def main(argv: list[str] | None = None) -> None:
     if seed_cap and not contenders.get("seed_style", {}).get("budget_reached", True):
         notes.append(f"seed_style was capped at {seed_cap:.0f} s of training: its perplexity is at fewer tokens "
                      "and not comparable; its tokens/s is.")
-    write_results(a.out, result, title="Training throughput and quality at equal useful tokens", columns=cols,
+    write_results(out, result, title="Training throughput and quality at equal useful tokens", columns=cols,
                   notes=notes)
-    print(Path(a.out).with_suffix(".md").read_text())
+    print(out.with_suffix(".md").read_text())
 
 
 def _ge(v, x):

@@ -64,3 +64,24 @@ def test_bench_script_quick(script: str, tmp_path: Path) -> None:
         assert "peak_rss_mb" in entry
     md = out.with_suffix(".md").read_text(encoding="utf-8")
     assert "| contender |" in md
+
+
+def test_train_throughput_llama_shape_and_variant(tmp_path: Path) -> None:
+    """`--arch llama` trains a Llama-family model with GPT-2's 12·d² matmul weights per layer; a variant is a run."""
+    out = tmp_path / "train.json"
+    env = {**os.environ, "CHATHUMAN_BENCH_CACHE": str(tmp_path / "cache"), "HF_DATASETS_CACHE": str(tmp_path / "hf")}
+    args = ["--quick", "--arch", "llama", "--size", "tiny", "--tokens", "300", "--limit-dialogues", "120",
+            "--eval-dialogues", "8", "--evals", "1", "--vocab-size", "400", "--batch-size", "8", "--contenders",
+            "ours_packed", "--variant", "fused:optim=adamw_torch_fused", "--out", str(out)]
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / "train_throughput.py"), *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(out.read_text(encoding="utf-8"))
+    settings = result["settings"]
+    assert settings["arch"] == "llama" and settings["variants"] == {"fused": {"optim": "adamw_torch_fused"}}
+    # 2 layers × 12 · 64² matmul weights + 5 RMSNorm vectors of 64 + the tied vocab × 64 LM head
+    assert settings["matmul_params"] == 2 * 12 * 64 * 64 + 5 * 64 + settings["vocab_size"] * 64
+    assert list(result["contenders"]) == ["ours_packed", "ours_packed+fused"]
+    for entry in result["contenders"].values():
+        assert entry["budget_reached"] and entry["heldout_assistant_ppl"] > 1
+    assert result["ratios"]["ours_packed+fused_vs_ours_packed_tokens_per_s"] > 0
