@@ -1,3 +1,10 @@
 """chathuman_hf: fine-tune a causal LM into a multi-turn Korean everyday-conversation assistant, and serve it."""
 
+import logging
+
 __version__ = "0.1.0"
+
+# bitsandbytes (the qlora/dev extra) is imported by transformers whenever it is installed and, on CPUs with AVX-512
+# BF16, warns at import that an optional Hub kernel ("kernels-community") is missing: on every run, QLoRA or not,
+# offline or not. Its built-in 4-bit CPU kernel is used instead (the QLoRA test runs on it), so the line only alarms.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from transformers import set_seed
+from accelerate.utils import set_seed  # transformers.set_seed imports bitsandbytes before chathuman_hf quiets it
 
 from chathuman_hf.checkpoints import resolve_resume
 from chathuman_hf.cli import run_cli
