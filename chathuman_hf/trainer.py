@@ -19,6 +19,7 @@ from chathuman_hf.evaluation import StatsAccumulator, batch_loss_stats, generate
 from chathuman_hf.labels import LabelMode
 from chathuman_hf.lora import is_peft_model, save_adapter
 from chathuman_hf.run_loss import RunLossCallback, record_loss_sum, whole_run_train_loss
+from chathuman_hf.scale_out import enable_fsdp_on_cpu
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,22 @@ class ChatTrainer(Trainer):
         self.seen_rows: list[int] = []  # crc32 of every training row this process saw (data-parallel check)
         self.add_callback(RunLossCallback())  # a resumed run's train_loss covers the steps before the resume
 
+    def create_accelerator_and_postprocess(self) -> None:  # noqa: D102
+        super().create_accelerator_and_postprocess()
+        if enable_fsdp_on_cpu(self.accelerator):  # accelerate drops FSDP on CPU-only machines: see scale_out.py
+            self.is_fsdp_enabled = True
+
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:  # noqa: D102
+        sharded = self.is_fsdp_enabled and "FULL" not in str(self.accelerator.state.fsdp_plugin.state_dict_type)
+        if sharded and _internal_call:
+            # Trainer decides the best checkpoint by whether its folder exists right after this call, but with a
+            # sharded state dict the shards are written later: the ranks raced, disagreed and hung in
+            # _load_best_model (measured, transformers 5.24). Every rank creates the folder first.
+            Path(output_dir or self.args.output_dir).mkdir(parents=True, exist_ok=True)
+        elif sharded:
+            # Trainer writes no weights for a sharded FSDP state dict (checkpoints hold the shards): gather them on
+            # every rank and save one ordinary safetensors model, as for FULL_STATE_DICT
+            self._save(output_dir, state_dict=self.accelerator.get_state_dict(self.model))
         super().save_model(output_dir, _internal_call)
         folder = Path(output_dir or self.args.output_dir)
         if self.args.should_save and folder.is_dir():
