@@ -2,8 +2,9 @@
 # The GPU rows in one go, on a machine with one or more CUDA GPUs (about 10 minutes at most on one GPU):
 #   1. training throughput at the KoGPT2 shape in bf16 (bench/train_throughput.py, packed vs dynamic padding),
 #   2. the single-GPU quickstart (accelerate_configs/single_gpu.yaml) and a pipeline("text-generation") reply,
-#   3. with two or more GPUs: DDP (multi_gpu.yaml) and FSDP2 (fsdp.yaml) across all of them, and the FSDP test of
-#      tests/test_scale_out.py (sharded checkpoint, SIGKILL, resume auto, pipeline load).
+#   3. with two or more GPUs: DDP (multi_gpu.yaml) and FSDP2 (fsdp.yaml) across all of them, and the slow FSDP tests
+#      of tests/test_scale_out.py (fsdp_cpu.yaml's sharded checkpoints, here on the GPUs: SIGKILL, resume auto,
+#      LoRA, pipeline load).
 # Writes OUT/gpu_check.json (every step's status, wall time and headline numbers) and OUT/SUMMARY.md.
 # Usage: bash bench/gpu_check.sh [OUT]        (default OUT: results/gpu_check)
 set -uo pipefail

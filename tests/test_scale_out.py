@@ -212,3 +212,15 @@ def test_lora_under_fsdp2_saves_the_adapter_ddp_saves(tmp_path, tiny_model_dir):
     assert sorted(a) == sorted(b) and all("lora_" in k for k in a)
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
     generates(fsdp)
+
+
+def test_gpu_check_without_a_gpu_stops_with_one_line(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: bench/gpu_check.sh would run the GPU rows")
+    proc = subprocess.run(["bash", str(REPO / "bench/gpu_check.sh"), str(tmp_path / "out")], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+    assert proc.stderr.startswith("gpu_check: no CUDA GPU is visible") and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
