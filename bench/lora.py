@@ -2,6 +2,7 @@
 
     python bench/lora.py --quick --out bench/results/lora_quick.json
     python bench/lora.py --out bench/results/lora.json
+    python bench/lora.py --seeds 3 --out bench/results/lora_3seeds.json   # medians over 3 data-order seeds
 
 A tiny Llama base (its tokenizer already has ``<usr>``/``<sys>``: no token is added) is first trained in full on
 one half of the dialogues (ChatbotData when ``../shared`` has it, else the embedded sample), so the adapters start
@@ -78,8 +79,9 @@ def build_base(args, work: Path) -> Path:
     return base
 
 
-def run_contender(name: str, args, work: Path, *, base: Path, out: Path | None = None) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--run", name, "--base", str(base), "--work", str(work), *args.passthrough]
+def run_contender(name: str, args, work: Path, *, base: Path, out: Path | None = None, seed: int = 0) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--run", name, "--base", str(base), "--work", str(work), "--seed", str(seed),
+           *args.passthrough]
     if out is not None:
         cmd += ["--save", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -142,7 +144,8 @@ def one_run(name: str, ns) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, PeakRSS() as rss:
         train_args = dict(output_dir=tmp, per_device_train_batch_size=ns.batch_size, learning_rate=lr,
                           lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0, max_steps=10**6,
-                          logging_steps=10**6, save_strategy="no", eval_strategy="no", report_to="none", seed=0,
+                          logging_steps=10**6, save_strategy="no", eval_strategy="no", report_to="none",
+                          seed=ns.seed,
                           disable_tqdm=True, use_cpu=True, load_best_model_at_end=False)
         torch.manual_seed(0)
         if name == "trl_lora":
@@ -165,7 +168,7 @@ def one_run(name: str, ns) -> dict[str, Any]:
             ds = tokenize_dialogues(Dataset.from_dict({"messages": train_msgs}), tok, label_mode="all_sys", **common)
             if name != "lora_unpacked":
                 rows = len(ds)
-                ds = pack_dataset(ds, max_length=ns.max_length, seed=0)
+                ds = pack_dataset(ds, max_length=ns.max_length, seed=ns.seed)
                 # fewer, fuller rows: scale the batch so a step holds about as many tokens (and steps) as unpacked
                 train_args["per_device_train_batch_size"] = max(1, round(ns.batch_size * len(ds) / rows))
             trainer = ChatTrainer(model=model, args=ChatTrainingArguments(**train_args), train_dataset=ds,
@@ -198,6 +201,16 @@ def one_run(name: str, ns) -> dict[str, Any]:
     }
 
 
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One contender over the seeds: the median of every number (the first failure, if any run failed)."""
+    import statistics
+
+    failed = [r for r in runs if r.get("status") != "ok"]
+    if failed:
+        return failed[0]
+    return {"status": "ok", **{key: statistics.median(r[key] for r in runs) for key in runs[0] if key != "status"}}
+
+
 def markdown(result: dict[str, Any]) -> str:
     rows = ["| contender | trainable params | share % | optimizer state MB | peak RSS MB | useful tok/s | "
             "held-out assistant ppl | steps |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -208,6 +221,10 @@ def markdown(result: dict[str, Any]) -> str:
         rows.append(f"| {name} | {r['trainable_params']:,} | {r['trainable_share']} | {r['optimizer_state_mb']} | "
                     f"{r['peak_rss_mb']} | {r['useful_tokens_per_s']:,} | {r['heldout_assistant_perplexity']} | "
                     f"{r['steps']} |")
+    if result.get("seeds", 1) > 1:
+        rows += ["", f"medians over {result['seeds']} data-order seeds; held-out assistant ppl per seed: " + "; ".join(
+            f"{name} " + ", ".join(str(r.get("heldout_assistant_perplexity")) for r in runs)
+            for name, runs in result["per_seed"].items())]
     rows += ["", "ratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in result["ratios"].items() if v is not None)]
     return "\n".join(rows) + "\n"
 
@@ -221,6 +238,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     p.add_argument("--base", default=None, help=argparse.SUPPRESS)
     p.add_argument("--work", default=None, help=argparse.SUPPRESS)
     p.add_argument("--save", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--seeds", type=int, default=1,
+                   help="Data-order seeds (0..N-1; same base and LoRA init): per-seed rows and medians.")
     for flag, default, kind in (("--tokens", 30000, int), ("--pretrain-tokens", 60000, int),
                                 ("--train-dialogues", 2000, int), ("--eval-dialogues", 200, int),
                                 ("--hidden", 128, int), ("--layers", 2, int), ("--vocab-size", 3000, int),
@@ -245,9 +265,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     result: dict[str, Any] = {"machine": machine_info(), "settings": {k: getattr(ns, k) for k in keys},
                               "data": str(CHATBOT_CSV) if CHATBOT_CSV.exists() else "embedded sample",
                               "contenders": {}}
-    for name in ns.contenders:
-        result["contenders"][name] = run_contender(name, ns, work, base=base)
-        print(name, result["contenders"][name], flush=True)
+    per_seed: dict[str, list[dict[str, Any]]] = {name: [] for name in ns.contenders}
+    for seed in range(ns.seeds):  # interleaved: a slow spell of the machine hits every contender alike
+        for name in ns.contenders:
+            per_seed[name].append(run_contender(name, ns, work, base=base, seed=seed))
+            print(f"seed {seed}", name, per_seed[name][-1], flush=True)
+    result["seeds"] = ns.seeds
+    result["per_seed"] = per_seed
+    result["contenders"] = {name: medians(runs) for name, runs in per_seed.items()}
     c = result["contenders"]
 
     def get(name: str, key: str) -> float | None:
