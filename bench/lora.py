@@ -66,7 +66,8 @@ def build_base(args, work: Path) -> Path:
         return base
     pre, _, _ = dialogues(args)
     tok = train_tokenizer([m["content"] for d in pre for m in d], vocab_size=args.vocab_size)
-    config = AutoConfig.for_model("llama", vocab_size=len(tok), hidden_size=args.hidden, intermediate_size=2 * args.hidden,
+    config = AutoConfig.for_model("llama", vocab_size=len(tok), hidden_size=args.hidden,
+                                  intermediate_size=2 * args.hidden,
                                   num_hidden_layers=args.layers, num_attention_heads=4, num_key_value_heads=4,
                                   max_position_embeddings=args.max_length, pad_token_id=tok.pad_token_id,
                                   bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
@@ -79,7 +80,9 @@ def build_base(args, work: Path) -> Path:
     return base
 
 
-def run_contender(name: str, args, work: Path, *, base: Path, out: Path | None = None, seed: int = 0) -> dict[str, Any]:
+def run_contender(
+    name: str, args, work: Path, *, base: Path, out: Path | None = None, seed: int = 0
+) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--run", name, "--base", str(base), "--work", str(work), "--seed", str(seed),
            *args.passthrough]
     if out is not None:
@@ -156,7 +159,8 @@ def one_run(name: str, ns) -> dict[str, Any]:
             counter = TokenCounter(model, tok.pad_token_id, budget)
             cfg = SFTConfig(**train_args, max_length=ns.max_length, assistant_only_loss=True, dataset_num_proc=None)
             trainer = SFTTrainer(model=model, args=cfg, train_dataset=Dataset.from_dict({"messages": train_msgs}),
-                                 processing_class=tok, peft_config=lora_config(lora_args), callbacks=[counter.callback()])
+                                 processing_class=tok, peft_config=lora_config(lora_args),
+                                 callbacks=[counter.callback()])
             trainer.train()
             model = trainer.model
             tok = prepare_tokenizer(AutoTokenizer.from_pretrained(ns.base))
@@ -186,14 +190,16 @@ def one_run(name: str, ns) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         evaluator = ChatTrainer(model=model, args=ChatTrainingArguments(output_dir=tmp, report_to="none", use_cpu=True,
                                                                         disable_tqdm=True, eval_strategy="no",
-                                                                        save_strategy="no", load_best_model_at_end=False),
+                                                                        save_strategy="no",
+                                                                        load_best_model_at_end=False),
                                 eval_dataset=held_ds, data_collator=ChatCollator(tok.pad_token_id, "all_sys",
                                                                                  with_assistant_labels=True),
                                 label_mode="all_sys")
         metrics = evaluator.evaluate()
     return {
         "status": "ok", "trainable_params": counts["trainable_params"], "total_params": counts["total_params"],
-        "trainable_share": round(counts["trainable_share"], 3), "optimizer_state_mb": round(optimizer_bytes / 2**20, 3),
+        "trainable_share": round(counts["trainable_share"], 3),
+        "optimizer_state_mb": round(optimizer_bytes / 2**20, 3),
         "peak_rss_mb": round(rss.peak_mb, 1), "useful_tokens": counter.tokens, "train_s": round(counter.train_s, 2),
         "useful_tokens_per_s": round(counter.tokens / max(counter.train_s, 1e-9), 1),
         "heldout_assistant_perplexity": round(float(metrics["eval_assistant_perplexity"]), 3),
@@ -279,7 +285,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         return c.get(name, {}).get(key)
 
     result["ratios"] = {
-        "lora_vs_trl_useful_tokens_per_s": ratio(get("lora", "useful_tokens_per_s"), get("trl_lora", "useful_tokens_per_s")),
+        "lora_vs_trl_useful_tokens_per_s": ratio(get("lora", "useful_tokens_per_s"),
+                                                 get("trl_lora", "useful_tokens_per_s")),
         "lora_vs_trl_heldout_ppl": ratio(get("lora", "heldout_assistant_perplexity"),
                                          get("trl_lora", "heldout_assistant_perplexity")),
         "lora_unpacked_vs_trl_useful_tokens_per_s": ratio(get("lora_unpacked", "useful_tokens_per_s"),
@@ -287,7 +294,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         "lora_unpacked_vs_trl_heldout_ppl": ratio(get("lora_unpacked", "heldout_assistant_perplexity"),
                                                   get("trl_lora", "heldout_assistant_perplexity")),
         "lora_vs_full_optimizer_state": ratio(get("lora", "optimizer_state_mb"), get("full_ft", "optimizer_state_mb")),
-        "lora_vs_full_useful_tokens_per_s": ratio(get("lora", "useful_tokens_per_s"), get("full_ft", "useful_tokens_per_s")),
+        "lora_vs_full_useful_tokens_per_s": ratio(get("lora", "useful_tokens_per_s"),
+                                                  get("full_ft", "useful_tokens_per_s")),
         "lora_vs_full_heldout_ppl": ratio(get("lora", "heldout_assistant_perplexity"),
                                           get("full_ft", "heldout_assistant_perplexity")),
     }

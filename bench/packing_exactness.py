@@ -1,6 +1,7 @@
 """Packed vs unpacked logits and loss per architecture family and attention implementation.
 
-    python bench/packing_exactness.py [--quick] [--families gpt2 llama ...] [--attn eager sdpa] --out results/packing_exactness.json
+    python bench/packing_exactness.py [--quick] [--families gpt2 llama ...] [--attn eager sdpa]
+        --out results/packing_exactness.json
 
 For tiny models of each family (``chathuman_hf.testing.TINY_FAMILY_CONFIGS``; gemma3_text and exaone4 with a
 16-token sliding window, shorter than a packed row) the same random dialogues are run unpacked (one per row, padded)
@@ -82,7 +83,8 @@ def measure(family: str, attn: str, ds: Dataset, packed: Dataset, vocab: int) ->
         "block_4d": {"position_ids": bp["position_ids"], "use_cache": False,
                      "attention_mask": block_4d_mask([r["seq_lengths"] for r in rows_p], total)},
     }
-    if attn == "flex_attention":  # a 4-D float mask is no BlockMask: flex_attention crashed (double free / SIGSEGV) here
+    # a 4-D float mask is no BlockMask: flex_attention crashed (double free / SIGSEGV) here
+    if attn == "flex_attention":
         del variants["block_4d"]
     t0 = time.perf_counter()
     with torch.no_grad():

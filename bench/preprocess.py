@@ -6,8 +6,8 @@ The corpus (AIHub 한국어 대화 요약 layout) is built first at the chosen s
 20,000) from the embedded sample and ``../shared/data/ChatbotData.csv``; building it is not timed. Each contender
 then runs in its own subprocess so that its peak RSS (process + children, sampled) and wall time are its own:
 
-- ``ours``: ``load_dialogues`` (AIHub loader, PII scrubbing with ``--scrub-pii``, cleaning, turn rules) + ``tokenize_dialogues`` (``datasets.map``,
-  batched, ``num_proc``) into a fresh datasets cache;
+- ``ours``: ``load_dialogues`` (AIHub loader, PII scrubbing with ``--scrub-pii``, cleaning, turn rules) +
+  ``tokenize_dialogues`` (``datasets.map``, batched, ``num_proc``) into a fresh datasets cache;
 - ``ours_cached``: the same command again on the same cache (what a second training run pays);
 - ``plain_loop``: a per-dialogue Python loop, ``tokenizer.encode`` per turn, Python lists → ``Dataset``;
 - ``seed_style``: the same loop padding every example to 256 and growing a DataFrame row by row; time-bounded
@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     ]
     result = {
         "machine": machine,
-        "settings": {"scale": scale, "files": len(files), "corpus_mb": round(corpus_mb, 1), "build_s": round(build_s, 1),
+        "settings": {"scale": scale, "files": len(files), "corpus_mb": round(corpus_mb, 1),
+                     "build_s": round(build_s, 1),
                      "num_proc": a.num_proc, "tokenizer": tokenizer_origin(tok), "vocab_size": len(tok),
                      "label_mode": a.label_mode, "baseline_max_seconds": a.baseline_max_seconds,
                      "template": a.template, "scrub_pii": a.scrub_pii},
@@ -189,8 +190,8 @@ def main(argv: list[str] | None = None) -> None:
         "ratios": ratios,
         "targets": targets,
     }
-    cols = ["contender", "status", "dialogues", "examples", "tokens", "work_s", "dialogues_per_s", "projected_s_for_190k",
-            "process_wall_s", "peak_rss_mb"]
+    cols = ["contender", "status", "dialogues", "examples", "tokens", "work_s", "dialogues_per_s",
+            "projected_s_for_190k", "process_wall_s", "peak_rss_mb"]
     notes = [
         f"corpus: {scale:,} synthetic AIHub-summary dialogues in {len(files)} files ({corpus_mb:.0f} MB), built in "
         f"{build_s:.1f} s (not timed); tokenizer {tokenizer_origin(tok)}, vocab {len(tok)}; num_proc {a.num_proc}; "

@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="results/serve_load.json")
     p.add_argument("--sessions", type=int, default=32)
     p.add_argument("--messages", type=int, default=None, help="messages per session (default 5, quick 3)")
-    p.add_argument("--max-seconds", type=float, default=None, help="time bound of the load phase (default 300, quick 90)")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="time bound of the load phase (default 300, quick 90)")
     p.add_argument("--model", default=None, help="saved chat model directory (default: a tiny random-init one)")
     p.add_argument("--preset", default="fast")
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for the server process")
@@ -216,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "machine": machine,
         "settings": {"sessions": a.sessions, "messages_per_session": n_messages, "max_seconds": max_seconds,
-                     "server_threads": a.threads or "default", "model": a.model or "tiny random-init (make_tiny_model_dir)", "preset": a.preset,
+                     "server_threads": a.threads or "default",
+                     "model": a.model or "tiny random-init (make_tiny_model_dir)", "preset": a.preset,
                      "endpoints": "/api/chat (even sessions), /api/chat/stream (odd sessions)"},
         "contenders": {"ours": contender},
         "ratios": {"completed_share": len(lat) / total if total else None},

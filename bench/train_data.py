@@ -71,7 +71,8 @@ def assistant_perplexity(model, examples, pad_id: int, *, batch_size: int = 32, 
         logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float()
         shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
         nll += torch.nn.functional.cross_entropy(
-            shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=-100, reduction="sum"
+            shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=-100,
+            reduction="sum",
         ).item()
         count += int((shift_labels != -100).sum())
     model.train(was_training)

@@ -6,9 +6,9 @@
 Every contender starts from the same random init (same config: GPT-2, or a Llama-family model of the same matmul
 parameter count, ``bench_models.py``; several ``--arch`` run in turn, each into ``<out>_<arch>.json``), sees the
 same tokenized dialogues (ChatbotData + the embedded sample) under the same tokenizer, label mode, learning rate
-and examples per step, and trains until the same number of useful (non-pad) tokens has gone through the forward pass, counted by one forward
-pre-hook on the model. Held-out assistant perplexity is measured by one function for everyone at fixed token
-marks, so the curve also gives the wall-clock time to a fixed perplexity target. Contenders:
+and examples per step, and trains until the same number of useful (non-pad) tokens has gone through the forward
+pass, counted by one forward pre-hook on the model. Held-out assistant perplexity is measured by one function for
+everyone at fixed token marks, so the curve also gives the wall-clock time to a fixed perplexity target. Contenders:
 
 - ``seed_style``: plain PyTorch loop, every example padded to 256 (``bench/baselines/seed_train.py``);
 - ``trl``: TRL ``SFTTrainer`` on conversational ``messages`` with assistant-only loss (a ``{% generation %}``
@@ -64,7 +64,9 @@ class Budget:
     """Counts useful tokens through a forward pre-hook, times training steps, evaluates at token marks, stops."""
 
     def __init__(self, model, pad_id: int, budget: int, eval_fn, n_evals: int, max_seconds: float | None, sync):
-        self.pad_id, self.budget, self.eval_fn, self.max_seconds, self.sync = pad_id, budget, eval_fn, max_seconds, sync
+        self.pad_id, self.budget, self.eval_fn, self.max_seconds, self.sync = (
+            pad_id, budget, eval_fn, max_seconds, sync
+        )
         self.marks = [math.ceil(budget * k / n_evals) for k in range(1, n_evals + 1)]
         self.tokens = self.positions = self.steps = 0
         self.train_s = self.eval_s = 0.0
@@ -350,7 +352,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed-style-max-seconds", type=float, default=None,
                    help="cap the seed-style run's training time (default none, quick 25 s)")
     p.add_argument("--label-mode", default="-100+sys", choices=["-100+sys", "input"])
-    p.add_argument("--batch-size", type=int, default=32, help="examples per step, rounded so that it fills whole packed rows (same tokens per step)")
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="examples per step, rounded so that it fills whole packed rows (same tokens per step)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--max-length", type=int, default=256)
     p.add_argument("--vocab-size", type=int, default=8000)
@@ -489,8 +492,10 @@ def run_shape(a: argparse.Namespace, arch: str, out: Path) -> None:
         keys = ["useful_tokens_per_s", "pad_share", "peak_rss_mb", "heldout_assistant_ppl", "useful_model_flops_per_s",
                 "mfu_vs_mm_peak", "train_s", "useful_tokens", "time_to_target_s"]
         agg = {k: median(r.get(k) for r in good) for k in keys}
-        agg["projected_seed_workload_h"] = (190_000 * 5 * a.seed_tokens_per_dialogue / agg["useful_tokens_per_s"] / 3600
-                                            if agg["useful_tokens_per_s"] else None)
+        agg["projected_seed_workload_h"] = (
+            190_000 * 5 * a.seed_tokens_per_dialogue / agg["useful_tokens_per_s"] / 3600
+            if agg["useful_tokens_per_s"] else None
+        )
         agg["heldout_ppl_per_seed"] = [r["heldout_assistant_ppl"] for r in good]
         agg["budget_reached"] = all(r["budget_reached"] for r in good)
         agg["seeds"] = len(good)
@@ -499,7 +504,9 @@ def run_shape(a: argparse.Namespace, arch: str, out: Path) -> None:
         agg["runs"] = rs
         contenders[name] = agg
     # `trl` = TRL's best finalist by wall-clock time to the perplexity target (then by tokens/s)
-    finals = [contenders[f"trl_{c}"] for c in trl_finalists if contenders.get(f"trl_{c}", {}).get("useful_tokens_per_s")]
+    finals = [
+        contenders[f"trl_{c}"] for c in trl_finalists if contenders.get(f"trl_{c}", {}).get("useful_tokens_per_s")
+    ]
     if finals:
         best_trl = min(finals, key=lambda r: (r["time_to_target_s"] if r["time_to_target_s"] is not None else math.inf,
                                               -r["useful_tokens_per_s"]))
@@ -532,7 +539,8 @@ def run_shape(a: argparse.Namespace, arch: str, out: Path) -> None:
                    _ge(ratios.get(f"{best}_vs_seed_style_tokens_per_s"), 10)),
         target_row("ours ≥ 1.4× TRL tokens/s", "≥ 1.4", ratios.get(f"{best}_vs_trl_tokens_per_s"),
                    _ge(ratios.get(f"{best}_vs_trl_tokens_per_s"), 1.4)),
-        target_row("packing pad share", "≤ 3%", c("ours_packed", "pad_share"), _le(c("ours_packed", "pad_share"), 0.03)),
+        target_row("packing pad share", "≤ 3%", c("ours_packed", "pad_share"),
+                   _le(c("ours_packed", "pad_share"), 0.03)),
         target_row(f"useful FLOP/s vs mm peak ({best})", "≥ 60%", c(best, "mfu_vs_mm_peak"),
                    _ge(c(best, "mfu_vs_mm_peak"), 0.6)),
         target_row(f"wall time to ppl target vs TRL ({fastest})", "≤ 0.5",
@@ -550,7 +558,8 @@ def run_shape(a: argparse.Namespace, arch: str, out: Path) -> None:
             "arch": arch, "size": a.size, "config": size, "params": n_params, "matmul_params": mm_params,
             "variants": variants, "threads": torch.get_num_threads(),
             "vocab_size": len(tok), "tokenizer": tokenizer_origin(tok), "label_mode": a.label_mode, "lr": a.lr,
-            "batch_size_requested": a.batch_size, "batch_size": batch_size, "packed_batch_rows": packed_rows, "max_length": a.max_length,
+            "batch_size_requested": a.batch_size, "batch_size": batch_size, "packed_batch_rows": packed_rows,
+            "max_length": a.max_length,
             "useful_token_budget": budget_tokens, "seeds": n_seeds, "train_dialogues": len(train_msgs),
             "eval_dialogues": len(eval_msgs), "mean_example_tokens": mean_len, "attention_context": ctx_len,
             "flops_per_useful_token": flops_per_token, "device": a.device, "bf16": a.bf16,
@@ -567,7 +576,8 @@ def run_shape(a: argparse.Namespace, arch: str, out: Path) -> None:
             "mfu_vs_mm_peak", "peak_rss_mb", "useful_tokens", "train_s", "budget_reached", "seeds", "trl_config",
             "projected_seed_workload_h"]
     notes = [
-        f"{config.model_type} {size}, {n_params / 1e6:.1f}M params ({mm_params / 1e6:.2f}M in matmuls), vocab {len(tok)}, label mode {a.label_mode}, lr {a.lr}, "
+        f"{config.model_type} {size}, {n_params / 1e6:.1f}M params ({mm_params / 1e6:.2f}M in matmuls), "
+        f"vocab {len(tok)}, label mode {a.label_mode}, lr {a.lr}, "
         f"{batch_size} examples/step ≈ {packed_rows} packed rows of {a.max_length} (equal tokens per step), "
         f"budget {budget_tokens:,} useful tokens, {n_seeds} data-order seed(s), medians shown.",
         f"{peak['dtype']} torch.mm peak ({peak['n']}², {peak['threads']} threads) measured in this run before and "

@@ -1,4 +1,5 @@
-"""The chat collator: dynamic padding, labels per mode (``chathuman_hf.labels``), packed rows with restarting position ids.
+"""The chat collator: dynamic padding, labels per mode (``chathuman_hf.labels``), packed rows with restarting
+position ids.
 
 Which tokens are targets is decided by ``chathuman_hf.labels`` only; this module pads and stacks.
 """
@@ -19,9 +20,9 @@ class ChatCollator:
     """Pad a batch of tokenized dialogues to its longest row and build labels for the selected label mode.
 
     Rows with ``seq_lengths`` (from ``pack_dataset``) are packed rows: they get restarting ``position_ids`` and no
-    ``attention_mask``, from which transformers keeps packed dialogues apart (``packed_attention``). In ``shift`` mode the
-    batch also carries ``shift_labels`` (same tensor): transformers' causal-LM loss then uses them without shifting
-    again, and Trainer counts ``num_items_in_batch`` on them.
+    ``attention_mask``, from which transformers keeps packed dialogues apart (``packed_attention``). In ``shift``
+    mode the batch also carries ``shift_labels`` (same tensor): transformers' causal-LM loss then uses them without
+    shifting again, and Trainer counts ``num_items_in_batch`` on them.
     """
 
     def __init__(
@@ -34,7 +35,9 @@ class ChatCollator:
         return_tensors: str = "pt",
     ) -> None:
         if pad_token_id is None:
-            raise ValueError("pad_token_id is None: prepare the tokenizer with chathuman_hf.tokenization.prepare_tokenizer")
+            raise ValueError(
+                "pad_token_id is None: prepare the tokenizer with chathuman_hf.tokenization.prepare_tokenizer"
+            )
         self.pad_token_id = int(pad_token_id)
         self.label_mode = LabelMode.parse(label_mode)
         self.pad_to_multiple_of = pad_to_multiple_of
@@ -76,7 +79,9 @@ class ChatCollator:
             attention[b, :n] = 1
             labels[b, :n] = torch.tensor(example_labels(ids, f["roles"], f["last_turn"], self.label_mode, seqs))
             if assistant is not None:
-                assistant[b, :n] = torch.tensor(example_labels(ids, f["roles"], f["last_turn"], LabelMode.ALL_SYS, seqs))
+                assistant[b, :n] = torch.tensor(
+                    example_labels(ids, f["roles"], f["last_turn"], LabelMode.ALL_SYS, seqs)
+                )
         targets = int((labels != IGNORE_INDEX).sum()) if self.label_mode.pre_shifted else int(
             (labels[:, 1:] != IGNORE_INDEX).sum()
         )

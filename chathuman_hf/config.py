@@ -42,15 +42,21 @@ class ModelArguments(LoraArguments):
 
     model_name_or_path: str = field(
         default=DEFAULT_MODEL,
-        metadata={"help": "Hub id or local directory of a causal LM. Ignored (left at its default) with --model_type."},
+        metadata={
+            "help": "Hub id or local directory of a causal LM. Ignored (left at its default) with --model_type."
+        },
     )
     model_type: str | None = field(
         default=None,
-        metadata={"help": "Build the model from scratch with this architecture (e.g. gpt2) instead of loading weights."},
+        metadata={
+            "help": "Build the model from scratch with this architecture (e.g. gpt2) instead of loading weights."
+        },
     )
     config_overrides: str | None = field(
         default=None,
-        metadata={"help": "Config overrides, e.g. 'n_layer=4,n_embd=128,n_head=4,n_positions=256' (run_clm.py style)."},
+        metadata={
+            "help": "Config overrides, e.g. 'n_layer=4,n_embd=128,n_head=4,n_positions=256' (run_clm.py style)."
+        },
     )
     tokenizer_name: str | None = field(
         default=None, metadata={"help": "Tokenizer (Hub id or dir); default: the model's own tokenizer."}
@@ -74,7 +80,10 @@ class ModelArguments(LoraArguments):
     )
     dtype: str | None = field(
         default=None,
-        metadata={"help": "dtype to load the weights in.", "choices": [None, "auto", "float32", "bfloat16", "float16"]},
+        metadata={
+            "help": "dtype to load the weights in.",
+            "choices": [None, "auto", "float32", "bfloat16", "float16"],
+        },
     )
 
     def __post_init__(self) -> None:
@@ -168,9 +177,13 @@ class ChatArguments:
 
 @dataclass
 class ChatTrainingArguments(TrainingArguments):
-    """``TrainingArguments`` with defaults for a chat fine-tune: per-epoch eval/save, best model on assistant perplexity."""
+    """``TrainingArguments`` with defaults for a chat fine-tune: per-epoch eval/save, best model on assistant
+    perplexity.
+    """
 
-    output_dir: str | None = field(default="outputs/chathuman", metadata={"help": "Where checkpoints and the model go."})
+    output_dir: str | None = field(
+        default="outputs/chathuman", metadata={"help": "Where checkpoints and the model go."}
+    )
     num_train_epochs: float = field(default=5.0, metadata={"help": "Total number of training epochs."})
     learning_rate: float = field(default=5.0e-05, metadata={"help": "Initial AdamW learning rate."})
     weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
@@ -178,8 +191,12 @@ class ChatTrainingArguments(TrainingArguments):
     per_device_train_batch_size: int = field(default=8, metadata={"help": "Batch size per device for training."})
     per_device_eval_batch_size: int = field(default=8, metadata={"help": "Batch size per device for evaluation."})
     eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
-    save_strategy: str = field(default="epoch", metadata={"help": "When to save a checkpoint: no, steps, epoch, best."})
-    save_total_limit: int | None = field(default=2, metadata={"help": "Keep at most this many checkpoints (+ the best)."})
+    save_strategy: str = field(
+        default="epoch", metadata={"help": "When to save a checkpoint: no, steps, epoch, best."}
+    )
+    save_total_limit: int | None = field(
+        default=2, metadata={"help": "Keep at most this many checkpoints (+ the best)."}
+    )
     load_best_model_at_end: bool = field(
         default=True, metadata={"help": "Load the best checkpoint (metric_for_best_model) at the end of training."}
     )
@@ -234,7 +251,9 @@ def accelerator_available() -> bool:
     import torch
     from transformers.utils import is_torch_hpu_available, is_torch_npu_available, is_torch_xpu_available
 
-    return torch.cuda.is_available() or is_torch_xpu_available() or is_torch_npu_available() or is_torch_hpu_available()
+    return (
+        torch.cuda.is_available() or is_torch_xpu_available() or is_torch_npu_available() or is_torch_hpu_available()
+    )
 
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments)
@@ -291,7 +310,12 @@ def fix_dash_values(argv: list[str]) -> list[str]:
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg in _LABEL_MODE_FLAGS and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1] in LABEL_MODES:
+        if (
+            arg in _LABEL_MODE_FLAGS
+            and i + 1 < len(argv)
+            and argv[i + 1].startswith("-")
+            and argv[i + 1] in LABEL_MODES
+        ):
             out.append(f"{arg}={argv[i + 1]}")
             i += 2
             continue

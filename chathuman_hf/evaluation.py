@@ -23,7 +23,9 @@ from chathuman_hf.labels import IGNORE_INDEX
 STAT_COLUMNS = ("loss_sum", "tokens", "assistant_loss_sum", "assistant_tokens")
 
 
-def token_nll_sums(logits: torch.Tensor, labels: torch.Tensor, *, pre_shifted: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def token_nll_sums(
+    logits: torch.Tensor, labels: torch.Tensor, *, pre_shifted: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row sums of token NLL and target counts (float64, int64); ``pre_shifted`` labels are not shifted again."""
     if not pre_shifted:
         logits, labels = logits[:, :-1, :], labels[:, 1:]

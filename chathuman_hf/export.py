@@ -40,7 +40,9 @@ def _check_output(model_dir: Path, output_dir: Path) -> None:
 
 
 def export_model(model_dir: str | Path, output_dir: str | Path) -> Path:
-    """Write a standalone, publishable copy of ``model_dir`` (merged adapter or cleaned full model) to ``output_dir``."""
+    """Write a standalone, publishable copy of ``model_dir`` (merged adapter or cleaned full model) to
+    ``output_dir``.
+    """
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     kind = model_kind(model_dir)  # NotAModelError (one line) for a directory that is neither
     _check_output(model_dir, output_dir)

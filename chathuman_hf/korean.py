@@ -26,7 +26,9 @@ LEVELS = (POLITE, PLAIN, UNDETERMINED)
 POLITE_ENDING_SUFFIXES = ("요", "죠", "니다", "니까", "시오", "시다", "소서")
 # Answer words that carry a level on their own when nothing else in the utterance has an ending.
 POLITE_WORDS = frozenset({"네", "넵", "넹", "예", "옙", "아니요", "아뇨", "아니에요"})
-PLAIN_WORDS = frozenset({"응", "응응", "웅", "엉", "어", "ㅇㅇ", "ㅇㅋ", "아니", "안녕", "그래", "그치", "그렇지", "오키", "콜"})
+PLAIN_WORDS = frozenset(
+    {"응", "응응", "웅", "엉", "어", "ㅇㅇ", "ㅇㅋ", "아니", "안녕", "그래", "그치", "그렇지", "오키", "콜"}
+)
 # Kiwi tags that never end a sentence: punctuation, symbols, emoticons, foreign/hanja/numbers
 _SKIP_TAGS = ("SF", "SP", "SS", "SSO", "SSC", "SE", "SO", "SW", "SWK", "SB", "SL", "SH", "SN", "W_")
 

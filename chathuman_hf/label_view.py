@@ -27,7 +27,9 @@ def label_views(
     dialogues: Any, tokenizer: PreTrainedTokenizerBase, label_mode: str = "input", *, limit: int | None = None,
     max_length: int = 256,
 ) -> list[dict[str, list]]:
-    """Per example ``{"ids", "tokens", "trained"}``; ``trained[t]`` is True when token ``t`` is a target (unshifted)."""
+    """Per example ``{"ids", "tokens", "trained"}``; ``trained[t]`` is True when token ``t`` is a target
+    (unshifted).
+    """
     mode = LabelMode.parse(label_mode)
     if limit is not None and limit < len(dialogues):
         dialogues = dialogues.select(range(limit)) if hasattr(dialogues, "select") else dialogues[:limit]

@@ -39,7 +39,11 @@ def summarize_run(mode: str, run_dir: str | Path, wall_seconds: float, samples: 
     evals = json.loads((run_dir / "eval_results.json").read_text(encoding="utf-8"))
     history = state["log_history"]
     # per-epoch train loss: the entries logged at whole epochs (logging_strategy "epoch")
-    train = [e["loss"] for e in history if "loss" in e and e.get("epoch", 0) >= 1 and abs(e["epoch"] - round(e["epoch"])) < 1e-6]
+    train = [
+        e["loss"]
+        for e in history
+        if "loss" in e and e.get("epoch", 0) >= 1 and abs(e["epoch"] - round(e["epoch"])) < 1e-6
+    ]
     return RunSummary(
         mode=mode,
         train_loss_per_epoch=[float(x) for x in train],

@@ -47,7 +47,9 @@ def adapter_base(path: str | Path) -> str:
     config = json.loads((Path(path) / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     base = config.get("base_model_name_or_path")
     if not base:
-        raise NotAModelError(f"{path}/{ADAPTER_CONFIG} names no base_model_name_or_path; add the base's path or Hub id.")
+        raise NotAModelError(
+            f"{path}/{ADAPTER_CONFIG} names no base_model_name_or_path; add the base's path or Hub id."
+        )
     return str(base)
 
 

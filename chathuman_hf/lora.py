@@ -186,7 +186,9 @@ def is_peft_model(model: Any) -> bool:
     return isinstance(model, PeftModel)
 
 
-def save_adapter(model: Any, output_dir: str | Path, *, state_dict: dict | None = None, main_process: bool = True) -> None:
+def save_adapter(
+    model: Any, output_dir: str | Path, *, state_dict: dict | None = None, main_process: bool = True
+) -> None:
     """Save a PEFT model's adapter without embedding copies, plus the base's generation config.
 
     PEFT's ``save_embedding_layers="auto"`` saves whole embedding and output tables as soon as the vocabulary was

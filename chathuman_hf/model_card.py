@@ -229,8 +229,8 @@ def _adapter_lines(adapter: dict[str, Any] | None) -> list[str]:
     rows = adapter.get("trainable_token_rows") or []
     return [
         f"- LoRA adapter (PEFT): r={adapter['r']}, alpha={adapter['lora_alpha']}, dropout={adapter['lora_dropout']}, "
-        f"on {', '.join(adapter['target_modules'])}" + (", base loaded in 4-bit (QLoRA)" if adapter.get("quantized_4bit")
-                                                      else ""),
+        f"on {', '.join(adapter['target_modules'])}"
+        + (", base loaded in 4-bit (QLoRA)" if adapter.get("quantized_4bit") else ""),
         f"- trainable parameters: {adapter['trainable_params']:,} of {adapter['total_params']:,} "
         f"({adapter['trainable_share']:.3f}%)",
         f"- token rows trained: {len(rows)} (ids {rows})" if rows else "- token rows trained: none (no token added)",
@@ -263,7 +263,10 @@ def epoch_table(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
     out = []
     for epoch in sorted(set(rows) | set(train)):
-        row = {"epoch": epoch, "train_loss": sum(train[epoch]) / len(train[epoch]) if train.get(epoch) else float("nan")}
+        row = {
+            "epoch": epoch,
+            "train_loss": sum(train[epoch]) / len(train[epoch]) if train.get(epoch) else float("nan"),
+        }
         row.update({k: v for k, v in rows.get(epoch, {}).items() if k != "epoch"})
         out.append(row)
     return out

@@ -54,8 +54,8 @@ def build_model(
     With a tokenizer: the vocabulary size and special ids follow it, and embeddings are resized to
     ``len(tokenizer)`` with mean-initialized new rows; ``ensure_vocab_fits`` is checked. With ``guards`` the
     model refuses double-shifted labels (``losses.install_label_guard``). ``config.use_cache`` is off, as Trainer
-    sets it, so packed rows stay apart (``packed_attention``); generation follows ``generation_config.use_cache``. ``load_kwargs`` go to
-    ``from_pretrained`` (e.g. QLoRA's quantization config).
+    sets it, so packed rows stay apart (``packed_attention``); generation follows ``generation_config.use_cache``.
+    ``load_kwargs`` go to ``from_pretrained`` (e.g. QLoRA's quantization config).
     """
     overrides = parse_config_overrides(config_overrides)
     dtype = _resolve_dtype(dtype)
@@ -74,7 +74,11 @@ def build_model(
                 if getattr(tokenizer, name) is not None:
                     overrides.setdefault(name, getattr(tokenizer, name))
         config = AutoConfig.for_model(model_type or "gpt2", **overrides)
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype) if dtype else AutoModelForCausalLM.from_config(config)
+        model = (
+            AutoModelForCausalLM.from_config(config, dtype=dtype)
+            if dtype
+            else AutoModelForCausalLM.from_config(config)
+        )
     model.config.use_cache = False
     if tokenizer is not None:
         for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
@@ -96,7 +100,8 @@ def embedding_rows(model: PreTrainedModel) -> int:
 
 
 def ensure_vocab_fits(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None = None, dataset: Any = None, *, resize: bool = True
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None = None, dataset: Any = None, *,
+    resize: bool = True,
 ) -> PreTrainedModel:
     """Check every id the tokenizer (and the tokenized ``dataset``) can produce against the embedding rows.
 

@@ -6,9 +6,10 @@ that restart at 0 when no attention mask and no cache are passed, and builds eve
 Measured here (``bench/packing_exactness.py``, ``bench/RESULTS.md``): packed logits equal unpacked ones to
 <= 2.6e-7 (loss <= 1e-6) for gpt2, llama, qwen2, gemma3_text and exaone4 (sliding window 16) under eager, sdpa
 and flex_attention (not gpt2), while the hand-built 4-D block-diagonal mask used before replaced the sliding-window
-layers' masks (logits off by 0.60 on gemma3_text, 0.32 on exaone4). With a cache the detection is off and dialogues leak (0.19-0.89), hence
-``use_cache=False``: Trainer sets ``config.use_cache = args.use_cache`` (False by default), ``build_model`` does the
-same, evaluation passes it, and ``check_packing_supported`` refuses ``--use_cache true``.
+layers' masks (logits off by 0.60 on gemma3_text, 0.32 on exaone4). With a cache the detection is off and
+dialogues leak (0.19-0.89), hence ``use_cache=False``: Trainer sets ``config.use_cache = args.use_cache`` (False
+by default), ``build_model`` does the same, evaluation passes it, and ``check_packing_supported`` refuses
+``--use_cache true``.
 """
 
 from __future__ import annotations
@@ -43,12 +44,16 @@ def packing_problem(model: Any, *, use_cache: bool | None = False) -> str | None
     impl = str(getattr(config, "_attn_implementation", None) or "eager")
     if impl not in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping and "flash" not in impl:
         return (f"--packing needs an attention implementation that separates packed sequences (eager, sdpa, "
-                f"flash_attention_*); this model uses {impl!r}: load it with attn_implementation='sdpa' or drop --packing")
+                f"flash_attention_*); this model uses {impl!r}: load it with attn_implementation='sdpa' "
+                "or drop --packing")
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT model: the wrapped one
     module = sys.modules.get(type(inner).__module__)
-    if module is None or not any(hasattr(module, f) for f in ("create_causal_mask", "create_sliding_window_causal_mask")):
+    if module is None or not any(
+        hasattr(module, f) for f in ("create_causal_mask", "create_sliding_window_causal_mask")
+    ):
         return (f"--packing needs transformers' packed-sequence support, but {type(inner).__name__} "
-                f"({type(inner).__module__}) builds its own attention mask (remote or old modeling code): drop --packing")
+                f"({type(inner).__module__}) builds its own attention mask (remote or old modeling code): "
+                "drop --packing")
     if use_cache:
         return ("--packing needs --use_cache false: with a cache transformers does not detect the packed sequences "
                 "and they attend to each other")

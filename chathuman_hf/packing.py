@@ -25,7 +25,9 @@ def best_fit_bins(lengths: Sequence[int], max_length: int, order: Sequence[int])
     for idx in order:
         n = lengths[idx]
         if n > max_length:
-            raise ValueError(f"Example {idx} has {n} tokens > max_length={max_length}: tokenize with the same max_length")
+            raise ValueError(
+                f"Example {idx} has {n} tokens > max_length={max_length}: tokenize with the same max_length"
+            )
         pos = bisect.bisect_left(free, (n, -1))
         if pos < len(free):
             remaining, b = free.pop(pos)

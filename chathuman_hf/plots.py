@@ -50,8 +50,8 @@ def plot_loss_curves(log_history: list[dict[str, Any]], path: str | Path, *, tit
     return _save(plt, fig, ax, path)
 
 
-def plot_eval_curves(runs: dict[str, list[dict[str, Any]]], path: str | Path, *, key: str = "eval_assistant_perplexity",
-                     title: str = "") -> Path:
+def plot_eval_curves(runs: dict[str, list[dict[str, Any]]], path: str | Path, *,
+                     key: str = "eval_assistant_perplexity", title: str = "") -> Path:
     """One line per run: ``key`` against the epoch (the label-mode comparison plot)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)

@@ -76,7 +76,9 @@ def trims_contents(tokenizer: PreTrainedTokenizerBase, role: str) -> bool:
 
 
 def build_layout(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> Layout:
-    """Frames, closing lengths and trimming for ``roles``; ``TemplateError`` (one line) when the template is unusable."""
+    """Frames, closing lengths and trimming for ``roles``; ``TemplateError`` (one line) when the template is
+    unusable.
+    """
     name = template_name(tokenizer)
     full = _skeleton(tokenizer, roles)
     pieces = _SENTINEL.split(full)
@@ -160,7 +162,9 @@ def render_batch(
     return out
 
 
-def render_with_spans(messages: list[dict], tokenizer: PreTrainedTokenizerBase) -> tuple[str, list[tuple[int, int, int]]]:
+def render_with_spans(
+    messages: list[dict], tokenizer: PreTrainedTokenizerBase
+) -> tuple[str, list[tuple[int, int, int]]]:
     """Render one conversation; return the text and each message's (start, end, end with closing) span."""
     return render_batch([messages], tokenizer)[0]
 

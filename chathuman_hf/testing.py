@@ -167,7 +167,8 @@ FAMILY_TEMPLATES = {
     # Llama 3 (kanana, HyperCLOVA X SEED, Mi:dm): headers, contents trimmed, <|eot_id|> ends every turn
     "llama": "{{- bos_token -}}" + _LOOP + "{{- '<|start_header_id|>' + m['role'] + '<|end_header_id|>\n\n' + "
              "(m['content'] | trim) + '<|eot_id|>' -}}{%- endfor -%}"
-             "{%- if add_generation_prompt -%}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' -}}{%- endif -%}",
+             "{%- if add_generation_prompt -%}"
+             "{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' -}}{%- endif -%}",
     # ChatML (Qwen 2.5, A.X 4.0)
     "qwen2": _LOOP + "{{- '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' -}}{%- endfor -%}"
              "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}",

@@ -78,7 +78,9 @@ def role_tokens(tokenizer: PreTrainedTokenizerBase) -> tuple[str, str]:
     bos = tokenizer.bos_token or ""
     user = head[len(bos):] if head.startswith(bos) else head
     if not user or not tail:
-        raise ValueError(f"Cannot find the role markers in the chat template output {text!r}: not a chathuman_hf template.")
+        raise ValueError(
+            f"Cannot find the role markers in the chat template output {text!r}: not a chathuman_hf template."
+        )
     return user, tail
 
 
@@ -142,7 +144,8 @@ def prepare_tokenizer(
         tokenizer = tokenizer_or_name
         if _loses_text(tokenizer):
             warnings.warn(
-                f"{type(tokenizer).__name__} does not reproduce Korean text ({PROBE!r}); if this is KoGPT2 loaded with "
+                f"{type(tokenizer).__name__} does not reproduce Korean text ({PROBE!r}); "
+                "if this is KoGPT2 loaded with "
                 "AutoTokenizer under transformers 5, pass the model name to prepare_tokenizer (or load it with "
                 "PreTrainedTokenizerFast.from_pretrained) so its own tokenizer.json pipeline is used.",
                 stacklevel=2,

@@ -116,14 +116,18 @@ class ChatTrainer(Trainer):
         path = folder / f"rank-{self.args.process_index}.json"
         info = {"rank": self.args.process_index, "world_size": self.args.world_size, "rows": self.seen_rows}
         path.write_text(json.dumps(info) + "\n", encoding="utf-8")
-        logger.warning("rank %d/%d trained on %d rows", self.args.process_index, self.args.world_size, len(self.seen_rows))
+        logger.warning(
+            "rank %d/%d trained on %d rows", self.args.process_index, self.args.world_size, len(self.seen_rows)
+        )
         return path
 
     # ------------------------------------------------------------------ loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
         # transformers' own loss: labels (shifted inside) or shift_labels (the shift mode's, used as they are)
         inputs = {k: v for k, v in inputs.items() if k != "assistant_labels"}
-        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        return super().compute_loss(
+            model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch
+        )
 
     # ------------------------------------------------------------------ evaluation
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):  # noqa: D102

@@ -90,7 +90,9 @@ def load_data(data_args: DataArguments, chat_args: ChatArguments) -> ChatData:
     eval_dialogues = None
     if chat_args.eval_data:
         eval_report = DataReport()
-        eval_dialogues = load_dialogues_from_args(dataclasses.replace(data_args, data=chat_args.eval_data), eval_report)
+        eval_dialogues = load_dialogues_from_args(
+            dataclasses.replace(data_args, data=chat_args.eval_data), eval_report
+        )
         report.stats["eval_data"] = eval_report.to_dict()
         train_dialogues = dialogues
     elif chat_args.eval_split > 0:
@@ -198,15 +200,17 @@ def tokenize_data(
 
 
 def build_chat_model(
-    model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, chat_args: ChatArguments, data: ChatData | None = None,
-    *, gradient_checkpointing: bool = False,
+    model_args: ModelArguments, tokenizer: PreTrainedTokenizerBase, chat_args: ChatArguments,
+    data: ChatData | None = None, *, gradient_checkpointing: bool = False,
 ) -> PreTrainedModel:
     """Load or build the model, resize it to the tokenizer, check every token id and set chat generation defaults.
 
     With ``--use_peft`` the model is returned wrapped in a LoRA adapter (``chathuman_hf.lora.apply_lora``).
     """
     if model_args.load_in_4bit and model_args.from_scratch:
-        raise PeftSetupError("--load_in_4bit quantizes pretrained weights: give --model_name_or_path, not --model_type.")
+        raise PeftSetupError(
+            "--load_in_4bit quantizes pretrained weights: give --model_name_or_path, not --model_type."
+        )
     model = build_model(
         None if model_args.from_scratch else model_args.model_name_or_path,
         model_type=model_args.model_type,
@@ -303,7 +307,9 @@ def model_card_writer(
     def write(output_dir: str | Path) -> Path:
         args = trainer.args
         out = Path(output_dir)
-        eval_metrics = json.loads((out / "eval_results.json").read_text()) if (out / "eval_results.json").is_file() else {}
+        eval_metrics = (
+            json.loads((out / "eval_results.json").read_text()) if (out / "eval_results.json").is_file() else {}
+        )
         hyper = {k: getattr(args, k) for k in HYPERPARAMETERS if hasattr(args, k)}
         hyper["world_size"] = args.world_size
         prompts = trainer.health_prompts
@@ -326,8 +332,8 @@ def model_card_writer(
             epoch_table=epoch_table(trainer.state.log_history),
             sample_replies=samples,
             tokenizer_note=(
-                f"{model_args.tokenizer_model_type} tokenizer ({model_args.tokenizer_library}) trained on the training "
-                f"dialogues (vocab {model_args.vocab_size})" if model_args.train_tokenizer else
+                f"{model_args.tokenizer_model_type} tokenizer ({model_args.tokenizer_library}) trained on the "
+                f"training dialogues (vocab {model_args.vocab_size})" if model_args.train_tokenizer else
                 (model_args.tokenizer_name or model_args.model_name_or_path or "")
             ),
             hub_model_id=args.hub_model_id,
@@ -394,7 +400,9 @@ def save_final_output(
         data.report.write_json(out / REPORT_FILE)
         if run_args:
             write_run_args(out, *run_args, args)
-        plot_loss_curves(trainer.state.log_history, out / LOSS_CURVE_FILE, title=f"label mode {trainer.label_mode.value}")
+        plot_loss_curves(
+            trainer.state.log_history, out / LOSS_CURVE_FILE, title=f"label mode {trainer.label_mode.value}"
+        )
         trainer.create_model_card()
     if args.push_to_hub:
         trainer.push_to_hub(commit_message="End of training")

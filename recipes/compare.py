@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> Path:
     for mode in args.modes:
         run_dir = out / mode.replace("+", "_plus_").replace("-", "m")
         cmd = [sys.executable, str(TRAIN), "--config", args.config, f"--label-mode={mode}", "--output_dir",
-               str(run_dir), "--logging_strategy", "epoch", "--logging_first_step", "false", "--save_total_limit", "1", *passthrough]
+               str(run_dir), "--logging_strategy", "epoch", "--logging_first_step", "false", "--save_total_limit", "1",
+               *passthrough]
         print(f"== {mode}: {' '.join(cmd)}", flush=True)
         start = time.perf_counter()
         if subprocess.run(cmd).returncode:  # train.py has printed its one error line

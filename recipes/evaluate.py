@@ -35,7 +35,9 @@ DEFAULTS_FROM_TRAINING = ("label_mode", "max_length", "max_turns", "eval_split",
 
 @dataclass
 class EvaluateArguments:
-    model: str = field(metadata={"help": "A saved chat model or LoRA adapter directory (the output of recipes/train.py)."})
+    model: str = field(
+        metadata={"help": "A saved chat model or LoRA adapter directory (the output of recipes/train.py)."}
+    )
     output: str | None = field(default=None, metadata={"help": "Write the metrics JSON here."})
     batch_size: int = field(default=8, metadata={"help": "Evaluation batch size (does not change the numbers)."})
     chat_template: str = chat_template_field()

@@ -28,7 +28,9 @@ from chathuman_hf.rendering import TemplateError
 @dataclass
 class InspectArguments:
     model: str = field(metadata={"help": "Base model (Hub id or dir) or an output directory of train.py."})
-    label_mode: str = field(default="input", metadata={"help": "Label mode to show.", "choices": list(LABEL_MODE_NAMES)})
+    label_mode: str = field(
+        default="input", metadata={"help": "Label mode to show.", "choices": list(LABEL_MODE_NAMES)}
+    )
     chat_template: str = chat_template_field()
     limit: int | None = field(default=3, metadata={"help": "Show at most this many examples."})
     json: bool = field(default=False, metadata={"help": "Print one JSON list of {ids, tokens, trained} objects."})

@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.warn(f"The data only supports {len(tokenizer)} tokens (asked for {args.vocab_size}).", stacklevel=1)
     out = Path(args.output)
     tokenizer.save_pretrained(out)
-    stats = {"library": args.library, "model_type": args.model_type, "vocab_size": len(tokenizer), "dialogues": len(dataset),
-             **tokenizer_stats(tokenizer, list(iter_texts(dataset)))}
+    stats = {"library": args.library, "model_type": args.model_type, "vocab_size": len(tokenizer),
+             "dialogues": len(dataset), **tokenizer_stats(tokenizer, list(iter_texts(dataset)))}
     (out / "tokenizer_training.json").write_text(json.dumps(stats, ensure_ascii=False, indent=2) + "\n",
                                                   encoding="utf-8")
     print(json.dumps(stats, ensure_ascii=False))

@@ -1,4 +1,6 @@
-"""ChatSession over the tiny model: chat template prompts, window, position limit, stops, presets, skills, streaming."""
+"""ChatSession over the tiny model: chat template prompts, window, position limit, stops, presets, skills,
+streaming.
+"""
 
 from __future__ import annotations
 
@@ -165,7 +167,9 @@ def test_skills_answer_before_the_model(engine):
 
 def test_sessions_are_isolated(engine):
     alice, bob = session(engine), session(engine)
-    for a, b in [("나는 민수야", "나는 지영이야"), ("사과 좋아해", "바나나 좋아해"), ("내일 시험이야", "내일 여행 가")]:
+    for a, b in [
+        ("나는 민수야", "나는 지영이야"), ("사과 좋아해", "바나나 좋아해"), ("내일 시험이야", "내일 여행 가")
+    ]:
         alice.reply(a)
         bob.reply(b)
     alice_text = " ".join(m["content"] for m in alice.history if m["role"] == "user")

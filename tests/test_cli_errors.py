@@ -98,7 +98,11 @@ def test_hopeless_max_length_stops_before_training_in_one_line(repo_root, tiny_m
     code, err = run_entry_point(repo_root, "train", ["--model_name_or_path", str(tiny_model_dir), "--data", str(data),
                                                      "--max-length", "8", "--output_dir", str(out)], capsys)
     assert code == 2
-    assert len(err) == 1 and err[0].startswith("error: --max-length 8 leaves ") and "too_long_single_exchange" in err[0]
+    assert (
+        len(err) == 1
+        and err[0].startswith("error: --max-length 8 leaves ")
+        and "too_long_single_exchange" in err[0]
+    )
     assert "at least 10% must be left to train" in err[0] and "raise --max-length" in err[0], err
     assert not list(out.glob("checkpoint-*")) and not (out / "model.safetensors").exists()
 

@@ -9,8 +9,10 @@ from chathuman_hf.collators import ChatCollator, LabelMode
 from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.testing import THREE_TURN_IDS, THREE_TURN_WORDS, THREE_TURNS, make_word_tokenizer
 
-# pos:  0    1     2    3     4    5     6    7     8  9     10    11 12     13   14    15 16     17    18  19     20
-#      </s> <usr> 안녕 <sys> 안녕 반가워 </s> <usr> 밥 먹었어 <sys> 응 먹었어 </s> <usr> 뭐 먹었어 <sys> 김밥 먹었어 </s>
+# pos:  0    1     2    3     4    5     6    7     8  9     10
+#      </s> <usr> 안녕 <sys> 안녕 반가워 </s> <usr> 밥 먹었어 <sys>
+# pos: 11 12     13   14    15 16     17    18  19     20
+#       응 먹었어 </s> <usr> 뭐 먹었어 <sys> 김밥 먹었어 </s>
 X = -100
 EXPECTED = {
     # every token is a target except the first (nothing precedes it)

@@ -12,8 +12,8 @@ import pytest
 from chathuman_hf.leaderboard import RunSummary, render_leaderboard
 
 TINY = ["--model_type", "gpt2", "--config_overrides", "n_layer=2,n_embd=32,n_head=2,n_positions=128",
-        "--vocab-size", "800", "--max-length", "96", "--per_device_train_batch_size", "16", "--generation_prompts", "2",
-        "--disable_tqdm", "true"]
+        "--vocab-size", "800", "--max-length", "96", "--per_device_train_batch_size", "16",
+        "--generation_prompts", "2", "--disable_tqdm", "true"]
 
 
 def run_compare(repo_root, out, *extra, timeout):

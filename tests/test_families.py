@@ -40,7 +40,8 @@ EXPECTED = {
         [9, 10, 11, 23, 24, 25, 37, 38, 39],
     ),
     "gemma3_text": (
-        "<bos> <start_of_turn> user \\n 안녕 <end_of_turn> \\n <start_of_turn> model \\n 안녕 반가워 <end_of_turn> \\n "
+        "<bos> <start_of_turn> user \\n 안녕 <end_of_turn> \\n "
+        "<start_of_turn> model \\n 안녕 반가워 <end_of_turn> \\n "
         "<start_of_turn> user \\n 밥 먹었어 <end_of_turn> \\n <start_of_turn> model \\n 응 먹었어 <end_of_turn> \\n "
         "<start_of_turn> user \\n 뭐 먹었어 <end_of_turn> \\n <start_of_turn> model \\n 김밥 먹었어 <end_of_turn> \\n",
         [10, 11, 12, 24, 25, 26, 38, 39, 40],
@@ -151,7 +152,8 @@ def test_template_file_and_unknown_value(tmp_path):
      "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
      r"is not prefix-consistent: .*first diverging turn: 1, user.*--chat_template chathuman"),
     ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}{% endfor %}"
-     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}", "closes assistant turn 2 with no end-of-turn"),
+     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+     "closes assistant turn 2 with no end-of-turn"),
     (FAMILY_TEMPLATES["gemma3_text"], r"uses <end_of_turn> but the vocabulary has no such token"),
     ("<|im_start|>system\nToday: {{ strftime_now('%d %b %Y') }}<|im_end|>\n" + FAMILY_TEMPLATES["qwen2"],
      r"stamps the current date \(strftime_now\)"),

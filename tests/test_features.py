@@ -173,7 +173,9 @@ def test_missing_messages_column_names_the_fix(word_tok):
 def _tricky_dialogues() -> list[list[dict]]:
     dialogues = sample_dialogues()[:20]
     dialogues.append([{"role": "system", "content": " 다정하게\n대답해. "}, *dialogues[0]])
-    dialogues.append([{"role": "user", "content": "  앞뒤 공백  "}, {"role": "assistant", "content": "<usr> 마커 </s> 글자"}])
+    dialogues.append(
+        [{"role": "user", "content": "  앞뒤 공백  "}, {"role": "assistant", "content": "<usr> 마커 </s> 글자"}]
+    )
     return dialogues
 
 

@@ -80,7 +80,9 @@ def test_sigkill_after_first_checkpoint_then_resume_auto(tmp_path, repo_root):
     assert step_resumed == step_full
     assert loss_resumed == pytest.approx(loss_full, abs=1e-4)
     # train_loss is the whole run's mean, not only the resumed steps'
-    train_full, train_resumed = (json.loads((o / "train_results.json").read_text())["train_loss"] for o in (full, killed))
+    train_full, train_resumed = (
+        json.loads((o / "train_results.json").read_text())["train_loss"] for o in (full, killed)
+    )
     assert train_resumed == pytest.approx(train_full, rel=1e-4)
 
 

@@ -50,7 +50,9 @@ def sse(text: str) -> list:
 def test_page_health_and_static(engine, client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    for part in ('lang="ko"', "새 대화", "로또 번호 추천", "지금 몇 시야?", 'src="/static/chat.js"', 'maxlength="1000"'):
+    for part in (
+        'lang="ko"', "새 대화", "로또 번호 추천", "지금 몇 시야?", 'src="/static/chat.js"', 'maxlength="1000"'
+    ):
         assert part in page.text
     script = client.get("/static/chat.js")
     assert script.status_code == 200 and "textContent" in script.text and "innerHTML" not in script.text
@@ -118,7 +120,9 @@ def test_generation_error_is_a_500_and_the_server_keeps_serving(engine, client):
     assert failed.status_code == 500
     assert failed.json()["error"] == {"message": "Generation failed: simulated GPU failure", "type": "server_error",
                                       "param": None, "code": None}
-    assert sse(streamed.text)[-1] == {"type": "error", "message": "Generation failed: generation failed: simulated GPU failure"}
+    assert sse(streamed.text)[-1] == {
+        "type": "error", "message": "Generation failed: generation failed: simulated GPU failure"
+    }
     assert openai.status_code == 500 and "simulated GPU failure" in openai.json()["error"]["message"]
     assert not engine.lock.locked()
     assert client.post("/api/chat", json={"session_id": "err", "message": "안녕"}).status_code == 200
@@ -181,7 +185,10 @@ def test_openai_chat_completion(engine, client):
     assert choice["index"] == 0 and choice["message"]["role"] == "assistant" and choice["message"]["content"]
     assert choice["finish_reason"] in {"stop", "length"}
     usage = body["usage"]
-    assert usage["completion_tokens"] <= 5 and usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert (
+        usage["completion_tokens"] <= 5
+        and usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    )
     models = client.get("/v1/models").json()
     assert models["object"] == "list" and models["data"][0]["id"] == engine.name
 

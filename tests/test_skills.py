@@ -107,10 +107,12 @@ def test_compose_counts_loose_jamo():
 
 
 @pytest.mark.parametrize(("text", "found"), [
-    ("시발", "시발"), ("시 발", "시발"), ("시.발", "시발"), ("시ㅋ발", "시발"), ("씨1발", "씨발"), ("씨@발 뭐야", "씨발"),
+    ("시발", "시발"), ("시 발", "시발"), ("시.발", "시발"),
+    ("시ㅋ발", "시발"), ("씨1발", "씨발"), ("씨@발 뭐야", "씨발"),
     ("ㅅ ㅂ", "ㅅㅂ"), ("병 신 같네", "병신"), ("개 새 끼", "개새끼"), ("F.U.C.K", "fuck"), ("ｆｕｃｋ", "fuck"),
     ("시ㅂㅏㄹ", "시발"), ("tlqkf", "시발"),
-    ("안녕하세요", None), ("시발점에서 출발", None), ("이 시 발표해", None), ("시바견 귀여워", None), ("오늘 날씨 좋다", None),
+    ("안녕하세요", None), ("시발점에서 출발", None), ("이 시 발표해", None),
+    ("시바견 귀여워", None), ("오늘 날씨 좋다", None),
 ])
 def test_profanity_filter_is_robust(text, found):
     assert ProfanityFilter().find(text) == found
@@ -138,7 +140,8 @@ def test_disabling_unknown_skill_is_an_error():
 
 
 @pytest.mark.parametrize(("text", "parsed"), [
-    ("역삼동 날씨 어때?", ("역삼동", None)), ("서울 강남구 날씨 어때", ("강남구", "서울")), ("오늘 날씨 어때?", ("", None)),
+    ("역삼동 날씨 어때?", ("역삼동", None)), ("서울 강남구 날씨 어때", ("강남구", "서울")),
+    ("오늘 날씨 어때?", ("", None)),
     ("부산의 날씨 알려줘", ("부산", None)), ("오늘 날씨 좋다", None), ("안녕", None),
 ])
 def test_weather_place_parsing(text, parsed):
@@ -226,5 +229,9 @@ def test_stock_against_local_chart_api(fake_api):
 
 
 def test_network_skills_answer_politely_when_offline(router):
-    assert router.route("역삼동 날씨 어때?").text == "지금은 날씨 서비스에 연결할 수 없어요. 잠시 후에 다시 물어봐 주세요."
-    assert router.route("삼성전자 주가 알려줘").text == "지금은 주식 시세 서비스에 연결할 수 없어요. 잠시 후에 다시 물어봐 주세요."
+    assert router.route("역삼동 날씨 어때?").text == (
+        "지금은 날씨 서비스에 연결할 수 없어요. 잠시 후에 다시 물어봐 주세요."
+    )
+    assert router.route("삼성전자 주가 알려줘").text == (
+        "지금은 주식 시세 서비스에 연결할 수 없어요. 잠시 후에 다시 물어봐 주세요."
+    )

@@ -120,11 +120,15 @@ def test_bad_arguments_name_the_fix(sample):
 def test_recipe_cli_saves_a_loadable_tokenizer(repo_root, tmp_path, library):
     data = tmp_path / "chat.jsonl"
     rows = [
-        {"messages": [{"role": "user", "content": f"오늘 {i}번째 질문이야"}, {"role": "assistant", "content": "좋아 대답할게"}]}
+        {"messages": [
+            {"role": "user", "content": f"오늘 {i}번째 질문이야"}, {"role": "assistant", "content": "좋아 대답할게"}
+        ]}
         for i in range(30)
     ]
     data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("train_tokenizer_recipe", repo_root / "recipes" / "train_tokenizer.py")
+    spec = importlib.util.spec_from_file_location(
+        "train_tokenizer_recipe", repo_root / "recipes" / "train_tokenizer.py"
+    )
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
     out = tmp_path / "tok"
@@ -139,7 +143,9 @@ def test_recipe_cli_saves_a_loadable_tokenizer(repo_root, tmp_path, library):
 
 
 def test_recipe_cli_too_small_vocab_is_one_clear_line(repo_root, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("train_tokenizer_recipe", repo_root / "recipes" / "train_tokenizer.py")
+    spec = importlib.util.spec_from_file_location(
+        "train_tokenizer_recipe", repo_root / "recipes" / "train_tokenizer.py"
+    )
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
     from chathuman_hf.cli import run_cli

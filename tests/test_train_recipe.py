@@ -67,7 +67,9 @@ def test_tokenization_drops_are_counted_in_the_report(tokenizer, tmp_path):
 def test_guard_resizes_to_a_grown_tokenizer_and_names_a_bad_id(tiny_model_dir, tokenizer):
     grown = prepare_tokenizer(AutoTokenizer.from_pretrained(tiny_model_dir))
     grown.add_tokens(["<새토큰1>", "<새토큰2>", "<새토큰3>"])
-    model = build_chat_model(ModelArguments(model_name_or_path=str(tiny_model_dir)), grown, ChatArguments(max_length=64))
+    model = build_chat_model(
+        ModelArguments(model_name_or_path=str(tiny_model_dir)), grown, ChatArguments(max_length=64)
+    )
     assert model.get_input_embeddings().weight.shape[0] >= len(grown)
     assert model.generation_config.eos_token_id == [grown.eos_token_id, grown.convert_tokens_to_ids("<usr>")]
     bad = len(grown) + 50
@@ -80,14 +82,17 @@ def test_guard_resizes_to_a_grown_tokenizer_and_names_a_bad_id(tiny_model_dir, t
 
 def test_max_length_beyond_the_model_positions_is_refused(tiny_model_dir, tokenizer):
     with pytest.raises(ValueError, match="exceeds the model's 256 positions"):
-        build_chat_model(ModelArguments(model_name_or_path=str(tiny_model_dir)), tokenizer, ChatArguments(max_length=512))
+        build_chat_model(
+            ModelArguments(model_name_or_path=str(tiny_model_dir)), tokenizer, ChatArguments(max_length=512)
+        )
 
 
 # ---------------------------------------------------------------- gradient accumulation
 
 DIALOGUES = [
     [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "안녕! 반가워."}],
-    [{"role": "user", "content": "오늘 날씨 어때?"}, {"role": "assistant", "content": "맑고 따뜻해. 산책 가기 좋은 날이야."},
+    [{"role": "user", "content": "오늘 날씨 어때?"},
+     {"role": "assistant", "content": "맑고 따뜻해. 산책 가기 좋은 날이야."},
      {"role": "user", "content": "그럼 공원 갈까"}, {"role": "assistant", "content": "좋아, 물 챙겨 가."}],
     [{"role": "user", "content": "배고파"}, {"role": "assistant", "content": "라면 끓여 먹자."}],
     [{"role": "user", "content": "영화 추천해 줘. 요즘 볼 게 없어서 심심해."},
@@ -165,7 +170,8 @@ def test_early_stopping_ends_a_run_that_stops_improving(tiny_model_dir, tokenize
     data = tokenize_data(load_data(DataArguments(), chat), tokenizer, chat)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     args = ChatTrainingArguments(output_dir=str(tmp_path / "es"), num_train_epochs=6, learning_rate=0.0,
-                                 per_device_train_batch_size=32, report_to="none", disable_tqdm=True, save_total_limit=1)
+                                 per_device_train_batch_size=32, report_to="none", disable_tqdm=True,
+                                 save_total_limit=1)
     trainer = build_trainer(model, tokenizer, data, chat, args)
     trainer.train()
     evals = [e for e in trainer.state.log_history if "eval_assistant_perplexity" in e]
@@ -182,7 +188,8 @@ def test_bad_data_ends_the_recipe_with_one_line_not_a_traceback(tmp_path, repo_r
     bad = tmp_path / "dump.json"
     bad.write_text('{"data": [{"body": ', encoding="utf-8")  # truncated download
     cmd = [sys.executable, str(repo_root / "recipes/train.py"), "--config",
-           str(repo_root / "recipes/configs/quickstart.yaml"), "--data", str(bad), "--output_dir", str(tmp_path / "out")]
+           str(repo_root / "recipes/configs/quickstart.yaml"), "--data", str(bad),
+           "--output_dir", str(tmp_path / "out")]
     proc = subprocess.run(cmd, env=dict(os.environ, HF_HUB_OFFLINE="1"), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr

@@ -46,7 +46,9 @@ class GenerationPreset:
 PRESETS: dict[str, GenerationPreset] = {
     "seed": GenerationPreset("seed", num_beams=3, do_sample=True, max_new_tokens=25),
     "fast": GenerationPreset("fast", num_beams=1, do_sample=True, max_new_tokens=40),
-    "greedy": GenerationPreset("greedy", num_beams=1, do_sample=False, temperature=None, top_p=None, max_new_tokens=40),
+    "greedy": GenerationPreset(
+        "greedy", num_beams=1, do_sample=False, temperature=None, top_p=None, max_new_tokens=40
+    ),
 }
 
 

@@ -5,8 +5,8 @@ checked), mobile/landline/070/+82 phone numbers (hyphens, dots, spaces or none),
 numbers (hyphenated 10-14 digit layouts such as 110-123-456789, 3333-01-1234567, or a bare 10-14 digit run),
 Luhn-valid 15-16 digit card numbers, passport numbers (M12345678, M123A4567), IPv4 addresses and URLs carrying
 credentials or a query string. Dates, times, prices, counts, measures, bus numbers, scores, years and version numbers
-do not match (synthetic set: ``pii_synthetic.py`` and tests/data/pii_cases.py). One combined regex, run only on texts that contain a
-digit, ``@`` or a URL start.
+do not match (synthetic set: ``pii_synthetic.py`` and tests/data/pii_cases.py). One combined regex, run only on
+texts that contain a digit, ``@`` or a URL start.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ _S = r"(?<![0-9])(?<![0-9][-.])"  # not inside a longer number
 _E = r"(?![0-9]|[-.][0-9])"
 _AREA = r"(?:2|3[1-3]|4[1-4]|5[1-5]|6[1-4]|70|1[016789])"  # Seoul, provinces, 070 and mobile prefixes
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-_UNIT = r"(?!\s?(?:원|달러|명|개|번|회|km|kg|m(?![A-Za-z])|g(?![A-Za-z])|%))"  # "3000000000원" is money, not an account
+# "3000000000원" is money, not an account
+_UNIT = r"(?!\s?(?:원|달러|명|개|번|회|km|kg|m(?![A-Za-z])|g(?![A-Za-z])|%))"
 _URL_CHARS = r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]"
 PATTERN = re.compile(
     rf"""
@@ -42,7 +43,8 @@ PATTERN = re.compile(
   | (?P<email>(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}})
   | (?P<resident>{_S}[0-9]{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])\ ?-?\ ?[1-8][0-9]{{6}}{_E})
   | (?P<card>{_S}(?:[1-9][0-9]{{3}}(?:[-\ ]?[0-9]{{4}}){{3}}|3[47][0-9]{{2}}[-\ ]?[0-9]{{6}}[-\ ]?[0-9]{{5}}){_E})
-  | (?P<phone>{_S}(?:\+82[-.\ ]?(?:\(0\)\ ?)?{_AREA}|\(0{_AREA}\)|0{_AREA})[-.)\ ]?\ ?[0-9]{{3,4}}[-.\ ]?[0-9]{{4}}{_E})
+  | (?P<phone>{_S}(?:\+82[-.\ ]?(?:\(0\)\ ?)?{_AREA}|\(0{_AREA}\)|0{_AREA})
+             [-.)\ ]?\ ?[0-9]{{3,4}}[-.\ ]?[0-9]{{4}}{_E})
   | (?P<bank_account>{_S}(?:[0-9]{{2,6}}(?:-[0-9]{{1,7}}){{1,4}}|[1-9][0-9]{{9,13}}){_E}{_UNIT})
   | (?P<passport>(?<![A-Za-z0-9])[MSRODGmsrodg](?:[0-9]{{8}}|[0-9]{{3}}[A-Za-z][0-9]{{4}})(?![A-Za-z0-9]))
   | (?P<ipv4>(?<![0-9.vV]){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9]|\.[0-9]))

@@ -79,12 +79,16 @@ def card(rng: random.Random) -> str:
 
 def passport(rng: random.Random) -> str:
     letter = rng.choice("MSRODG")
-    value = letter + (_digits(rng, 8) if rng.random() < 0.5 else _digits(rng, 3) + rng.choice("ABCXYZ") + _digits(rng, 4))
+    value = letter + (
+        _digits(rng, 8) if rng.random() < 0.5 else _digits(rng, 3) + rng.choice("ABCXYZ") + _digits(rng, 4)
+    )
     return value.lower() if rng.random() < 0.1 else value
 
 
 def ipv4(rng: random.Random) -> str:
-    return ".".join(str(n) for n in (rng.randrange(1, 224), rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    return ".".join(
+        str(n) for n in (rng.randrange(1, 224), rng.randrange(256), rng.randrange(256), rng.randrange(256))
+    )
 
 
 def url(rng: random.Random) -> str:

@@ -294,7 +294,8 @@ def load_dialogues_from_args(args: DataArguments, report: DataReport | None = No
     with _progress(len(files) >= PROGRESS_MIN_FILES):
         raw = Dataset.from_generator(
             generate_raw,
-            features=None,  # source/dialogue_id/payload/_file: non-null strings, inferred without a slow per-row encode
+            # source/dialogue_id/payload/_file: non-null strings, inferred without a slow per-row encode
+            features=None,
             gen_kwargs={"files": files, "base": base},
             cache_dir=args.data_cache_dir,
             num_proc=min(num_proc, len(files)) if num_proc else None,

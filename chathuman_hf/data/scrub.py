@@ -19,7 +19,10 @@ import pyarrow.compute as pc
 from .names import FakeNamer, has_final_consonant
 from .pii import placeholder, scrub_text
 
-SURNAME_CHARS = set("김이박최정강조윤장임한오서신권황안송류유전홍고문양손배백허남심노하곽성차주우구민진나지엄채원천방공현함변염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용예봉경사부가복태목형피두감음")
+SURNAME_CHARS = set(
+    "김이박최정강조윤장임한오서신권황안송류유전홍고문양손배백허남심노하곽성차주우구민진나지엄채원천방"
+    "공현함변염여추도소석선설마길연위표명기반왕금옥육인맹제모탁국어은편용예봉경사부가복태목형피두감음"
+)
 TWO_CHAR_SURNAMES = ("남궁", "황보", "제갈", "선우", "독고", "사공", "서문")
 NOT_NAMES = frozenset(
     "엄마 아빠 어머니 아버지 여보 자기 언니 오빠 누나 형님 동생 할머니 할아버지 이모 삼촌 고모 선생님 친구 나 나야 "
@@ -67,7 +70,9 @@ def _participants(speakers: tuple[str, ...]) -> tuple[re.Pattern[str] | None, di
 
 
 def replace_names(text: str, speakers: list[str], namer: FakeNamer, counts: Counter[str] | None = None) -> str:
-    """Participants' names (with 님/씨/아/야/이) in ``text`` → their pseudonyms, the particle fitted to the new name."""
+    """Participants' names (with 님/씨/아/야/이) in ``text`` → their pseudonyms, the particle fitted to the new
+    name.
+    """
     pattern, owners = _participants(tuple(dict.fromkeys(speakers)))
     if pattern is None:
         return text
@@ -203,7 +208,9 @@ def privacy_line(pii: dict[str, Any]) -> str:
             "the default scrubs KakaoTalk exports only, and the embedded sample is fiction; --scrub_pii scrubs all")
         return f"Personal data: not scrubbed ({why})."
     found = ", ".join(f"{kind} {n}" for kind, n in pii.get("total", {}).items()) or "none found"
-    how = "plausible fakes of the same shape" if pii.get("replacement") == "fake" else "placeholders such as [전화번호]"
+    how = (
+        "plausible fakes of the same shape" if pii.get("replacement") == "fake" else "placeholders such as [전화번호]"
+    )
     return (f"Personal data scrubbed before training in {pii['scrubbed_files']} file(s), replaced by {how}: "
             f"{found}. Checked: resident and foreigner registration numbers, phone numbers, e-mail addresses, bank "
             "accounts, card numbers, passports, IPv4 addresses, URLs with credentials or queries, and participants' "

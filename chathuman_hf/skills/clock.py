@@ -31,7 +31,10 @@ def format_kst(moment: datetime) -> str:
     local = moment.astimezone(KST)
     half = "오전" if local.hour < 12 else "오후"
     hour12 = local.hour % 12 or 12
-    return f"{local.year}년 {local.month}월 {local.day}일 {WEEKDAYS[local.weekday()]}요일 {half} {hour12}시 {local.minute}분"
+    return (
+        f"{local.year}년 {local.month}월 {local.day}일 {WEEKDAYS[local.weekday()]}요일 "
+        f"{half} {hour12}시 {local.minute}분"
+    )
 
 
 def asks_time(text: str) -> bool:

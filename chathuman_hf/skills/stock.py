@@ -100,7 +100,9 @@ class StockSkill:
             return None
         symbol = self.symbol_for(company)
         if symbol is None:
-            return SkillReply(f"‘{company}’는 제가 아직 모르는 회사예요. 종목 코드(예: 005930, AAPL)로 물어봐 주세요.", NAME)
+            return SkillReply(
+                f"‘{company}’는 제가 아직 모르는 회사예요. 종목 코드(예: 005930, AAPL)로 물어봐 주세요.", NAME
+            )
         try:
             quote = self.provider.quote(symbol)
         except NotFound:

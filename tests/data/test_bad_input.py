@@ -213,5 +213,7 @@ def test_manifest_with_unknown_option(tmp_path: Path) -> None:
 def test_manifest_of_the_wrong_shape(tmp_path: Path, manifest: object) -> None:
     write(tmp_path, "a.jsonl", GOOD_JSONL)
     write(tmp_path, "manifest.json", json.dumps(manifest))
-    with pytest.raises(DataFormatError, match=r'manifest\.json: expected \{"files": \{name: \{option: value\}\}\}; got'):
+    with pytest.raises(
+        DataFormatError, match=r'manifest\.json: expected \{"files": \{name: \{option: value\}\}\}; got'
+    ):
         load_dialogues(tmp_path)

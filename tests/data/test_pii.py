@@ -48,7 +48,9 @@ def test_near_misses_and_checks():
     assert find_pii("900101-1234567") == [("resident_id", "900101-1234567")]
     assert find_pii("900101-5234567") == [("foreigner_id", "900101-5234567")]
     assert find_pii("https://naver.com/news 봐") == []  # no credentials, no query
-    assert find_pii("연락처 010-1234-5678, 메일 a.b@naver.com") == [("phone", "010-1234-5678"), ("email", "a.b@naver.com")]
+    assert find_pii("연락처 010-1234-5678, 메일 a.b@naver.com") == [
+        ("phone", "010-1234-5678"), ("email", "a.b@naver.com")
+    ]
 
 
 def test_names_in_texts_take_the_speakers_pseudonyms_with_fitted_particles():
@@ -65,7 +67,10 @@ def test_names_in_texts_take_the_speakers_pseudonyms_with_fitted_particles():
     assert out[2] == f"{g1}{'아' if final[g1] else '야'} [전화번호]으로 전화해" and out[3] == "엄마 나 배고파"
     assert counts == Counter({"name": 4, "phone": 1})
     assert replace_names("동생이랑 민준이랑 놀았어", ["이랑", "민준"], FakeNamer(1, "d")).startswith("동생이랑 ")
-    assert name_forms("김민준") == {"김민준": True, "민준": False} and name_forms("P01") == name_forms("assistant") == {}
+    assert (
+        name_forms("김민준") == {"김민준": True, "민준": False}
+        and name_forms("P01") == name_forms("assistant") == {}
+    )
 
 
 def test_fakes_keep_the_shape_and_are_consistent_within_a_dialogue():
@@ -94,7 +99,8 @@ def test_options_tri_state():
 
     parser = HfArgumentParser(DataArguments)
     settings = [parser.parse_args_into_dataclasses(args=argv)[0].scrub_setting()
-                for argv in ([], ["--scrub_pii"], ["--no_scrub_pii"], ["--scrub_pii", "false"], ["--scrub_pii", "auto"])]
+                for argv in ([], ["--scrub_pii"], ["--no_scrub_pii"], ["--scrub_pii", "false"],
+                             ["--scrub_pii", "auto"])]
     assert settings == ["auto", "on", "off", "off", "auto"]
     parser.set_defaults(scrub_pii="auto")  # what --config x.yaml does with `scrub_pii: auto`
     assert parser.parse_args_into_dataclasses(args=[])[0].scrub_setting() == "auto"
@@ -127,7 +133,9 @@ def _load(tmp_path: Path, **options):
 
 def test_kakao_exports_are_scrubbed_by_default_and_counted(tmp_path):
     text, report = _load(tmp_path, data_cache_dir=str(tmp_path / "cache"))
-    for value in ("010-4821-7730", "3333-01-7654321", "950312-1045678", "4111 1111 1111 1111", "seoyeon", "서연", "민준"):
+    for value in (
+        "010-4821-7730", "3333-01-7654321", "950312-1045678", "4111 1111 1111 1111", "seoyeon", "서연", "민준"
+    ):
         assert value not in text
     assert "[전화번호]" in text and "[계좌번호]" in text
     expected = {"bank_account": 1, "card": 1, "email": 1, "name": 2, "phone": 1, "resident_id": 1}
@@ -187,7 +195,8 @@ def test_no_planted_value_reaches_the_training_output(tmp_path, repo_root):
     export, planted = planted_export(tmp_path)
     out = tmp_path / "run"
     cmd = [sys.executable, str(repo_root / "recipes/train.py"), "--data", str(export), "--assistant", "최유나",
-           "--silence_minutes", "20", "--model_type", "gpt2", "--config_overrides", "n_layer=2,n_embd=32,n_head=2,n_positions=128",
+           "--silence_minutes", "20", "--model_type", "gpt2",
+           "--config_overrides", "n_layer=2,n_embd=32,n_head=2,n_positions=128",
            "--train-tokenizer", "--vocab-size", "300", "--max-length", "96", "--output_dir", str(out),
            "--max_steps", "4", "--eval_strategy", "steps", "--eval_steps", "4", "--save_strategy", "steps",
            "--save_steps", "4", "--logging_steps", "1", "--generation_prompts", "2", "--report_to", "none",
@@ -205,9 +214,10 @@ def test_model_card_says_what_was_scrubbed():
     def card(pii):
         return render_model_card(ModelCardInfo(
             model_name="m", base_model=None, model_config={}, label_mode="input", chat_options={}, cleaning={},
-            report={"dialogues": 2, "sources": {"chat.txt": 2}, "pii": pii}, hyperparameters={}, eval_metrics={}))  # fmt: skip
+            report={"dialogues": 2, "sources": {"chat.txt": 2}, "pii": pii}, hyperparameters={},
+            eval_metrics={}))  # fmt: skip
 
     on = {"setting": "auto", "replacement": "placeholder", "scrubbed_files": 1, "total": {"card": 1, "phone": 3}}
-    assert "Personal data scrubbed before training in 1 file(s), replaced by placeholders such as [전화번호]: card 1, " \
-           "phone 3." in card(on)  # fmt: skip
+    assert "Personal data scrubbed before training in 1 file(s), replaced by placeholders such as " \
+           "[전화번호]: card 1, phone 3." in card(on)  # fmt: skip
     assert "Personal data: not scrubbed (--no_scrub_pii)." in card({"setting": "off", "scrubbed_files": 0})

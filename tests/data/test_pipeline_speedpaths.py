@@ -1,4 +1,6 @@
-"""The loader's speed paths give exactly what the plain rules give: fused clean+turns map, cleaning memo, rule guards."""
+"""The loader's speed paths give exactly what the plain rules give: fused clean+turns map, cleaning memo, rule
+guards.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ from chathuman_hf.data.pipeline import (
 )
 
 TEXTS = [
-    "안녕 ㅋㅋㅋㅋㅋ", "키키키키 웃겨", "그래…… 알겠어", "#@이름#야 뭐해", "#@이름1# 이랑 #@이름1# 봤어", "(웃음) 진짜?",
-    "  앞뒤 공백\n줄바꿈\t탭  ", "OK Google!!", "ㅠㅠㅠㅠ", "#@시스템#사진#", "#@이모티콘#", "", "   ", "키키", "a\u3000b\x1cc",
+    "안녕 ㅋㅋㅋㅋㅋ", "키키키키 웃겨", "그래…… 알겠어", "#@이름#야 뭐해", "#@이름1# 이랑 #@이름1# 봤어",
+    "(웃음) 진짜?", "  앞뒤 공백\n줄바꿈\t탭  ", "OK Google!!", "ㅠㅠㅠㅠ", "#@시스템#사진#", "#@이모티콘#",
+    "", "   ", "키키", "a\u3000b\x1cc",
 ]  # fmt: skip
 
 
@@ -30,7 +33,8 @@ def _raw_batch(tmp_path) -> dict[str, list]:
     ]
     dialogue += [{"participantID": "P02", "utterance": "응 그래", "turnID": "T99", "utteranceID": "U99"}]
     data = [
-        {"header": {"dialogueInfo": {"dialogueID": f"d{k}"}}, "body": {"dialogue": dialogue[k % 3 :]}} for k in range(6)
+        {"header": {"dialogueInfo": {"dialogueID": f"d{k}"}}, "body": {"dialogue": dialogue[k % 3 :]}}
+        for k in range(6)
     ]
     path = tmp_path / "aihub.json"
     path.write_text(json.dumps({"numberOfItems": len(data), "data": data}, ensure_ascii=False), encoding="utf-8")

@@ -79,7 +79,8 @@ def test_lone_surrogate_with_strict_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.slow  # ~20 s: train.py imports and builds before it reads the data
 def test_train_recipe_with_only_a_surrogate_record_ends_in_one_line(tmp_path: Path) -> None:
     bad = write(tmp_path / "bad.jsonl", SURROGATE)
-    command = [sys.executable, str(REPO / "recipes/train.py"), "--config", str(REPO / "recipes/configs/quickstart.yaml"),
+    command = [sys.executable, str(REPO / "recipes/train.py"),
+               "--config", str(REPO / "recipes/configs/quickstart.yaml"),
                "--data", str(bad), "--output_dir", str(tmp_path / "out")]  # fmt: skip
     result = subprocess.run(command, env=dict(os.environ, HF_HUB_OFFLINE="1"), capture_output=True, text=True,
                             timeout=120)  # fmt: skip
@@ -162,7 +163,9 @@ def test_glob_through_a_symlink_loop_reads_each_file_once(tmp_path: Path) -> Non
     assert report.to_dict()["records"] == {"read": 2, "kept": 2, "dropped": {}}
     assert any("each file is read once" in str(w.message) for w in caught)
     # a folder walk does not follow the loop either
-    assert sorted(load_dialogues(tmp_path / "dir")["source"]) == [f"{tmp_path}/dir/a.jsonl", f"{tmp_path}/dir/sub/b.jsonl"]
+    assert sorted(load_dialogues(tmp_path / "dir")["source"]) == [
+        f"{tmp_path}/dir/a.jsonl", f"{tmp_path}/dir/sub/b.jsonl"
+    ]
 
 
 def test_the_same_file_given_twice_is_read_once_and_said_so(tmp_path: Path) -> None:
@@ -280,7 +283,9 @@ KAKAO = """--------------- 2024년 2월 17일 토요일 ---------------
 def test_kakao_impossible_time_is_rejected(tmp_path: Path) -> None:
     data = write(tmp_path / "talk.txt", KAKAO)
     dataset = load_dialogues(data, assistant="이랑", report=(report := DataReport()))
-    assert dataset["messages"] == [[{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "그냥 있어"}]]
+    assert dataset["messages"] == [
+        [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "그냥 있어"}]
+    ]
     assert report.dropped == {"malformed_record": 2}
     assert report.examples["malformed_record"][0] == (
         f"{data}: line 3: impossible KakaoTalk time '오후 25:99' (expected 오전/오후 0-12:00-59)"

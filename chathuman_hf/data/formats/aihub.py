@@ -1,4 +1,6 @@
-"""AIHub corpora: 한국어 대화 요약 (``body.dialogue``), 한국어 SNS (``body`` list), 주제별 텍스트 일상 대화 (``info``)."""
+"""AIHub corpora: 한국어 대화 요약 (``body.dialogue``), 한국어 SNS (``body`` list),
+주제별 텍스트 일상 대화 (``info``).
+"""
 
 from __future__ import annotations
 
