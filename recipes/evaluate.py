@@ -25,9 +25,11 @@ from transformers import HfArgumentParser
 
 from chathuman_hf.chat_templates import chat_template_field
 from chathuman_hf.cli import require_model_dir, run_cli
-from chathuman_hf.config import ChatArguments, fix_dash_values
+from chathuman_hf.config import ChatArguments
 from chathuman_hf.data.options import DataArguments
-from chathuman_hf.training import evaluate_saved_model, read_run_args
+from chathuman_hf.parsing import fix_dash_values
+from chathuman_hf.run_output import read_run_args
+from chathuman_hf.training import evaluate_saved_model
 
 DEFAULTS_FROM_TRAINING = ("label_mode", "max_length", "max_turns", "eval_split", "split_seed", "generation_prompts",
                           "generation_max_new_tokens", "selection_contexts")

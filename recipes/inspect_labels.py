@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from chathuman_hf.chat_templates import chat_template_field
-from chathuman_hf.config import fix_dash_values
 from chathuman_hf.data import DataArguments, DataFormatError, load_dialogues_from_args
 from chathuman_hf.label_view import format_view, label_views, load_inspect_tokenizer
 from chathuman_hf.labels import LABEL_MODE_NAMES
+from chathuman_hf.parsing import fix_dash_values
 from chathuman_hf.rendering import TemplateError
 
 

@@ -33,7 +33,7 @@ def parse(argv: list[str]) -> tuple[DataArguments, PrepareArguments]:
     parser = HfArgumentParser((DataArguments, PrepareArguments))
     known, _ = parser.parse_known_args(argv)
     if known.config:  # the training recipe's YAML rules: unknown keys and floats read as strings are errors
-        from chathuman_hf.config import load_yaml_config  # imports TrainingArguments: only when needed
+        from chathuman_hf.parsing import load_yaml_config  # imports TrainingArguments: only when needed
 
         parser.set_defaults(**load_yaml_config(known.config, {action.dest for action in parser._actions} - {"help"}))
     data_args, prepare_args = parser.parse_args_into_dataclasses(args=argv)

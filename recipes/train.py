@@ -28,21 +28,13 @@ from accelerate.utils import set_seed  # transformers.set_seed imports bitsandby
 
 from chathuman_hf.checkpoints import resolve_resume
 from chathuman_hf.cli import run_cli
-from chathuman_hf.config import parse_args
 from chathuman_hf.lora import check_4bit_support
+from chathuman_hf.parsing import parse_args
 from chathuman_hf.preflight import next_steps, quiet_progress_when_piped, warn_if_output_dir_has_a_run
+from chathuman_hf.recipe_data import build_tokenizer, load_data, tokenize_data, write_report
+from chathuman_hf.run_output import model_card_writer, save_final_output
 from chathuman_hf.scale_out import check_engine
-from chathuman_hf.training import (
-    build_chat_model,
-    build_tokenizer,
-    build_trainer,
-    load_data,
-    model_card_writer,
-    save_final_output,
-    setup_logging,
-    tokenize_data,
-    write_report,
-)
+from chathuman_hf.training import build_chat_model, build_trainer, setup_logging
 
 logger = logging.getLogger("chathuman_hf.train")
 

@@ -14,8 +14,9 @@ from chathuman_hf.config import ChatArguments
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.evaluation import generate_replies, generation_health, load_metric, summarize_stats
 from chathuman_hf.features import tokenize_dialogues
+from chathuman_hf.recipe_data import load_data
 from chathuman_hf.tokenization import prepare_tokenizer
-from chathuman_hf.training import evaluate_saved_model, load_data
+from chathuman_hf.training import evaluate_saved_model
 
 METRIC_KEYS = ("eval_loss", "eval_perplexity", "eval_assistant_loss", "eval_assistant_perplexity")
 

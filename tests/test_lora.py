@@ -90,8 +90,8 @@ def test_token_rows_target_the_output_layer_only_when_untied():
 
 
 def test_lora_options_are_checked_at_parse_time():
-    from chathuman_hf.config import parse_args
     from chathuman_hf.lora import PeftSetupError
+    from chathuman_hf.parsing import parse_args
 
     model_args, *_ = parse_args(["--use_peft", "--lora_r", "8", "--lora_target_modules", "q_proj", "v_proj",
                                  "--output_dir", "/tmp/x", "--report_to", "none"])

@@ -13,9 +13,10 @@ from chathuman_hf.collators import ChatCollator
 from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.features import tokenize_dialogues
+from chathuman_hf.recipe_data import ChatData, build_tokenizer, load_data, tokenize_data, write_report
 from chathuman_hf.tokenization import prepare_tokenizer
 from chathuman_hf.trainer import ChatTrainer
-from chathuman_hf.training import ChatData, build_chat_model, build_tokenizer, load_data, tokenize_data, write_report
+from chathuman_hf.training import build_chat_model
 
 
 @pytest.fixture(scope="module")

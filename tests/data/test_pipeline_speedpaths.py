@@ -8,16 +8,11 @@ import json
 import re
 
 from chathuman_hf.data.clean import CleaningOptions, clean_utterance, collapse_repeats, collapse_whitespace
+from chathuman_hf.data.files import expand_paths
+from chathuman_hf.data.map_steps import clean_batch, clean_turns_batch, turns_batch
 from chathuman_hf.data.names import FakeNamer
 from chathuman_hf.data.options import DataArguments
-from chathuman_hf.data.pipeline import (
-    PAYLOAD_KEYS,
-    clean_batch,
-    clean_turns_batch,
-    expand_paths,
-    generate_raw,
-    turns_batch,
-)
+from chathuman_hf.data.reading import PAYLOAD_KEYS, generate_raw
 
 TEXTS = [
     "안녕 ㅋㅋㅋㅋㅋ", "키키키키 웃겨", "그래…… 알겠어", "#@이름#야 뭐해", "#@이름1# 이랑 #@이름1# 봤어",
