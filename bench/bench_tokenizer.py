@@ -54,7 +54,7 @@ def chatml_tokenizer(texts: list[str], vocab_size: int, *, cache: Path = CACHE):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-    from chathuman_hf.testing import FAMILY_TEMPLATES
+    from chathuman_hf.testing_families import FAMILY_TEMPLATES
 
     digest = hashlib.sha256(json.dumps([vocab_size, len(texts), texts[:200], texts[-200:]]).encode()).hexdigest()[:16]
     path = cache / f"tokenizer_chatml_{vocab_size}_{digest}"

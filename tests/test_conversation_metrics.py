@@ -137,7 +137,7 @@ def test_selection_can_wait_for_the_evaluation_after_training(tiny):
 @pytest.mark.parametrize("family", ["qwen2", "gemma3_text"])
 def test_shared_context_cache_scores_like_a_full_forward_in_other_families(family, tmp_path):
     from chathuman_hf.response_selection import _Renderer, _score_one
-    from chathuman_hf.testing import make_family_model_dir
+    from chathuman_hf.testing_families import make_family_model_dir
 
     path = make_family_model_dir(tmp_path / family, family)
     model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)

@@ -12,14 +12,8 @@ from chathuman_hf.collators import ChatCollator
 from chathuman_hf.features import _encode_exact, _fast_plan, encode_dialogues, tokenize_dialogues
 from chathuman_hf.labels import target_mask
 from chathuman_hf.rendering import TemplateError, end_of_turn_ids
-from chathuman_hf.testing import (
-    FAMILY_TEMPLATES,
-    THREE_TURN_WORDS,
-    THREE_TURNS,
-    make_family_word_tokenizer,
-    make_kogpt2_like_dir,
-    make_word_tokenizer,
-)
+from chathuman_hf.testing import THREE_TURN_WORDS, THREE_TURNS, make_kogpt2_like_dir, make_word_tokenizer
+from chathuman_hf.testing_families import FAMILY_TEMPLATES, make_family_word_tokenizer
 
 # Per family: the 3-turn dialogue's tokens, and the positions trained under -100+sys — hand-checked: each assistant
 # content and the end-of-turn token right after it; never headers, role names, user text or the newline after the end.
@@ -181,7 +175,7 @@ def test_train_recipe_on_each_family_then_pipeline_stops_at_end_of_turn(family, 
 
     from transformers import AutoConfig, pipeline
 
-    from chathuman_hf.testing import make_family_model_dir
+    from chathuman_hf.testing_families import make_family_model_dir
 
     base = make_family_model_dir(tmp_path / "base", family)
     out = tmp_path / "out"

@@ -14,7 +14,8 @@ from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.modeling import build_model
 from chathuman_hf.packed_attention import check_packing_supported, packing_problem
 from chathuman_hf.packing import best_fit_bins, pack_dataset, padding_report, padding_share
-from chathuman_hf.testing import TINY_FAMILY_CONFIGS, make_word_tokenizer
+from chathuman_hf.testing import make_word_tokenizer
+from chathuman_hf.testing_families import TINY_FAMILY_CONFIGS
 
 WORDS = ["안녕", "반가워", "밥", "먹었어", "응", "뭐", "김밥", "오늘", "날씨", "좋다", "그래", "내일", "보자"]
 MAX_LEN = 48

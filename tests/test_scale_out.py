@@ -18,7 +18,7 @@ from accelerate.utils import FullyShardedDataParallelPlugin
 from chathuman_hf.checkpoints import checkpoint_problem
 from chathuman_hf.modeling import build_model
 from chathuman_hf.scale_out import engine_problem
-from chathuman_hf.testing import TINY_FAMILY_CONFIGS
+from chathuman_hf.testing_families import TINY_FAMILY_CONFIGS
 from tests.test_distributed import free_port, gloo_env
 
 REPO = Path(__file__).resolve().parents[1]
