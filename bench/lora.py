@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import CHATBOT_CSV, PeakRSS, machine_info, ratio  # noqa: I001 - bench/ is the script directory
+from common import CHATBOT_CSV, PeakRSS, machine_info, median, ratio  # noqa: I001 - bench/ is the script directory
 
 CONTENDERS = ("full_ft", "lora", "lora_unpacked", "trl_lora")
 TRL_TEMPLATE = (
@@ -209,12 +209,10 @@ def one_run(name: str, ns) -> dict[str, Any]:
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One contender over the seeds: the median of every number (the first failure, if any run failed)."""
-    import statistics
-
     failed = [r for r in runs if r.get("status") != "ok"]
     if failed:
         return failed[0]
-    return {"status": "ok", **{key: statistics.median(r[key] for r in runs) for key in runs[0] if key != "status"}}
+    return {"status": "ok", **{key: median(r[key] for r in runs) for key in runs[0] if key != "status"}}
 
 
 def markdown(result: dict[str, Any]) -> str:
