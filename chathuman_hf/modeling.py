@@ -11,6 +11,18 @@ from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreT
 logger = logging.getLogger(__name__)
 
 
+def name_causal_lm_loss(model: PreTrainedModel) -> PreTrainedModel:
+    """Name the loss transformers falls back to anyway, so that GPT-2-style classes stop warning about it.
+
+    transformers derives ``loss_type`` from the class name; ``GPT2LMHeadModel`` (KoGPT2) matches none, so every run
+    warned "`loss_type=None` was set in the config but it is unrecognized. Using the default loss: `ForCausalLMLoss`"
+    (transformers 5.24, measured here), although that default is the right loss.
+    """
+    if getattr(model, "loss_type", "") is None:
+        model.loss_type = "ForCausalLM"
+    return model
+
+
 def parse_config_overrides(overrides: str | dict[str, Any] | None) -> dict[str, Any]:
     """Parse ``"n_layer=2,n_embd=64"`` (run_clm.py style) or pass a dict through."""
     if overrides is None:
@@ -80,6 +92,7 @@ def build_model(
             else AutoModelForCausalLM.from_config(config)
         )
     model.config.use_cache = False
+    name_causal_lm_loss(model)
     if tokenizer is not None:
         for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
             value = getattr(tokenizer, name)
