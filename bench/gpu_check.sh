@@ -7,10 +7,17 @@
 #      LoRA, pipeline load).
 # Writes OUT/gpu_check.json (every step's status, wall time and headline numbers) and OUT/SUMMARY.md.
 # Usage: bash bench/gpu_check.sh [OUT]        (default OUT: results/gpu_check)
+#   PYTHON=/path/to/python picks the interpreter (default: python, else python3); the throughput row reads
+#   ../shared/data/ChatbotData.csv like every benchmark (bench/common.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-results/gpu_check}
-NGPU=$(python -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+PY=${PYTHON:-$(command -v python || command -v python3)}
+if [ ! -f ../shared/data/ChatbotData.csv ]; then
+    echo "gpu_check: $(cd .. && pwd)/shared/data/ChatbotData.csv is missing: the throughput row trains on it; put ChatbotData.csv (11,823 Q/A pairs) there" >&2
+    exit 2
+fi
+NGPU=$("$PY" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
 if [ "${NGPU:-0}" -lt 1 ]; then
     echo "gpu_check: no CUDA GPU is visible (torch.cuda.device_count() is 0): run it on a machine with a GPU and a CUDA build of torch" >&2
     exit 2
@@ -28,29 +35,29 @@ run() {
     echo "$(date -u +%H:%M:%S) $name (limit ${limit}s): $*"
     timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
     rc=$?
-    python -c "import json,sys,time; print(json.dumps({'step': sys.argv[1], 'rc': int(sys.argv[2]), 'seconds': round(time.time() - float(sys.argv[3]), 1), 'command': sys.argv[4]}))" \
+    "$PY" -c "import json,sys,time; print(json.dumps({'step': sys.argv[1], 'rc': int(sys.argv[2]), 'seconds': round(time.time() - float(sys.argv[3]), 1), 'command': sys.argv[4]}))" \
         "$name" "$rc" "$start" "$*" >> "$OUT/steps.jsonl"
     echo "    rc=$rc"
 }
 
-run throughput 300 python bench/train_throughput.py --size kogpt2 --device cuda --bf16 \
+run throughput 300 "$PY" bench/train_throughput.py --size kogpt2 --device cuda --bf16 \
     --contenders reference ours_packed --tokens 1000000 --seeds 1 --evals 2 --out "$OUT/train_gpu.json"
-run quickstart 180 accelerate launch --config_file accelerate_configs/single_gpu.yaml recipes/train.py \
+run quickstart 180 "$PY" -m accelerate.commands.launch --config_file accelerate_configs/single_gpu.yaml recipes/train.py \
     --config recipes/configs/quickstart.yaml --output_dir "$OUT/quickstart"
-run pipeline 60 python -c "
+run pipeline 60 "$PY" -c "
 import sys
 from transformers import pipeline
 chat = pipeline('text-generation', model=sys.argv[1], device=0)
 print(chat([{'role': 'user', 'content': '안녕! 오늘 뭐 했어?'}])[0]['generated_text'][-1]['content'])" "$OUT/quickstart"
 if [ "$NGPU" -ge 2 ]; then
-    run ddp 180 accelerate launch --config_file accelerate_configs/multi_gpu.yaml --num_processes "$NGPU" \
+    run ddp 180 "$PY" -m accelerate.commands.launch --config_file accelerate_configs/multi_gpu.yaml --num_processes "$NGPU" \
         recipes/train.py --config recipes/configs/quickstart.yaml --num_train_epochs 3 --output_dir "$OUT/ddp"
-    run fsdp 180 accelerate launch --config_file accelerate_configs/fsdp.yaml --num_processes "$NGPU" \
+    run fsdp 180 "$PY" -m accelerate.commands.launch --config_file accelerate_configs/fsdp.yaml --num_processes "$NGPU" \
         recipes/train.py --config recipes/configs/quickstart.yaml --num_train_epochs 3 --output_dir "$OUT/fsdp"
-    run fsdp_test 400 python -m pytest -q -m slow tests/test_scale_out.py -k fsdp
+    run fsdp_test 400 "$PY" -m pytest -q -m slow tests/test_scale_out.py -k fsdp
 fi
 
-python - "$OUT" "$NGPU" <<'EOF'
+"$PY" - "$OUT" "$NGPU" <<'EOF'
 import json
 import sys
 from pathlib import Path

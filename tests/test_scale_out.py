@@ -224,3 +224,15 @@ def test_gpu_check_without_a_gpu_stops_with_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stdout == "", proc.stdout
     assert proc.stderr.startswith("gpu_check: no CUDA GPU is visible") and proc.stderr.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_gpu_check_without_the_data_stops_with_one_line_before_any_gpu_time(tmp_path):
+    """A copy of the repository with no ../shared beside it (as on a bare GPU machine): one line, exit 2."""
+    script = tmp_path / "repo" / "bench" / "gpu_check.sh"
+    script.parent.mkdir(parents=True)
+    script.write_bytes((REPO / "bench/gpu_check.sh").read_bytes())
+    proc = subprocess.run(["bash", str(script), str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+    assert proc.stderr == (f"gpu_check: {tmp_path}/shared/data/ChatbotData.csv is missing: the throughput row trains "
+                           "on it; put ChatbotData.csv (11,823 Q/A pairs) there\n")
+    assert not (tmp_path / "out").exists()
