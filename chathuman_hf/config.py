@@ -152,9 +152,6 @@ class ChatArguments:
         default=True,
         metadata={"help": "Rank replies at every evaluation; false: only in the evaluation after training (cheaper)."},
     )
-    chat_max_turns: int = field(
-        default=3, metadata={"help": "History window saved with the model (chat_window.json): past exchanges kept."}
-    )
 
     def __post_init__(self) -> None:
         if self.label_mode not in LABEL_MODES:

@@ -9,13 +9,17 @@ from pathlib import Path
 from transformers import PreTrainedTokenizerBase
 
 WINDOW_FILE = "chat_window.json"
+# exchanges a chat front end shows a model that has no turn limit of its own (no chat_window.json, or trained
+# without --max_turns), the new message's included
+DEFAULT_MAX_TURNS = 3
 
 
 @dataclass
 class ChatWindow:
-    """How much history a chat model sees: at most ``max_turns`` exchanges and ``max_length`` tokens."""
+    """How much history a chat model sees: at most ``max_turns`` exchanges (the newest included, as in training's
+    ``--max_turns``) and ``max_length`` tokens."""
 
-    max_turns: int | None = 3
+    max_turns: int | None = DEFAULT_MAX_TURNS
     max_length: int = 256
 
     def save_pretrained(self, directory: str | Path) -> Path:

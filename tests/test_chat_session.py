@@ -53,23 +53,46 @@ def test_prompt_is_the_saved_chat_template(engine):
 
 
 def test_history_keeps_last_n_exchanges(engine):
-    chat = session(engine, max_turns=2)
+    chat = session(engine, max_turns=3)  # the new message's exchange and the 2 before it, as in training
     for text in ["라면 이야기", "커피 이야기", "영화 이야기", "여행 이야기"]:
         assert chat.reply(text).skill is None
     users = [m["content"] for m in chat.history if m["role"] == "user"]
     assert users == ["영화 이야기", "여행 이야기"]
     prompt = engine.tokenizer.decode(engine.prompt_ids(chat.messages_for("고양이"), max_new_tokens=6,
-                                                       max_turns=chat.max_turns + 1))
+                                                       max_turns=chat.max_turns))
     assert "영화" in prompt and "여행" in prompt and "고양이" in prompt and "커피" not in prompt
 
 
 def test_window_default_comes_from_chat_window_json(tiny_model_dir, tmp_path):
     copy = tmp_path / "model"
     shutil.copytree(tiny_model_dir, copy)
-    (copy / "chat_window.json").write_text(json.dumps({"max_turns": 1, "max_length": 256}), encoding="utf-8")
-    assert ChatSession.from_pretrained(copy, use_skills=False).max_turns == 1
+    (copy / "chat_window.json").write_text(json.dumps({"max_turns": 2, "max_length": 256}), encoding="utf-8")
+    assert ChatSession.from_pretrained(copy, use_skills=False).max_turns == 2
     (copy / "chat_window.json").unlink()
     assert ChatSession.from_pretrained(copy, use_skills=False).max_turns == 3
+    with pytest.raises(ValueError, match="at least the new message"):
+        ChatSession.from_pretrained(tiny_model_dir, use_skills=False, max_turns=0)
+
+
+def test_a_model_trained_on_single_exchanges_sees_no_history(tiny_model_dir, tmp_path):
+    """chat_window.json max_turns=1 (recipes/configs/chatbotdata.yaml): each prompt holds the new message alone."""
+    copy = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, copy)
+    (copy / "chat_window.json").write_text(json.dumps({"max_turns": 1, "max_length": 256}), encoding="utf-8")
+    chat = ChatSession.from_pretrained(copy, preset="greedy", use_skills=False, max_new_tokens=4)
+    chat.reply("라면 이야기")
+    assert chat.history == []
+    seen = []
+    original = chat.engine.prompt_ids
+
+    def spy(messages, **kwargs):
+        ids = original(messages, **kwargs)
+        seen.append(chat.engine.tokenizer.decode(ids))
+        return ids
+
+    chat.engine.prompt_ids = spy
+    chat.reply("커피 이야기")
+    assert len(seen) == 1 and "커피" in seen[0] and "라면" not in seen[0]
 
 
 def test_prompt_never_exceeds_position_limit(engine):
@@ -166,7 +189,7 @@ def test_skills_answer_before_the_model(engine):
 
 
 def test_sessions_are_isolated(engine):
-    alice, bob = session(engine), session(engine)
+    alice, bob = session(engine, max_turns=4), session(engine, max_turns=4)
     for a, b in [
         ("나는 민수야", "나는 지영이야"), ("사과 좋아해", "바나나 좋아해"), ("내일 시험이야", "내일 여행 가")
     ]:

@@ -23,11 +23,10 @@ from chathuman_hf.chat.presets import GenerationPreset, build_generation_config,
 from chathuman_hf.chat_templates import apply_template_choice
 from chathuman_hf.loading import is_adapter_dir, load_chat_model
 from chathuman_hf.rendering import end_of_turn_ids
-from chathuman_hf.window import ChatWindow, trim_history
+from chathuman_hf.window import DEFAULT_MAX_TURNS, ChatWindow, trim_history
 
 EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
 MIN_PROMPT_TOKENS = 8  # a reply may use every position but these
-DEFAULT_MAX_TURNS = 3
 
 
 @dataclass

@@ -16,7 +16,9 @@ class ChatModelArguments:
     preset: str = field(default="fast", metadata={"help": "Generation preset: fast (streaming), greedy or seed."})
     max_new_tokens: int | None = field(default=None, metadata={"help": "Override the preset's reply length."})
     banned_words: list[str] | None = field(default=None, metadata={"help": "Words never generated (preset default)."})
-    max_turns: int | None = field(default=None, metadata={"help": "Exchanges kept (default: chat_window.json)."})
+    max_turns: int | None = field(default=None, metadata={
+        "help": "Exchanges the model sees, the new message's included, as in training's --max_turns (default: "
+                "chat_window.json)."})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:1 ... or auto."})
     no_skills: bool = field(default=False, metadata={"help": "Answer everything with the model."})
     chat_template: str = chat_template_field()

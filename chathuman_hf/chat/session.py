@@ -10,6 +10,7 @@ from typing import Any
 from chathuman_hf.chat.engine import ChatEngine, Generation
 from chathuman_hf.chat.presets import GenerationPreset, get_preset
 from chathuman_hf.skills import SkillRouter, SkillsConfig, build_router
+from chathuman_hf.window import DEFAULT_MAX_TURNS
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,11 @@ class Reply:
 
 
 class ChatSession:
-    """One conversation: keeps the last ``max_turns`` exchanges (from ``chat_window.json``, else 3)."""
+    """One conversation: the model sees at most ``max_turns`` exchanges, the new message's included.
+
+    ``max_turns`` counts as in training (``--max_turns``); by default it is the one in ``chat_window.json``, else
+    ``DEFAULT_MAX_TURNS``. The history keeps the ``max_turns - 1`` exchanges before the new message.
+    """
 
     def __init__(self, engine: ChatEngine, *, preset: str | GenerationPreset = "fast",
                  router: SkillRouter | None = None, use_skills: bool = True, max_turns: int | None = None,
@@ -30,7 +35,9 @@ class ChatSession:
         self.preset = get_preset(preset, **preset_overrides)
         self.router = (router or build_router()) if use_skills else None
         window_turns = engine.window.max_turns
-        self.max_turns = max_turns if max_turns is not None else (window_turns if window_turns else 3)
+        self.max_turns = max_turns if max_turns is not None else (window_turns or DEFAULT_MAX_TURNS)
+        if self.max_turns < 1:
+            raise ValueError(f"max_turns={self.max_turns}: the model must see at least the new message (1)")
         self.history: list[dict[str, str]] = []
         self.last_reply: Reply | None = None
         self.last_generation: Generation | None = None
@@ -76,7 +83,7 @@ class ChatSession:
 
     def _remember(self, text: str, answer: str) -> None:
         self.history += [{"role": "user", "content": text}, {"role": "assistant", "content": answer}]
-        keep = 2 * self.max_turns
+        keep = 2 * (self.max_turns - 1)
         if len(self.history) > keep:
             del self.history[: len(self.history) - keep]
 
@@ -85,7 +92,7 @@ class ChatSession:
         text, skill = self._accept(text)
         if skill is not None:
             return skill
-        generation = self.engine.generate(self.messages_for(text), self.preset, max_turns=self.max_turns + 1)
+        generation = self.engine.generate(self.messages_for(text), self.preset, max_turns=self.max_turns)
         self._remember(text, generation.text)
         self.last_generation = generation
         self.last_reply = Reply(generation.text)
@@ -98,7 +105,7 @@ class ChatSession:
             yield skill.text
             return
         generation = yield from self.engine.stream(self.messages_for(text), self.preset,
-                                                   max_turns=self.max_turns + 1)
+                                                   max_turns=self.max_turns)
         self._remember(text, generation.text)
         self.last_generation = generation
         self.last_reply = Reply(generation.text)

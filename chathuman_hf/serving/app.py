@@ -22,6 +22,7 @@ from chathuman_hf.serving.schemas import ChatRequest, ChatResponse, ResetRequest
 from chathuman_hf.serving.store import SessionStore
 from chathuman_hf.serving.streaming import EventStreamResponse
 from chathuman_hf.skills import SkillRouter, SkillsConfig, build_router
+from chathuman_hf.window import DEFAULT_MAX_TURNS
 
 HERE = Path(__file__).resolve().parent
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     if use_skills and router is None:
         router = build_router(skills)
     base_preset = get_preset(preset, **(preset_overrides or {}))
-    window_turns = max_turns if max_turns is not None else (engine.window.max_turns or 3)
+    window_turns = max_turns if max_turns is not None else (engine.window.max_turns or DEFAULT_MAX_TURNS)
 
     def default_factory() -> ChatSession:
         return ChatSession(engine, preset=base_preset, router=router, use_skills=use_skills, max_turns=window_turns)
@@ -139,5 +140,5 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         return {"ok": True, "session_id": body.session_id, "existed": existed}
 
     app.include_router(make_openai_router(engine, router, base_preset, max_chars=max_message_chars,
-                                          max_turns=window_turns + 1))
+                                          max_turns=window_turns))
     return app
