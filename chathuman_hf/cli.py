@@ -17,8 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from chathuman_hf.data.errors import DataFormatError
-
 USAGE_EXIT = 2
 DATA_EXIT = 1
 TRACEBACK_ENV = "CHATHUMAN_TRACEBACK"
@@ -38,6 +36,8 @@ def error_line(err: BaseException) -> str:
 
 def run_cli(main: Callable[..., Any], argv: list[str] | None = None) -> int:
     """Run ``main(argv)`` and return its exit status; known mistakes become one line on stderr (see module doc)."""
+    from chathuman_hf.data.errors import DataFormatError  # here: the data package's option checks raise UsageError
+
     try:
         result = main(argv)
     except DataFormatError as err:
@@ -51,6 +51,19 @@ def run_cli(main: Callable[..., Any], argv: list[str] | None = None) -> int:
         print(error_line(err), file=sys.stderr, flush=True)
         return USAGE_EXIT
     return result if isinstance(result, int) else 0
+
+
+def require_model(name_or_path: str, option: str) -> str:
+    """``name_or_path``, unless it is written as a local path (``/``, ``.``, ``~``, several ``/``) that is missing.
+
+    A mistyped directory otherwise reaches the Hub client, whose message ("Repo id must be in the form …") does not
+    say that the directory is missing.
+    """
+    as_path = name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1 or "\\" in name_or_path
+    if as_path and not Path(name_or_path).expanduser().exists():
+        raise UsageError(f"{option} {name_or_path}: no such directory; pass a local model directory or a Hub id "
+                         "(owner/name)")
+    return name_or_path
 
 
 def require_model_dir(path: str | Path, option: str = "--model") -> str:

@@ -15,6 +15,7 @@ from transformers import TrainingArguments
 from transformers.utils import is_torch_bf16_gpu_available
 
 from chathuman_hf.chat_templates import chat_template_field, parse_template_choice
+from chathuman_hf.cli import require_model
 from chathuman_hf.labels import LABEL_MODE_NAMES
 from chathuman_hf.lora import LoraArguments
 from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES
@@ -84,6 +85,10 @@ class ModelArguments(LoraArguments):
                 f"Give either --model_name_or_path ({self.model_name_or_path}) or --model_type ({self.model_type}) "
                 "to build from scratch, not both."
             )
+        if not self.model_type:
+            require_model(self.model_name_or_path, "--model_name_or_path")
+        if self.tokenizer_name:
+            require_model(self.tokenizer_name, "--tokenizer_name")
         if self.config_overrides and not self.model_type and self.model_name_or_path == DEFAULT_MODEL:
             warnings.warn(
                 "--config_overrides changes the pretrained config of the default model; "

@@ -11,6 +11,7 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 
 from chathuman_hf.chat_templates import apply_template_choice
+from chathuman_hf.cli import require_model
 from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.labels import LabelMode, target_mask
 from chathuman_hf.tokenization import load_tokenizer
@@ -20,7 +21,7 @@ GREEN, RESET = "\033[1;32m", "\033[0m"
 
 def load_inspect_tokenizer(model: str, chat_template: str = "auto") -> PreTrainedTokenizerBase:
     """The tokenizer of a base model (Hub id or dir) or an output directory, with ``--chat_template`` applied."""
-    return apply_template_choice(load_tokenizer(model), chat_template)
+    return apply_template_choice(load_tokenizer(require_model(model, "--model")), chat_template)
 
 
 def label_views(

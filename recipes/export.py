@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
+from chathuman_hf.cli import run_cli
 from chathuman_hf.export import export_model, push_export
 
 logger = logging.getLogger("chathuman_hf.export")
@@ -45,7 +46,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ValueError as err:  # neither a model nor an adapter, occupied output, missing hub id: one line
-        sys.exit(f"error: {err}")
+    sys.exit(run_cli(main))  # neither a model nor an adapter, occupied output, missing hub id: one line, exit 2

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from chathuman_hf.chat_templates import chat_template_field
-from chathuman_hf.data import DataArguments, DataFormatError, load_dialogues_from_args
+from chathuman_hf.cli import run_cli
+from chathuman_hf.data import DataArguments, load_dialogues_from_args
 from chathuman_hf.label_view import format_view, label_views, load_inspect_tokenizer
 from chathuman_hf.labels import LABEL_MODE_NAMES
 from chathuman_hf.parsing import fix_dash_values
-from chathuman_hf.rendering import TemplateError
 
 
 @dataclass
@@ -52,7 +52,4 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (DataFormatError, TemplateError) as err:  # bad input: one line with the fix, no traceback
-        sys.exit(f"error: {err}")
+    sys.exit(run_cli(main))  # bad data: one line, exit 1; a wrong option, model or template: one line, exit 2

@@ -3,7 +3,8 @@
 Writes ``DIR/dialogues.jsonl`` (one ``{"messages", "source", "dialogue_id"}`` per line) and ``DIR/report.json``
 (kept per source, drops per reason, turn and character statistics) and prints a summary table.
 Bad input is skipped and counted; with ``--strict`` (or when nothing loads) the run stops with one line naming
-the file, the record and what was expected, and exits with status 2.
+the file, the record and what was expected, and exits with status 1; a configuration mistake exits with 2
+(``chathuman_hf.cli.run_cli``, as in every recipe).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from chathuman_hf.cli import run_cli
-from chathuman_hf.data import DataArguments, DataFormatError, DataReport
+from chathuman_hf.data import DataArguments, DataReport
 
 
 @dataclass
@@ -62,20 +63,13 @@ def write_outputs(dataset, report: DataReport, output: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the preparation; returns the process exit status."""
     warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
-    try:
-        data_args, prepare_args = parse(sys.argv[1:] if argv is None else argv)
-        from chathuman_hf.data import load_dialogues_from_args  # imports datasets: after the arguments are valid
+    data_args, prepare_args = parse(sys.argv[1:] if argv is None else argv)
+    from chathuman_hf.data import load_dialogues_from_args  # imports datasets: after the arguments are valid
 
-        report = DataReport()
-        dataset = load_dialogues_from_args(data_args, report)
-        output = Path(prepare_args.output)
-        write_outputs(dataset, report, output)
-    except DataFormatError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    report = DataReport()
+    dataset = load_dialogues_from_args(data_args, report)
+    output = Path(prepare_args.output)
+    write_outputs(dataset, report, output)
     print(report.format_table())
     print(f"wrote {output / 'dialogues.jsonl'} and {output / 'report.json'}")
     return 0

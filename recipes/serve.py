@@ -14,7 +14,7 @@ from transformers import HfArgumentParser
 from transformers.utils import logging as hf_logging
 
 from chathuman_hf.chat.options import ChatModelArguments
-from chathuman_hf.cli import run_cli
+from chathuman_hf.cli import UsageError, run_cli
 from chathuman_hf.skills import SkillsConfig
 
 logger = logging.getLogger("chathuman_hf.serve")
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from chathuman_hf.serving import create_app
     except ImportError as exc:
-        raise SystemExit(f"Serving needs the 'serve' extra: pip install -e '.[serve]' ({exc})") from exc
+        raise UsageError(f"Serving needs the 'serve' extra: pip install -e '.[serve]' ({exc})") from None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -62,11 +62,24 @@ def test_train_one_dialogue_is_one_line(repo_root, tmp_path, capsys):
     assert err == ["error: Need at least 2 dialogues to hold some out; pass --eval-data or --eval-split 0."]
 
 
-@pytest.mark.parametrize("recipe", ["evaluate", "chat", "serve"])
+@pytest.mark.parametrize("recipe", ["evaluate", "chat", "serve", "export", "inspect_labels", "train"])
 def test_a_mistyped_model_dir_is_one_line(repo_root, tmp_path, capsys, recipe):
-    code, err = run_entry_point(repo_root, recipe, ["--model", str(tmp_path / "outputs/quickstrat")], capsys)
+    option = "--model_name_or_path" if recipe == "train" else "--model"
+    extra = {"export": ["--output", str(tmp_path / "merged")], "train": ["--output_dir", str(tmp_path / "o")]}
+    argv = [option, str(tmp_path / "outputs/quickstrat"), *extra.get(recipe, [])]
+    code, err = run_entry_point(repo_root, recipe, argv, capsys)
     assert code == 2
     assert len(err) == 1 and err[0].startswith("error: ") and "quickstrat" in err[0], err
+    assert "Repo id must be" not in err[0]  # the Hub client's words for a missing directory
+
+
+@pytest.mark.parametrize("argv", [["--format", "yaml"], ["--pii_replacement", "mask"],
+                                  ["--first_speaker_role", "bot"]])
+def test_a_wrong_data_option_is_a_configuration_mistake(repo_root, tmp_path, capsys, argv):
+    """Exit 2 like every option, not 1 (bad data), in train and prepare alike."""
+    for recipe, out in (("prepare", "--output"), ("train", "--output_dir")):
+        code, err = run_entry_point(repo_root, recipe, [*argv, out, str(tmp_path / recipe)], capsys)
+        assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and argv[1] in err[0], (recipe, err)
 
 
 def test_other_recipes_share_the_mechanism(repo_root, tmp_path, capsys):

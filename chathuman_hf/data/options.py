@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from chathuman_hf.cli import UsageError
+
 from .clean import CleaningOptions
 from .errors import DataFormatError
 from .turns import TurnOptions
@@ -97,23 +99,27 @@ class DataArguments:
     def __post_init__(self) -> None:
         from .detect import normalize_format
 
-        normalize_format(self.format)
+        # the options themselves are configuration (exit 2), not bad data
+        try:
+            normalize_format(self.format)
+            check_silence_minutes(self.silence_minutes)
+        except DataFormatError as err:
+            raise UsageError(str(err)) from None
         if self.first_speaker_role not in ("user", "assistant"):
-            raise DataFormatError(f"first_speaker_role must be 'user' or 'assistant', got {self.first_speaker_role!r}")
-        check_silence_minutes(self.silence_minutes)
+            raise UsageError(f"first_speaker_role must be 'user' or 'assistant', got {self.first_speaker_role!r}")
         if isinstance(self.data, str):
             self.data = [self.data]
         if isinstance(self.scrub_pii, str):  # YAML "auto", or a value given after --scrub_pii
             words = {"auto": None, "true": True, "on": True, "yes": True, "false": False, "off": False, "no": False}
             if self.scrub_pii.strip().lower() not in words:
-                raise DataFormatError(f"scrub_pii must be true, false or auto, got {self.scrub_pii!r}")
+                raise UsageError(f"scrub_pii must be true, false or auto, got {self.scrub_pii!r}")
             self.scrub_pii = words[self.scrub_pii.strip().lower()]
         if self.no_scrub_pii:
             if self.scrub_pii:
-                raise DataFormatError("--scrub_pii and --no_scrub_pii contradict each other; keep one")
+                raise UsageError("--scrub_pii and --no_scrub_pii contradict each other; keep one")
             self.scrub_pii = False
         if self.pii_replacement not in ("placeholder", "fake"):
-            raise DataFormatError(f"pii_replacement must be 'placeholder' or 'fake', got {self.pii_replacement!r}")
+            raise UsageError(f"pii_replacement must be 'placeholder' or 'fake', got {self.pii_replacement!r}")
 
     def to_dict(self) -> dict[str, object]:
         """The options as saved with a model (``run_args.json``): with scrubbing not off, the assistant's name is

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from chathuman_hf.cli import UsageError
 from chathuman_hf.data import DataFormatError, DataReport, load_dialogues
 
 GOOD_JSONL = '{"messages": [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "반가워"}]}\n'
@@ -159,7 +160,7 @@ def test_forced_wrong_format(tmp_path: Path) -> None:
 
 
 def test_unknown_format_name(tmp_path: Path) -> None:
-    with pytest.raises(DataFormatError, match="unknown format 'xml'; use 'auto' or one of: aihub_summary"):
+    with pytest.raises(UsageError, match="unknown format 'xml'; use 'auto' or one of: aihub_summary"):
         load_dialogues(write(tmp_path, "a.jsonl", GOOD_JSONL), format="xml")
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from chathuman_hf.data import DataArguments, DataFormatError, DataReport, load_dialogues
+from chathuman_hf.cli import UsageError
+from chathuman_hf.data import DataArguments, DataReport, load_dialogues
 from chathuman_hf.data.clean import CleaningOptions, clean_utterance
 from chathuman_hf.data.names import FakeNamer
 from chathuman_hf.data.pii import PLACEHOLDERS, find_pii, luhn_ok, scrub_text
@@ -110,9 +111,9 @@ def test_options_tri_state():
     assert DataArguments(scrub_pii=True).scrub_setting() == "on"
     assert DataArguments(no_scrub_pii=True).scrub_setting() == "off"
     assert DataArguments(scrub_pii="auto").scrub_setting() == "auto"  # YAML
-    with pytest.raises(DataFormatError, match="contradict"):
+    with pytest.raises(UsageError, match="contradict"):
         DataArguments(scrub_pii=True, no_scrub_pii=True)
-    with pytest.raises(DataFormatError, match="placeholder"):
+    with pytest.raises(UsageError, match="placeholder"):
         DataArguments(pii_replacement="mask")
 
 

@@ -79,7 +79,7 @@ def test_strict_exits_with_one_line(tmp_path: Path) -> None:
     good = '{"messages": [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "반가워"}]}\n'
     data.write_text(good + '{"messages": [{"role": "user"}]}\n', encoding="utf-8")
     strict = prepare("--data", str(data), "--strict", "--output", str(tmp_path / "strict"))
-    assert strict.returncode == 2
+    assert strict.returncode == 1  # bad data: 1, as in every recipe (chathuman_hf.cli)
     errors = [line for line in strict.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
         f"error: {data}: line 2: messages[0].content is NoneType, expected a string (strict mode; 1 problem(s) in all)"
@@ -92,14 +92,14 @@ def test_nothing_loads_exits_nonzero(tmp_path: Path) -> None:
     data = tmp_path / "broken.json"
     data.write_text('{"data": [', encoding="utf-8")
     result = prepare("--data", str(data), "--output", str(tmp_path / "out"))
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"first problem: {data}: invalid JSON at line 1" in result.stderr
 
 
 def test_missing_path_and_unknown_format(tmp_path: Path) -> None:
     missing = prepare("--data", str(tmp_path / "nothing_here"), "--output", str(tmp_path / "out"))
-    assert missing.returncode == 2
+    assert missing.returncode == 1
     assert (
         missing.stderr.strip()
         == f"error: {tmp_path / 'nothing_here'}: no such file or folder (expected a file, a folder or a glob)"

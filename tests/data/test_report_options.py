@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from transformers import HfArgumentParser, TrainingArguments
 
-from chathuman_hf.data import DataArguments, DataFormatError, DataReport
+from chathuman_hf.cli import UsageError
+from chathuman_hf.data import DataArguments, DataReport
 
 
 def test_report_counts_and_json(tmp_path: Path) -> None:
@@ -75,7 +76,7 @@ def test_data_arguments_cli_flags() -> None:
 
 
 def test_data_arguments_validate() -> None:
-    with pytest.raises(DataFormatError, match="unknown format 'xml'"):
+    with pytest.raises(UsageError, match="unknown format 'xml'"):  # an option: exit 2, not bad data (exit 1)
         DataArguments(format="xml")
-    with pytest.raises(DataFormatError, match="first_speaker_role must be 'user' or 'assistant'"):
+    with pytest.raises(UsageError, match="first_speaker_role must be 'user' or 'assistant'"):
         DataArguments(first_speaker_role="system")

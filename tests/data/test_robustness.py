@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from chathuman_hf.cli import UsageError
 from chathuman_hf.data import DataArguments, DataFormatError, DataReport, load_dialogues
 from chathuman_hf.data.clean import collapse_whitespace, remove_parentheses
 
@@ -294,12 +295,13 @@ def test_kakao_impossible_time_is_rejected(tmp_path: Path) -> None:
 
 def test_negative_silence_minutes_refused_at_parse_time(tmp_path: Path) -> None:
     for value in (-5.0, float("nan"), float("inf")):
-        with pytest.raises(DataFormatError, match=r"^silence_minutes must be a number >= 0 \(0 = never split\)"):
-            DataArguments(silence_minutes=value)
+        with pytest.raises(UsageError, match=r"^silence_minutes must be a number >= 0 \(0 = never split\)"):
+            DataArguments(silence_minutes=value)  # an option: exit 2; in a manifest it is the data's problem: exit 1
     manifest = write(tmp_path / "manifest.json", '{"files": {"talk.txt": {"silence_minutes": -1}}}')
     write(tmp_path / "talk.txt", KAKAO)
     with pytest.raises(DataFormatError, match=f"^{manifest}: silence_minutes must be a number >= 0"):
         load_dialogues(tmp_path)
+    assert prepare("--data", str(tmp_path), "--output", str(tmp_path / "out")).returncode == 1
     result = prepare("--silence_minutes", "-5", "--output", str(tmp_path / "out"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert error_lines(result.stderr) == ["error: silence_minutes must be a number >= 0 (0 = never split), got -5.0"]
