@@ -17,7 +17,7 @@ from chathuman_hf.loading import adapter_base, load_chat_model, model_kind
 logger = logging.getLogger(__name__)
 
 # Files of a training output that describe the model (copied); everything else (checkpoint-*, optimizer.pt,
-# scheduler.pt, rng_state*.pth, training_args.bin, trainer_state.json, _shards/, _trained_tokenizer/) stays behind.
+# scheduler.pt, rng_state*.pth, training_args.bin, trainer_state.json, _trained_tokenizer/) stays behind.
 KEEP_SUFFIXES = (".safetensors", ".jinja", ".png", ".model", ".txt")
 KEEP_JSON_EXCEPT = ("trainer_state.json", "adapter_config.json")
 REPORT_FILES = ("chat_window.json", "report.json", "run_args.json", "train_results.json", "eval_results.json",

@@ -98,7 +98,6 @@ def save_final_output(
 ) -> dict[str, Any]:
     """Save the (best) model, tokenizer, generation config, chat window, results, loss curve, report and card."""
     args = trainer.args
-    trainer.write_shard_log()
     metrics = dict(train_result.metrics)
     metrics.update(data.stats)
     trainer.save_model()

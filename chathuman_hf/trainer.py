@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +53,6 @@ class ChatTrainer(Trainer):
         self.conversation_eval = conversation_eval  # chathuman_hf.conversation_metrics.ConversationEval or None
         self.last_health_replies: list[str] = []
         self._eval_stats = StatsAccumulator()
-        self.seen_rows: list[int] = []  # crc32 of every training row this process saw (data-parallel check)
         self.add_callback(RunLossCallback())  # a resumed run's train_loss covers the steps before the resume
 
     def create_accelerator_and_postprocess(self) -> None:  # noqa: D102
@@ -97,29 +94,6 @@ class ChatTrainer(Trainer):
 
     def train(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
         return whole_run_train_loss(self, super().train(*args, **kwargs))
-
-    def training_step(self, model, inputs, num_items_in_batch=None):  # noqa: D102
-        if self.args.world_size > 1:
-            pad = self.processing_class.pad_token_id if self.processing_class is not None else None
-            for row in inputs["input_ids"].tolist():
-                while pad is not None and row and row[-1] == pad:
-                    row.pop()
-                self.seen_rows.append(zlib.crc32(json.dumps(row).encode()))
-        return super().training_step(model, inputs, num_items_in_batch)
-
-    def write_shard_log(self, folder: str | Path | None = None) -> Path | None:
-        """Data-parallel runs: write ``_shards/rank-R.json`` (rows this process trained on) for checking sharding."""
-        if self.args.world_size <= 1:
-            return None
-        folder = Path(folder or self.args.output_dir) / "_shards"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"rank-{self.args.process_index}.json"
-        info = {"rank": self.args.process_index, "world_size": self.args.world_size, "rows": self.seen_rows}
-        path.write_text(json.dumps(info) + "\n", encoding="utf-8")
-        logger.warning(
-            "rank %d/%d trained on %d rows", self.args.process_index, self.args.world_size, len(self.seen_rows)
-        )
-        return path
 
     # ------------------------------------------------------------------ loss
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102

@@ -381,7 +381,7 @@ def test_two_process_cpu_ddp_trains_lora_and_saves_one_adapter(tmp_path, repo_ro
     out = tmp_path / "ddp"
     cmd = ["accelerate", "launch", "--config_file", str(repo_root / "accelerate_configs/multi_cpu.yaml"),
            "--main_process_ip", "127.0.0.1", "--main_process_port", str(free_port()),
-           str(repo_root / "recipes/train.py"), *LORA, "--model_name_or_path", str(base), "--max_steps", "4",
+           str(repo_root / "tests/shard_probe.py"), *LORA, "--model_name_or_path", str(base), "--max_steps", "4",
            "--per_device_train_batch_size", "4", "--eval_strategy", "steps", "--eval_steps", "4", "--save_strategy",
            "steps", "--save_steps", "4", "--generation_prompts", "2", "--output_dir", str(out)]
     proc = subprocess.run(cmd, env=gloo_env(), cwd=repo_root, capture_output=True, text=True, timeout=300)
