@@ -23,6 +23,15 @@ def name_causal_lm_loss(model: PreTrainedModel) -> PreTrainedModel:
     return model
 
 
+def position_limit(model: PreTrainedModel) -> int | None:
+    """How many positions the model can attend to (the config's first positive one of the usual names), or None."""
+    for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
+        value = getattr(model.config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 def parse_config_overrides(overrides: str | dict[str, Any] | None) -> dict[str, Any]:
     """Parse ``"n_layer=2,n_embd=64"`` (run_clm.py style) or pass a dict through."""
     if overrides is None:
@@ -149,7 +158,7 @@ def _check_dataset_ids(model: PreTrainedModel, tokenizer: Any, dataset: Any, row
     if len(flat) == 0:
         return
     top, low = pc.max(flat).as_py(), pc.min(flat).as_py()
-    max_pos = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    max_pos = position_limit(model)
     longest = pc.max(pc.list_value_length(column)).as_py()
     if top < rows and low >= 0 and (max_pos is None or longest <= max_pos):
         return

@@ -25,7 +25,7 @@ from chathuman_hf.evaluation import health_prompts
 from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.labels import LabelMode
 from chathuman_hf.lora import PeftSetupError, apply_lora, base_vocabulary_size, quantization_kwargs
-from chathuman_hf.modeling import build_model, ensure_vocab_fits
+from chathuman_hf.modeling import build_model, ensure_vocab_fits, position_limit
 from chathuman_hf.packed_attention import check_packing_supported
 from chathuman_hf.packing import pack_dataset
 from chathuman_hf.recipe_data import ChatData, load_data
@@ -71,7 +71,7 @@ def build_chat_model(
         dtype=model_args.dtype,
         load_kwargs=quantization_kwargs(model_args),
     )
-    positions = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    positions = position_limit(model)
     if positions is not None and chat_args.max_length > positions:
         raise ValueError(
             f"--max-length {chat_args.max_length} exceeds the model's {positions} positions; lower --max-length."

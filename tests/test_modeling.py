@@ -6,7 +6,13 @@ import pytest
 import torch
 from datasets import Dataset
 
-from chathuman_hf.modeling import build_model, embedding_rows, ensure_vocab_fits, parse_config_overrides
+from chathuman_hf.modeling import (
+    build_model,
+    embedding_rows,
+    ensure_vocab_fits,
+    parse_config_overrides,
+    position_limit,
+)
 from chathuman_hf.testing import make_word_tokenizer
 
 WORDS = ["안녕", "반가워", "밥"]
@@ -64,6 +70,18 @@ def test_too_long_row_is_an_error():
     model = build_model(model_type="gpt2", config_overrides=TINY, tokenizer=tok)
     with pytest.raises(ValueError, match="row 0 has 40 tokens but the model has 32 positions"):
         ensure_vocab_fits(model, tok, Dataset.from_dict({"input_ids": [[5] * 40]}))
+
+
+@pytest.mark.parametrize(
+    ("model_type", "overrides", "limit"),
+    [("gpt2", "n_positions=96", 96), ("llama", "max_position_embeddings=80", 80), ("codegen", "n_positions=72", 72)],
+)
+def test_position_limit_reads_each_family_config(model_type, overrides, limit):
+    """One rule for training's --max-length check, the dataset guard and chat prompts."""
+    small = "n_layer=1,n_embd=16,n_head=2" if model_type != "llama" else (
+        "num_hidden_layers=1,hidden_size=16,intermediate_size=32,num_attention_heads=2,num_key_value_heads=2")
+    model = build_model(model_type=model_type, config_overrides=f"{small},{overrides}")
+    assert position_limit(model) == limit
 
 
 def test_tiny_model_dir_loads_and_fits(tiny_model_dir):

@@ -22,6 +22,7 @@ from transformers import (
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
 from chathuman_hf.chat_templates import apply_template_choice
 from chathuman_hf.loading import is_adapter_dir, load_chat_model
+from chathuman_hf.modeling import position_limit
 from chathuman_hf.rendering import end_of_turn_ids
 from chathuman_hf.window import DEFAULT_MAX_TURNS, ChatWindow, trim_history
 
@@ -37,15 +38,6 @@ class Generation:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
-
-
-def position_limit(model: PreTrainedModel) -> int | None:
-    config = model.config
-    for name in ("max_position_embeddings", "n_positions", "n_ctx", "seq_length"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
 
 
 class CancelGeneration(StoppingCriteria):
