@@ -21,8 +21,9 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from chathuman_hf.collators import IGNORE_INDEX
+from chathuman_hf.encoding import encode_dialogues
 from chathuman_hf.evaluation import token_nll_sums
+from chathuman_hf.labels import IGNORE_INDEX, LabelMode, target_mask
 from chathuman_hf.window import trim_history
 
 Messages = list[dict[str, str]]
@@ -68,12 +69,14 @@ class _Renderer:
 
     A reply's ids are what the template appends after the generation prompt (rendered once after an empty user
     turn); a template whose rendering of the prompt is not a prefix of the rendered exchange is rendered per pair.
+    Which of them are scored is the label rule's answer for the last assistant turn (``labels.target_mask``).
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
         self.tokenizer = tokenizer
         self.empty = self.prompt([{"role": "user", "content": ""}])
         self.replies: dict[str, list[int]] = {}
+        self.masks: dict[str, list[bool]] = {}
 
     def prompt(self, context: Messages) -> list[int]:
         return self.tokenizer.apply_chat_template(context, add_generation_prompt=True, tokenize=True,
@@ -88,6 +91,17 @@ class _Renderer:
             full = self.exchange([{"role": "user", "content": ""}], reply)
             self.replies[reply] = full[len(self.empty):]
         return self.replies[reply]
+
+    def trained(self, reply: str) -> list[bool]:
+        """Per token of ``reply(reply)``: True where training puts a target (content and end of turn)."""
+        if reply not in self.masks:
+            ids = self.reply(reply)
+            row = encode_dialogues([[{"role": "user", "content": ""}, {"role": "assistant", "content": reply}]],
+                                   self.tokenizer)[0]
+            mask = target_mask(row["roles"], row["last_turn"], LabelMode.LAST_SYS)
+            same = bool(ids) and row["input_ids"][-len(ids):] == ids
+            self.masks[reply] = mask[-len(ids):] if same else [True] * len(ids)  # unknown split: score them all
+        return self.masks[reply]
 
     def concatenates(self, context: Messages, reply: str) -> bool:
         return self.exchange(context, reply) == self.prompt(context) + self.reply(reply)
@@ -114,6 +128,7 @@ def score_replies(
         return [_score_one(model, render, context, r, max_length) for r in replies]
     prefix = render.prompt(context)
     suffixes = [render.reply(r)[: max_length - 1] for r in replies]
+    trained = [render.trained(r)[: max_length - 1] for r in replies]
     keep = max(1, max_length - max((len(x) for x in suffixes), default=0))
     prefix = prefix[-keep:]
     device = next(model.parameters()).device
@@ -135,7 +150,8 @@ def score_replies(
         mask[:, :past_len] = 1
         for i, row in enumerate(rows):
             ids[i, : len(row)] = torch.tensor(row)
-            labels[i, 1 : len(row)] = torch.tensor(row[1:])
+            keep = torch.tensor(trained[b + i], dtype=torch.bool)
+            labels[i, 1 : len(row)] = torch.where(keep, torch.tensor(row[1:]), IGNORE_INDEX)
             mask[i, past_len : past_len + len(row)] = 1
         past = None
         if cache is not None:
@@ -165,6 +181,9 @@ def _score_one(model: PreTrainedModel, render: _Renderer, context: Messages, rep
     full, start = full[cut:][:max_length], start - cut
     labels = torch.full((1, len(full)), IGNORE_INDEX, dtype=torch.long)
     labels[0, start:] = torch.tensor(full[start:])
+    mask = render.trained(reply)
+    if len(mask) == len(full) - start:
+        labels[0, start:][~torch.tensor(mask, dtype=torch.bool)] = IGNORE_INDEX
     device = next(model.parameters()).device
     logits = model(input_ids=torch.tensor([full], device=device), use_cache=False).logits
     nll, count = token_nll_sums(logits, labels.to(device), pre_shifted=False)

@@ -145,3 +145,25 @@ def test_shared_context_cache_scores_like_a_full_forward_in_other_families(famil
     replies = ["대답 3", "다음 대답 5"]
     full = [_score_one(model, _Renderer(tok), context, r, 256) for r in replies]
     assert mean_reply_loglik(model, tok, [(context, r) for r in replies]) == pytest.approx(full, abs=1e-4)
+
+
+@pytest.mark.parametrize("family", ["qwen2", "gemma3_text", "exaone4", "llama"])
+def test_reply_scores_count_exactly_the_tokens_that_train(tmp_path, family):
+    """A reply's score averages the tokens labels.target_mask trains (content and end of turn), not the template's
+    newline after the end of turn (ChatML, Gemma and EXAONE add one)."""
+    from chathuman_hf.encoding import encode_dialogues
+    from chathuman_hf.labels import LabelMode, target_mask
+    from chathuman_hf.testing_families import make_family_model_dir
+
+    path = make_family_model_dir(tmp_path / family, family, vocab_size=400)
+    tok, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path).eval()
+    context = [{"role": "user", "content": "오늘 뭐 했어?"}]
+    replies = ["집에 있었어", "영화 봤어. 재밌더라"]
+    scores = mean_reply_loglik(model, tok, [(context, r) for r in replies], batch_size=2)
+    for reply, score in zip(replies, scores, strict=True):
+        row = encode_dialogues([[*context, {"role": "assistant", "content": reply}]], tok)[0]
+        trained = target_mask(row["roles"], row["last_turn"], LabelMode.LAST_SYS)
+        with torch.no_grad():
+            logp = model(torch.tensor([row["input_ids"]])).logits[0].log_softmax(-1)
+        expected = [float(logp[t - 1, row["input_ids"][t]]) for t, keep in enumerate(trained) if keep]
+        assert score == pytest.approx(sum(expected) / len(expected), abs=1e-4)
