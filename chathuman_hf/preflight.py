@@ -10,17 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from chathuman_hf.cli import UsageError
+from chathuman_hf.features import DROP_EMPTY_TARGET, DROP_TOO_LONG, TRUNCATED_EXCHANGES, TRUNCATED_USER_TURN
 
 logger = logging.getLogger(__name__)
 
 MIN_KEPT_SHARE = 0.10  # fewer surviving training examples than this share of the candidates: stop before training
 # What to change for each reason tokenization drops an example (chathuman_hf.features' drop reasons).
 FIXES = {
-    "too_long_single_exchange": "the last exchange alone does not fit: raise --max-length",
-    "empty_target": "no token carries loss under this label mode: use --label-mode input or -100+sys, or check "
-                    "that the dialogues end with an assistant turn",
+    DROP_TOO_LONG: "the last exchange alone does not fit: raise --max-length",
+    DROP_EMPTY_TARGET: "no token carries loss under this label mode: use --label-mode input or -100+sys, or check "
+                       "that the dialogues end with an assistant turn",
 }
-NOT_DROPS = ("oldest_exchanges_truncated", "long_user_turn_cut_from_the_left")  # shortened, still kept
+NOT_DROPS = (TRUNCATED_EXCHANGES, TRUNCATED_USER_TURN)  # shortened, still kept
 
 
 def example_drops(before: Counter, after: Counter, prefix: str = "") -> Counter:
