@@ -30,13 +30,12 @@ TRAIN = Path(__file__).resolve().parent / "train.py"
 
 def sample_replies(model_dir: Path, prompts: tuple[str, ...]) -> list[str]:
     """Greedy replies of a saved model to the fixed prompts."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from chathuman_hf.chat_templates import apply_template_choice
     from chathuman_hf.evaluation import generate_replies
+    from chathuman_hf.loading import load_chat_model
 
-    tokenizer = apply_template_choice(AutoTokenizer.from_pretrained(model_dir), "auto")
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model, tokenizer = load_chat_model(model_dir, merge=True)  # a full model or a LoRA adapter on its base
+    tokenizer = apply_template_choice(tokenizer, "auto")
     _, _, texts = generate_replies(model, tokenizer, [[{"role": "user", "content": p}] for p in prompts])
     return texts
 
