@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -149,14 +148,6 @@ class PeakRSS:
 
     def to_dict(self) -> dict[str, float]:
         return {"peak_rss_mb": round(self.peak_mb, 1), "rss_start_mb": round(self.start_mb, 1)}
-
-
-def lifetime_maxrss_mb() -> dict[str, float]:
-    """Lifetime high-water RSS of this process and of its waited-for children (Linux reports KiB)."""
-    return {
-        "ru_maxrss_self_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "ru_maxrss_children_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
-    }
 
 
 def mm_peak_flops(

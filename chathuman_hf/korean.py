@@ -21,7 +21,6 @@ from functools import lru_cache
 from typing import Any
 
 POLITE, PLAIN, UNDETERMINED = "polite", "plain", "undetermined"
-LEVELS = (POLITE, PLAIN, UNDETERMINED)
 # Endings (EF forms) whose last syllables mark 해요체/하십시오체; everything else final is 반말/해라체.
 POLITE_ENDING_SUFFIXES = ("요", "죠", "니다", "니까", "시오", "시다", "소서")
 # Answer words that carry a level on their own when nothing else in the utterance has an ending.

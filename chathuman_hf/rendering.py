@@ -162,13 +162,6 @@ def render_batch(
     return out
 
 
-def render_with_spans(
-    messages: list[dict], tokenizer: PreTrainedTokenizerBase
-) -> tuple[str, list[tuple[int, int, int]]]:
-    """Render one conversation; return the text and each message's (start, end, end with closing) span."""
-    return render_batch([messages], tokenizer)[0]
-
-
 def closing_text(tokenizer: PreTrainedTokenizerBase) -> str:
     """The text the template closes an assistant turn with (``</s>``, ``<|im_end|>``...)."""
     layout = layout_for(tokenizer, ("user", "assistant", "user"))

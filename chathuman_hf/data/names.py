@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import random
 
+from .pii import luhn_ok
+
 SURNAMES = ("김", "이", "박", "최", "정", "강", "조", "윤", "장", "임", "한", "오", "서", "신", "권", "황", "안", "송")
 GIVEN_NAMES = (
     "민준", "서연", "지우", "하준", "도윤", "서윤", "지호", "하은", "예준", "수아", "지민", "유진", "현우", "다은",
@@ -49,11 +51,11 @@ def _redigit(value: str, rng: random.Random, keep: int = 0) -> str:
 
 
 def _luhn_fixed(value: str) -> str:
-    """``value`` with its last digit set so that the digits pass the Luhn check."""
-    digits = [int(c) for c in value if c.isdigit()][:-1]
-    total = sum(d if i % 2 else (2 * d - 9 if 2 * d > 9 else 2 * d) for i, d in enumerate(reversed(digits)))
+    """``value`` with its last digit set so that the digits pass the Luhn check (``pii.luhn_ok``)."""
     last = max(i for i, c in enumerate(value) if c.isdigit())
-    return value[:last] + str(-total % 10) + value[last + 1 :]
+    body = "".join(c for c in value[:last] if c.isdigit())
+    check = next(d for d in "0123456789" if luhn_ok(body + d))
+    return value[:last] + check + value[last + 1 :]
 
 
 def fake_like(kind: str, value: str, rng: random.Random) -> str:

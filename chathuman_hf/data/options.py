@@ -10,6 +10,7 @@ from chathuman_hf.cli import UsageError
 
 from .clean import CleaningOptions
 from .errors import DataFormatError
+from .pii import REPLACEMENTS
 from .turns import TurnOptions
 
 
@@ -118,7 +119,7 @@ class DataArguments:
             if self.scrub_pii:
                 raise UsageError("--scrub_pii and --no_scrub_pii contradict each other; keep one")
             self.scrub_pii = False
-        if self.pii_replacement not in ("placeholder", "fake"):
+        if self.pii_replacement not in REPLACEMENTS:
             raise UsageError(f"pii_replacement must be 'placeholder' or 'fake', got {self.pii_replacement!r}")
 
     def to_dict(self) -> dict[str, object]:
