@@ -110,7 +110,7 @@ def generate_replies(
     synced_gpus: bool = False,
 ) -> tuple[list[list[int]], list[int], list[str]]:
     """Greedy replies to ``prompts``: (reply token ids without specials, stopped-at-end-of-turn flags, texts)."""
-    from chathuman_hf.window import trim_history
+    from chathuman_hf.window import fit_prompt
 
     gen_config = model.generation_config
     eos = gen_config.eos_token_id if gen_config is not None else None
@@ -121,10 +121,7 @@ def generate_replies(
     model.eval()
     replies, stopped, texts = [], [], []
     for messages in prompts:
-        messages = trim_history(messages, tokenizer, max_turns=max_turns, max_prompt_tokens=max_prompt_tokens)
-        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=False)
-        if max_prompt_tokens is not None and len(ids) > max_prompt_tokens:
-            ids = ids[-max_prompt_tokens:]
+        ids, _ = fit_prompt(messages, tokenizer, max_turns=max_turns, max_prompt_tokens=max_prompt_tokens)
         input_ids = torch.tensor([ids], device=device)
         out = model.generate(
             input_ids,

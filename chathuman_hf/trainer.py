@@ -18,6 +18,7 @@ from chathuman_hf.labels import LabelMode
 from chathuman_hf.lora import is_peft_model, save_adapter
 from chathuman_hf.run_loss import RunLossCallback, record_loss_sum, whole_run_train_loss
 from chathuman_hf.scale_out import enable_fsdp_on_cpu
+from chathuman_hf.window import MIN_PROMPT_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class ChatTrainer(Trainer):
         synced = self.args.world_size > 1 and (self.is_fsdp_enabled or self.is_deepspeed_enabled)
         window = self.chat_window
         max_length = window.max_length if window is not None else None
-        max_prompt = None if max_length is None else max(max_length - self.health_max_new_tokens, 8)
+        max_prompt = None if max_length is None else max(max_length - self.health_max_new_tokens, MIN_PROMPT_TOKENS)
         with self.compute_loss_context_manager():
             replies, stopped, texts = generate_replies(
                 model,

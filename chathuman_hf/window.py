@@ -12,6 +12,7 @@ WINDOW_FILE = "chat_window.json"
 # exchanges a chat front end shows a model that has no turn limit of its own (no chat_window.json, or trained
 # without --max_turns), the new message's included
 DEFAULT_MAX_TURNS = 3
+MIN_PROMPT_TOKENS = 8  # a reply may use every position but these
 
 
 @dataclass
@@ -80,3 +81,20 @@ def trim_history(
                 break
             exchanges = exchanges[1:]
     return head + [m for ex in exchanges for m in ex]
+
+
+def fit_prompt(
+    messages: list[dict], tokenizer: PreTrainedTokenizerBase, *, max_turns: int | None, max_prompt_tokens: int | None
+) -> tuple[list[int], int]:
+    """Generation-prompt ids of the trimmed conversation (``trim_history``), and their length before any cut.
+
+    When the newest exchange alone exceeds ``max_prompt_tokens``, its last tokens are kept after a leading bos.
+    """
+    trimmed = trim_history(messages, tokenizer, max_turns=max_turns, max_prompt_tokens=max_prompt_tokens)
+    ids = tokenizer.apply_chat_template(trimmed, tokenize=True, add_generation_prompt=True, return_dict=False)
+    ids = list(ids[0] if ids and isinstance(ids[0], list) else ids)
+    full = len(ids)
+    if max_prompt_tokens is not None and full > max_prompt_tokens:
+        head = ids[:1] if ids and ids[0] == tokenizer.bos_token_id else []
+        ids = head + ids[full - (max_prompt_tokens - len(head)):]
+    return ids, full

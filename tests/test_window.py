@@ -52,3 +52,19 @@ def test_trim_by_tokens(tok):
     assert trim_history(HISTORY, tok, max_turns=None, max_prompt_tokens=9) == [HISTORY[0], HISTORY[5]]
     # the newest exchange stays even when it alone is too long
     assert trim_history(HISTORY, tok, max_turns=None, max_prompt_tokens=1) == [HISTORY[0], HISTORY[5]]
+
+
+def test_fit_prompt_trims_history_then_keeps_bos_and_the_newest_tokens():
+    """One rule for chat prompts and the training-time health replies."""
+    from chathuman_hf.testing import THREE_TURN_WORDS, THREE_TURNS
+    from chathuman_hf.window import fit_prompt
+
+    words = make_word_tokenizer(THREE_TURN_WORDS)
+    # </s> <usr> 안녕 <sys> 안녕 반가워 </s> <usr> 밥 먹었어 <sys> 응 먹었어 </s> <usr> 뭐 먹었어 <sys>
+    asking = THREE_TURNS[:5]
+    assert fit_prompt(asking, words, max_turns=None, max_prompt_tokens=None) == (
+        [2, 3, 5, 4, 5, 6, 2, 3, 7, 8, 4, 9, 8, 2, 3, 10, 8, 4], 18)
+    assert fit_prompt(asking, words, max_turns=2, max_prompt_tokens=None) == (
+        [2, 3, 7, 8, 4, 9, 8, 2, 3, 10, 8, 4], 12)
+    assert fit_prompt(asking, words, max_turns=None, max_prompt_tokens=6) == ([2, 3, 10, 8, 4], 5)
+    assert fit_prompt(asking, words, max_turns=None, max_prompt_tokens=4) == ([2, 10, 8, 4], 5)

@@ -24,10 +24,9 @@ from chathuman_hf.chat_templates import apply_template_choice
 from chathuman_hf.loading import is_adapter_dir, load_chat_model
 from chathuman_hf.modeling import position_limit
 from chathuman_hf.rendering import end_of_turn_ids
-from chathuman_hf.window import DEFAULT_MAX_TURNS, ChatWindow, trim_history
+from chathuman_hf.window import DEFAULT_MAX_TURNS, MIN_PROMPT_TOKENS, ChatWindow, fit_prompt
 
 EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
-MIN_PROMPT_TOKENS = 8  # a reply may use every position but these
 
 
 @dataclass
@@ -118,15 +117,10 @@ class ChatEngine:
         if budget is not None and budget < MIN_PROMPT_TOKENS:
             raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt within the model's "
                              f"{min(limits)} positions; lower max_new_tokens.")
-        trimmed = trim_history(messages, self.tokenizer, max_turns=max_turns, max_prompt_tokens=budget)
-        ids = self.tokenizer.apply_chat_template(trimmed, tokenize=True, add_generation_prompt=True,
-                                                 return_dict=False)
-        ids = list(ids[0] if ids and isinstance(ids[0], list) else ids)
-        if budget is not None and len(ids) > budget:
-            warnings.warn(f"The last message alone is {len(ids)} tokens; keeping its last {budget} tokens so the "
+        ids, full = fit_prompt(messages, self.tokenizer, max_turns=max_turns, max_prompt_tokens=budget)
+        if full > len(ids):
+            warnings.warn(f"The last message alone is {full} tokens; keeping its last {budget} tokens so the "
                           f"prompt fits the model's positions.", stacklevel=2)
-            head = ids[:1] if ids and ids[0] == self.tokenizer.bos_token_id else []
-            ids = head + ids[len(ids) - (budget - len(head)):]
         return ids
 
     def _inputs(self, ids: list[int]) -> dict[str, torch.Tensor]:
