@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
                                           use_skills=not args.no_skills, max_turns=args.max_turns,
                                           chat_template=args.chat_template,
                                           **args.preset_overrides())
-    if args.no_skills:
-        session.router = build_router(SkillsConfig(profanity_words=[], disabled=[
-            "help", "time", "lotto", "weather", "stock", "keyboard"]))  # keep only 초기화
+    if args.no_skills:  # the model answers everything; only 초기화 (a new conversation) stays in the terminal
+        others = [skill.name for skill in build_router().skills if skill.name != "reset"]
+        session.router = build_router(SkillsConfig(disabled=others))
     interactive = sys.stdin.isatty()
     print(WELCOME, file=sys.stderr if not interactive else sys.stdout, flush=True)
     while True:

@@ -20,7 +20,8 @@ class ChatModelArguments:
         "help": "Exchanges the model sees, the new message's included, as in training's --max_turns (default: "
                 "chat_window.json)."})
     device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:1 ... or auto."})
-    no_skills: bool = field(default=False, metadata={"help": "Answer everything with the model."})
+    no_skills: bool = field(default=False, metadata={
+        "help": "Answer everything with the model (the terminal chat keeps 초기화 to start a new conversation)."})
     chat_template: str = chat_template_field()
 
     def preset_overrides(self) -> dict[str, Any]:
