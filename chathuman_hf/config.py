@@ -21,7 +21,6 @@ from chathuman_hf.lora import LoraArguments
 from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES
 
 DEFAULT_MODEL = "skt/kogpt2-base-v2"
-LABEL_MODES = LABEL_MODE_NAMES  # defined with the label rule (chathuman_hf.labels)
 
 
 @dataclass
@@ -112,7 +111,7 @@ class ChatArguments:
             "help": "Which tokens carry loss: input (all), -100 / last_sys (last assistant turn), "
             "-100+sys / all_sys (every assistant turn), shift (pre-shifted labels, same objective as input). "
             "Write values starting with '-' as --label-mode=-100.",
-            "choices": list(LABEL_MODES),
+            "choices": list(LABEL_MODE_NAMES),
         },
     )
     max_length: int = field(default=256, metadata={"help": "Maximum tokens per example (oldest exchanges dropped)."})
@@ -159,8 +158,8 @@ class ChatArguments:
     )
 
     def __post_init__(self) -> None:
-        if self.label_mode not in LABEL_MODES:
-            raise ValueError(f"label_mode {self.label_mode!r}: expected one of {', '.join(LABEL_MODES)}")
+        if self.label_mode not in LABEL_MODE_NAMES:
+            raise ValueError(f"label_mode {self.label_mode!r}: expected one of {', '.join(LABEL_MODE_NAMES)}")
         if not 0.0 <= self.eval_split < 1.0:
             raise ValueError(f"--eval-split must be in [0, 1), got {self.eval_split}")
         if self.max_length < 8:

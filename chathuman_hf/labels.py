@@ -33,7 +33,7 @@ class LabelMode(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: str | LabelMode) -> LabelMode:
-        """A mode from its CLI name or alias (``-100`` = ``last_sys``, ``-100+sys`` = ``all_sys``, ``inputs``)."""
+        """A mode from its CLI name or alias (``-100`` = ``last_sys``, ``-100+sys`` = ``all_sys``)."""
         if isinstance(value, LabelMode):
             return value
         key = str(value).strip().lower()
@@ -57,7 +57,7 @@ class LabelMode(str, enum.Enum):
         return {LabelMode.LAST_SYS: "-100", LabelMode.ALL_SYS: "-100+sys"}.get(self, self.value)
 
 
-ALIASES = {"-100": "last_sys", "-100+sys": "all_sys", "inputs": "input"}
+ALIASES = {"-100": "last_sys", "-100+sys": "all_sys"}
 # Every accepted spelling, in documentation order (the CLI's choices).
 LABEL_MODE_NAMES = ("input", "-100", "last_sys", "-100+sys", "all_sys", "shift")
 

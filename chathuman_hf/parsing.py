@@ -15,8 +15,9 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from chathuman_hf.cli import UsageError
-from chathuman_hf.config import LABEL_MODES, ChatArguments, ChatTrainingArguments, ModelArguments
+from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
 from chathuman_hf.data.options import DataArguments
+from chathuman_hf.labels import LABEL_MODE_NAMES
 
 # Values that start with "-" would be read by argparse as an option; parse_args rewrites them to --label-mode=VALUE.
 _LABEL_MODE_FLAGS = ("--label-mode", "--label_mode")
@@ -79,7 +80,7 @@ def fix_dash_values(argv: list[str]) -> list[str]:
             arg in _LABEL_MODE_FLAGS
             and i + 1 < len(argv)
             and argv[i + 1].startswith("-")
-            and argv[i + 1] in LABEL_MODES
+            and argv[i + 1] in LABEL_MODE_NAMES
         ):
             out.append(f"{arg}={argv[i + 1]}")
             i += 2
