@@ -53,6 +53,7 @@ class ModelCardInfo:
     tokenizer_note: str = ""
     hub_model_id: str | None = None
     adapter: dict[str, Any] | None = None  # LoRA: chathuman_hf.lora.adapter_summary
+    chathuman_template: bool = True  # False: trained with the base model's own (or a .jinja) chat template
 
 
 def _fmt(value: Any) -> str:
@@ -102,8 +103,11 @@ def render_model_card(info: ModelCardInfo) -> str:
         'print(out[0]["generated_text"][-1]["content"])',
         "```",
         "",
-        "The tokenizer carries the chat template (`<usr>user<sys>assistant</s>`), `generation_config.json` stops at "
-        "the end of the turn or a new `<usr>`, and `chat_window.json` holds the history window used in training "
+        ("The tokenizer carries the chat template (`<usr>user<sys>assistant</s>`), `generation_config.json` stops "
+         "at the end of the turn or a new `<usr>`, " if info.chathuman_template else
+         "The tokenizer carries the chat template it was trained with (the base model's own or the `.jinja` given), "
+         "`generation_config.json` stops at its end of turn, ")
+        + "and `chat_window.json` holds the history window used in training "
         f"(max_turns={info.chat_options.get('max_turns')}, max_length={info.chat_options.get('max_length')}); "
         "chathuman_hf front ends (`recipes/chat.py`, `recipes/serve.py`) drop the oldest exchanges to stay inside it.",
         "",

@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from chathuman_hf.chat_templates import is_chathuman_template
 from chathuman_hf.config import ChatArguments, ModelArguments
 from chathuman_hf.conversation_metrics import collapse_warning
 from chathuman_hf.data import DataArguments
@@ -67,6 +68,7 @@ def model_card_writer(
             ),
             hub_model_id=args.hub_model_id,
             adapter=adapter_summary(trainer.accelerator.unwrap_model(trainer.model)),
+            chathuman_template=is_chathuman_template(trainer.processing_class),
         )
         return write_model_card(info, out)
 

@@ -123,6 +123,15 @@ def test_model_card_inherits_the_kogpt2_license():
     assert "songys/Chatbot_data (MIT)" in card and "| eval_assistant_perplexity | 12.5 |" in card
 
 
+def test_model_card_names_the_template_the_model_was_trained_with():
+    common = dict(model_name="qwen-chat", base_model=None, model_config={}, label_mode="last_sys",
+                  chat_options={"max_length": 256, "max_turns": 3}, cleaning={}, report={}, hyperparameters={})
+    ours = render_model_card(ModelCardInfo(**common))
+    own = render_model_card(ModelCardInfo(**common, chathuman_template=False))
+    assert "`<usr>user<sys>assistant</s>`" in ours and "a new `<usr>`" in ours
+    assert "<usr>" not in own and "the chat template it was trained with" in own
+
+
 def test_epoch_table_groups_logs_by_epoch():
     from chathuman_hf.model_card import epoch_table
 
