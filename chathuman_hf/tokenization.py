@@ -210,6 +210,14 @@ def prepare_tokenizer(
     return tokenizer
 
 
+# The seed's decoding (temperature 0.8, top-p 0.92, repetition penalty 1.25, no repeated 3-grams) and reply length:
+# saved as each model's generation_config.json and the defaults of the chat presets (chathuman_hf.chat.presets).
+CHAT_SAMPLING: dict[str, Any] = {
+    "max_new_tokens": 32, "do_sample": True, "temperature": 0.8, "top_p": 0.92, "repetition_penalty": 1.25,
+    "no_repeat_ngram_size": 3,
+}
+
+
 def chat_generation_config(tokenizer: PreTrainedTokenizerBase, **overrides: Any) -> GenerationConfig:
     """Generation defaults for chat: stop at the template's end of turn (``</s>``, ``<|im_end|>``…), eos or a new
     user turn (``<usr>``, ``<|im_start|>``…), pad id set, seed-like sampling."""
@@ -218,12 +226,7 @@ def chat_generation_config(tokenizer: PreTrainedTokenizerBase, **overrides: Any)
         "eos_token_id": eos_ids,
         "pad_token_id": tokenizer.pad_token_id,
         "bos_token_id": tokenizer.bos_token_id,
-        "max_new_tokens": 32,
-        "do_sample": True,
-        "temperature": 0.8,
-        "top_p": 0.92,
-        "repetition_penalty": 1.25,
-        "no_repeat_ngram_size": 3,
+        **CHAT_SAMPLING,
     }
     values.update(overrides)
     return GenerationConfig(**values)

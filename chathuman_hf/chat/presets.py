@@ -8,6 +8,8 @@ from typing import Any
 
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 
+from chathuman_hf.tokenization import CHAT_SAMPLING
+
 # Laughter/crying jamo and family words the seed kept out of replies (configurable per session/server).
 DEFAULT_BANNED_WORDS = ("ㅋ", "ㅋㅋ", "ㅎㅎ", "ㅠ", "ㅠㅠ", "ㅜㅜ", "엄마", "아빠", "할머니", "할아버지")
 
@@ -18,11 +20,11 @@ class GenerationPreset:
 
     name: str
     num_beams: int = 1
-    do_sample: bool = True
-    temperature: float | None = 0.8
-    top_p: float | None = 0.92
-    repetition_penalty: float = 1.25
-    no_repeat_ngram_size: int = 3
+    do_sample: bool = CHAT_SAMPLING["do_sample"]
+    temperature: float | None = CHAT_SAMPLING["temperature"]
+    top_p: float | None = CHAT_SAMPLING["top_p"]
+    repetition_penalty: float = CHAT_SAMPLING["repetition_penalty"]
+    no_repeat_ngram_size: int = CHAT_SAMPLING["no_repeat_ngram_size"]
     max_new_tokens: int | None = None
     banned_words: tuple[str, ...] = field(default=DEFAULT_BANNED_WORDS)
 
@@ -90,7 +92,7 @@ def build_generation_config(base: GenerationConfig, preset: GenerationPreset,
     if preset.max_new_tokens is not None:
         config.max_new_tokens = preset.max_new_tokens
     if config.max_new_tokens is None:
-        config.max_new_tokens = 32
+        config.max_new_tokens = CHAT_SAMPLING["max_new_tokens"]
     config.bad_words_ids = bad_words_ids(tokenizer, preset.banned_words) or None
     if config.pad_token_id is None:
         config.pad_token_id = tokenizer.pad_token_id
