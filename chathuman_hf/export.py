@@ -13,6 +13,9 @@ import shutil
 from pathlib import Path
 
 from chathuman_hf.loading import adapter_base, load_chat_model, model_kind
+from chathuman_hf.recipe_data import REPORT_FILE
+from chathuman_hf.run_output import LOSS_CURVE_FILE, RUN_ARGS_FILE
+from chathuman_hf.window import WINDOW_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +23,8 @@ logger = logging.getLogger(__name__)
 # scheduler.pt, rng_state*.pth, training_args.bin, trainer_state.json, _trained_tokenizer/) stays behind.
 KEEP_SUFFIXES = (".safetensors", ".jinja", ".png", ".model", ".txt")
 KEEP_JSON_EXCEPT = ("trainer_state.json", "adapter_config.json")
-REPORT_FILES = ("chat_window.json", "report.json", "run_args.json", "train_results.json", "eval_results.json",
-                "all_results.json", "loss_curve.png")
+REPORT_FILES = (WINDOW_FILE, REPORT_FILE, RUN_ARGS_FILE, "train_results.json", "eval_results.json", "all_results.json",
+                LOSS_CURVE_FILE)
 
 
 def _kept(path: Path) -> bool:
