@@ -52,9 +52,7 @@ class _PrefixedReport:
 def load_data(data_args: DataArguments, chat_args: ChatArguments) -> ChatData:
     """Load and clean dialogues; hold out ``eval_data`` or a fixed-seed ``eval_split`` share of them."""
     report = DataReport()
-    dialogues = load_dialogues_from_args(data_args, report)
-    if len(dialogues) == 0:
-        raise ValueError(f"No dialogue left from {data_args.data or 'the embedded sample'}:\n{report.format_table()}")
+    dialogues = load_dialogues_from_args(data_args, report)  # raises DataFormatError when none is left
     eval_dialogues = None
     if chat_args.eval_data:
         eval_report = DataReport()
