@@ -26,7 +26,7 @@ def load_inspect_tokenizer(model: str, chat_template: str = "auto") -> PreTraine
 
 def label_views(
     dialogues: Any, tokenizer: PreTrainedTokenizerBase, label_mode: str = "input", *, limit: int | None = None,
-    max_length: int = 256,
+    max_length: int = 256, max_turns: int | None = None, expand_turns: bool = False,
 ) -> list[dict[str, list]]:
     """Per example ``{"ids", "tokens", "trained"}``; ``trained[t]`` is True when token ``t`` is a target
     (unshifted).
@@ -34,7 +34,8 @@ def label_views(
     mode = LabelMode.parse(label_mode)
     if limit is not None and limit < len(dialogues):
         dialogues = dialogues.select(range(limit)) if hasattr(dialogues, "select") else dialogues[:limit]
-    examples = tokenize_dialogues(dialogues, tokenizer, max_length=max_length)
+    examples = tokenize_dialogues(dialogues, tokenizer, max_length=max_length, max_turns=max_turns,
+                                  expand_turns=expand_turns, label_mode=mode)
     views = []
     for row in examples:
         ids = list(row["input_ids"])

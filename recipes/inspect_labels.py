@@ -35,6 +35,8 @@ class InspectArguments:
     limit: int | None = field(default=3, metadata={"help": "Show at most this many examples."})
     json: bool = field(default=False, metadata={"help": "Print one JSON list of {ids, tokens, trained} objects."})
     max_length: int = field(default=256, metadata={"help": "Maximum tokens per example, as in training."})
+    max_turns: int | None = field(default=None, metadata={"help": "Exchanges per example, as in training."})
+    expand_turns: bool = field(default=False, metadata={"help": "One example per assistant turn, as in training."})
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -42,7 +44,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args, data_args = HfArgumentParser((InspectArguments, DataArguments)).parse_args_into_dataclasses(argv)
     tokenizer = load_inspect_tokenizer(args.model, args.chat_template)
     dialogues = load_dialogues_from_args(data_args)
-    views = label_views(dialogues, tokenizer, args.label_mode, limit=args.limit, max_length=args.max_length)
+    views = label_views(dialogues, tokenizer, args.label_mode, limit=args.limit, max_length=args.max_length,
+                        max_turns=args.max_turns, expand_turns=args.expand_turns)
     if args.json:
         print(json.dumps(views, ensure_ascii=False))
     else:

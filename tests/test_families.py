@@ -216,6 +216,18 @@ def test_label_view_marks_targets_with_brackets_when_piped():
     assert text.endswith("[김밥][먹었어][<|im_end|>]\\n\n  trained tokens: 3 of 41")
 
 
+def test_label_view_cuts_and_expands_turns_as_training_does():
+    from chathuman_hf.label_view import label_views
+    from chathuman_hf.testing import THREE_TURN_IDS, make_word_tokenizer
+
+    tok = make_word_tokenizer(THREE_TURN_WORDS)
+    (last,) = label_views([THREE_TURNS], tok, "-100", max_turns=1)
+    assert last["ids"] == [2, 3, 10, 8, 4, 11, 8, 2]  # </s> <usr> 뭐 먹었어 <sys> 김밥 먹었어 </s>
+    assert last["trained"] == [False] * 5 + [True] * 3
+    views = label_views([THREE_TURNS], tok, "-100", expand_turns=True, limit=None)
+    assert [v["ids"] for v in views] == [THREE_TURN_IDS[:7], THREE_TURN_IDS[:14], THREE_TURN_IDS]
+
+
 @pytest.mark.slow
 def test_inspect_labels_recipe_prints_one_json_list(tmp_path, repo_root):
     """``recipes/inspect_labels.py --json`` (a subprocess) gives the hand-checked targets of the qwen2 template."""
