@@ -97,7 +97,9 @@ class ChatTrainer(Trainer):
         return whole_run_train_loss(self, super().train(*args, **kwargs))
 
     # ------------------------------------------------------------------ loss
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
+    def compute_loss(  # noqa: D102
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
         # transformers' own loss: labels (shifted inside) or shift_labels (the shift mode's, used as they are)
         inputs = {k: v for k, v in inputs.items() if k != "assistant_labels"}
         return super().compute_loss(
@@ -105,7 +107,9 @@ class ChatTrainer(Trainer):
         )
 
     # ------------------------------------------------------------------ evaluation
-    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):  # noqa: D102
+    def prediction_step(  # noqa: D102
+        self, model: Any, inputs: dict[str, Any], prediction_loss_only: bool, ignore_keys: list[str] | None = None
+    ) -> tuple[Any, Any, Any]:
         inputs = self._prepare_inputs(inputs)
         labels = inputs["labels"]
         model_inputs = {k: v for k, v in inputs.items() if k not in NON_MODEL_KEYS}

@@ -14,11 +14,15 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from transformers import HfArgumentParser
 
 from chathuman_hf.cli import run_cli
 from chathuman_hf.data import DataArguments, DataReport
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 
 @dataclass
@@ -43,7 +47,7 @@ def parse(argv: list[str]) -> tuple[DataArguments, PrepareArguments]:
     return data_args, prepare_args
 
 
-def write_outputs(dataset, report: DataReport, output: Path) -> None:
+def write_outputs(dataset: Dataset, report: DataReport, output: Path) -> None:
     """Write dialogues.jsonl and report.json (with turn/char statistics) into ``output``."""
     output.mkdir(parents=True, exist_ok=True)
     turns, chars = [], []

@@ -15,11 +15,15 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chathuman_hf.cli import run_cli
 from chathuman_hf.data import load_dialogues
 from chathuman_hf.data.report import DataReport
 from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES, iter_texts, train_tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def tokenizer_stats(tokenizer, texts: list[str]) -> dict:
+def tokenizer_stats(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> dict:
     """Unknown-token share, tokens per message and the exact round-trip share on ``texts``."""
     enc = tokenizer(texts, add_special_tokens=False)["input_ids"]
     n_tok = sum(len(ids) for ids in enc)

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
@@ -18,7 +19,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextmanager
-def serve_in_thread(app, host: str = "127.0.0.1", port: int | None = None, *, timeout: float = 30.0,
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int | None = None, *, timeout: float = 30.0,
                     log_level: str = "warning", **config: object) -> Iterator[str]:
     """Start uvicorn serving ``app`` in a daemon thread; yields the base URL and stops the server on exit."""
     port = port or free_port(host)

@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from chathuman_hf.skills.hangul import compose, is_jamo
 from chathuman_hf.skills.keyboard import convert, looks_mistyped
@@ -71,7 +72,7 @@ class ProfanityFilter:
         self.refusal = refusal
 
     @classmethod
-    def from_file(cls, path: str | Path, **kwargs) -> ProfanityFilter:
+    def from_file(cls, path: str | Path, **kwargs: Any) -> ProfanityFilter:
         """Load the word list from a UTF-8 file, one word a line (``#`` starts a comment)."""
         lines = Path(path).read_text(encoding="utf-8").splitlines()
         return cls(words=[ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()], **kwargs)
