@@ -31,15 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from common import CHATBOT_CSV, PeakRSS, machine_info, median, ratio  # noqa: I001 - bench/ is the script directory
+from train_contenders import TRL_TEMPLATE  # TRL's {% generation %} variant of our template
 
 CONTENDERS = ("full_ft", "lora", "lora_unpacked", "trl_lora")
-TRL_TEMPLATE = (
-    "{{- bos_token -}}{%- for message in messages -%}"
-    "{%- if message['role'] == 'user' -%}{{- '<usr>' + message['content'] -}}"
-    "{%- elif message['role'] == 'assistant' -%}{{- '<sys>' -}}"
-    "{% generation %}{{- message['content'] + eos_token -}}{% endgeneration %}{%- endif -%}{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<sys>' -}}{%- endif -%}"
-)
 
 
 def dialogues(args) -> tuple[list, list, list]:
