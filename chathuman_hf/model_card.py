@@ -98,7 +98,8 @@ def render_model_card(info: ModelCardInfo) -> str:
         "```python",
         "from transformers import pipeline",
         "",
-        f'chat = pipeline("text-generation", model="{repo}")',
+        f'chat = pipeline("text-generation", model="{repo}"'
+        + (f', tokenizer="{repo}")' if info.adapter else ")"),  # an adapter: not the base's tokenizer
         'out = chat([{"role": "user", "content": "안녕! 오늘 뭐 했어?"}])',
         'print(out[0]["generated_text"][-1]["content"])',
         "```",

@@ -87,11 +87,13 @@ def next_steps(output_dir: str | Path) -> str:
     """What to run with the trained model (printed at the end of training)."""
     out = Path(output_dir)
     shown = os.path.relpath(out) if not os.path.relpath(out).startswith("..") else str(out)
+    # an adapter: pipeline() would take the base's tokenizer (and its template, if any) unless told this one
+    tokenizer = f", tokenizer='{shown}'" if (out / "adapter_config.json").is_file() else ""
     return "\n".join([
         f"The model is in {shown}/ (weights, tokenizer with chat template, model card README.md). Next:",
         f"  python recipes/chat.py --model {shown}                  # chat in the terminal",
         f"  python recipes/serve.py --model {shown} --port 8000     # web chat + OpenAI-compatible API",
         f"  python recipes/evaluate.py --model {shown} --data FILE  # score it on other dialogues",
-        f"  python -c \"from transformers import pipeline; print(pipeline('text-generation', model='{shown}')("
-        "[{'role': 'user', 'content': '안녕'}])[0]['generated_text'][-1]['content'])\"",
+        f"  python -c \"from transformers import pipeline; print(pipeline('text-generation', model='{shown}'"
+        f"{tokenizer})([{{'role': 'user', 'content': '안녕'}}])[0]['generated_text'][-1]['content'])\"",
     ])

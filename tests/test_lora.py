@@ -246,6 +246,29 @@ def test_adapter_and_export_generate_the_same_greedy_replies(own_template_run, t
     assert all(r["role"] == "assistant" for r in replies[0])
 
 
+def test_an_adapter_on_a_base_without_a_template_chats_through_the_printed_pipeline_line(tmp_path, repo_root):
+    """KoGPT2's case: pipeline() on an adapter takes the base's tokenizer, which has no chat template, unless the
+    adapter's own tokenizer is named; the end-of-training line and the model card name it."""
+    import re
+
+    from transformers import pipeline
+
+    from chathuman_hf.testing import make_kogpt2_like_dir
+
+    base = make_kogpt2_like_dir(tmp_path / "kogpt2")
+    out = tmp_path / "kogpt2-lora"
+    logs = train(repo_root, out, "--model_name_or_path", str(base), "--max_steps", "2", "--eval-split", "0",
+                 "--eval_strategy", "no", "--load_best_model_at_end", "false", "--save_strategy", "no")
+    assert "No token added to the base vocabulary" in logs
+    printed = re.search(r"pipeline\('text-generation', model='([^']+)', tokenizer='([^']+)'\)", logs)
+    assert printed and printed.group(1) == printed.group(2), logs[-2000:]
+    assert f'pipeline("text-generation", model="./{out.name}", tokenizer="./{out.name}")' in (
+        out / "README.md").read_text()
+    chat = pipeline("text-generation", model=str(out), tokenizer=str(out))
+    reply = chat(PROMPTS[0], **GREEDY)[0]["generated_text"][-1]
+    assert reply["role"] == "assistant"
+
+
 def test_export_refuses_a_directory_that_is_neither(tmp_path):
     from chathuman_hf.export import export_model
     from chathuman_hf.loading import NotAModelError
