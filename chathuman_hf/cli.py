@@ -54,12 +54,15 @@ def run_cli(main: Callable[..., Any], argv: list[str] | None = None) -> int:
 
 
 def require_model(name_or_path: str, option: str) -> str:
-    """``name_or_path``, unless it is written as a local path (``/``, ``.``, ``~``, several ``/``) that is missing.
+    """``name_or_path``, unless it is a local path that is missing: written as one (``/``, ``.``, ``~``, several
+    ``/``), or ``owner/name``-shaped with ``owner`` an existing local folder (``outputs/quickstrat``).
 
-    A mistyped directory otherwise reaches the Hub client, whose message ("Repo id must be in the form …") does not
-    say that the directory is missing.
+    A mistyped directory otherwise reaches the Hub client, which retries for a minute and then says it cannot connect
+    or that the repo id is malformed, not that the directory is missing.
     """
-    as_path = name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1 or "\\" in name_or_path
+    first = name_or_path.split("/", 1)[0]
+    as_path = (name_or_path.startswith(("/", ".", "~")) or name_or_path.count("/") > 1 or "\\" in name_or_path
+               or ("/" in name_or_path and Path(first).expanduser().is_dir()))
     if as_path and not Path(name_or_path).expanduser().exists():
         raise UsageError(f"{option} {name_or_path}: no such directory; pass a local model directory or a Hub id "
                          "(owner/name)")

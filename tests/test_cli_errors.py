@@ -151,3 +151,15 @@ def test_rerunning_into_a_run_warns_and_piped_output_has_no_progress_bars(tmp_pa
     assert not datasets.is_progress_bar_enabled() and not transformers.utils.logging.is_progress_bar_enabled()
     datasets.enable_progress_bars()
     transformers.utils.logging.enable_progress_bar()
+
+
+def test_a_missing_local_model_path_is_told_from_a_hub_id(tmp_path, monkeypatch):
+    from chathuman_hf.cli import UsageError, require_model
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs" / "quickstart").mkdir(parents=True)
+    assert require_model("outputs/quickstart", "--model") == "outputs/quickstart"
+    assert require_model("skt/kogpt2-base-v2", "--model") == "skt/kogpt2-base-v2"  # left to the Hub
+    for typo in ("outputs/quickstrat", "./quickstart", str(tmp_path / "nope"), "outputs/quickstart/final"):
+        with pytest.raises(UsageError, match="no such directory"):
+            require_model(typo, "--model")
