@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from chathuman_hf.checkpoints import CHECKPOINT_RE
 from chathuman_hf.cli import UsageError
 from chathuman_hf.features import DROP_EMPTY_TARGET, DROP_TOO_LONG, TRUNCATED_EXCHANGES, TRUNCATED_USER_TURN
 
@@ -48,18 +50,35 @@ def check_examples_left(part: str, kept: int, drops: Counter, *, max_length: int
     )
 
 
-def warn_if_output_dir_has_a_run(output_dir: str | Path, resume: str | None, overwrite: bool = False) -> bool:
-    """Warn when a fresh run starts in a directory that holds checkpoints or a model (it would be overwritten)."""
+PREVIOUS_RUN_DIR = "_previous_run"
+# what an earlier run leaves that a fresh one must not mix with its own: checkpoints (Trainer keeps the higher-numbered
+# stale ones, and --resume_from_checkpoint auto would pick them) and weights/configs (a LoRA run into a full model's
+# folder would leave config.json, and the folder would still load as the old model)
+RUN_FILES = ("config.json", "model.safetensors", "model.safetensors.index.json", "adapter_config.json",
+             "adapter_model.safetensors", "trainer_state.json")
+
+
+def set_aside_previous_run(output_dir: str | Path, resume: str | None) -> list[str]:
+    """A fresh run in a folder that holds an earlier one: move that run's checkpoints and weights to
+    ``_previous_run/`` (replacing an older one there), say so, and return the names moved."""
     out = Path(output_dir)
-    if resume or overwrite or not out.is_dir():
-        return False
-    found = sorted(p.name for p in out.iterdir() if p.name.startswith("checkpoint-") or p.name == "model.safetensors")
+    if resume or not out.is_dir():
+        return []
+    found = sorted(p.name for p in out.iterdir() if (p.is_dir() and CHECKPOINT_RE.match(p.name))
+                   or (p.is_file() and (p.name in RUN_FILES or p.name.startswith("model-"))))
     if not found:
-        return False
+        return []
+    aside = out / PREVIOUS_RUN_DIR
+    shutil.rmtree(aside, ignore_errors=True)
+    aside.mkdir()
+    for name in found:
+        (out / name).rename(aside / name)
     logger.warning(
-        "%s already holds a run (%s): this run starts over and overwrites it. To continue that run instead, pass "
-        "--resume_from_checkpoint auto; to keep it, pick another --output_dir.", out, ", ".join(found[:3]))
-    return True
+        "%s already held a run (%s): this run starts over, and that run's checkpoints and weights are now in %s "
+        "(delete it to free the space). To continue a run instead, pass --resume_from_checkpoint auto; to keep "
+        "runs side by side, pick another --output_dir.", out, ", ".join(found[:3]) + (" …" if len(found) > 3 else ""),
+        aside)
+    return found
 
 
 def log_vocab_fill(tokenizer: Any, requested: int) -> None:

@@ -30,7 +30,7 @@ from chathuman_hf.checkpoints import resolve_resume
 from chathuman_hf.cli import run_cli
 from chathuman_hf.lora import check_4bit_support
 from chathuman_hf.parsing import parse_args
-from chathuman_hf.preflight import next_steps, quiet_progress_when_piped, warn_if_output_dir_has_a_run
+from chathuman_hf.preflight import next_steps, quiet_progress_when_piped, set_aside_previous_run
 from chathuman_hf.recipe_data import build_tokenizer, load_data, tokenize_data, write_report
 from chathuman_hf.run_output import model_card_writer, save_final_output
 from chathuman_hf.scale_out import check_engine
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
         check_4bit_support(training_args.device)  # QLoRA: one line before any data or weights load
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     if training_args.process_index == 0:
-        warn_if_output_dir_has_a_run(training_args.output_dir, resume)
+        set_aside_previous_run(training_args.output_dir, resume)  # a fresh run never mixes with an old one
 
     # 2. data: load + clean + hold out (main process first, the others reuse the datasets cache)
     with training_args.main_process_first(desc="loading dialogues"):

@@ -131,18 +131,31 @@ def test_a_vocab_size_the_data_cannot_fill_is_logged(caplog):
     assert f"--vocab-size 2000 was asked; the training text only fills {len(tok)} tokens" in caplog.text
 
 
-def test_rerunning_into_a_run_warns_and_piped_output_has_no_progress_bars(tmp_path, caplog):
+def test_rerunning_into_a_run_sets_it_aside_and_piped_output_has_no_progress_bars(tmp_path, caplog):
     import io
 
+    from chathuman_hf.checkpoints import latest_complete_checkpoint
     from chathuman_hf.config import ChatTrainingArguments
-    from chathuman_hf.preflight import quiet_progress_when_piped, warn_if_output_dir_has_a_run
+    from chathuman_hf.preflight import quiet_progress_when_piped, set_aside_previous_run
 
-    (tmp_path / "checkpoint-12").mkdir()
+    for step in (2, 3):  # an earlier run of 3 epochs; a new run of 1 would keep checkpoint-3 beside its checkpoint-1
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        for name in ("model.safetensors", "optimizer.pt", "scheduler.pt"):
+            (tmp_path / f"checkpoint-{step}" / name).write_text("{}")
+        (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    for name in ("config.json", "model.safetensors", "chats.jsonl"):
+        (tmp_path / name).write_text("{}")
+    assert latest_complete_checkpoint(tmp_path) is not None
     with caplog.at_level("WARNING", logger="chathuman_hf.preflight"):
-        assert warn_if_output_dir_has_a_run(tmp_path, resume=None) is True
-        assert warn_if_output_dir_has_a_run(tmp_path, resume=str(tmp_path / "checkpoint-12")) is False
-        assert warn_if_output_dir_has_a_run(tmp_path / "new", resume=None) is False
-    assert "already holds a run (checkpoint-12)" in caplog.text and "--resume_from_checkpoint auto" in caplog.text
+        assert set_aside_previous_run(tmp_path, resume=str(tmp_path / "checkpoint-3")) == []
+        assert set_aside_previous_run(tmp_path / "new", resume=None) == []
+        assert set_aside_previous_run(tmp_path, resume=None) == [
+            "checkpoint-2", "checkpoint-3", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_previous_run", "chats.jsonl"]  # not the user's file
+    assert latest_complete_checkpoint(tmp_path) is None  # --resume_from_checkpoint auto: nothing stale to pick
+    assert (tmp_path / "_previous_run" / "checkpoint-3" / "trainer_state.json").is_file()
+    assert "already held a run (checkpoint-2, checkpoint-3, config.json …)" in caplog.text
+    assert "--resume_from_checkpoint auto" in caplog.text
     args = ChatTrainingArguments(output_dir=str(tmp_path), report_to="none")
     assert quiet_progress_when_piped(args, io.StringIO()) is True and args.disable_tqdm is True
     import datasets
