@@ -86,6 +86,11 @@ def apply_template_choice(
     else:
         tokenizer.chat_template = Path(choice).read_text(encoding="utf-8")
         tokenizer = _prepare_foreign(tokenizer)
+        try:
+            check_template(tokenizer)
+        except TemplateError as err:  # the file is at fault, not the base whose tokenizer it was put on
+            raise TemplateError(str(err).replace(template_name(tokenizer), f"--chat_template {choice}")) from None
+        return tokenizer
     check_template(tokenizer)
     return tokenizer
 

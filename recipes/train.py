@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     # 4. model (same seed → same init), resized to the tokenizer; every token id checked before the first step
     set_seed(training_args.seed)
     model = build_chat_model(model_args, tokenizer, chat_args, data,
-                             gradient_checkpointing=training_args.gradient_checkpointing)
+                             gradient_checkpointing=training_args.activation_checkpointing)
 
     # 5. trainer: label-mode collator and loss, token-weighted eval metrics, generation health, early stopping
     trainer = build_trainer(model, tokenizer, data, chat_args, training_args)

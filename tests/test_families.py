@@ -137,6 +137,10 @@ def test_template_file_and_unknown_value(tmp_path):
         parse_template_choice("chatml")
     with pytest.raises(TemplateError, match="no such file"):
         parse_template_choice(str(tmp_path / "missing.jinja"))
+    dated = tmp_path / "dated.jinja"  # a broken file is named as the culprit, not the base it was put on
+    dated.write_text("{{ strftime_now('%Y') }}" + FAMILY_TEMPLATES["qwen2"], encoding="utf-8")
+    with pytest.raises(TemplateError, match=rf"^--chat_template {dated} stamps the current date"):
+        apply_template_choice(make_family_word_tokenizer("qwen2", THREE_TURN_WORDS), str(dated))
 
 
 @pytest.mark.parametrize(("template", "message"), [

@@ -217,6 +217,7 @@ def test_own_template_adapter_holds_only_lora_matrices(own_template_run):
     assert config["modules_to_save"] is None and config["trainable_token_indices"] is None
     assert config["base_model_name_or_path"] == str(base.resolve())
     assert "No token added to the base vocabulary" in logs
+    assert "is_gradient_checkpointing" not in logs  # PEFT's read of a deprecated transformers property, silenced
     card = (out / "README.md").read_text()
     assert "library_name: peft" in card and "trainable parameters: 8,704 of 179,648 (4.845%)" in card
 
@@ -325,10 +326,11 @@ def test_added_tokens_run_with_checkpointing_best_adapter_and_early_stopping(tmp
     base = make_tiny_llama_dir(tmp_path / "base", role_tokens=False)
     out = tmp_path / "out"
     # greater_is_better with a falling perplexity: the first eval stays best, the next one ends training (patience 1)
-    logs = train(repo_root, out, "--model_name_or_path", str(base), "--max_steps", "12", "--gradient_checkpointing",
+    logs = train(repo_root, out, "--model_name_or_path", str(base), "--max_steps", "12", "--activation_checkpointing",
                  "true", "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps", "--save_steps",
                  "2", "--early_stopping_patience", "1", "--greater_is_better", "true", "--generation_prompts", "2")
     assert "2 token(s) not in the base vocabulary (ids [691, 692])" in logs
+    assert "is deprecated" not in logs  # --activation_checkpointing, transformers 5's name (README's commands)
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 4 and state["best_model_checkpoint"].endswith("checkpoint-2")
     best, final = tensors(out / "checkpoint-2"), tensors(out)
