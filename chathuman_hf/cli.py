@@ -20,6 +20,9 @@ from typing import Any
 USAGE_EXIT = 2
 DATA_EXIT = 1
 TRACEBACK_ENV = "CHATHUMAN_TRACEBACK"
+# argparse prints the usage before an option error, and TrainingArguments' options alone fill ~150 lines: the
+# recipes' parsers print this line instead (``--help`` still lists every option)
+SHORT_USAGE = "%(prog)s [options]   (every option: --help)"
 
 
 class UsageError(ValueError):

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-from chathuman_hf.cli import UsageError
+from chathuman_hf.cli import SHORT_USAGE, UsageError
 from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.labels import LABEL_MODE_NAMES
@@ -93,7 +93,7 @@ def fix_dash_values(argv: list[str]) -> list[str]:
 def build_parser() -> HfArgumentParser:
     """The parser for ``recipes/train.py`` (the four argument dataclasses plus ``--config``)."""
     field_names()  # fail early on a name clash between the dataclasses
-    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    parser = HfArgumentParser(ARGUMENT_CLASSES, usage=SHORT_USAGE)
     parser.add_argument("--config", default=None, help="YAML recipe; command-line options override its values.")
     return parser
 

@@ -13,7 +13,7 @@ from transformers.utils import logging as hf_logging
 
 from chathuman_hf.chat import ChatSession
 from chathuman_hf.chat.options import ChatModelArguments
-from chathuman_hf.cli import run_cli
+from chathuman_hf.cli import SHORT_USAGE, run_cli
 from chathuman_hf.skills import SkillsConfig, build_router
 
 QUIT = {"quit", "exit", "q", "종료", "그만"}
@@ -21,7 +21,7 @@ WELCOME = "이랑이와 대화를 시작해요. ‘뭐 할 수 있어?’로 기
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser((ChatModelArguments, SkillsConfig))
+    parser = HfArgumentParser((ChatModelArguments, SkillsConfig), usage=SHORT_USAGE)
     args, skills = parser.parse_args_into_dataclasses(args=argv)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -24,7 +24,7 @@ from pathlib import Path
 from transformers import HfArgumentParser
 
 from chathuman_hf.chat_templates import chat_template_field
-from chathuman_hf.cli import require_model_dir, run_cli
+from chathuman_hf.cli import SHORT_USAGE, require_model_dir, run_cli
 from chathuman_hf.config import ChatArguments
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.parsing import fix_dash_values
@@ -58,7 +58,7 @@ def scored(data_args: DataArguments, chat_args: ChatArguments) -> str:
 def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.WARNING)
     argv = fix_dash_values(list(sys.argv[1:] if argv is None else argv))  # --label-mode -100+sys
-    parser = HfArgumentParser((EvaluateArguments, DataArguments, ChatArguments))
+    parser = HfArgumentParser((EvaluateArguments, DataArguments, ChatArguments), usage=SHORT_USAGE)
     eval_args, data_args, chat_args = parser.parse_args_into_dataclasses(argv)
     require_model_dir(eval_args.model)
     # options not given on the command line default to what the model was trained with

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
-from chathuman_hf.cli import run_cli
+from chathuman_hf.cli import SHORT_USAGE, run_cli
 from chathuman_hf.export import export_model, push_export
 
 logger = logging.getLogger("chathuman_hf.export")
@@ -33,7 +33,7 @@ class ExportArguments:
 
 
 def main(argv: list[str] | None = None) -> str:
-    (args,) = HfArgumentParser(ExportArguments).parse_args_into_dataclasses(args=argv)
+    (args,) = HfArgumentParser(ExportArguments, usage=SHORT_USAGE).parse_args_into_dataclasses(args=argv)
     if args.push_to_hub and not args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id NAME (e.g. me/korean-chat).")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from chathuman_hf.chat_templates import chat_template_field
-from chathuman_hf.cli import run_cli
+from chathuman_hf.cli import SHORT_USAGE, run_cli
 from chathuman_hf.data import DataArguments, load_dialogues_from_args
 from chathuman_hf.label_view import format_view, label_views, load_inspect_tokenizer
 from chathuman_hf.labels import LABEL_MODE_NAMES
@@ -41,7 +41,8 @@ class InspectArguments:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     argv = fix_dash_values(list(sys.argv[1:] if argv is None else argv))  # --label-mode -100
-    args, data_args = HfArgumentParser((InspectArguments, DataArguments)).parse_args_into_dataclasses(argv)
+    parser = HfArgumentParser((InspectArguments, DataArguments), usage=SHORT_USAGE)
+    args, data_args = parser.parse_args_into_dataclasses(argv)
     tokenizer = load_inspect_tokenizer(args.model, args.chat_template)
     dialogues = load_dialogues_from_args(data_args)
     views = label_views(dialogues, tokenizer, args.label_mode, limit=args.limit, max_length=args.max_length,

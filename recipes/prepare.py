@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from transformers import HfArgumentParser
 
-from chathuman_hf.cli import run_cli
+from chathuman_hf.cli import SHORT_USAGE, run_cli
 from chathuman_hf.data import DataArguments, DataReport
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class PrepareArguments:
 
 def parse(argv: list[str]) -> tuple[DataArguments, PrepareArguments]:
     """Parse the CLI; ``--config x.yaml`` supplies defaults that command-line flags override."""
-    parser = HfArgumentParser((DataArguments, PrepareArguments))
+    parser = HfArgumentParser((DataArguments, PrepareArguments), usage=SHORT_USAGE)
     known, _ = parser.parse_known_args(argv)
     if known.config:  # the training recipe's YAML rules: unknown keys and floats read as strings are errors
         from chathuman_hf.parsing import load_yaml_config  # imports TrainingArguments: only when needed

@@ -14,7 +14,7 @@ from transformers import HfArgumentParser
 from transformers.utils import logging as hf_logging
 
 from chathuman_hf.chat.options import ChatModelArguments
-from chathuman_hf.cli import UsageError, run_cli
+from chathuman_hf.cli import SHORT_USAGE, UsageError, run_cli
 from chathuman_hf.skills import SkillsConfig
 
 logger = logging.getLogger("chathuman_hf.serve")
@@ -31,7 +31,7 @@ class ServeArguments:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser((ChatModelArguments, ServeArguments, SkillsConfig))
+    parser = HfArgumentParser((ChatModelArguments, ServeArguments, SkillsConfig), usage=SHORT_USAGE)
     model_args, serve_args, skills = parser.parse_args_into_dataclasses(args=argv)
     try:
         import uvicorn

@@ -176,3 +176,11 @@ def test_a_missing_local_model_path_is_told_from_a_hub_id(tmp_path, monkeypatch)
     for typo in ("outputs/quickstrat", "./quickstart", str(tmp_path / "nope"), "outputs/quickstart/final"):
         with pytest.raises(UsageError, match="no such directory"):
             require_model(typo, "--model")
+
+
+def test_an_invalid_choice_is_two_lines_not_the_whole_usage(repo_root, capsys):
+    """argparse prints the usage first: the recipes print a one-line usage, not ~150 lines of TrainingArguments."""
+    code, err = run_entry_point(repo_root, "train", ["--label-mode", "foo"], capsys)
+    assert code == 2 and len(err) == 2, err
+    assert err[0] == "usage: train.py [options]   (every option: --help)"
+    assert err[1].startswith("train.py: error: argument --label_mode/--label-mode: invalid choice: 'foo'")
