@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chathuman_hf.cli import run_cli
 from chathuman_hf.data import load_dialogues
 from chathuman_hf.data.report import DataReport
+from chathuman_hf.preflight import log_vocab_fill
 from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES, iter_texts, train_tokenizer
 
 if TYPE_CHECKING:
@@ -60,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = load_dialogues(args.data or None, format=args.format, report=report)
     tokenizer = train_tokenizer(dataset, vocab_size=args.vocab_size, model_type=args.model_type,
                                 min_frequency=args.min_frequency, library=args.library)
-    if len(tokenizer) < args.vocab_size:
-        warnings.warn(f"The data only supports {len(tokenizer)} tokens (asked for {args.vocab_size}).", stacklevel=1)
+    log_vocab_fill(tokenizer, args.vocab_size)  # the train recipe's message for a vocabulary the data cannot fill
     out = Path(args.output)
     tokenizer.save_pretrained(out)
     stats = {"library": args.library, "model_type": args.model_type, "vocab_size": len(tokenizer),

@@ -117,7 +117,7 @@ def test_bad_arguments_name_the_fix(sample):
 
 
 @pytest.mark.parametrize("library", LIBRARIES)
-def test_recipe_cli_saves_a_loadable_tokenizer(repo_root, tmp_path, library):
+def test_recipe_cli_saves_a_loadable_tokenizer(repo_root, tmp_path, library, caplog):
     data = tmp_path / "chat.jsonl"
     rows = [
         {"messages": [
@@ -132,9 +132,10 @@ def test_recipe_cli_saves_a_loadable_tokenizer(repo_root, tmp_path, library):
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
     out = tmp_path / "tok"
-    with pytest.warns(UserWarning, match="only supports"):
+    with caplog.at_level("WARNING", logger="chathuman_hf.preflight"):
         assert recipe.main(["--data", str(data), "--vocab-size", "500", "--output", str(out),
                             "--model-type", "unigram", "--library", library]) == 0
+    assert "--vocab-size 500 was asked; the training text only fills" in caplog.text  # train.py's words
     tok = AutoTokenizer.from_pretrained(out)
     assert tok.decode(tok.encode("오늘 7번째 질문이야", add_special_tokens=False)) == "오늘 7번째 질문이야"
     stats = json.loads((out / "tokenizer_training.json").read_text(encoding="utf-8"))
