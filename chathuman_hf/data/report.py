@@ -109,7 +109,10 @@ class DataReport:
         if self.records:
             summary = self.records_summary()
             lost = sum(summary["dropped"].values())
-            lines.append(f"records read {summary['read']} = kept {summary['kept']} + lost {lost}")
+            within = sum(self.dropped.values()) - lost  # utterances, turns, examples dropped inside kept records
+            lines.append(f"records read {summary['read']} = kept {summary['kept']} + lost {lost}"
+                         + (f" (the other {within} drops above are parts of kept records: utterances, turns, examples)"
+                            if within > 0 else ""))
         examples = [(k, v[0]) for k, v in sorted(self.examples.items()) if v]
         if examples:
             lines.append("first example per reason")

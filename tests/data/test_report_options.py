@@ -33,6 +33,10 @@ def test_report_counts_and_json(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8")) == data
     table = report.format_table()
     assert "photo_utterance" in table and "total" in table and "a.json" in table
+    report.drop("malformed_record", where="a.json: d9")
+    report.record_outcomes({"kept": 4, "malformed_record": 1})
+    assert "records read 5 = kept 4 + lost 1 (the other 7 drops above are parts of kept records: utterances, " \
+           "turns, examples)" in report.format_table()
 
 
 def test_report_table_groups_many_sources() -> None:
