@@ -150,8 +150,8 @@ def score_replies(
         mask[:, :past_len] = 1
         for i, row in enumerate(rows):
             ids[i, : len(row)] = torch.tensor(row)
-            keep = torch.tensor(trained[b + i], dtype=torch.bool)
-            labels[i, 1 : len(row)] = torch.where(keep, torch.tensor(row[1:]), IGNORE_INDEX)
+            scored = torch.tensor(trained[b + i], dtype=torch.bool)
+            labels[i, 1 : len(row)] = torch.where(scored, torch.tensor(row[1:]), IGNORE_INDEX)
             mask[i, past_len : past_len + len(row)] = 1
         past = None
         if cache is not None:
