@@ -18,6 +18,7 @@ from chathuman_hf.chat_templates import chat_template_field, parse_template_choi
 from chathuman_hf.cli import require_model
 from chathuman_hf.labels import LABEL_MODE_NAMES
 from chathuman_hf.lora import LoraArguments
+from chathuman_hf.tokenization import CHAT_SAMPLING
 from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES
 
 DEFAULT_MODEL = "skt/kogpt2-base-v2"
@@ -141,7 +142,8 @@ class ChatArguments:
         default=8, metadata={"help": "Held-out prompts answered at every eval for the generation-health metrics."}
     )
     generation_max_new_tokens: int = field(
-        default=32, metadata={"help": "Token limit of generation-health replies (and the model's max_new_tokens)."}
+        default=CHAT_SAMPLING["max_new_tokens"],
+        metadata={"help": "Token limit of generation-health replies (and the model's max_new_tokens)."},
     )
     conversation_metrics: bool = field(
         default=False,

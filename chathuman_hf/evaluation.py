@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from chathuman_hf.labels import IGNORE_INDEX
+from chathuman_hf.tokenization import CHAT_SAMPLING
 
 STAT_COLUMNS = ("loss_sum", "tokens", "assistant_loss_sum", "assistant_tokens")
 
@@ -104,7 +105,7 @@ def generate_replies(
     tokenizer: PreTrainedTokenizerBase,
     prompts: list[list[dict[str, str]]],
     *,
-    max_new_tokens: int = 32,
+    max_new_tokens: int = CHAT_SAMPLING["max_new_tokens"],
     max_prompt_tokens: int | None = None,
     max_turns: int | None = None,
     synced_gpus: bool = False,

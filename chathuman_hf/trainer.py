@@ -18,6 +18,7 @@ from chathuman_hf.labels import LabelMode
 from chathuman_hf.lora import is_peft_model, save_adapter
 from chathuman_hf.run_loss import RunLossCallback, record_loss_sum, whole_run_train_loss
 from chathuman_hf.scale_out import enable_fsdp_on_cpu
+from chathuman_hf.tokenization import CHAT_SAMPLING
 from chathuman_hf.window import MIN_PROMPT_TOKENS
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class ChatTrainer(Trainer):
         *args: Any,
         label_mode: str | LabelMode = LabelMode.INPUT,
         health_prompts: list[list[dict[str, str]]] | None = None,
-        health_max_new_tokens: int = 32,
+        health_max_new_tokens: int = CHAT_SAMPLING["max_new_tokens"],
         chat_window: Any = None,
         model_card: Any = None,
         conversation_eval: Any = None,
