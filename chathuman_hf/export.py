@@ -13,8 +13,7 @@ import shutil
 from pathlib import Path
 
 from chathuman_hf.loading import adapter_base, load_chat_model, model_kind
-from chathuman_hf.recipe_data import REPORT_FILE
-from chathuman_hf.run_output import LOSS_CURVE_FILE, RUN_ARGS_FILE
+from chathuman_hf.run_files import LOSS_CURVE_FILE, REPORT_FILE, RUN_ARGS_FILE
 from chathuman_hf.window import WINDOW_FILE
 
 logger = logging.getLogger(__name__)

@@ -21,10 +21,9 @@ from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.labels import LabelMode
 from chathuman_hf.packing import pack_dataset
 from chathuman_hf.preflight import check_examples_left, example_drops, log_vocab_fill
+from chathuman_hf.run_files import REPORT_FILE
 from chathuman_hf.tokenization import load_tokenizer
 from chathuman_hf.tokenizer_training import train_tokenizer
-
-REPORT_FILE = "report.json"
 
 
 @dataclass

@@ -17,12 +17,11 @@ from chathuman_hf.labels import LabelMode
 from chathuman_hf.lora import adapter_summary
 from chathuman_hf.model_card import HYPERPARAMETERS, ModelCardInfo, epoch_table, write_model_card
 from chathuman_hf.plots import plot_loss_curves
-from chathuman_hf.recipe_data import REPORT_FILE, ChatData
+from chathuman_hf.recipe_data import ChatData
+from chathuman_hf.run_files import LOSS_CURVE_FILE, REPORT_FILE, RUN_ARGS_FILE
 from chathuman_hf.trainer import ChatTrainer
 
 logger = logging.getLogger(__name__)
-
-LOSS_CURVE_FILE = "loss_curve.png"
 
 
 def model_card_writer(
@@ -73,9 +72,6 @@ def model_card_writer(
         return write_model_card(info, out)
 
     return write
-
-
-RUN_ARGS_FILE = "run_args.json"
 
 
 def write_run_args(output_dir: str | Path, *arg_objects: Any) -> Path:
