@@ -218,8 +218,39 @@ def test_inspect_labels_reports_dropped_records_as_training_does(repo_root, tmp_
     views = inspect(["--model", tok, "--data", data, "--json"])
     captured = capsys.readouterr()
     assert len(views) == 2 and len(json.loads(captured.out)) == 2
-    assert "dropped (reason: count)" in captured.err and "records read 4 = kept 2 + lost 2" in captured.err, captured.err
+    assert "dropped (reason: count)" in captured.err, captured.err
+    assert "records read 4 = kept 2 + lost 2" in captured.err, captured.err
     assert "data.jsonl" in captured.err  # the first example per reason names the file
     clean_tok, clean = _word_model_and_data(tmp_path / "clean", [good])
     inspect(["--model", clean_tok, "--data", clean, "--json"])
     assert "dropped" not in capsys.readouterr().err  # nothing dropped: nothing said
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--eval_strategy", "no", "--load_best_model_at_end", "false"],
+     "--early_stopping_patience 3 compares evaluations: it needs --eval_strategy steps or epoch"),
+    (["--load_best_model_at_end", "false"], "--early_stopping_patience 3 compares evaluations: it needs"),
+    (["--early_stopping_patience", "1", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end",
+      "false"], "--early_stopping_patience 1 compares evaluations: it needs --eval_strategy steps or epoch (got no)"),
+    (["--eval_strategy", "no"], "--load_best_model_at_end requires the save and eval strategy to match"),
+    (["--eval_strategy", "steps", "--save_strategy", "epoch"], "Evaluation strategy: IntervalStrategy.STEPS"),
+])
+def test_contradicting_training_options_are_one_line_before_any_work(repo_root, tmp_path, capsys, monkeypatch,
+                                                                      argv, expected):
+    """Caught at parsing: no tokenizer trained, no output folder written (quickstart: early stopping, patience 3)."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "o"
+    code, err = run_entry_point(repo_root, "train", [*quickstart(repo_root), *argv, "--output_dir", str(out)], capsys)
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+    assert expected in err[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--lora_target_modules", "c_attn"]])
+def test_use_peft_on_a_model_built_from_scratch_stops_before_training(repo_root, tmp_path, capsys, extra):
+    out = tmp_path / "o"
+    code, err = run_entry_point(repo_root, "train", [*quickstart(repo_root), "--use_peft", *extra, "--output_dir",
+                                                     str(out)], capsys)
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: --use_peft trains an adapter for a pretrained base") and "--model_type" in err[0]
+    assert not out.exists()
