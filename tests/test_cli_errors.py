@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import runpy
 import sys
 
@@ -254,3 +255,16 @@ def test_use_peft_on_a_model_built_from_scratch_stops_before_training(repo_root,
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith("error: --use_peft trains an adapter for a pretrained base") and "--model_type" in err[0]
     assert not out.exists()
+
+
+def test_the_kernels_offline_trust_notice_is_silenced_other_kernels_messages_are_not(caplog):
+    """``kernels`` (pulled in by bitsandbytes) logs 'Skipping publisher trust check …' on every offline start."""
+    hf_hub = pytest.importorskip("kernels._internals.hf_hub")
+    import chathuman_hf  # noqa: F401  (installs the filter)
+
+    with caplog.at_level("INFO"):
+        hf_hub._check_trust_remote_code("kernels-community/quantization-bitsandbytes", True, False)
+        logging.getLogger(hf_hub.__name__).warning("Kernel repository could not be loaded")
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("publisher trust check" in m for m in messages), messages
+    assert "Kernel repository could not be loaded" in messages
