@@ -304,7 +304,7 @@ def _no_system_template() -> str:
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-8"])
 def test_a_template_file_with_a_byte_order_mark_renders_without_it(tmp_path, encoding):
-    """Windows Notepad writes a BOM: it is not part of the template (it put ▁ <0xEF> <0xBB> <0xBF> in every example)."""
+    """Windows Notepad writes a BOM: not part of the template (it put ▁ <0xEF> <0xBB> <0xBF> in every example)."""
     path = tmp_path / "chatml.jinja"
     path.write_text("{# 한국어 주석 #}" + FAMILY_TEMPLATES["qwen2"], encoding=encoding)
     tok = apply_template_choice(make_family_word_tokenizer("qwen2", THREE_TURN_WORDS), str(path))
