@@ -12,3 +12,9 @@ logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 # PEFT 0.21 reads ``model.is_gradient_checkpointing`` in every PeftModel(...), a property transformers 5.24 deprecated
 # (for ``is_activation_checkpointing``): every LoRA run and adapter load printed a FutureWarning about PEFT's own code.
 warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+# The same import path, offline (HF_HUB_OFFLINE=1, as in the tests and quickstart), makes ``kernels`` log
+# "Skipping publisher trust check for 'kernels-community/…'" on every command, before any error line of ours:
+# dropped here by its text, every other message of that logger still shows.
+logging.getLogger("kernels._internals.hf_hub").addFilter(
+    lambda record: not str(record.msg).startswith("Skipping publisher trust check")
+)

@@ -16,7 +16,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from chathuman_hf.rendering import FIX, TemplateError, layout_for, template_name
+from chathuman_hf.rendering import FIX, TEMPLATE_FILE_ATTR, TemplateError, layout_for, template_name
 from chathuman_hf.tokenization import build_chat_template, prepare_tokenizer, role_tokens
 
 TEMPLATE_CHOICES = ("auto", "model", "chathuman")
@@ -45,6 +45,16 @@ def parse_template_choice(value: str | None) -> str:
         return choice
     raise TemplateError(f"--chat_template {choice!r}: unknown value; use one of {', '.join(TEMPLATE_CHOICES)} or a "
                         "template file PATH.jinja.")
+
+
+def read_template_file(path: str) -> str:
+    """The text of a ``--chat_template`` file: UTF-8, a byte-order mark (Windows Notepad) dropped; anything else is a
+    one-line error naming the file."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise TemplateError(f"--chat_template {path}: not UTF-8 text ({err.reason} at byte {err.start}); save it as "
+                            "UTF-8 (e.g. iconv -f cp949 -t utf-8).") from None
 
 
 def is_chathuman_template(tokenizer: PreTrainedTokenizerBase) -> bool:
@@ -84,7 +94,8 @@ def apply_template_choice(
                                 "(adds <usr>/<sys>) or a template file (--chat_template PATH.jinja).")
         tokenizer = _prepare_foreign(tokenizer)
     else:
-        tokenizer.chat_template = Path(choice).read_text(encoding="utf-8")
+        tokenizer.chat_template = read_template_file(choice)
+        setattr(tokenizer, TEMPLATE_FILE_ATTR, choice)  # later rendering errors name the file (template_name)
         tokenizer = _prepare_foreign(tokenizer)
         try:
             check_template(tokenizer)

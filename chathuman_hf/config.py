@@ -85,6 +85,12 @@ class ModelArguments(LoraArguments):
                 f"Give either --model_name_or_path ({self.model_name_or_path}) or --model_type ({self.model_type}) "
                 "to build from scratch, not both."
             )
+        if self.use_peft and self.model_type:  # the adapter would name no base: export, chat and serve refuse it
+            raise ValueError(
+                f"--use_peft trains an adapter for a pretrained base; --model_type {self.model_type} builds the model "
+                "from scratch, so there is no base to load it on: drop --use_peft (train all weights) or pass "
+                "--model_name_or_path BASE."
+            )
         if not self.model_type:
             require_model(self.model_name_or_path, "--model_name_or_path")
         if self.tokenizer_name:
@@ -222,7 +228,10 @@ class ChatTrainingArguments(TrainingArguments):
                 "--remove_unused_columns True would drop the 'roles'/'last_turn' columns the chat collator needs; "
                 "leave it False."
             )
-        super().__post_init__()
+        try:
+            super().__post_init__()
+        except ValueError as err:  # transformers' own checks (e.g. eval vs save strategy) span lines: one line here
+            raise ValueError(" ".join(str(err).split())) from None
         check_reporting_integrations(self.report_to)
 
 

@@ -26,16 +26,18 @@ def load_inspect_tokenizer(model: str, chat_template: str = "auto") -> PreTraine
 
 def label_views(
     dialogues: Any, tokenizer: PreTrainedTokenizerBase, label_mode: str = "input", *, limit: int | None = None,
-    max_length: int = 256, max_turns: int | None = None, expand_turns: bool = False,
+    max_length: int = 256, max_turns: int | None = None, expand_turns: bool = False, report: Any = None,
 ) -> list[dict[str, list]]:
     """Per example ``{"ids", "tokens", "trained"}``; ``trained[t]`` is True when token ``t`` is a target
-    (unshifted).
+    (unshifted). Tokenization drops are counted on ``report`` as in training.
     """
     mode = LabelMode.parse(label_mode)
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
     if limit is not None and limit < len(dialogues):
         dialogues = dialogues.select(range(limit)) if hasattr(dialogues, "select") else dialogues[:limit]
     examples = tokenize_dialogues(dialogues, tokenizer, max_length=max_length, max_turns=max_turns,
-                                  expand_turns=expand_turns, label_mode=mode)
+                                  expand_turns=expand_turns, label_mode=mode, report=report)
     views = []
     for row in examples:
         ids = list(row["input_ids"])

@@ -140,6 +140,23 @@ def lora_config(args: LoraArguments, token_rows: dict[str, list[int]] | None = N
     )
 
 
+def check_target_modules(model: torch.nn.Module, targets: list[str]) -> None:
+    """Raise ``PeftSetupError`` naming every ``--lora_target_modules`` entry that matches no module (PEFT's rule:
+    the full name or its dotted end); PEFT itself only fails when none matches, so a typo beside a good name trained
+    the good one alone, silently."""
+    if list(targets) == ["all-linear"]:
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    unmatched = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]
+    if unmatched:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+                         or type(m).__name__ == "Conv1D"})
+        raise PeftSetupError(
+            f"--lora_target_modules {' '.join(unmatched)}: no module of the model is named so; layer names here: "
+            f"{', '.join(linear) or 'none'} (or all-linear)."
+        )
+
+
 def parameter_counts(model: torch.nn.Module) -> dict[str, Any]:
     """Trainable and total parameters and the trainable share (%), as logged and written to the model card."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -158,6 +175,7 @@ def apply_lora(
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
     elif gradient_checkpointing:
         model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks need inputs that require grads
+    check_target_modules(model, args.lora_target_modules)
     rows = token_rows_config(model, added)
     base_path = getattr(model, "name_or_path", "") or ""
     peft_model = get_peft_model(model, lora_config(args, rows))

@@ -116,8 +116,24 @@ def parse_args(
         names = {f.name for f in dataclasses.fields(cls) if f.init}
         outputs.append(cls(**{k: v for k, v in vars(namespace).items() if k in names}))
     model_args, data_args, chat_args, training_args = outputs
+    check_early_stopping(chat_args.early_stopping_patience, training_args)
     keep_hub_token_out_of_files(training_args)
     return model_args, data_args, chat_args, training_args
+
+
+def check_early_stopping(patience: int | None, training_args: TrainingArguments) -> None:
+    """Early stopping compares evaluations of the best-model metric: refuse a setting without them (one line, before
+    any work; transformers' ``EarlyStoppingCallback`` only asserts at the start of training)."""
+    if not patience:
+        return
+    strategy = getattr(training_args.eval_strategy, "value", training_args.eval_strategy)
+    if strategy == "no" or not training_args.load_best_model_at_end or not training_args.metric_for_best_model:
+        raise UsageError(
+            f"--early_stopping_patience {patience} compares evaluations: it needs --eval_strategy steps or epoch "
+            f"(got {strategy}), --load_best_model_at_end true (got {training_args.load_best_model_at_end}) and a "
+            f"--metric_for_best_model (got {training_args.metric_for_best_model}); "
+            "or pass --early_stopping_patience 0."
+        )
 
 
 def keep_hub_token_out_of_files(training_args: TrainingArguments) -> None:

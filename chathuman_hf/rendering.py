@@ -24,8 +24,14 @@ class TemplateError(ValueError):
     """A chat template the recipe cannot train with; the message is one line naming the template and the fix."""
 
 
+TEMPLATE_FILE_ATTR = "chat_template_file"  # set by chat_templates.apply_template_choice for --chat_template FILE
+
+
 def template_name(tokenizer: PreTrainedTokenizerBase) -> str:
-    """How error messages name the tokenizer's chat template."""
+    """How error messages name the tokenizer's chat template (the ``--chat_template`` file when one was read)."""
+    path = getattr(tokenizer, TEMPLATE_FILE_ATTR, None)
+    if path:
+        return f"--chat_template {path}"
     source = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
     return f"the chat template of {source}"
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from chathuman_hf.chat_templates import chat_template_field
-from chathuman_hf.cli import SHORT_USAGE, run_cli
-from chathuman_hf.data import DataArguments, load_dialogues_from_args
+from chathuman_hf.cli import SHORT_USAGE, UsageError, run_cli
+from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_args
 from chathuman_hf.label_view import format_view, label_views, load_inspect_tokenizer
 from chathuman_hf.labels import LABEL_MODE_NAMES
 from chathuman_hf.parsing import fix_dash_values
@@ -38,15 +38,22 @@ class InspectArguments:
     max_turns: int | None = field(default=None, metadata={"help": "Exchanges per example, as in training."})
     expand_turns: bool = field(default=False, metadata={"help": "One example per assistant turn, as in training."})
 
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise UsageError(f"--limit must be at least 1 (examples to show), got {self.limit}")
+
 
 def main(argv: list[str] | None = None) -> list[dict]:
     argv = fix_dash_values(list(sys.argv[1:] if argv is None else argv))  # --label-mode -100
     parser = HfArgumentParser((InspectArguments, DataArguments), usage=SHORT_USAGE)
     args, data_args = parser.parse_args_into_dataclasses(argv)
     tokenizer = load_inspect_tokenizer(args.model, args.chat_template)
-    dialogues = load_dialogues_from_args(data_args)
+    report = DataReport()
+    dialogues = load_dialogues_from_args(data_args, report)
     views = label_views(dialogues, tokenizer, args.label_mode, limit=args.limit, max_length=args.max_length,
-                        max_turns=args.max_turns, expand_turns=args.expand_turns)
+                        max_turns=args.max_turns, expand_turns=args.expand_turns, report=report)
+    if report.dropped or report.skipped:  # what training would drop too, counted the same way (stderr: --json stays)
+        print(report.format_table(), file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(views, ensure_ascii=False))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import runpy
 import sys
 
@@ -184,3 +185,86 @@ def test_an_invalid_choice_is_two_lines_not_the_whole_usage(repo_root, capsys):
     assert code == 2 and len(err) == 2, err
     assert err[0] == "usage: train.py [options]   (every option: --help)"
     assert err[1].startswith("train.py: error: argument --label_mode/--label-mode: invalid choice: 'foo'")
+
+
+def _word_model_and_data(tmp_path, lines: list[str]) -> tuple[str, str]:
+    """A word-level tokenizer directory (the <usr>/<sys> template) and a JSONL file of ``lines``."""
+    from chathuman_hf.testing import THREE_TURN_WORDS, make_word_tokenizer
+
+    make_word_tokenizer(THREE_TURN_WORDS).save_pretrained(tmp_path / "tok")
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return str(tmp_path / "tok"), str(data)
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "-7"])
+def test_inspect_labels_a_limit_below_one_is_one_line(repo_root, tmp_path, capsys, limit):
+    from chathuman_hf.testing import THREE_TURNS
+
+    tok, data = _word_model_and_data(tmp_path, [json.dumps({"messages": THREE_TURNS}, ensure_ascii=False)])
+    code, err = run_entry_point(repo_root, "inspect_labels", ["--model", tok, "--data", data, "--limit", limit],
+                                capsys)
+    assert code == 2 and len(err) == 1, err
+    assert err[0] == f"error: --limit must be at least 1 (examples to show), got {limit}"
+
+
+def test_inspect_labels_reports_dropped_records_as_training_does(repo_root, tmp_path, capsys):
+    """A malformed JSONL line and a record without an assistant reply are counted on stderr; stdout stays JSON."""
+    from chathuman_hf.testing import THREE_TURNS
+
+    good = json.dumps({"messages": THREE_TURNS}, ensure_ascii=False)
+    no_reply = json.dumps({"messages": [{"role": "user", "content": "안녕"}]}, ensure_ascii=False)
+    tok, data = _word_model_and_data(tmp_path, [good, "{not json", good, no_reply])
+    inspect = runpy.run_path(str(repo_root / "recipes" / "inspect_labels.py"), run_name="inspect_recipe")["main"]
+    views = inspect(["--model", tok, "--data", data, "--json"])
+    captured = capsys.readouterr()
+    assert len(views) == 2 and len(json.loads(captured.out)) == 2
+    assert "dropped (reason: count)" in captured.err, captured.err
+    assert "records read 4 = kept 2 + lost 2" in captured.err, captured.err
+    assert "data.jsonl" in captured.err  # the first example per reason names the file
+    clean_tok, clean = _word_model_and_data(tmp_path / "clean", [good])
+    inspect(["--model", clean_tok, "--data", clean, "--json"])
+    assert "dropped" not in capsys.readouterr().err  # nothing dropped: nothing said
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--eval_strategy", "no", "--load_best_model_at_end", "false"],
+     "--early_stopping_patience 3 compares evaluations: it needs --eval_strategy steps or epoch"),
+    (["--load_best_model_at_end", "false"], "--early_stopping_patience 3 compares evaluations: it needs"),
+    (["--early_stopping_patience", "1", "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end",
+      "false"], "--early_stopping_patience 1 compares evaluations: it needs --eval_strategy steps or epoch (got no)"),
+    (["--eval_strategy", "no"], "--load_best_model_at_end requires the save and eval strategy to match"),
+    (["--eval_strategy", "steps", "--save_strategy", "epoch"], "Evaluation strategy: IntervalStrategy.STEPS"),
+])
+def test_contradicting_training_options_are_one_line_before_any_work(repo_root, tmp_path, capsys, monkeypatch,
+                                                                      argv, expected):
+    """Caught at parsing: no tokenizer trained, no output folder written (quickstart: early stopping, patience 3)."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "o"
+    code, err = run_entry_point(repo_root, "train", [*quickstart(repo_root), *argv, "--output_dir", str(out)], capsys)
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+    assert expected in err[0], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("extra", [[], ["--lora_target_modules", "c_attn"]])
+def test_use_peft_on_a_model_built_from_scratch_stops_before_training(repo_root, tmp_path, capsys, extra):
+    out = tmp_path / "o"
+    code, err = run_entry_point(repo_root, "train", [*quickstart(repo_root), "--use_peft", *extra, "--output_dir",
+                                                     str(out)], capsys)
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("error: --use_peft trains an adapter for a pretrained base") and "--model_type" in err[0]
+    assert not out.exists()
+
+
+def test_the_kernels_offline_trust_notice_is_silenced_other_kernels_messages_are_not(caplog):
+    """``kernels`` (pulled in by bitsandbytes) logs 'Skipping publisher trust check …' on every offline start."""
+    hf_hub = pytest.importorskip("kernels._internals.hf_hub")
+    import chathuman_hf  # noqa: F401  (installs the filter)
+
+    with caplog.at_level("INFO"):
+        hf_hub._check_trust_remote_code("kernels-community/quantization-bitsandbytes", True, False)
+        logging.getLogger(hf_hub.__name__).warning("Kernel repository could not be loaded")
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("publisher trust check" in m for m in messages), messages
+    assert "Kernel repository could not be loaded" in messages

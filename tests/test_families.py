@@ -295,3 +295,50 @@ def test_train_recipe_refuses_model_template_on_a_base_without_one_in_one_line(t
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("error: --chat_template model: ") and "use --chat_template chathuman" in last
     assert "Traceback" not in run.stderr and not (tmp_path / "out" / "checkpoint-1").exists()
+
+
+def _no_system_template() -> str:
+    return ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+            + FAMILY_TEMPLATES["qwen2"])
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-8"])
+def test_a_template_file_with_a_byte_order_mark_renders_without_it(tmp_path, encoding):
+    """Windows Notepad writes a BOM: not part of the template (it put ▁ <0xEF> <0xBB> <0xBF> in every example)."""
+    path = tmp_path / "chatml.jinja"
+    path.write_text("{# 한국어 주석 #}" + FAMILY_TEMPLATES["qwen2"], encoding=encoding)
+    tok = apply_template_choice(make_family_word_tokenizer("qwen2", THREE_TURN_WORDS), str(path))
+    assert tok.chat_template == "{# 한국어 주석 #}" + FAMILY_TEMPLATES["qwen2"]
+    rendered = tok.apply_chat_template(THREE_TURNS[:2], tokenize=False)
+    assert rendered.startswith("<|im_start|>user") and "\ufeff" not in rendered
+
+
+@pytest.mark.parametrize("data", [
+    "{# 한국어 #}".encode("cp949") + FAMILY_TEMPLATES["qwen2"].encode(),
+    b"\x90" + FAMILY_TEMPLATES["qwen2"].encode(),
+    FAMILY_TEMPLATES["qwen2"].encode("utf-16"),
+], ids=["cp949", "stray-byte", "utf-16"])
+def test_a_template_file_that_is_not_utf8_is_one_line_naming_the_file(tmp_path, data):
+    path = tmp_path / "broken.jinja"
+    path.write_bytes(data)
+    with pytest.raises(TemplateError) as info:
+        apply_template_choice(make_family_word_tokenizer("qwen2", THREE_TURN_WORDS), str(path))
+    message = str(info.value)
+    assert message.startswith(f"--chat_template {path}: not UTF-8 text (") and "save it as UTF-8" in message
+    assert "\n" not in message
+
+
+def test_rendering_errors_name_the_template_file_not_the_base(tmp_path):
+    """The file passes the checks (a system role is optional) but refuses a system message later, at tokenization."""
+    path = tmp_path / "nosys.jinja"
+    path.write_text(_no_system_template(), encoding="utf-8")
+    base = make_family_word_tokenizer("qwen2", THREE_TURN_WORDS)
+    base.name_or_path = "/models/base-dir"
+    tok = apply_template_choice(base, str(path))
+    with_system = [{"role": "system", "content": "안녕"}, *THREE_TURNS[:2]]
+    with pytest.raises(TemplateError) as info:
+        tokenize_dialogues([with_system], tok)
+    assert str(info.value).startswith(f"--chat_template {path} cannot render roles ['system', 'user', 'assistant'] "
+                                      "(System role not supported)"), str(info.value)
+    assert "base-dir" not in str(info.value)
+    assert len(tokenize_dialogues([THREE_TURNS], tok)) == 1  # without a system message it trains

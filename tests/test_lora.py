@@ -435,3 +435,37 @@ def test_qlora_on_cpu_trains_a_4bit_base(tmp_path, repo_root):
     assert all(".lora_" in k for k in tensors(out))
     losses = [e["loss"] for e in json.loads((out / "trainer_state.json").read_text())["log_history"] if "loss" in e]
     assert losses and all(x == x for x in losses)  # finite, trained through the 4-bit layers
+
+
+@pytest.mark.parametrize("targets, unmatched", [
+    (["c_attn", "nonexistent_proj"], ["nonexistent_proj"]),
+    (["c_atn", "c_proj", "mlp.c_fc", "q_proj"], ["c_atn", "q_proj"]),
+    (["nonexistent_proj"], ["nonexistent_proj"]),
+])
+def test_a_lora_target_module_matching_nothing_is_named(tiny_model_dir, targets, unmatched):
+    """A typo among good names used to train the good ones only, silently (PEFT only fails when none matches)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from chathuman_hf.lora import LoraArguments, PeftSetupError, apply_lora
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    with pytest.raises(PeftSetupError) as info:
+        apply_lora(model, LoraArguments(use_peft=True, lora_r=2, lora_target_modules=targets), tokenizer,
+                   base_vocab_size=len(tokenizer))
+    message = str(info.value)
+    assert message.startswith(f"--lora_target_modules {' '.join(unmatched)}: no module of the model is named so")
+    assert "c_attn" in message.split("names here:")[1]  # what the user could have meant
+
+
+@pytest.mark.parametrize("targets", [["c_attn"], ["attn.c_attn", "mlp.c_fc"], ["all-linear"], ["h.0.attn.c_attn"]])
+def test_lora_target_modules_that_match_train(tiny_model_dir, targets):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from chathuman_hf.lora import LoraArguments, apply_lora
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    peft_model = apply_lora(model, LoraArguments(use_peft=True, lora_r=2, lora_target_modules=targets), tokenizer,
+                            base_vocab_size=len(tokenizer))
+    assert any("lora_A" in name for name, _ in peft_model.named_parameters())

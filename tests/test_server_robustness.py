@@ -117,3 +117,119 @@ def test_page_chips_are_messages_that_reach_their_skill_and_the_favicon_exists(c
     icon = client.get("/favicon.ico")
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
     assert 'timeZone: "Asia/Seoul"' in client.get("/static/chat.js").text  # bubble times in KST, like the skill
+
+
+# The chat template google/gemma-2-2b-it ships (tokenizer_config.json): no system role, strict alternation.
+GEMMA2_TEMPLATE = (
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}"
+    "{% endif %}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}{% set role = message['role'] %}"
+    "{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}"
+)
+
+
+@pytest.fixture(scope="module")
+def strict_client(engine):
+    import copy
+
+    tokenizer = copy.deepcopy(engine.tokenizer)
+    tokenizer.chat_template = GEMMA2_TEMPLATE
+    strict = ChatEngine(engine.model, tokenizer, window=ChatWindow(max_turns=3, max_length=64), name="strict")
+    app = create_app(engine=strict, preset="greedy", preset_overrides={"max_new_tokens": 3}, use_skills=False)
+    with serve_in_thread(app) as base, httpx.Client(base_url=base, timeout=120) as client:
+        yield client
+
+
+USER, BOT = {"role": "user", "content": "안녕"}, {"role": "assistant", "content": "반가워"}
+
+
+@pytest.mark.parametrize("messages, reason", [
+    ([{"role": "system", "content": "친절하게"}, USER], "System role not supported"),
+    ([{"role": "developer", "content": "친절하게"}, USER], "System role not supported"),
+    ([USER, USER], "Conversation roles must alternate"),
+    ([USER, BOT, USER, USER], "Conversation roles must alternate"),
+    ([USER, BOT, BOT, USER], "Conversation roles must alternate"),
+])
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_conversation_the_template_refuses_is_a_400_with_its_reason(strict_client, messages, reason, stream):
+    """Before any generation, and before a stream starts (not 200 and then an error event)."""
+    response = strict_client.post("/v1/chat/completions", json={"messages": messages, "stream": stream})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert reason in error["message"] and error["type"] == "invalid_request_error" and error["param"] == "messages"
+    assert error["message"].startswith("The model's chat template refuses this conversation")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_conversation_the_template_accepts_is_answered(strict_client, stream):
+    response = strict_client.post("/v1/chat/completions", json={"messages": [USER, BOT, USER], "stream": stream})
+    assert response.status_code == 200, response.text
+    if stream:
+        assert events(response.text)[-1] == "[DONE]" and not any("error" in e for e in events(response.text)[:-1])
+
+
+def _reply(client, **extra) -> tuple[str, str, dict]:
+    body = client.post("/v1/chat/completions", json={"messages": [USER], "temperature": 0, **extra}).json()
+    return body["choices"][0]["message"]["content"], body["choices"][0]["finish_reason"], body["usage"]
+
+
+def _streamed(client, **extra) -> tuple[str, str]:
+    request = {"messages": [USER], "temperature": 0, "stream": True, "stream_options": {"include_usage": True},
+               **extra}
+    chunks = events(client.post("/v1/chat/completions", json=request).text)
+    assert chunks[-1] == "[DONE]" and not any("error" in c for c in chunks[:-1]), chunks
+    usage = chunks[-2]["usage"]
+    assert usage["prompt_tokens"] > 0 and usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-1] if c["choices"])
+    (finish,) = [c["choices"][0]["finish_reason"] for c in chunks[:-1] if c["choices"]
+                 and c["choices"][0]["finish_reason"]]
+    return text, finish
+
+
+def test_stop_strings_end_the_reply_with_finish_reason_stop(client):
+    """The reply ends before the first stop string (not included), finish_reason "stop", streaming or not."""
+    whole, _, _ = _reply(client)
+    k = next(i for i in range(1, len(whole)) if not whole[i].isspace())
+    pair = whole[k:k + 2] if k + 2 <= len(whole) and not whole[k + 1].isspace() else whole[k]
+    cases = [(whole[k], whole[k]), ([whole[k]], whole[k]), (["절대없는말", whole[k]], whole[k]), ([pair], pair),
+             ([whole[-1], whole[k]], min(whole[-1], whole[k], key=whole.index))]
+    for value, first in cases:
+        cut = whole[: whole.index(first)].rstrip()
+        content, finish, usage = _reply(client, stop=value)
+        assert (content, finish) == (cut, "stop"), (whole, value)
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+        text, finish = _streamed(client, stop=value)
+        assert (text.replace(" ", ""), finish) == (cut.replace(" ", ""), "stop"), (whole, value, text)
+    assert _reply(client, stop="절대없는말")[0] == whole  # a stop string that never comes changes nothing
+    assert _streamed(client, stop=["절대없는말"])[0].replace(" ", "") == whole.replace(" ", "")
+
+
+@pytest.mark.parametrize("stop, message", [
+    (["a", "b", "c", "d", "e"], "stop: at most 4 sequences"),
+    ("", "stop: an empty string"),
+    (["안녕", ""], "stop: an empty string"),
+    (7, "Field 'stop"),
+])
+def test_unusable_stop_values_are_a_400(client, stop, message):
+    response = client.post("/v1/chat/completions", json={"messages": [USER], "stop": stop})
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("pieces, stops, shown, stopped", [
+    (["안녕 반", "가워 친구"], ["반가워"], ["안녕", "", ""], True),  # the stop string split over two pieces
+    (["a ", " b", "c"], ["x"], ["a", "  b", "c", ""], False),  # whitespace waits for text after it
+    (["안녕 반", "찬 먹자"], ["반가워"], ["안녕", " 반찬 먹자", ""], False),  # a prefix that did not become one
+    (["좋아.", " 끝", "!"], ["끝!", "\n"], ["좋아.", "", "", ""], True),
+    (["하나 둘", " 셋"], ["넷"], ["하나 둘", " 셋", ""], False),
+    (["STOP부터"], ["STOP"], ["", ""], True),
+])
+def test_stop_stream_holds_back_what_may_begin_a_stop_string(pieces, stops, shown, stopped):
+    from chathuman_hf.serving.request_checks import StopStream, cut_at_stop
+
+    cutter = StopStream(stops)
+    out = [cutter.feed(p) for p in pieces] + [cutter.flush()]
+    assert (out, cutter.stopped) == (shown, stopped)
+    assert "".join(out) == cut_at_stop("".join(pieces), stops)[0]

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .pii import PLACEHOLDER_RE
+from .pii import KEPT_WHOLE_RE, ODD_FORMS, WIDTH_TABLE
 
 SYSTEM_MARKER = re.compile(r"#@시스템#([^#\s]*)#")
 MASK = re.compile(r"#@([^#\s\d]+)(\d*)#")
@@ -117,11 +117,14 @@ def _twice(match: re.Match[str]) -> str:
 def strip_symbols(text: str) -> str:
     """Replace characters outside Hangul, Latin letters, digits and basic punctuation with a space.
 
-    The PII scrubber's placeholders (``[전화번호]``) are kept whole.
+    Full-width forms (``１２３``, ``ＯＫ``) become ASCII instead of spaces; the PII scrubber's placeholders
+    (``[전화번호]``) and e-mail addresses (a fake's ``@``) are kept whole.
     """
-    if "[" in text and PLACEHOLDER_RE.search(text):
-        parts = PLACEHOLDER_RE.split(text)
-        kept = PLACEHOLDER_RE.findall(text)
+    if ODD_FORMS.search(text):
+        text = text.translate(WIDTH_TABLE)
+    if ("[" in text or "@" in text) and KEPT_WHOLE_RE.search(text):
+        parts = KEPT_WHOLE_RE.split(text)
+        kept = KEPT_WHOLE_RE.findall(text)
         return "".join(NOT_ALLOWED.sub(" ", part) + (kept[i] if i < len(kept) else "") for i, part in enumerate(parts))
     return NOT_ALLOWED.sub(" ", text)
 

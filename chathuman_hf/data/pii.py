@@ -1,8 +1,9 @@
 """Korean personal data in free text: detection and replacement (pure ``str -> str`` functions).
 
-Types (keys of :data:`PLACEHOLDERS`): 주민등록번호/외국인등록번호 (``YYMMDD-GNNNNNN``, hyphen optional, the date
-checked), mobile/landline/070/+82 phone numbers (hyphens, dots, spaces or none), e-mail addresses, bank account
-numbers (hyphenated 10-14 digit layouts such as 110-123-456789, 3333-01-1234567, or a bare 10-14 digit run),
+Types (keys of :data:`PLACEHOLDERS`): 주민등록번호/외국인등록번호 (``YYMMDD-GNNNNNN``; a bare 13-digit run only
+with a possible date, the hyphenated layout with any date), mobile/landline/070/+82 phone numbers (hyphens, dots,
+spaces or none), e-mail addresses, bank account numbers (hyphenated 10-14 digit layouts such as 110-123-456789,
+3333-01-1234567, or a bare 10-14 digit run),
 Luhn-valid 15-16 digit card numbers, passport numbers (M12345678, M123A4567), IPv4 addresses and URLs carrying
 credentials or a query string. Dates, times, prices, counts, measures, bus numbers, scores, years and version numbers
 do not match (synthetic set: ``pii_synthetic.py`` and tests/data/pii_cases.py). One combined regex, run only on
@@ -29,6 +30,15 @@ PLACEHOLDERS = {
 REPLACEMENTS = ("placeholder", "fake")
 # the cleaning rules' symbol stripping keeps these (clean.strip_symbols)
 PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS.values()), re.IGNORECASE)
+_EMAIL = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+# ... and e-mail addresses whole (a fake keeps its "@"), placeholders or not
+KEPT_WHOLE_RE = re.compile(f"{PLACEHOLDER_RE.pattern}|{_EMAIL}", re.IGNORECASE)
+# full-width ASCII forms (NFKC's width folding, without its other changes: it would turn compatibility jamo such as
+# ㅋ into conjoining jamo) and the hyphen look-alikes people type in numbers, read as ASCII before scanning
+FULL_WIDTH = {chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)} | {"\u3000": " "}
+WIDTH_TABLE = str.maketrans(FULL_WIDTH)
+FORMS_TABLE = str.maketrans(FULL_WIDTH | dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63", "-"))
+ODD_FORMS = re.compile("[\uff01-\uff5e\u3000\u2010-\u2015\u2212\ufe63]")
 
 _S = r"(?<![0-9])(?<![0-9][-.])"  # not inside a longer number
 _E = r"(?![0-9]|[-.][0-9])"
@@ -40,8 +50,9 @@ _URL_CHARS = r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]"
 PATTERN = re.compile(
     rf"""
     (?P<url>(?:https?|ftp)://{_URL_CHARS}+|(?<![A-Za-z0-9.])www\.{_URL_CHARS}+)
-  | (?P<email>(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}})
-  | (?P<resident>{_S}[0-9]{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])\ ?-?\ ?[1-8][0-9]{{6}}{_E})
+  | (?P<email>{_EMAIL})
+  | (?P<resident>{_S}(?:[0-9]{{2}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])\ ?-?\ ?|[0-9]{{6}}\ ?-\ ?)
+                 [1-8][0-9]{{6}}{_E})
   | (?P<card>{_S}(?:[1-9][0-9]{{3}}(?:[-\ ]?[0-9]{{4}}){{3}}|3[47][0-9]{{2}}[-\ ]?[0-9]{{6}}[-\ ]?[0-9]{{5}}){_E})
   | (?P<phone>{_S}(?:\+82[-.\ ]?(?:\(0\)\ ?)?{_AREA}|\(0{_AREA}\)|0{_AREA})
              [-.)\ ]?\ ?[0-9]{{3,4}}[-.\ ]?[0-9]{{4}}{_E})
@@ -51,6 +62,7 @@ PATTERN = re.compile(
     """,
     re.VERBOSE,
 )
+VALUE_CHAR = re.compile(r"[0-9A-Za-z@.\-+()/:?=&%_~]")
 MAYBE = re.compile(r"[0-9@]|://|www\.")  # texts without any of these cannot hold a detectable value
 
 Replacer = Callable[[str, str], str]
@@ -87,8 +99,15 @@ def placeholder(kind: str, value: str) -> str:
     return PLACEHOLDERS[kind]
 
 
+def normalize_forms(text: str) -> str:
+    """Full-width forms (``０１０－１２３４``) and hyphen look-alikes (U+2010-2015, U+2212) as ASCII."""
+    return text.translate(FORMS_TABLE) if ODD_FORMS.search(text) else text
+
+
 def scrub_text(text: str, replace: Replacer = placeholder, counts: Counter[str] | None = None) -> str:
-    """``text`` with every detected value replaced by ``replace(kind, value)``; hits are added to ``counts``."""
+    """``text`` (full-width forms read as ASCII) with every detected value replaced by ``replace(kind, value)``;
+    hits are added to ``counts``."""
+    text = normalize_forms(text)
     if not MAYBE.search(text):
         return text
 
@@ -102,6 +121,33 @@ def scrub_text(text: str, replace: Replacer = placeholder, counts: Counter[str] 
         return replace(kind, value)
 
     return PATTERN.sub(sub, text)
+
+
+def scrub_boundaries(texts: list[str], replace: Replacer = placeholder, counts: Counter[str] | None = None,
+                     reach: int = 64) -> list[str]:
+    """``texts`` (consecutive messages, already scrubbed one by one) with every value that only appears when two
+    neighbours are joined (``… 010-4321`` then ``-8765 로 연락해``, as merging consecutive messages joins them)
+    replaced: ``replace(kind, value)`` goes where the value starts, the rest of it leaves the next message."""
+    out = list(texts)
+    for i in range(len(out) - 1):
+        left, right = out[i].rstrip(), out[i + 1].lstrip()
+        if not (left and right and VALUE_CHAR.match(left[-1]) and VALUE_CHAR.match(right[0])):
+            continue  # a value across the boundary has its characters on both sides
+        tail, head = left[-reach:], right[:reach]
+        joined = tail + head
+        for match in PATTERN.finditer(joined):
+            if not match.start() < len(tail) < match.end():
+                continue  # not across the boundary: each message alone was scanned already
+            kind = classify(match.lastgroup or "", match.group(0))
+            if kind is None:
+                continue
+            if counts is not None:
+                counts[kind] += 1
+            cut = len(left) - len(tail) + match.start()
+            out[i] = left[:cut] + replace(kind, match.group(0))
+            out[i + 1] = right[match.end() - len(tail):]
+            break  # one value spans a boundary at most
+    return out
 
 
 def find_pii(text: str) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 
 from chathuman_hf.chat import ChatEngine, GenerationPreset
 from chathuman_hf.serving.errors import ApiError, check_unicode, error_body
+from chathuman_hf.serving.request_checks import StopStream, check_template_accepts, cut_at_stop, stop_strings
 from chathuman_hf.serving.schemas import ChatCompletionRequest
 from chathuman_hf.serving.streaming import EventStreamResponse
 from chathuman_hf.skills import SkillRouter
@@ -82,10 +83,13 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             raise ApiError(404, f"The model '{request.model[:100]}' does not exist here; this server serves "
                            f"'{engine.name}' (GET /v1/models).", param="model", type="not_found_error")
         chosen = request_preset(preset, request, engine.max_new_tokens_limit())
+        stops = stop_strings(request.stop)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         model = engine.name
         now = int(time.time())
         skill = skills.route(messages[-1]["content"]) if skills is not None else None
+        if skill is None:
+            check_template_accepts(engine.tokenizer, messages)  # a 400 before generation or a stream starts
 
         def count(text: str) -> int:
             return len(engine.tokenizer.encode(text, add_special_tokens=False))
@@ -101,6 +105,9 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                     raise ApiError(500, f"Generation failed: {exc}", type="server_error") from exc
                 content, finish = result.text, result.finish_reason
                 prompt_tokens, completion_tokens = result.prompt_tokens, result.completion_tokens
+            content, stopped = cut_at_stop(content, stops)
+            if stopped:
+                finish, completion_tokens = "stop", count(content)
             return {
                 "id": completion_id, "object": "chat.completion", "created": now, "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
@@ -118,26 +125,41 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
 
         def events() -> Iterator[str]:
             yield chunk({"role": "assistant", "content": ""})
+            cutter, shown = StopStream(stops), []
             if skill is not None:
-                yield chunk({"content": skill.text})
-                finish, usage = "stop", (count(messages[-1]["content"]), count(skill.text))
+                shown.append(cutter.feed(skill.text) + cutter.flush())
+                yield chunk({"content": shown[-1]})
+                finish, usage = "stop", (count(messages[-1]["content"]), count(shown[-1]))
             else:
                 pieces = engine.stream(messages, chosen, max_turns=max_turns)
+                result = None
                 try:
-                    while True:
+                    while not cutter.stopped:
                         try:
                             piece = next(pieces)
                         except StopIteration as stop:
                             result = stop.value
                             break
-                        yield chunk({"content": piece})
+                        piece = cutter.feed(piece)
+                        if piece:
+                            shown.append(piece)
+                            yield chunk({"content": piece})
                 except Exception as exc:  # headers are sent: report in-band, as OpenAI does
                     yield f"data: {json.dumps(error_body(f'Generation failed: {exc}', 'server_error'))}\n\n"
                     yield "data: [DONE]\n\n"
                     return
                 finally:
-                    pieces.close()  # a client that went away stops the generation and frees the model
-                finish, usage = result.finish_reason, (result.prompt_tokens, result.completion_tokens)
+                    pieces.close()  # a client that went away (or a stop string) stops the generation, frees the model
+                rest = cutter.flush()
+                if rest:
+                    shown.append(rest)
+                    yield chunk({"content": rest})
+                if result is None:  # ended at a stop string
+                    limit = engine.generation_config(chosen).max_new_tokens
+                    prompt = engine.prompt_ids(messages, max_new_tokens=limit, max_turns=max_turns)
+                    finish, usage = "stop", (len(prompt), count("".join(shown)))
+                else:
+                    finish, usage = result.finish_reason, (result.prompt_tokens, result.completion_tokens)
             yield chunk({}, finish)
             if include_usage:
                 body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,

@@ -54,4 +54,5 @@ class ChatCompletionRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
     n: int = 1
+    stop: str | list[str] | None = None
     user: str | None = None

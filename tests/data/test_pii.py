@@ -222,3 +222,90 @@ def test_model_card_says_what_was_scrubbed():
     assert "Personal data scrubbed before training in 1 file(s), replaced by placeholders such as " \
            "[전화번호]: card 1, phone 3." in card(on)  # fmt: skip
     assert "Personal data: not scrubbed (--no_scrub_pii)." in card({"setting": "off", "scrubbed_files": 0})
+
+
+@pytest.mark.parametrize("first, second, kind", [
+    ("내 번호 010-4321", "-8765 로 연락해", "phone"),
+    ("010", "4321-8765 이야", "phone"),
+    ("번호 010-4321 ", " 8765", "phone"),
+    ("메일은 seoyeon.lee@", "naver.com 이야", "email"),
+    ("주민번호 950312-", "1045678 맞아", "resident_id"),
+    ("계좌 3333-01-", "7654321 로 보내", "bank_account"),
+])
+def test_a_value_split_over_two_messages_is_scrubbed_where_merging_joins_it(first, second, kind):
+    """Merging consecutive messages creates the value: scrubbing looks across each message boundary too."""
+    speakers, texts = ["김민준", "김민준"], [first, second]
+    _, out, counts = scrub_dialogue(speakers, texts, FakeNamer(1, "d"))
+    assert counts[kind] == 1, (out, counts)
+    assert find_pii("".join(out)) == [] and PLACEHOLDERS[kind] in out[0], out
+    assert not any(ch.isdigit() for ch in out[1].split(" ")[0]), out  # the tail went with the value
+    _, fake, counts = scrub_dialogue(speakers, texts, FakeNamer(1, "d"), "fake")
+    assert [k for k, _ in find_pii("".join(fake))] == [kind] and counts[kind] == 1, fake  # one fake, same shape
+
+
+def test_adjacent_messages_that_only_look_joined_stay():
+    texts = ["3시에 만나", "2번 출구", "몇 번?", "12", "34", "다음 주 5일"]
+    _, out, counts = scrub_dialogue(["a", "b", "a", "b", "a", "b"], texts, FakeNamer(1, "d"))
+    assert out == texts and not counts
+
+
+def test_a_phone_split_in_a_kakao_export_never_reaches_the_dialogues(tmp_path):
+    (tmp_path / "chat.txt").write_text(
+        "--------------- 2024년 3월 1일 금요일 ---------------\n"
+        "[김민준] [오후 9:15] 안녕 내 번호 010-4321\n[김민준] [오후 9:15] -8765 로 연락해\n"
+        "[이서연] [오후 9:16] 알았어 저장할게\n", encoding="utf-8")
+    report = DataReport()
+    dataset = load_dialogues(tmp_path / "chat.txt", report=report, assistant="이서연",
+                             data_cache_dir=str(tmp_path / "cache"))
+    text = " ".join(m["content"] for row in dataset for m in row["messages"])
+    assert "4321" not in text and "8765" not in text and "[전화번호]" in text, text
+    assert report.pii["total"].get("phone") == 1, report.pii
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("메일 abc12@naver.com 로 보내", "메일 abc12@naver.com 로 보내"),
+    ("A.B-c@Mail.co.kr 이거", "a.b-c@mail.co.kr 이거"),
+    ("@@ 뭐야 @", "뭐야"),  # other @s still go
+    ("[이메일] 이랑 x@y.com", "[이메일] 이랑 x@y.com"),
+])
+def test_the_symbol_cleaner_keeps_e_mail_addresses_whole(text, expected):
+    assert clean_utterance(text, CleaningOptions()) == (expected, None)
+
+
+def test_fake_e_mails_keep_their_shape_through_cleaning(tmp_path):
+    fake, report = _load(tmp_path, pii_replacement="fake", data_cache_dir=str(tmp_path / "cache"))
+    assert "seoyeon" not in fake and report.pii["total"]["email"] == 1
+    assert [kind for kind, _ in find_pii(fake)].count("email") == 1, fake
+
+
+@pytest.mark.parametrize("text, kinds", [
+    ("０１０－１２３４－５６７８ 로 전화해", ["phone"]),
+    ("번호는 ０１０ １２３４ ５６７８", ["phone"]),
+    ("메일 ａｂｃ＠ｎａｖｅｒ．ｃｏｍ", ["email"]),
+    ("주민 ９５０３１２－１０４５６７８", ["resident_id"]),
+    ("010‐1234‐5678 (U+2010 hyphens)", ["phone"]),
+    ("계좌 3333−01−1234567 (U+2212)", ["bank_account"]),
+])
+def test_full_width_and_look_alike_forms_are_normalised_before_scanning(text, kinds):
+    counts: Counter[str] = Counter()
+    out = scrub_text(text, counts=counts)
+    assert sorted(counts) == kinds and sum(counts.values()) == 1, (out, counts)
+    assert not any("0" <= c <= "9" or "\uff10" <= c <= "\uff19" for c in out.split("(")[0].replace("[", "")), out
+
+
+def test_full_width_text_survives_the_symbol_cleaner_as_ascii():
+    assert clean_utterance("１２３번 버스 ＯＫ！", CleaningOptions()) == ("123번 버스 ok!", None)
+    assert clean_utterance("０１０－１２３４－５６７８", CleaningOptions()) == ("010-1234-5678", None)
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("901345-1234567", "resident_id"),  # month 13, day 45: malformed, still an ID layout: scrubbed
+    ("991399 - 2234567", "resident_id"),
+    ("000000-5234567", "foreigner_id"),
+    ("9013451234567", "bank_account"),  # the bare 13-digit run: scrubbed as an account number
+    ("900101-1234567", "resident_id"),
+])
+def test_a_malformed_resident_number_is_scrubbed(value, kind):
+    assert find_pii(f"번호 {value} 야") == [(kind, value)]
+    fake = FakeNamer(3, "d").fake(kind, value)
+    assert [k for k, _ in find_pii(fake)] == [kind], fake
