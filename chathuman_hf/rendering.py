@@ -1,15 +1,21 @@
-"""Chat-template rendering with character spans, for any template: where each message's content and each assistant
-turn's closing text (``</s>``, ``<|im_end|>``, ``<end_of_turn>``, ``[|endofturn|]``, ``<|eot_id|>``) are.
+"""Chat-template rendering with character spans, for any template: where each message's content, the text the model
+generates before an assistant reply (an empty ``<think>`` block) and each assistant turn's closing text (``</s>``,
+``<|im_end|>``, ``<end_of_turn>``, ``[|endofturn|]``, ``<|eot_id|>``, ``<|end|>``) are.
 
-The template is rendered once per role sequence with sentinel contents (a skeleton) and with growing prefixes of it:
-a template is usable when every prefix render is the start of the whole render (prefix-consistent) and the generation
-prompt is the start of the assistant turn that follows. The text an assistant turn closes with is what its prefix
-render adds after the content (trailing whitespace excluded). Real conversations are then the skeleton's frames with
-the contents inserted; one real render per conversation checks that.
+The template is rendered once per role sequence with sentinel contents (a skeleton). Assistant turn ``k`` is
+*in inference form* in a render when the render starts with ``apply_chat_template(messages[:k],
+add_generation_prompt=True)`` followed by what the template renders for the reply when it is the newest message (up to
+and including its end-of-turn text). Templates that rewrite history (Qwen3, EXAONE Deep: earlier replies lose their
+think blocks) render only the newest turn in inference form; the others are *rewritten* (``Layout.rewritten``) and
+``features`` gives each of them its own row. The end-of-turn text is what follows the reply both when it is the last
+message and when a user turn follows (Phi-4-mini's trailing eos is end-of-conversation text, not part of it).
+Real conversations are the skeleton's frames with the contents inserted; one real render per conversation checks that.
+Templates calling ``strftime_now`` render with one fixed date (``pinned_template``).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +40,45 @@ def _sentinel(i: int) -> str:
     return f"\ue000{i}\ue001"
 
 
-def _render(tokenizer: PreTrainedTokenizerBase, messages: list[dict], *, gen: bool = False) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen)
+# strftime codes a pinned template may ask for (rendered for the fixed date, time 00:00:00)
+_STRFTIME_CODES = "aAbBdHIjmMpSyYeFDuwG"
+
+
+def template_date(tokenizer: PreTrainedTokenizerBase) -> str:
+    """The date (YYYY-MM-DD) templates calling ``strftime_now`` render with: set by ``apply_template_choice``
+    (``--template_date``, default the day the run starts), else today."""
+    return getattr(tokenizer, "chathuman_template_date", None) or _dt.date.today().isoformat()
+
+
+def pinned_template(tokenizer: PreTrainedTokenizerBase) -> str | None:
+    """The tokenizer's template with ``strftime_now`` answering one fixed date (``template_date``), so the same
+    conversation renders the same way for a whole run; the template itself (saved with the model) is unchanged.
+
+    transformers exposes ``strftime_now`` as a Jinja global and passes extra keyword arguments through its sandbox as
+    plain data (a function would arrive as a string), so the fixed date is a macro of the same name put in front of
+    the template; the newline after it is eaten by ``trim_blocks``, leaving the template's own whitespace as it was.
+    """
+    template = getattr(tokenizer, "chat_template", None)
+    if not template or "strftime_now" not in template:
+        return template
+    day = _dt.datetime.combine(_dt.date.fromisoformat(template_date(tokenizer)), _dt.time())
+    expr = "format|replace('%%', '\ue002')"
+    for code in _STRFTIME_CODES:
+        expr += f"|replace('%{code}', '{day.strftime('%' + code)}')"
+    expr += "|replace('\ue002', '%')"
+    return "{%- macro strftime_now(format) -%}{{ " + expr + " }}{%- endmacro %}\n" + template
+
+
+def render_text(tokenizer: PreTrainedTokenizerBase, messages: list, *, gen: bool = False) -> Any:
+    """``apply_chat_template`` text (one conversation or a batch) as training renders it (fixed date)."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen,
+                                         chat_template=pinned_template(tokenizer))
+
+
+def render_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict], *, gen: bool = False) -> list[int]:
+    """Token ids of ``render_text`` (what ``apply_chat_template(tokenize=True)`` gives, with the fixed date)."""
+    return list(tokenizer(render_text(tokenizer, messages, gen=gen), add_special_tokens=False)["input_ids"])
+
 
 
 @dataclass(frozen=True)
@@ -43,21 +86,30 @@ class Layout:
     """The template's text around the contents for one role sequence.
 
     ``frames[i]`` precedes message ``i``'s content (``frames[-1]`` ends the text); ``closing[i]`` is how many leading
-    characters of ``frames[i]`` close assistant turn ``i - 1`` (0 when message ``i - 1`` is not an assistant turn).
-    ``strip[i]``: the template trims message ``i``'s content.
+    characters of ``frames[i]`` close assistant turn ``i - 1`` (0 when message ``i - 1`` is not an assistant turn);
+    ``opened[i]`` how many trailing characters of ``frames[i]`` the model generates after the generation prompt
+    (Qwen3's ``<think>\\n\\n</think>\\n\\n``; 0 for most templates). ``strip[i]``: the template trims message
+    ``i``'s content. ``rewritten[i]``: assistant turn ``i`` is not in inference form here (history rewritten).
     """
 
     roles: tuple[str, ...]
     frames: tuple[str, ...]
     closing: tuple[int, ...]
     strip: tuple[bool, ...]
+    opened: tuple[int, ...] = ()
+    rewritten: tuple[bool, ...] = ()
+
+    @property
+    def rewrites(self) -> bool:
+        """True when some assistant turn of this role sequence is not rendered as at inference."""
+        return any(self.rewritten)
 
 
 def _skeleton(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...], **kwargs: Any) -> str:
     name = template_name(tokenizer)
     msgs = [{"role": r, "content": _sentinel(i)} for i, r in enumerate(roles)]
     try:
-        text = _render(tokenizer, msgs, **kwargs)
+        text = render_text(tokenizer, msgs, **kwargs)
     except Exception as exc:  # noqa: BLE001 - the template's own exception, reported in one line
         raise TemplateError(f"{name} cannot render roles {list(roles)} ({exc}); {FIX}.") from None
     return text
@@ -68,7 +120,7 @@ def trims_contents(tokenizer: PreTrainedTokenizerBase, role: str) -> bool:
     roles = ("user",) if role == "user" else ("system", "user") if role == "system" else ("user", "assistant")
     msgs = [{"role": r, "content": f" \ue000{i}\ue001 "} for i, r in enumerate(roles)]
     try:
-        text = _render(tokenizer, msgs)
+        text = render_text(tokenizer, msgs)
     except Exception:  # noqa: BLE001 - build_layout reports the template's error
         return False
     probe = f" \ue000{len(roles) - 1}\ue001 "
@@ -90,27 +142,61 @@ def build_layout(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> 
                                 f"{FIX}.")
         raise TemplateError(f"{name} renders message contents {order} for roles {list(roles)}, expected each once and "
                             f"in order; {FIX}.")
-    closing = [0] * (len(roles) + 1)
+    n = len(roles)
+    closing, opened, rewritten = [0] * (n + 1), [0] * n, [False] * n
     for k, role in enumerate(roles):
-        prefix = _skeleton(tokenizer, roles[: k + 1])
-        if not full.startswith(prefix):
-            raise TemplateError(f"{name} is not prefix-consistent: rendering turns 1-{k + 1} does not give the start "
-                                f"of the whole conversation (first diverging turn: {k + 1}, {role}), so earlier turns "
-                                f"are rewritten; {FIX}.")
         if role != "assistant":
             continue
-        if k > 0:
-            prompt = _skeleton(tokenizer, roles[:k], gen=True)
-            if not prefix.startswith(prompt):
-                raise TemplateError(f"{name}: the generation prompt after turn {k} is not how assistant turn {k + 1} "
-                                    f"starts, so what the model sees at inference differs from training; {FIX}.")
-        tail = prefix[prefix.index(_sentinel(k)) + len(_sentinel(k)):]
-        closing[k + 1] = len(tail.rstrip())
+        single = full if k == n - 1 else _skeleton(tokenizer, roles[: k + 1])
+        at = single.find(_sentinel(k))
+        prompt = _skeleton(tokenizer, roles[:k], gen=True) if k > 0 else ""
+        if at < 0 or not single.startswith(prompt):
+            raise TemplateError(_prompt_mismatch(name, k, prompt, single))
+        opened[k] = at - len(prompt) if k > 0 else 0
+        tail = single[at + len(_sentinel(k)):]
+        try:
+            following = _skeleton(tokenizer, (*roles[: k + 1], "user"))
+            after = following[following.index(_sentinel(k)) + len(_sentinel(k)):]
+        except (TemplateError, ValueError):
+            after = tail
+        closing[k + 1] = _end_of_turn_length(tokenizer, tail, after)
         if closing[k + 1] == 0:
             raise TemplateError(f"{name} closes assistant turn {k + 1} with no end-of-turn text, so generation could "
                                 f"not stop; {FIX}.")
+        rewritten[k] = not full.startswith(single[: at + len(_sentinel(k)) + closing[k + 1]])
+        if rewritten[k]:  # its own row trains it; here it is history (its closing kept where the frame has it)
+            opened[k] = 0
+            if not frames[k + 1].startswith(tail[: closing[k + 1]]):
+                closing[k + 1] = 0
     strip = tuple(trims_contents(tokenizer, r) for r in roles)
-    return Layout(tuple(roles), tuple(frames), tuple(closing), strip)
+    return Layout(tuple(roles), tuple(frames), tuple(closing), strip, tuple(opened), tuple(rewritten))
+
+
+def _prompt_mismatch(name: str, k: int, prompt: str, single: str) -> str:
+    """The refusal for a generation prompt that is not how the reply it opens is rendered (one line)."""
+    same = next((i for i, (a, b) in enumerate(zip(prompt, single, strict=False)) if a != b), min(len(prompt),
+                                                                                                 len(single)))
+    extra = _SENTINEL.sub("…", prompt[same:])
+    if re.search(r"<(think|thought|reasoning)>", extra):
+        return (f"{name} is a reasoning-only template: its generation prompt opens a reasoning block ({extra!r}) "
+                f"that it never renders in a reply, so no reply can be trained as the model generates it; {FIX}.")
+    return (f"{name}: the generation prompt after turn {k} is not how assistant turn {k + 1} starts (it adds "
+            f"{extra!r}), so what the model sees at inference differs from training; {FIX}.")
+
+
+def _end_of_turn_length(tokenizer: PreTrainedTokenizerBase, last: str, followed: str) -> int:
+    """Characters of ``last`` (the text after a reply that ends the conversation) that close the turn: the whole
+    tokens it shares with ``followed`` (the text after the same reply when a user turn follows), trailing whitespace
+    excluded. Phi-4-mini: ``<|end|><|endoftext|>`` / ``<|end|><|user|>…`` → ``<|end|>``."""
+    common = 0
+    for a, b in zip(last, followed, strict=False):
+        if a != b:
+            break
+        common += 1
+    if common < len(last):
+        offsets = tokenizer(last, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        common = max((e for _s, e in offsets if e <= common), default=0)
+    return len(last[:common].rstrip())
 
 
 _LAYOUTS: dict[tuple, Layout] = {}
@@ -118,7 +204,7 @@ _LAYOUTS: dict[tuple, Layout] = {}
 
 def layout_for(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> Layout:
     """``build_layout`` cached per template, special tokens and role sequence."""
-    key = (tokenizer.chat_template, str(tokenizer.special_tokens_map), roles)
+    key = (pinned_template(tokenizer), str(tokenizer.special_tokens_map), roles)
     layout = _LAYOUTS.get(key)
     if layout is None:
         if len(_LAYOUTS) > 10_000:
@@ -133,13 +219,16 @@ def inserted(layout: Layout, messages: list[dict]) -> list[str]:
 
 
 def assemble(layout: Layout, contents: list[str]) -> tuple[str, list[tuple[int, int, int]]]:
-    """The rendered text and, per message, (content start, content end, end including the closing text)."""
+    """The rendered text and, per message, (content start, content end, end including the closing text, start of
+    what the model generates before the content)."""
     parts: list[str] = []
-    spans: list[tuple[int, int, int]] = []
+    spans: list[tuple[int, int, int, int]] = []
     cursor = 0
+    opened = layout.opened or (0,) * len(contents)
     for i, content in enumerate(contents):
         cursor += len(layout.frames[i])
-        spans.append((cursor, cursor + len(content), cursor + len(content) + layout.closing[i + 1]))
+        spans.append((cursor, cursor + len(content), cursor + len(content) + layout.closing[i + 1],
+                      cursor - opened[i]))
         cursor += len(content)
         parts += [layout.frames[i], content]
     parts.append(layout.frames[-1])
@@ -148,13 +237,13 @@ def assemble(layout: Layout, contents: list[str]) -> tuple[str, list[tuple[int, 
 
 def render_batch(
     batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase
-) -> list[tuple[str, list[tuple[int, int, int]]]]:
+) -> list[tuple[str, list[tuple[int, int, int, int]]]]:
     """Render conversations; return each text and its messages' (start, end, end with closing) character spans."""
     out = []
     for messages in batch_messages:
         layout = layout_for(tokenizer, tuple(m["role"] for m in messages))
         out.append(assemble(layout, inserted(layout, messages)))
-    real = tokenizer.apply_chat_template(list(batch_messages), tokenize=False) if batch_messages else []
+    real = render_text(tokenizer, list(batch_messages)) if batch_messages else []
     for i, (text, _) in enumerate(out):
         if real[i] != text:
             raise TemplateError(f"{template_name(tokenizer)} changes the contents of conversation {i} of this batch "
