@@ -12,6 +12,7 @@ Templates calling ``strftime_now`` render with one fixed date (``--template_date
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from dataclasses import field
 from pathlib import Path
@@ -22,6 +23,7 @@ from transformers import PreTrainedTokenizerBase
 from chathuman_hf.encoding import encode_dialogues
 from chathuman_hf.labels import ASSISTANT
 from chathuman_hf.rendering import FIX, TemplateError, layout_for, render_ids, render_text, template_name
+from chathuman_hf.run_files import RUN_ARGS_FILE
 from chathuman_hf.tokenization import build_chat_template, prepare_tokenizer, role_tokens
 
 TEMPLATE_CHOICES = ("auto", "model", "chathuman")
@@ -82,6 +84,14 @@ def parse_template_date(value: str | None) -> str:
         return _dt.date.fromisoformat(str(value).strip()).isoformat()
     except ValueError:
         raise TemplateError(f"--template_date {value!r}: not a date; use YYYY-MM-DD, e.g. 2025-01-31.") from None
+
+
+def saved_template_date(model_dir: str | Path) -> str | None:
+    """The ``--template_date`` a model directory of ``train.py`` was trained with (``run_args.json``), if any."""
+    path = Path(model_dir) / RUN_ARGS_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("ModelArguments", {}).get("template_date") or None
 
 
 def apply_template_choice(

@@ -5,7 +5,6 @@ The data steps live in ``chathuman_hf.recipe_data``, what a finished run writes 
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from datasets import Dataset
 from transformers import EarlyStoppingCallback, PreTrainedModel, PreTrainedTokenizerBase
 
 from chathuman_hf.callbacks import ChatWindowCallback
-from chathuman_hf.chat_templates import apply_template_choice
+from chathuman_hf.chat_templates import apply_template_choice, saved_template_date
 from chathuman_hf.collators import ChatCollator
 from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
 from chathuman_hf.conversation_metrics import ConversationEval
@@ -30,7 +29,6 @@ from chathuman_hf.modeling import build_model, ensure_vocab_fits, position_limit
 from chathuman_hf.packed_attention import check_packing_supported
 from chathuman_hf.packing import pack_dataset
 from chathuman_hf.recipe_data import ChatData, load_data
-from chathuman_hf.run_files import RUN_ARGS_FILE
 from chathuman_hf.tokenization import chat_generation_config
 from chathuman_hf.trainer import ChatTrainer
 from chathuman_hf.window import ChatWindow
@@ -164,10 +162,8 @@ def evaluate_saved_model(
     from chathuman_hf.loading import load_chat_model
 
     model, tokenizer = load_chat_model(model_dir)  # a full model or a LoRA adapter on its base
-    run_args = Path(model_dir) / RUN_ARGS_FILE  # templates calling strftime_now render with the date it trained with
-    saved = json.loads(run_args.read_text(encoding="utf-8")) if run_args.is_file() else {}
-    date = saved.get("ModelArguments", {}).get("template_date")
-    tokenizer = apply_template_choice(tokenizer, chat_template, template_date=date)
+    # templates calling strftime_now render with the date it trained with
+    tokenizer = apply_template_choice(tokenizer, chat_template, template_date=saved_template_date(model_dir))
     data = load_data(data_args, chat_args)
     if chat_args.eval_data is None and chat_args.eval_split == 0:
         data.eval_dialogues = data.train_dialogues  # --eval-split 0: score every dialogue of --data

@@ -187,3 +187,26 @@ def test_train_recipe_on_the_real_qwen3_template(tmp_path, repo_root):
 def test_train_recipe_on_real_templates(tmp_path, repo_root, name):
     _, report = _train(tmp_path, repo_root, name)
     assert "inference_context_rows" not in report
+
+
+def test_held_out_reply_scores_use_the_replys_inference_context(tmp_path):
+    """Response selection scores a Qwen3 reply after the multi-turn context as at inference (history rewritten,
+    empty think block before the reply): the tokens and context of the training row that trains it."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from chathuman_hf.response_selection import mean_reply_loglik
+
+    path = make_real_template_model_dir(tmp_path / "qwen3", "qwen3")
+    tok, model = _tokenizer("qwen3"), AutoModelForCausalLM.from_pretrained(path).eval()
+    context, replies = DIALOGUE[:3], ["김밥 먹었어요.", "라면 먹었어"]
+    scores = mean_reply_loglik(model, tok, [(context, r) for r in replies], max_length=512, batch_size=2)
+    for reply, score in zip(replies, scores, strict=True):
+        row = tokenize_dialogues([[*context, {"role": "assistant", "content": reply}]], tok, max_length=512,
+                                 label_mode="-100+sys")[-1]
+        trained = target_mask(row["roles"], row["last_turn"], "-100+sys")
+        with torch.no_grad():
+            logp = model(torch.tensor([row["input_ids"]])).logits[0].log_softmax(-1)
+        expected = [float(logp[t - 1, row["input_ids"][t]]) for t, keep in enumerate(trained) if keep]
+        assert len(expected) > 8  # the empty think block, the reply and <|im_end|>
+        assert score == pytest.approx(sum(expected) / len(expected), abs=1e-4)
