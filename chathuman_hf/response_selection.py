@@ -71,7 +71,8 @@ class _Renderer:
     A reply's ids are what the template appends after the generation prompt (rendered once after an empty user
     turn; the reply rendered as the newest message, so a template that rewrites history scores each reply in its
     inference context, e.g. after Qwen3's empty think block); a template whose rendering of the prompt is not a
-    prefix of the rendered exchange is rendered per pair. Which of them are scored is the label rule's answer for the last assistant turn (``labels.target_mask``).
+    prefix of the rendered exchange is rendered per pair. Which of them are scored is the label rule's answer for the
+    last assistant turn (``labels.target_mask``).
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
