@@ -14,7 +14,7 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 
 from chathuman_hf.labels import ASSISTANT, FRAME, HISTORY, ROLE_CODES
-from chathuman_hf.rendering import Layout, TemplateError, inserted, layout_for, render_batch
+from chathuman_hf.rendering import Layout, TemplateError, inserted, layout_for, render_batch, shape
 
 
 def _codes(messages: list[dict], rewritten: tuple[bool, ...]) -> list[int]:
@@ -72,7 +72,7 @@ def _encode_exact(batch_messages: list[list[dict]], tokenizer: PreTrainedTokeniz
         all_ids, all_offsets = enc["input_ids"], enc["offset_mapping"]
     out = []
     for messages, (_, spans), ids, offsets in zip(batch_messages, rendered, all_ids, all_offsets, strict=True):
-        layout = layout_for(tokenizer, tuple(m["role"] for m in messages))
+        layout = layout_for(tokenizer, shape(messages, tokenizer))
         roles, last, owner = _roles_for(messages, spans, offsets, layout.rewritten)
         out.append({"input_ids": list(ids), "roles": roles, "last_turn": last, "owner": owner})
     return out
@@ -246,7 +246,7 @@ def encode_dialogues(batch_messages: list[list[dict]], tokenizer: PreTrainedToke
         return _encode_exact(batch_messages, tokenizer)
     layouts = {}
     for messages in batch_messages:
-        roles = tuple(m["role"] for m in messages)
+        roles = shape(messages, tokenizer)  # a message with reasoning takes the exact path
         if roles not in layouts:
             layouts[roles] = plan.layout(roles)
             if layouts[roles] is None:

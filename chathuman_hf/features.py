@@ -23,7 +23,7 @@ from transformers import PreTrainedTokenizerBase
 from chathuman_hf.encoding import _encode_exact, _fast_plan, encode_dialogues
 from chathuman_hf.labels import ASSISTANT, FRAME, HISTORY, SYSTEM, USER, LabelMode, label_token_count
 from chathuman_hf.packing import pack_dataset
-from chathuman_hf.rendering import TemplateError, layout_for
+from chathuman_hf.rendering import TemplateError, layout_for, shape
 from chathuman_hf.window import split_exchanges
 
 FEATURE_COLUMNS = ["input_ids", "roles", "last_turn", "length"]
@@ -45,7 +45,7 @@ ROW_FORMAT = "inference-context-rows-1"
 def _rewrites(messages: list[dict], tokenizer: PreTrainedTokenizerBase) -> bool:
     """True when the template renders some reply of ``messages`` other than at inference (history rewritten)."""
     try:
-        return layout_for(tokenizer, tuple(m["role"] for m in messages)).rewrites
+        return layout_for(tokenizer, shape(messages, tokenizer)).rewrites
     except (TemplateError, KeyError):
         return False  # encoding raises the template's real error
 

@@ -15,14 +15,28 @@ Templates calling ``strftime_now`` render with one fixed date (``pinned_template
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
+from chathuman_hf.template_inputs import (
+    THINK_ROLE,
+    pinned_template,
+    reasoning_of,
+    render_ids,
+    render_text,
+    shape,
+    template_date,
+    template_messages,
+)
+
+__all__ = ["THINK_ROLE", "pinned_template", "reasoning_of", "render_ids", "render_text", "shape", "template_date",
+           "template_messages", "Layout", "TemplateError", "build_layout", "layout_for", "render_batch"]
+
 _SENTINEL = re.compile("\ue000(\\d+)\ue001")
+_ANY_SENTINEL = re.compile("\ue000(\\d+)\ue001|\ue003(\\d+)\ue001")  # a content or a reasoning sentinel
 FIX = "use --chat_template chathuman (our <usr>/<sys> template) or a template file (--chat_template PATH.jinja)"
 
 
@@ -40,45 +54,8 @@ def _sentinel(i: int) -> str:
     return f"\ue000{i}\ue001"
 
 
-# strftime codes a pinned template may ask for (rendered for the fixed date, time 00:00:00)
-_STRFTIME_CODES = "aAbBdHIjmMpSyYeFDuwG"
-
-
-def template_date(tokenizer: PreTrainedTokenizerBase) -> str:
-    """The date (YYYY-MM-DD) templates calling ``strftime_now`` render with: set by ``apply_template_choice``
-    (``--template_date``, default the day the run starts), else today."""
-    return getattr(tokenizer, "chathuman_template_date", None) or _dt.date.today().isoformat()
-
-
-def pinned_template(tokenizer: PreTrainedTokenizerBase) -> str | None:
-    """The tokenizer's template with ``strftime_now`` answering one fixed date (``template_date``), so the same
-    conversation renders the same way for a whole run; the template itself (saved with the model) is unchanged.
-
-    transformers exposes ``strftime_now`` as a Jinja global and passes extra keyword arguments through its sandbox as
-    plain data (a function would arrive as a string), so the fixed date is a macro of the same name put in front of
-    the template; the newline after it is eaten by ``trim_blocks``, leaving the template's own whitespace as it was.
-    """
-    template = getattr(tokenizer, "chat_template", None)
-    if not template or "strftime_now" not in template:
-        return template
-    day = _dt.datetime.combine(_dt.date.fromisoformat(template_date(tokenizer)), _dt.time())
-    expr = "format|replace('%%', '\ue002')"
-    for code in _STRFTIME_CODES:
-        expr += f"|replace('%{code}', '{day.strftime('%' + code)}')"
-    expr += "|replace('\ue002', '%')"
-    return "{%- macro strftime_now(format) -%}{{ " + expr + " }}{%- endmacro %}\n" + template
-
-
-def render_text(tokenizer: PreTrainedTokenizerBase, messages: list, *, gen: bool = False) -> Any:
-    """``apply_chat_template`` text (one conversation or a batch) as training renders it (fixed date)."""
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen,
-                                         chat_template=pinned_template(tokenizer))
-
-
-def render_ids(tokenizer: PreTrainedTokenizerBase, messages: list[dict], *, gen: bool = False) -> list[int]:
-    """Token ids of ``render_text`` (what ``apply_chat_template(tokenize=True)`` gives, with the fixed date)."""
-    return list(tokenizer(render_text(tokenizer, messages, gen=gen), add_special_tokens=False)["input_ids"])
-
+def _reasoning_sentinel(i: int) -> str:
+    return f"\ue003{i}\ue001"
 
 
 @dataclass(frozen=True)
@@ -98,6 +75,7 @@ class Layout:
     strip: tuple[bool, ...]
     opened: tuple[int, ...] = ()
     rewritten: tuple[bool, ...] = ()
+    reasoning_at: tuple[int, ...] = ()  # where in frames[i] message i's reasoning is rendered (-1: nowhere)
 
     @property
     def rewrites(self) -> bool:
@@ -107,7 +85,8 @@ class Layout:
 
 def _skeleton(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...], **kwargs: Any) -> str:
     name = template_name(tokenizer)
-    msgs = [{"role": r, "content": _sentinel(i)} for i, r in enumerate(roles)]
+    msgs = [{"role": "assistant", "content": _sentinel(i), "reasoning_content": _reasoning_sentinel(i)}
+            if r == THINK_ROLE else {"role": r, "content": _sentinel(i)} for i, r in enumerate(roles)]
     try:
         text = render_text(tokenizer, msgs, **kwargs)
     except Exception as exc:  # noqa: BLE001 - the template's own exception, reported in one line
@@ -118,6 +97,8 @@ def _skeleton(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...], **kwar
 def trims_contents(tokenizer: PreTrainedTokenizerBase, role: str) -> bool:
     """True when the template inserts ``role`` contents stripped of edge whitespace (e.g. ``| trim``)."""
     roles = ("user",) if role == "user" else ("system", "user") if role == "system" else ("user", "assistant")
+    if role == THINK_ROLE:
+        return False  # the content of a message with reasoning is inserted stripped
     msgs = [{"role": r, "content": f" \ue000{i}\ue001 "} for i, r in enumerate(roles)]
     try:
         text = render_text(tokenizer, msgs)
@@ -133,11 +114,23 @@ def build_layout(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> 
     """
     name = template_name(tokenizer)
     full = _skeleton(tokenizer, roles)
-    pieces = _SENTINEL.split(full)
-    frames, order = pieces[0::2], [int(x) for x in pieces[1::2]]
+    frames, order, reasoning_at, cursor, acc = [], [], [-1] * len(roles), 0, ""
+    for match in _ANY_SENTINEL.finditer(full):
+        acc += full[cursor:match.start()]
+        cursor = match.end()
+        if match.group(1) is not None:
+            frames.append(acc)
+            order.append(int(match.group(1)))
+            acc = ""
+        elif int(match.group(2)) == len(frames):  # reasoning rendered before its own message's content
+            reasoning_at[len(frames)] = len(acc)
+        else:
+            raise TemplateError(f"{name} renders the reasoning of message {match.group(2)} away from its reply; "
+                                f"{FIX}.")
+    frames.append(acc + full[cursor:])
     if order != list(range(len(roles))):
         missing = next((i for i in range(len(roles)) if i not in order), None)
-        if missing is not None and roles[missing] == "assistant":
+        if missing is not None and roles[missing].startswith("assistant"):
             raise TemplateError(f"{name} has no assistant role: it does not render an assistant message's content; "
                                 f"{FIX}.")
         raise TemplateError(f"{name} renders message contents {order} for roles {list(roles)}, expected each once and "
@@ -145,14 +138,15 @@ def build_layout(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> 
     n = len(roles)
     closing, opened, rewritten = [0] * (n + 1), [0] * n, [False] * n
     for k, role in enumerate(roles):
-        if role != "assistant":
+        if not role.startswith("assistant"):
             continue
         single = full if k == n - 1 else _skeleton(tokenizer, roles[: k + 1])
         at = single.find(_sentinel(k))
         prompt = _skeleton(tokenizer, roles[:k], gen=True) if k > 0 else ""
         if at < 0 or not single.startswith(prompt):
             raise TemplateError(_prompt_mismatch(name, k, prompt, single))
-        opened[k] = at - len(prompt) if k > 0 else 0
+        opened[k] = at - len(prompt) - (len(_reasoning_sentinel(k)) if _reasoning_sentinel(k) in single else 0)
+        opened[k] = opened[k] if k > 0 else 0
         tail = single[at + len(_sentinel(k)):]
         try:
             following = _skeleton(tokenizer, (*roles[: k + 1], "user"))
@@ -169,7 +163,8 @@ def build_layout(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> 
             if not frames[k + 1].startswith(tail[: closing[k + 1]]):
                 closing[k + 1] = 0
     strip = tuple(trims_contents(tokenizer, r) for r in roles)
-    return Layout(tuple(roles), tuple(frames), tuple(closing), strip, tuple(opened), tuple(rewritten))
+    return Layout(tuple(roles), tuple(frames), tuple(closing), strip, tuple(opened), tuple(rewritten),
+                  tuple(reasoning_at))
 
 
 def _prompt_mismatch(name: str, k: int, prompt: str, single: str) -> str:
@@ -214,23 +209,30 @@ def layout_for(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> La
 
 
 def inserted(layout: Layout, messages: list[dict]) -> list[str]:
-    """The contents as the template inserts them (stripped where it trims)."""
-    return [m["content"].strip() if s else m["content"] for m, s in zip(messages, layout.strip, strict=True)]
+    """The contents as the template inserts them (stripped where it trims; without reasoning, stripped)."""
+    return [reasoning_of(m, True)[1] if r == THINK_ROLE else m["content"].strip() if s else m["content"]
+            for m, s, r in zip(messages, layout.strip, layout.roles, strict=True)]
 
 
-def assemble(layout: Layout, contents: list[str]) -> tuple[str, list[tuple[int, int, int]]]:
+def assemble(
+    layout: Layout, contents: list[str], reasonings: list[str] | None = None
+) -> tuple[str, list[tuple[int, int, int, int]]]:
     """The rendered text and, per message, (content start, content end, end including the closing text, start of
-    what the model generates before the content)."""
+    what the model generates before the content, reasoning included)."""
     parts: list[str] = []
     spans: list[tuple[int, int, int, int]] = []
     cursor = 0
     opened = layout.opened or (0,) * len(contents)
     for i, content in enumerate(contents):
-        cursor += len(layout.frames[i])
+        frame, extra = layout.frames[i], 0
+        at = layout.reasoning_at[i] if layout.reasoning_at and reasonings else -1
+        if at >= 0:
+            frame, extra = frame[:at] + reasonings[i] + frame[at:], len(reasonings[i])
+        cursor += len(frame)
         spans.append((cursor, cursor + len(content), cursor + len(content) + layout.closing[i + 1],
-                      cursor - opened[i]))
+                      cursor - opened[i] - (extra if opened[i] else 0)))
         cursor += len(content)
-        parts += [layout.frames[i], content]
+        parts += [frame, content]
     parts.append(layout.frames[-1])
     return "".join(parts), spans
 
@@ -238,11 +240,14 @@ def assemble(layout: Layout, contents: list[str]) -> tuple[str, list[tuple[int, 
 def render_batch(
     batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase
 ) -> list[tuple[str, list[tuple[int, int, int, int]]]]:
-    """Render conversations; return each text and its messages' (start, end, end with closing) character spans."""
+    """Render conversations; return each text and its messages' (start, end, end with closing, start of what the
+    model generates) character spans."""
     out = []
     for messages in batch_messages:
-        layout = layout_for(tokenizer, tuple(m["role"] for m in messages))
-        out.append(assemble(layout, inserted(layout, messages)))
+        layout = layout_for(tokenizer, shape(messages, tokenizer))
+        reasonings = [reasoning_of(m, True)[0] if r == THINK_ROLE else "" for m, r in zip(messages, layout.roles,
+                                                                                          strict=True)]
+        out.append(assemble(layout, inserted(layout, messages), reasonings if THINK_ROLE in layout.roles else None))
     real = render_text(tokenizer, list(batch_messages)) if batch_messages else []
     for i, (text, _) in enumerate(out):
         if real[i] != text:

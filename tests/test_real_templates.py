@@ -210,3 +210,26 @@ def test_held_out_reply_scores_use_the_replys_inference_context(tmp_path):
         expected = [float(logp[t - 1, row["input_ids"][t]]) for t, keep in enumerate(trained) if keep]
         assert len(expected) > 8  # the empty think block, the reply and <|im_end|>
         assert score == pytest.approx(sum(expected) / len(expected), abs=1e-4)
+
+
+def test_reasoning_trains_where_the_template_renders_it():
+    """``<think>…</think>`` at the start of a reply (or ``reasoning_content``): Qwen3 renders it in the newest reply
+    only, so each reply's reasoning trains in its own row; EXAONE 4.0 renders none by default (``skip_think``); a
+    template that does not read reasoning (Llama 3.2) gets the content verbatim."""
+    dialogue = [DIALOGUE[0], {"role": "assistant", "content": "<think>\n인사하자\n</think>\n\n네, 반가워요!"},
+                DIALOGUE[2], {"role": "assistant", "content": "김밥 먹었어요.", "reasoning_content": " 점심 메뉴 "}]
+    trained = {}
+    for name in ("qwen3", "exaone4", "llama3_2"):
+        tok = _tokenizer(name)
+        rows = tokenize_dialogues([dialogue], tok, max_length=4096, label_mode="-100+sys")
+        trained[name] = [tok.decode([t for t, m in zip(r["input_ids"], target_mask(r["roles"], r["last_turn"],
+                                                                                    "-100+sys"), strict=True) if m])
+                         for r in rows]
+    assert trained["qwen3"] == ["<think>\n인사하자\n</think>\n\n네, 반가워요!<|im_end|>",
+                                "<think>\n점심 메뉴\n</think>\n\n김밥 먹었어요.<|im_end|>"]
+    assert trained["exaone4"] == ["네, 반가워요![|endofturn|]김밥 먹었어요.[|endofturn|]"]
+    assert trained["llama3_2"] == ["<think>\n인사하자\n</think>\n\n네, 반가워요!<|eot_id|>김밥 먹었어요.<|eot_id|>"]
+    tok = _tokenizer("qwen3")  # the reply's context and target are apply_chat_template's, reasoning included
+    canonical = [*dialogue[:3], {"role": "assistant", "content": "김밥 먹었어요.", "reasoning_content": "점심 메뉴"}]
+    assert _trained_runs([tokenize_dialogues([dialogue], tok, max_length=4096)[-1]], "-100+sys")[-1] == \
+        _inference_turns(tok, canonical)[-1]
