@@ -15,6 +15,7 @@ from transformers import PreTrainedTokenizerBase
 
 from chathuman_hf.labels import ASSISTANT, FRAME, HISTORY, ROLE_CODES
 from chathuman_hf.rendering import Layout, TemplateError, inserted, layout_for, render_batch, shape
+from chathuman_hf.template_inputs import reads_reasoning
 
 
 def _codes(messages: list[dict], rewritten: tuple[bool, ...]) -> list[int]:
@@ -245,8 +246,9 @@ def encode_dialogues(batch_messages: list[list[dict]], tokenizer: PreTrainedToke
     if plan is None:
         return _encode_exact(batch_messages, tokenizer)
     layouts = {}
+    think = reads_reasoning(tokenizer)
     for messages in batch_messages:
-        roles = shape(messages, tokenizer)  # a message with reasoning takes the exact path
+        roles = shape(messages, tokenizer, think)  # a message with reasoning takes the exact path
         if roles not in layouts:
             layouts[roles] = plan.layout(roles)
             if layouts[roles] is None:

@@ -24,6 +24,7 @@ from chathuman_hf.encoding import _encode_exact, _fast_plan, encode_dialogues
 from chathuman_hf.labels import ASSISTANT, FRAME, HISTORY, SYSTEM, USER, LabelMode, label_token_count
 from chathuman_hf.packing import pack_dataset
 from chathuman_hf.rendering import TemplateError, layout_for, shape
+from chathuman_hf.template_inputs import reads_reasoning
 from chathuman_hf.window import split_exchanges
 
 FEATURE_COLUMNS = ["input_ids", "roles", "last_turn", "length"]
@@ -42,23 +43,31 @@ CONTEXT_ROWS = "inference_context_rows"
 ROW_FORMAT = "inference-context-rows-1"
 
 
-def _rewrites(messages: list[dict], tokenizer: PreTrainedTokenizerBase) -> bool:
-    """True when the template renders some reply of ``messages`` other than at inference (history rewritten)."""
-    try:
-        return layout_for(tokenizer, shape(messages, tokenizer)).rewrites
-    except (TemplateError, KeyError):
-        return False  # encoding raises the template's real error
+def _rewrites(messages: list[dict], tokenizer: PreTrainedTokenizerBase, memo: dict | None = None) -> bool:
+    """True when the template renders some reply of ``messages`` other than at inference (history rewritten);
+    ``memo``: answers per role sequence, kept by the caller for one batch (layout_for's key costs ~10 µs)."""
+    memo = {} if memo is None else memo
+    think = memo.get("think")
+    if think is None:
+        think = memo["think"] = reads_reasoning(tokenizer)
+    roles = shape(messages, tokenizer, think)
+    if roles not in memo:
+        try:
+            memo[roles] = layout_for(tokenizer, roles).rewrites
+        except (TemplateError, KeyError):
+            memo[roles] = False  # encoding raises the template's real error
+    return memo[roles]
 
 
 def _examples_for(
     messages: list[dict], *, max_turns: int | None, expand_turns: bool,
-    tokenizer: PreTrainedTokenizerBase | None = None, label_mode: str | None = None,
+    tokenizer: PreTrainedTokenizerBase | None = None, label_mode: str | None = None, memo: dict | None = None,
 ) -> list[tuple[list[dict], bool, bool]]:
     """Rows of one dialogue: (messages, asked for (else added for a rewriting template), history before the newest
     exchange is HISTORY)."""
     head, exchanges = split_exchanges(messages)
     asked = set(range(1, len(exchanges) + 1)) if expand_turns else {len(exchanges)}
-    rewrites = tokenizer is not None and len(exchanges) > 1 and _rewrites(messages, tokenizer)
+    rewrites = tokenizer is not None and len(exchanges) > 1 and _rewrites(messages, tokenizer, memo)
     ends = sorted(asked) if not rewrites or label_mode == LabelMode.LAST_SYS.value else range(1, len(exchanges) + 1)
     examples = []
     for end in ends:
@@ -146,8 +155,9 @@ def _tokenize_batch(
     label_mode: str | None,
     row_format: str = ROW_FORMAT,
 ) -> dict[str, list]:
+    memo: dict = {}
     rows = [row for msgs in batch["messages"] for row in _examples_for(
-        msgs, max_turns=max_turns, expand_turns=expand_turns, tokenizer=tokenizer, label_mode=label_mode)]
+        msgs, max_turns=max_turns, expand_turns=expand_turns, tokenizer=tokenizer, label_mode=label_mode, memo=memo)]
     examples = [messages for messages, _, _ in rows]
     records = encode_dialogues(examples, tokenizer) if examples else []
     out: dict[str, list] = {c: [] for c in [*FEATURE_COLUMNS, *_BOOKKEEPING]}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from functools import lru_cache
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
@@ -32,10 +33,12 @@ def reasoning_of(message: dict, think: bool) -> tuple[str, str] | None:
     return None
 
 
-def shape(messages: list[dict], tokenizer: PreTrainedTokenizerBase) -> tuple[str, ...]:
-    """The role sequence a layout is built for: ``THINK_ROLE`` for an assistant message with reasoning."""
-    think = reads_reasoning(tokenizer)
-    return tuple(THINK_ROLE if reasoning_of(m, think) else m["role"] for m in messages)
+def shape(messages: list[dict], tokenizer: PreTrainedTokenizerBase, think: bool | None = None) -> tuple[str, ...]:
+    """The role sequence a layout is built for: ``THINK_ROLE`` for an assistant message with reasoning (``think``:
+    ``reads_reasoning(tokenizer)`` when the caller knows it)."""
+    if not (reads_reasoning(tokenizer) if think is None else think):
+        return tuple(m["role"] for m in messages)
+    return tuple(THINK_ROLE if reasoning_of(m, True) else m["role"] for m in messages)
 
 
 def template_messages(messages: list[dict], tokenizer: PreTrainedTokenizerBase) -> list[dict]:
@@ -70,7 +73,12 @@ def pinned_template(tokenizer: PreTrainedTokenizerBase) -> str | None:
     template = getattr(tokenizer, "chat_template", None)
     if not template or "strftime_now" not in template:
         return template
-    day = _dt.datetime.combine(_dt.date.fromisoformat(template_date(tokenizer)), _dt.time())
+    return _pinned(template, template_date(tokenizer))
+
+
+@lru_cache(maxsize=64)
+def _pinned(template: str, date: str) -> str:
+    day = _dt.datetime.combine(_dt.date.fromisoformat(date), _dt.time())
     expr = "format|replace('%%', '\ue002')"
     for code in _STRFTIME_CODES:
         expr += f"|replace('%{code}', '{day.strftime('%' + code)}')"
