@@ -233,3 +233,15 @@ def test_reasoning_trains_where_the_template_renders_it():
     canonical = [*dialogue[:3], {"role": "assistant", "content": "김밥 먹었어요.", "reasoning_content": "점심 메뉴"}]
     assert _trained_runs([tokenize_dialogues([dialogue], tok, max_length=4096)[-1]], "-100+sys")[-1] == \
         _inference_turns(tok, canonical)[-1]
+
+
+def test_inspect_labels_shows_each_row_as_training_builds_it():
+    from chathuman_hf.label_view import format_view, label_views
+
+    tok = _tokenizer("qwen3")
+    views = label_views([DIALOGUE], tok, "-100+sys")
+    rows = tokenize_dialogues([DIALOGUE], tok, max_length=256, label_mode="-100+sys")
+    assert [v["ids"] for v in views] == [r["input_ids"] for r in rows] and len(views) == 3
+    assert format_view(views[1], tok, color=False).endswith(
+        "assistant\\n[<think>][\\n][\\n][</think>][\\n][\\n][김][밥][ 먹][었어][요][.][<|im_end|>]\\n"
+        "\n  trained tokens: 15 of 76")
