@@ -5,8 +5,8 @@ generates before an assistant reply (an empty ``<think>`` block) and each assist
 The template is rendered once per role sequence with sentinel contents (a skeleton). Assistant turn ``k`` is
 *in inference form* in a render when the render starts with ``apply_chat_template(messages[:k],
 add_generation_prompt=True)`` followed by what the template renders for the reply when it is the newest message (up to
-and including its end-of-turn text). Templates that rewrite history (Qwen3, EXAONE Deep: earlier replies lose their
-think blocks) render only the newest turn in inference form; the others are *rewritten* (``Layout.rewritten``) and
+and including its end-of-turn text). Templates that rewrite history (Qwen3: earlier replies lose their think
+blocks) render only the newest turn in inference form; the others are *rewritten* (``Layout.rewritten``) and
 ``features`` gives each of them its own row. The end-of-turn text is what follows the reply both when it is the last
 message and when a user turn follows (Phi-4-mini's trailing eos is end-of-conversation text, not part of it).
 Real conversations are the skeleton's frames with the contents inserted; one real render per conversation checks that.

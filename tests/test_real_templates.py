@@ -245,3 +245,18 @@ def test_inspect_labels_shows_each_row_as_training_builds_it():
     assert format_view(views[1], tok, color=False).endswith(
         "assistant\\n[<think>][\\n][\\n][</think>][\\n][\\n][김][밥][ 먹][었어][요][.][<|im_end|>]\\n"
         "\n  trained tokens: 15 of 76")
+
+
+def test_held_out_batch_of_added_rows_collates_under_the_last_reply_mode():
+    """Held-out rows are built once for every mode: a batch holding only rows a rewriting template added has no
+    ``-100`` target but its replies still count in the assistant perplexity."""
+    from chathuman_hf.collators import ChatCollator
+
+    tok = _tokenizer("qwen3")
+    rows = list(tokenize_dialogues([DIALOGUE], tok, max_length=4096, label_mode=None))
+    batch = ChatCollator(tok.pad_token_id, "-100", with_assistant_labels=True)(rows[:2])
+    assert int((batch["labels"] != -100).sum()) == 0
+    replies = _inference_turns(tok, DIALOGUE)[:2]
+    assert int((batch["assistant_labels"] != -100).sum()) == sum(len(t) for _, t in replies)
+    with pytest.raises(ValueError, match="no label-carrying token"):
+        ChatCollator(tok.pad_token_id, "-100")(rows[:2])
