@@ -90,7 +90,8 @@ def _skeleton(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...], **kwar
     try:
         text = render_text(tokenizer, msgs, **kwargs)
     except Exception as exc:  # noqa: BLE001 - the template's own exception, reported in one line
-        raise TemplateError(f"{name} cannot render roles {list(roles)} ({exc}); {FIX}.") from None
+        reason = " ".join(str(exc).split())  # one line, whatever the template raised
+        raise TemplateError(f"{name} cannot render roles {list(roles)} ({reason}); {FIX}.") from None
     return text
 
 
