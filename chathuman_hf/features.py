@@ -43,8 +43,9 @@ CONTEXT_ROWS = "inference_context_rows"
 ROW_FORMAT = "inference-context-rows-1"
 
 
-def _rewrites(messages: list[dict], tokenizer: PreTrainedTokenizerBase, memo: dict | None = None) -> bool:
-    """True when the template renders some reply of ``messages`` other than at inference (history rewritten);
+def _rewrites(messages: list[dict], tokenizer: PreTrainedTokenizerBase, memo: dict | None = None) -> bool | None:
+    """True when the template renders some reply of ``messages`` other than at inference (history rewritten), None
+    when it cannot train on this role sequence;
     ``memo``: answers per role sequence, kept by the caller for one batch (layout_for's key costs ~10 µs)."""
     memo = {} if memo is None else memo
     think = memo.get("think")
@@ -55,7 +56,7 @@ def _rewrites(messages: list[dict], tokenizer: PreTrainedTokenizerBase, memo: di
         try:
             memo[roles] = layout_for(tokenizer, roles).rewrites
         except (TemplateError, KeyError):
-            memo[roles] = False  # encoding raises the template's real error
+            memo[roles] = None  # encoding raises the template's real error
     return memo[roles]
 
 
@@ -67,7 +68,12 @@ def _examples_for(
     exchange is HISTORY)."""
     head, exchanges = split_exchanges(messages)
     asked = set(range(1, len(exchanges) + 1)) if expand_turns else {len(exchanges)}
-    rewrites = tokenizer is not None and len(exchanges) > 1 and _rewrites(messages, tokenizer, memo)
+    rewrites = _rewrites(messages, tokenizer, memo) if tokenizer is not None and len(exchanges) > 1 else False
+    if rewrites is not False and any(sum(m["role"] == "assistant" for m in ex) > 1 for ex in exchanges):
+        raise TemplateError("a dialogue has consecutive assistant messages, and this chat template renders all but "
+                            "the last of them unlike at inference, so they could not train; merge them into one "
+                            "message (the data loaders do).")
+    rewrites = bool(rewrites)
     ends = sorted(asked) if not rewrites or label_mode == LabelMode.LAST_SYS.value else range(1, len(exchanges) + 1)
     examples = []
     for end in ends:

@@ -173,7 +173,7 @@ def _prompt_mismatch(name: str, k: int, prompt: str, single: str) -> str:
     same = next((i for i, (a, b) in enumerate(zip(prompt, single, strict=False)) if a != b), min(len(prompt),
                                                                                                  len(single)))
     extra = _SENTINEL.sub("…", prompt[same:])
-    if re.search(r"<(think|thought|reasoning)>", extra):
+    if "…" not in extra and re.search(r"<(think|thought|reasoning)>", extra):
         return (f"{name} is a reasoning-only template: its generation prompt opens a reasoning block ({extra!r}) "
                 f"that it never renders in a reply, so no reply can be trained as the model generates it; {FIX}.")
     return (f"{name}: the generation prompt after turn {k} is not how assistant turn {k + 1} starts (it adds "

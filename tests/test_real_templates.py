@@ -260,3 +260,10 @@ def test_held_out_batch_of_added_rows_collates_under_the_last_reply_mode():
     assert int((batch["assistant_labels"] != -100).sum()) == sum(len(t) for _, t in replies)
     with pytest.raises(ValueError, match="no label-carrying token"):
         ChatCollator(tok.pad_token_id, "-100")(rows[:2])
+
+
+def test_consecutive_replies_with_a_rewriting_template_are_an_error_not_a_silent_loss():
+    tok = _tokenizer("qwen3")
+    dialogue = [*DIALOGUE[:2], {"role": "assistant", "content": "또 왔네요"}, *DIALOGUE[2:]]
+    with pytest.raises(TemplateError, match=r"consecutive assistant messages.*merge them into one message"):
+        tokenize_dialogues([dialogue], tok, max_length=4096)
