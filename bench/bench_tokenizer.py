@@ -49,15 +49,19 @@ def bench_tokenizer(texts: list[str], vocab_size: int, *, cache: Path = CACHE):
     return AutoTokenizer.from_pretrained(path)
 
 
-def chatml_tokenizer(texts: list[str], vocab_size: int, *, cache: Path = CACHE):
-    """A byte-level BPE with ChatML markers and template, as Qwen 2.5 / A.X 4.0 ship (a foreign template)."""
+QWEN3_TEMPLATE = Path(__file__).resolve().parents[1] / "tests" / "chat_templates" / "qwen3.jinja"
+
+
+def chatml_tokenizer(texts: list[str], vocab_size: int, *, cache: Path = CACHE, think: bool = False):
+    """A byte-level BPE with ChatML markers and template, as Qwen 2.5 / A.X 4.0 ship (a foreign template); ``think``:
+    Qwen3's real template (history rewritten: the newest reply gets an empty think block) and <think> tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
     from chathuman_hf.testing_families import FAMILY_TEMPLATES
 
     digest = hashlib.sha256(json.dumps([vocab_size, len(texts), texts[:200], texts[-200:]]).encode()).hexdigest()[:16]
-    path = cache / f"tokenizer_chatml_{vocab_size}_{digest}"
+    path = cache / f"tokenizer_chatml{'_think' if think else ''}_{vocab_size}_{digest}"
     if not (path / "tokenizer.json").exists():
         specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
         tok = Tokenizer(models.BPE())
@@ -67,10 +71,13 @@ def chatml_tokenizer(texts: list[str], vocab_size: int, *, cache: Path = CACHE):
                                                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
         fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                        extra_special_tokens=["<|im_start|>"])
-        fast.chat_template = FAMILY_TEMPLATES["qwen2"]
+        fast.chat_template = QWEN3_TEMPLATE.read_text(encoding="utf-8") if think else FAMILY_TEMPLATES["qwen2"]
+        if think:
+            fast.add_tokens(["<think>", "</think>"])
         path.mkdir(parents=True, exist_ok=True)
         fast.save_pretrained(path)
-        (path / "bench_how.txt").write_text("byte-level BPE (tokenizers) with ChatML template\n")
+        how = "Qwen3's real template (ChatML + think blocks)" if think else "ChatML template"
+        (path / "bench_how.txt").write_text(f"byte-level BPE (tokenizers) with {how}\n")
     return AutoTokenizer.from_pretrained(path)
 
 

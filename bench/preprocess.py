@@ -58,7 +58,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         n_tokens = sum(ds["length"][:])  # [:] — iterating a datasets 5 Column is per-row slow
         out.update(load_s=round(t1 - t0, 3), tokenize_s=round(time.perf_counter() - t1, 3), dialogues=len(dialogues),
                    examples=len(ds), tokens=n_tokens, drops=dict(report.to_dict().get("dropped", {})),
-                   cache_files=len(ds.cache_files), pad_share=0.0)
+                   cache_files=len(ds.cache_files), pad_share=0.0,
+                   inference_context_rows=report.stats.get("inference_context_rows"))
     elif args.worker == "plain_loop":
         from baselines.seed_preprocess import plain_loop
 
@@ -111,8 +112,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="time bound of the seed-style DataFrame loop (default 60, quick 30)")
     p.add_argument("--scrub-pii", action="store_true", help="ours: PII scrubbing on (AIHub files are off by default)")
     p.add_argument("--contenders", nargs="+", default=["ours", "ours_cached", "plain_loop", "seed_style"])
-    p.add_argument("--template", choices=["chathuman", "chatml"], default="chathuman",
-                   help="chat template: ours (<usr>/<sys>) or ChatML (<|im_start|>/<|im_end|>, a foreign template)")
+    p.add_argument("--template", choices=["chathuman", "chatml", "chatml_think"], default="chathuman",
+                   help="chat template: ours (<usr>/<sys>), ChatML (<|im_start|>/<|im_end|>, a foreign template) or "
+                        "chatml_think (Qwen3's real template: history rewritten, a row per reply)")
     # worker mode (internal)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--files-json", help=argparse.SUPPRESS)
@@ -138,8 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     corpus_mb = sum(f.stat().st_size for f in files) / 2**20
     pool = exchange_pool()
     tok = bench_tokenizer([t for pair in pool for t in pair], a.vocab_size)
-    if a.template == "chatml":
-        tok = chatml_tokenizer([t for pair in pool for t in pair], a.vocab_size)
+    if a.template in ("chatml", "chatml_think"):
+        tok = chatml_tokenizer([t for pair in pool for t in pair], a.vocab_size, think=a.template == "chatml_think")
     tok_dir = Path(tok.name_or_path)
 
     contenders: dict[str, dict[str, Any]] = {}

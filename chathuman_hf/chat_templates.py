@@ -3,12 +3,16 @@
 ``auto`` (default): the base tokenizer's own template when it has one, else ours (``<usr>…<sys>…</s>``, added by
 ``tokenization.prepare_tokenizer``) — KoGPT2 and tokenizers trained here keep today's behaviour. ``model``: the base's
 template, an error if it has none. ``chathuman``: ours. ``PATH.jinja``: that file. With a template other than ours no
-token is added and the template string is kept byte for byte. Every choice is checked before training (assistant
-role, end-of-turn text, prefix-consistent renders, special tokens in the vocabulary) with one-line errors.
+token is added and the template string is kept byte for byte. Every choice is checked before training with one-line
+errors: an assistant role, end-of-turn text, a generation prompt that starts the reply it opens, role markers that
+tokenize inside a conversation as they do alone, and the tokens before each reply equal to the inference prompt's.
+Templates calling ``strftime_now`` render with one fixed date (``--template_date``).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import re
 from dataclasses import field
 from pathlib import Path
@@ -16,7 +20,18 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from chathuman_hf.rendering import FIX, TEMPLATE_FILE_ATTR, TemplateError, layout_for, template_name
+from chathuman_hf.encoding import encode_dialogues
+from chathuman_hf.labels import ASSISTANT
+from chathuman_hf.rendering import (
+    FIX,
+    TEMPLATE_FILE_ATTR,
+    TemplateError,
+    layout_for,
+    render_ids,
+    render_text,
+    template_name,
+)
+from chathuman_hf.run_files import RUN_ARGS_FILE
 from chathuman_hf.tokenization import build_chat_template, prepare_tokenizer, role_tokens
 
 TEMPLATE_CHOICES = ("auto", "model", "chathuman")
@@ -79,11 +94,35 @@ def _prepare_foreign(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerB
     return tokenizer
 
 
+def parse_template_date(value: str | None) -> str:
+    """``--template_date``: an ISO date (YYYY-MM-DD); empty means today (UTC)."""
+    if not value:
+        return _dt.datetime.now(_dt.timezone.utc).date().isoformat()
+    try:
+        return _dt.date.fromisoformat(str(value).strip()).isoformat()
+    except ValueError:
+        raise TemplateError(f"--template_date {value!r}: not a date; use YYYY-MM-DD, e.g. 2025-01-31.") from None
+
+
+def saved_template_date(model_dir: str | Path) -> str | None:
+    """The ``--template_date`` a model directory of ``train.py`` was trained with (``run_args.json``), if any."""
+    path = Path(model_dir) / RUN_ARGS_FILE
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("ModelArguments", {}).get("template_date") or None
+
+
 def apply_template_choice(
-    tokenizer: PreTrainedTokenizerBase, choice: str | None = "auto", *, use_reserved_tokens: bool = False
+    tokenizer: PreTrainedTokenizerBase, choice: str | None = "auto", *, use_reserved_tokens: bool = False,
+    template_date: str | None = None,
 ) -> PreTrainedTokenizerBase:
-    """Resolve ``--chat_template`` on ``tokenizer`` (in place) and check the result; returns the tokenizer."""
+    """Resolve ``--chat_template`` on ``tokenizer`` (in place) and check the result; returns the tokenizer.
+
+    ``template_date``: the date a template calling ``strftime_now`` renders with (default today), for every render
+    of the run (``rendering.pinned_template``); the template saved with the model is unchanged.
+    """
     choice = parse_template_choice(choice)
+    tokenizer.chathuman_template_date = parse_template_date(template_date)
     has_own = bool(getattr(tokenizer, "chat_template", None))
     if choice == "chathuman" or (choice == "auto" and (not has_own or is_chathuman_template(tokenizer))):
         tokenizer = prepare_tokenizer(tokenizer, use_reserved_tokens=use_reserved_tokens)
@@ -106,23 +145,62 @@ def apply_template_choice(
     return tokenizer
 
 
+_PROBE = ("안녕하세요 반가워요", "네 안녕하세요!", "점심 뭐 먹었어?", "김밥 먹었어요.")
+
+
 def check_template(tokenizer: PreTrainedTokenizerBase) -> None:
     """Raise ``TemplateError`` (one line with the fix) unless the template can train and stop generation."""
-    if "strftime_now" in (tokenizer.chat_template or ""):
-        raise TemplateError(f"{template_name(tokenizer)} stamps the current date (strftime_now), so the same "
-                            f"conversation renders differently from day to day (not prefix-consistent across runs); "
-                            f"{FIX}.")
     for roles in (("user", "assistant", "user", "assistant"), ("system", "user", "assistant")):
         try:
-            layout = layout_for(tokenizer, roles)
+            layout_for(tokenizer, roles)
         except TemplateError:
             if roles[0] == "system":
                 continue  # a template without a system role is fine as long as the data has none
             raise
-        frames = "".join(layout.frames)
-        for marker in sorted(set(_MARKER.findall(frames))):
-            ids = tokenizer.encode(marker, add_special_tokens=False)
-            if len(ids) != 1 or tokenizer.convert_ids_to_tokens(ids[0]) != marker:
-                raise TemplateError(f"{template_name(tokenizer)} uses {marker} but the vocabulary has no such token "
-                                    f"(it encodes to {len(ids)} pieces); use the model's own tokenizer, add the token "
-                                    f"and resize the embeddings, or {FIX}.")
+        head = [{"role": "system", "content": "친절하게 답해요."}] if roles[0] == "system" else []
+        probe = head + [{"role": r, "content": _PROBE[i % 4]} for i, r in enumerate(roles[len(head):])]
+        _check_markers(tokenizer, probe)
+        _check_prompts(tokenizer, probe)
+
+
+def _check_markers(tokenizer: PreTrainedTokenizerBase, messages: list[dict]) -> None:
+    """Every marker-looking string of the render (``<|im_end|>``, ``[|endofturn|]``, ``<|user|>`` as plain text)
+    tokenizes inside the conversation exactly as alone: same pieces, token boundaries at both ends."""
+    name = template_name(tokenizer)
+    text = render_text(tokenizer, messages)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    starts = {s: i for i, (s, _e) in enumerate(offsets)}
+    ends = {e: i for i, (_s, e) in enumerate(offsets)}
+    for marker in sorted(set(_MARKER.findall(text)) - {m["content"] for m in messages}):
+        alone = tokenizer.encode(marker, add_special_tokens=False)
+        unk = tokenizer.unk_token_id
+        if unk is not None and unk in alone and tokenizer.unk_token != marker:
+            raise TemplateError(f"{name} uses {marker} but the vocabulary has no such token (it encodes to the "
+                                f"unknown token); use the model's own tokenizer, add the token and resize the "
+                                f"embeddings, or {FIX}.")
+        at = text.find(marker)
+        while at >= 0:
+            first, last = starts.get(at), ends.get(at + len(marker))
+            if first is None or last is None or list(ids[first:last + 1]) != list(alone):
+                raise TemplateError(f"{name} uses {marker}, which tokenizes differently inside a conversation than "
+                                    f"alone ({len(alone)} pieces), so its role marks would be wrong; use the model's "
+                                    f"own tokenizer, add {marker} as a token and resize the embeddings, or {FIX}.")
+            at = text.find(marker, at + len(marker))
+
+
+def _check_prompts(tokenizer: PreTrainedTokenizerBase, messages: list[dict]) -> None:
+    """For each reply: the tokens before it in its training row are exactly the inference prompt's tokens."""
+    name = template_name(tokenizer)
+    for k, m in enumerate(messages):
+        if m["role"] != "assistant" or k == 0:
+            continue
+        row = encode_dialogues([messages[: k + 1]], tokenizer)[0]
+        first = next((i for i, (r, t) in enumerate(zip(row["roles"], row["last_turn"], strict=True))
+                      if r == ASSISTANT and t), None)
+        prompt = render_ids(tokenizer, messages[:k], gen=True)
+        if first is None or row["input_ids"][:first] != prompt:
+            tail = render_text(tokenizer, messages[:k], gen=True)[-12:]
+            raise TemplateError(f"{name}: the generation prompt (ending {tail!r}) tokenizes differently alone than "
+                                f"before the reply it opens (turn {k + 1}), so training would not see what the model "
+                                f"sees at inference; use the model's own tokenizer or {FIX}.")

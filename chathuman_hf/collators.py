@@ -85,7 +85,8 @@ class ChatCollator:
         targets = int((labels != IGNORE_INDEX).sum()) if self.label_mode.pre_shifted else int(
             (labels[:, 1:] != IGNORE_INDEX).sum()
         )
-        if targets == 0:
+        if targets == 0 and (assistant is None or not bool((assistant != IGNORE_INDEX).any())):
+            # (an eval batch of rows a history-rewriting template adds has no -100 target but assistant ones)
             raise ValueError(
                 f"This batch has no label-carrying token under label mode {self.label_mode.value!r}; tokenize with "
                 "tokenize_dialogues(..., label_mode=...) so examples without targets are dropped before training."

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 from transformers.utils import is_torch_bf16_gpu_available
 
-from chathuman_hf.chat_templates import chat_template_field, parse_template_choice
+from chathuman_hf.chat_templates import chat_template_field, parse_template_choice, parse_template_date
 from chathuman_hf.cli import require_model
 from chathuman_hf.labels import LABEL_MODE_NAMES
 from chathuman_hf.lora import LoraArguments
@@ -65,6 +65,11 @@ class ModelArguments(LoraArguments):
                   "choices": list(LIBRARIES)},
     )
     chat_template: str = chat_template_field()
+    template_date: str = field(
+        default="",
+        metadata={"help": "Date (YYYY-MM-DD) a template calling strftime_now (Llama 3.2, Granite 3.3) renders with "
+                          "for the whole run; default: the day the run starts (kept in run_args.json)."},
+    )
     use_reserved_tokens: bool = field(
         default=False,
         metadata={"help": "Map missing role tokens onto reserved <unusedN> tokens instead of growing the vocabulary."},
@@ -79,6 +84,7 @@ class ModelArguments(LoraArguments):
 
     def __post_init__(self) -> None:
         self.chat_template = parse_template_choice(self.chat_template)
+        self.template_date = parse_template_date(self.template_date)
         super().__post_init__()
         if self.model_type and self.model_name_or_path not in (DEFAULT_MODEL, None, ""):
             raise ValueError(

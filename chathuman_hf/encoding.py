@@ -13,32 +13,45 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from chathuman_hf.labels import ASSISTANT, FRAME, ROLE_CODES
-from chathuman_hf.rendering import Layout, TemplateError, inserted, layout_for, render_batch
+from chathuman_hf.labels import ASSISTANT, FRAME, HISTORY, ROLE_CODES
+from chathuman_hf.rendering import Layout, TemplateError, inserted, layout_for, render_batch, shape
+from chathuman_hf.template_inputs import reads_reasoning
+
+
+def _codes(messages: list[dict], rewritten: tuple[bool, ...]) -> list[int]:
+    """Role code per message: a reply in its rewritten (history) form is ``HISTORY``."""
+    return [HISTORY if rewritten and rewritten[i] else ROLE_CODES[m["role"]] for i, m in enumerate(messages)]
 
 
 def _roles_for(
-    messages: list[dict], spans: list[tuple[int, int, int]], offsets: list[tuple[int, int]]
+    messages: list[dict], spans: list[tuple[int, int, int, int]], offsets: list[tuple[int, int]],
+    rewritten: tuple[bool, ...] = (),
 ) -> tuple[list[int], list[int], list[int]]:
     """Per-token role code, last-turn flag and owning message index (-1 = leading frame such as bos).
 
-    A token takes the role of the character it starts at: a message's content, or the closing text of an assistant
-    turn (``ASSISTANT``); anything else is ``FRAME`` and belongs to the next message.
+    A token takes the role of the character it starts at: a message's content, the text the model generates before an
+    assistant reply or the closing text of an assistant turn (``ASSISTANT``); anything else is ``FRAME`` and belongs to
+    the next message.
     """
-    starts = [s for s, _, _ in spans]
+    starts = [s for s, _, _, _ in spans]
+    codes = _codes(messages, rewritten)
     last_asst = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
     roles, last, owner = [], [], []
     for s, _e in offsets:
         k = bisect.bisect_right(starts, s) - 1
         if k >= 0 and s < spans[k][1]:  # inside message k's content
-            code = ROLE_CODES[messages[k]["role"]]
+            code = codes[k]
             roles.append(code)
             last.append(int(k == last_asst and code == ASSISTANT))
             owner.append(k)
         elif k >= 0 and s < spans[k][2]:  # the text closing assistant turn k (e.g. </s>, <|im_end|>)
-            roles.append(ASSISTANT)
-            last.append(int(k == last_asst))
+            roles.append(codes[k])
+            last.append(int(k == last_asst and codes[k] == ASSISTANT))
             owner.append(k)
+        elif k + 1 < len(spans) and s >= spans[k + 1][3]:  # generated before reply k + 1 (an empty think block)
+            roles.append(ASSISTANT)
+            last.append(int(k + 1 == last_asst))
+            owner.append(k + 1)
         else:
             roles.append(FRAME)
             last.append(0)
@@ -60,7 +73,8 @@ def _encode_exact(batch_messages: list[list[dict]], tokenizer: PreTrainedTokeniz
         all_ids, all_offsets = enc["input_ids"], enc["offset_mapping"]
     out = []
     for messages, (_, spans), ids, offsets in zip(batch_messages, rendered, all_ids, all_offsets, strict=True):
-        roles, last, owner = _roles_for(messages, spans, offsets)
+        layout = layout_for(tokenizer, shape(messages, tokenizer))
+        roles, last, owner = _roles_for(messages, spans, offsets, layout.rewritten)
         out.append({"input_ids": list(ids), "roles": roles, "last_turn": last, "owner": owner})
     return out
 
@@ -112,18 +126,23 @@ class _FastPlan:
         except Exception:  # noqa: BLE001 - any template surprise: the exact path raises the real error
             return None
         encodings = self.backend.encode_batch(list(layout.frames), add_special_tokens=False)
-        codes = [ROLE_CODES[r] for r in roles]
+        codes = _codes([{"role": r} for r in roles], layout.rewritten)
         last_asst = max((i for i, r in enumerate(roles) if r == "assistant"), default=-1)
         n = len(roles)
         tables = []
         for i, enc in enumerate(encodings):
             k = i - 1  # the message whose content precedes frame i
+            opened = len(layout.frames[i]) - layout.opened[i] if i < n and layout.opened else None
             f_roles, f_last, f_owner = [], [], []
             for s, _e in enc.offsets:
                 if k >= 0 and s < layout.closing[i]:  # the closing text of assistant turn k
-                    f_roles.append(ASSISTANT)
-                    f_last.append(int(k == last_asst))
+                    f_roles.append(codes[k])
+                    f_last.append(int(k == last_asst and codes[k] == ASSISTANT))
                     f_owner.append(k)
+                elif opened is not None and layout.opened[i] and s >= opened:  # generated before reply i
+                    f_roles.append(ASSISTANT)
+                    f_last.append(int(i == last_asst))
+                    f_owner.append(i)
                 else:
                     f_roles.append(FRAME)
                     f_last.append(0)
@@ -227,8 +246,9 @@ def encode_dialogues(batch_messages: list[list[dict]], tokenizer: PreTrainedToke
     if plan is None:
         return _encode_exact(batch_messages, tokenizer)
     layouts = {}
+    think = reads_reasoning(tokenizer)
     for messages in batch_messages:
-        roles = tuple(m["role"] for m in messages)
+        roles = shape(messages, tokenizer, think)  # a message with reasoning takes the exact path
         if roles not in layouts:
             layouts[roles] = plan.layout(roles)
             if layouts[roles] is None:

@@ -3,6 +3,13 @@
 Every label mode is derived later by the collator from these columns, so the data is tokenized once.
 Ids are exactly ``tokenizer.apply_chat_template(messages)``: the template is rendered to text and tokenized with
 offsets, and each token gets the role of the character span it starts in.
+
+Each assistant turn trains in the context the model sees at inference. With a template that renders every turn as
+at inference (prefix-consistent: ours, Llama, Gemma, ChatML, EXAONE) a dialogue is one row. With a template that
+rewrites earlier turns (Qwen3 drops past think blocks) a dialogue with n replies becomes n rows, row k ending at reply
+k; in row k everything before its newest exchange is ``HISTORY`` (trains in no mode), so each reply and each user turn
+trains once. Rows added only for that carry no ``last_turn`` (``-100`` still trains the last reply only, and they are
+not built for it); their number and tokens are logged and kept in ``report.json`` (``inference_context_rows``).
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from chathuman_hf.encoding import _encode_exact, _fast_plan, encode_dialogues
-from chathuman_hf.labels import ASSISTANT, FRAME, SYSTEM, USER, LabelMode, label_token_count
+from chathuman_hf.labels import ASSISTANT, FRAME, HISTORY, SYSTEM, USER, LabelMode, label_token_count
 from chathuman_hf.packing import pack_dataset
-from chathuman_hf.rendering import TemplateError
+from chathuman_hf.rendering import TemplateError, layout_for, shape
+from chathuman_hf.template_inputs import reads_reasoning
 from chathuman_hf.window import split_exchanges
 
 FEATURE_COLUMNS = ["input_ids", "roles", "last_turn", "length"]
@@ -28,19 +36,64 @@ DROP_EMPTY_TARGET = "empty_target"
 TRUNCATED_EXCHANGES = "oldest_exchanges_truncated"
 TRUNCATED_USER_TURN = "long_user_turn_cut_from_the_left"
 
-_BOOKKEEPING = ["drop_reason", "truncated_exchanges", "user_turn_cut"]
+_BOOKKEEPING = ["drop_reason", "truncated_exchanges", "user_turn_cut", "context_row"]
+CONTEXT_ROWS = "inference_context_rows"
+# Passed to datasets.map so that its cache fingerprint changes with the row format (datasets fingerprints a module
+# function by name, so map results cached by code that built other columns would otherwise be reused).
+ROW_FORMAT = "inference-context-rows-1"
 
 
-def _examples_for(messages: list[dict], *, max_turns: int | None, expand_turns: bool) -> list[list[dict]]:
+def _rewrites(messages: list[dict], tokenizer: PreTrainedTokenizerBase, memo: dict | None = None) -> bool | None:
+    """True when the template renders some reply of ``messages`` other than at inference (history rewritten), None
+    when it cannot train on this role sequence;
+    ``memo``: answers per role sequence, kept by the caller for one batch (layout_for's key costs ~10 µs)."""
+    memo = {} if memo is None else memo
+    think = memo.get("think")
+    if think is None:
+        think = memo["think"] = reads_reasoning(tokenizer)
+    roles = shape(messages, tokenizer, think)
+    if roles not in memo:
+        try:
+            memo[roles] = layout_for(tokenizer, roles).rewrites
+        except (TemplateError, KeyError):
+            memo[roles] = None  # encoding raises the template's real error
+    return memo[roles]
+
+
+def _examples_for(
+    messages: list[dict], *, max_turns: int | None, expand_turns: bool,
+    tokenizer: PreTrainedTokenizerBase | None = None, label_mode: str | None = None, memo: dict | None = None,
+) -> list[tuple[list[dict], bool, bool]]:
+    """Rows of one dialogue: (messages, asked for (else added for a rewriting template), history before the newest
+    exchange is HISTORY)."""
     head, exchanges = split_exchanges(messages)
-    ends = range(1, len(exchanges) + 1) if expand_turns else [len(exchanges)]
+    asked = set(range(1, len(exchanges) + 1)) if expand_turns else {len(exchanges)}
+    rewrites = _rewrites(messages, tokenizer, memo) if tokenizer is not None and len(exchanges) > 1 else False
+    if rewrites is not False and any(sum(m["role"] == "assistant" for m in ex) > 1 for ex in exchanges):
+        raise TemplateError("a dialogue has consecutive assistant messages, and this chat template renders all but "
+                            "the last of them unlike at inference, so they could not train; merge them into one "
+                            "message (the data loaders do).")
+    rewrites = bool(rewrites)
+    ends = sorted(asked) if not rewrites or label_mode == LabelMode.LAST_SYS.value else range(1, len(exchanges) + 1)
     examples = []
     for end in ends:
         chosen = exchanges[:end]
         if max_turns is not None and max_turns > 0:
             chosen = chosen[-max_turns:]
-        examples.append(head + [m for ex in chosen for m in ex])
+        examples.append((head + [m for ex in chosen for m in ex], end in asked, rewrites and end > 1))
     return examples
+
+
+def _as_context_row(record: dict[str, Any], messages: list[dict], asked: bool, history: bool) -> dict[str, Any]:
+    """Mark what a rewriting template's row holds only as context: before its newest exchange ``HISTORY``; a row
+    that was not asked for has no ``last_turn``."""
+    if history:
+        newest = len(split_exchanges(messages)[1][-1])
+        start = max(record["owner"]) + 1 - newest
+        record["roles"] = [HISTORY if o < start else r for r, o in zip(record["roles"], record["owner"], strict=True)]
+    if not asked:
+        record["last_turn"] = [0] * len(record["last_turn"])
+    return record
 
 
 def _cut_user_turn(
@@ -106,19 +159,24 @@ def _tokenize_batch(
     max_turns: int | None,
     expand_turns: bool,
     label_mode: str | None,
+    row_format: str = ROW_FORMAT,
 ) -> dict[str, list]:
-    examples = [
-        ex for msgs in batch["messages"] for ex in _examples_for(msgs, max_turns=max_turns, expand_turns=expand_turns)
-    ]
+    memo: dict = {}
+    rows = [row for msgs in batch["messages"] for row in _examples_for(
+        msgs, max_turns=max_turns, expand_turns=expand_turns, tokenizer=tokenizer, label_mode=label_mode, memo=memo)]
+    examples = [messages for messages, _, _ in rows]
     records = encode_dialogues(examples, tokenizer) if examples else []
     out: dict[str, list] = {c: [] for c in [*FEATURE_COLUMNS, *_BOOKKEEPING]}
-    for messages, record in zip(examples, records, strict=True):
+    for (messages, asked, history), record in zip(rows, records, strict=True):
         record, dropped, cut = _fit(messages, record, tokenizer, max_length)
         reason = ""
         if record is None:
             reason = DROP_TOO_LONG
             record = {"input_ids": [], "roles": [], "last_turn": []}
-        elif label_mode is not None and label_token_count(record["roles"], record["last_turn"], label_mode) == 0:
+        else:
+            record = _as_context_row(record, messages, asked, history)
+        if (record["input_ids"] and label_mode is not None
+                and label_token_count(record["roles"], record["last_turn"], label_mode) == 0):
             reason = DROP_EMPTY_TARGET
         out["input_ids"].append(record["input_ids"])
         out["roles"].append(record["roles"])
@@ -127,7 +185,26 @@ def _tokenize_batch(
         out["drop_reason"].append(reason)
         out["truncated_exchanges"].append(dropped)
         out["user_turn_cut"].append(cut)
+        out["context_row"].append(int(not asked))
     return out
+
+
+def _note_context_rows(mapped: Dataset, report: Any) -> None:
+    """Log and record (``report.json``) the rows and tokens a history-rewriting template adds."""
+    extra = mapped.data.column("context_row").to_pylist()
+    if not any(extra):
+        return
+    kept = [not r for r in mapped.data.column("drop_reason").to_pylist()]
+    lengths = mapped.data.column("length").to_pylist()
+    rows = sum(e and k for e, k in zip(extra, kept, strict=True))
+    tokens = sum(n for n, e, k in zip(lengths, extra, kept, strict=True) if e and k)
+    total = sum(n for n, k in zip(lengths, kept, strict=True) if k)
+    info = {"rows_added": rows, "tokens_added": tokens, "token_share_added": round(tokens / max(total, 1), 4)}
+    print(f"The chat template rewrites earlier turns: every reply gets its own row in its inference context "
+          f"({rows} rows, {tokens} tokens added; {info['token_share_added']:.1%} of the tokens).", flush=True)
+    target = getattr(report, "report", report)
+    if target is not None and isinstance(getattr(target, "stats", None), dict):
+        target.stats[getattr(report, "prefix", "") + CONTEXT_ROWS] = info
 
 
 def tokenize_dialogues(
@@ -168,10 +245,12 @@ def tokenize_dialogues(
             "max_turns": max_turns,
             "expand_turns": expand_turns,
             "label_mode": label_mode,
+            "row_format": ROW_FORMAT,
         },
         desc="Tokenizing dialogues",
     )
     reasons = Counter(r for r in mapped.data.column("drop_reason").to_pylist() if r)
+    _note_context_rows(mapped, report)
     truncated = sum(mapped.data.column("truncated_exchanges").to_pylist())
     cut = sum(mapped.data.column("user_turn_cut").to_pylist())
     if report is not None:

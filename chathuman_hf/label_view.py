@@ -1,16 +1,17 @@
 """What trains, token by token (``recipes/inspect_labels.py``): tokenized examples with the target tokens marked.
 
-Examples go through the training recipe's own tokenization (template, truncation, drops) and ``labels.target_mask``,
-so what is shown is what ``train.py`` trains on.
+Examples go through the training recipe's own tokenization (template, truncation, drops, the extra rows of a template
+that rewrites history) and ``labels.target_mask``, so what is shown is what ``train.py`` trains on: one view per row.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from chathuman_hf.chat_templates import apply_template_choice
+from chathuman_hf.chat_templates import apply_template_choice, saved_template_date
 from chathuman_hf.cli import require_model
 from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.labels import LabelMode, target_mask
@@ -20,8 +21,10 @@ GREEN, RESET = "\033[1;32m", "\033[0m"
 
 
 def load_inspect_tokenizer(model: str, chat_template: str = "auto") -> PreTrainedTokenizerBase:
-    """The tokenizer of a base model (Hub id or dir) or an output directory, with ``--chat_template`` applied."""
-    return apply_template_choice(load_tokenizer(require_model(model, "--model")), chat_template)
+    """The tokenizer of a base model (Hub id or dir) or an output directory, with ``--chat_template`` applied (and
+    the date an output directory was trained with, for templates calling ``strftime_now``)."""
+    date = saved_template_date(model) if Path(model).is_dir() else None
+    return apply_template_choice(load_tokenizer(require_model(model, "--model")), chat_template, template_date=date)
 
 
 def label_views(

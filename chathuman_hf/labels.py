@@ -10,7 +10,10 @@ Which tokens carry loss (``✓``) for ``<usr>밥 먹었어<sys>응 먹었어</s>
 
 Per token, ``roles`` holds a role code (``ASSISTANT`` for an assistant turn's content and the text the template closes
 the turn with, e.g. ``</s>``/``<|im_end|>``; ``FRAME`` for headers and other template text) and ``last_turn`` marks
-the last assistant turn. Every consumer (features, collator, evaluation, compare, inspect_labels) asks this module.
+the last assistant turn. ``HISTORY`` marks text a row carries only as context for its newest exchange: with a
+template that rewrites earlier turns (Qwen3's think blocks) every assistant turn gets its own row, rendered as at
+inference, and what came before that turn's exchange trains in no mode (it trained in the earlier row, or is a reply in
+its rewritten history form). Every consumer (features, collator, evaluation, compare, inspect_labels) asks this module.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 
-FRAME, USER, ASSISTANT, SYSTEM = 0, 1, 2, 3
+FRAME, USER, ASSISTANT, SYSTEM, HISTORY = 0, 1, 2, 3, 4
 ROLE_CODES = {"user": USER, "assistant": ASSISTANT, "system": SYSTEM}
 IGNORE_INDEX = -100
 
@@ -66,7 +69,7 @@ def target_mask(roles: Sequence[int], last_turn: Sequence[int], mode: str | Labe
     """Per token (unshifted sense): True when the token is a target under ``mode``; the first token never is."""
     mode = LabelMode.parse(mode)
     if mode in (LabelMode.INPUT, LabelMode.SHIFT):
-        mask = [True] * len(roles)
+        mask = [r != HISTORY for r in roles] if HISTORY in roles else [True] * len(roles)
     elif mode is LabelMode.ALL_SYS:
         mask = [r == ASSISTANT for r in roles]
     else:

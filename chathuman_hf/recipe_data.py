@@ -8,13 +8,14 @@ import json
 from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from chathuman_hf.chat_templates import apply_template_choice
+from chathuman_hf.chat_templates import apply_template_choice as _apply_template_choice
 from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
 from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_args
 from chathuman_hf.features import tokenize_dialogues
@@ -93,6 +94,7 @@ def build_tokenizer(
     ``output_dir/_trained_tokenizer``; the other processes load that copy, so every rank has the same ids.
     """
     choice = model_args.chat_template
+    apply_template_choice = partial(_apply_template_choice, template_date=model_args.template_date)
     if resume_from and (Path(resume_from) / "tokenizer_config.json").is_file():
         tokenizer = apply_template_choice(AutoTokenizer.from_pretrained(resume_from), choice)
     elif model_args.train_tokenizer:

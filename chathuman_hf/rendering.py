@@ -1,11 +1,16 @@
-"""Chat-template rendering with character spans, for any template: where each message's content and each assistant
-turn's closing text (``</s>``, ``<|im_end|>``, ``<end_of_turn>``, ``[|endofturn|]``, ``<|eot_id|>``) are.
+"""Chat-template rendering with character spans, for any template: where each message's content, the text the model
+generates before an assistant reply (an empty ``<think>`` block) and each assistant turn's closing text (``</s>``,
+``<|im_end|>``, ``<end_of_turn>``, ``[|endofturn|]``, ``<|eot_id|>``, ``<|end|>``) are.
 
-The template is rendered once per role sequence with sentinel contents (a skeleton) and with growing prefixes of it:
-a template is usable when every prefix render is the start of the whole render (prefix-consistent) and the generation
-prompt is the start of the assistant turn that follows. The text an assistant turn closes with is what its prefix
-render adds after the content (trailing whitespace excluded). Real conversations are then the skeleton's frames with
-the contents inserted; one real render per conversation checks that.
+The template is rendered once per role sequence with sentinel contents (a skeleton). Assistant turn ``k`` is
+*in inference form* in a render when the render starts with ``apply_chat_template(messages[:k],
+add_generation_prompt=True)`` followed by what the template renders for the reply when it is the newest message (up to
+and including its end-of-turn text). Templates that rewrite history (Qwen3: earlier replies lose their think
+blocks) render only the newest turn in inference form; the others are *rewritten* (``Layout.rewritten``) and
+``features`` gives each of them its own row. The end-of-turn text is what follows the reply both when it is the last
+message and when a user turn follows (Phi-4-mini's trailing eos is end-of-conversation text, not part of it).
+Real conversations are the skeleton's frames with the contents inserted; one real render per conversation checks that.
+Templates calling ``strftime_now`` render with one fixed date (``pinned_template``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,22 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
+from chathuman_hf.template_inputs import (
+    THINK_ROLE,
+    pinned_template,
+    reasoning_of,
+    render_ids,
+    render_text,
+    shape,
+    template_date,
+    template_messages,
+)
+
+__all__ = ["THINK_ROLE", "pinned_template", "reasoning_of", "render_ids", "render_text", "shape", "template_date",
+           "template_messages", "Layout", "TemplateError", "build_layout", "layout_for", "render_batch"]
+
 _SENTINEL = re.compile("\ue000(\\d+)\ue001")
+_ANY_SENTINEL = re.compile("\ue000(\\d+)\ue001|\ue003(\\d+)\ue001")  # a content or a reasoning sentinel
 FIX = "use --chat_template chathuman (our <usr>/<sys> template) or a template file (--chat_template PATH.jinja)"
 
 
@@ -40,8 +60,8 @@ def _sentinel(i: int) -> str:
     return f"\ue000{i}\ue001"
 
 
-def _render(tokenizer: PreTrainedTokenizerBase, messages: list[dict], *, gen: bool = False) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=gen)
+def _reasoning_sentinel(i: int) -> str:
+    return f"\ue003{i}\ue001"
 
 
 @dataclass(frozen=True)
@@ -49,32 +69,46 @@ class Layout:
     """The template's text around the contents for one role sequence.
 
     ``frames[i]`` precedes message ``i``'s content (``frames[-1]`` ends the text); ``closing[i]`` is how many leading
-    characters of ``frames[i]`` close assistant turn ``i - 1`` (0 when message ``i - 1`` is not an assistant turn).
-    ``strip[i]``: the template trims message ``i``'s content.
+    characters of ``frames[i]`` close assistant turn ``i - 1`` (0 when message ``i - 1`` is not an assistant turn);
+    ``opened[i]`` how many trailing characters of ``frames[i]`` the model generates after the generation prompt
+    (Qwen3's ``<think>\\n\\n</think>\\n\\n``; 0 for most templates). ``strip[i]``: the template trims message
+    ``i``'s content. ``rewritten[i]``: assistant turn ``i`` is not in inference form here (history rewritten).
     """
 
     roles: tuple[str, ...]
     frames: tuple[str, ...]
     closing: tuple[int, ...]
     strip: tuple[bool, ...]
+    opened: tuple[int, ...] = ()
+    rewritten: tuple[bool, ...] = ()
+    reasoning_at: tuple[int, ...] = ()  # where in frames[i] message i's reasoning is rendered (-1: nowhere)
+
+    @property
+    def rewrites(self) -> bool:
+        """True when some assistant turn of this role sequence is not rendered as at inference."""
+        return any(self.rewritten)
 
 
 def _skeleton(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...], **kwargs: Any) -> str:
     name = template_name(tokenizer)
-    msgs = [{"role": r, "content": _sentinel(i)} for i, r in enumerate(roles)]
+    msgs = [{"role": "assistant", "content": _sentinel(i), "reasoning_content": _reasoning_sentinel(i)}
+            if r == THINK_ROLE else {"role": r, "content": _sentinel(i)} for i, r in enumerate(roles)]
     try:
-        text = _render(tokenizer, msgs, **kwargs)
+        text = render_text(tokenizer, msgs, **kwargs)
     except Exception as exc:  # noqa: BLE001 - the template's own exception, reported in one line
-        raise TemplateError(f"{name} cannot render roles {list(roles)} ({exc}); {FIX}.") from None
+        reason = " ".join(str(exc).split())  # one line, whatever the template raised
+        raise TemplateError(f"{name} cannot render roles {list(roles)} ({reason}); {FIX}.") from None
     return text
 
 
 def trims_contents(tokenizer: PreTrainedTokenizerBase, role: str) -> bool:
     """True when the template inserts ``role`` contents stripped of edge whitespace (e.g. ``| trim``)."""
     roles = ("user",) if role == "user" else ("system", "user") if role == "system" else ("user", "assistant")
+    if role == THINK_ROLE:
+        return False  # the content of a message with reasoning is inserted stripped
     msgs = [{"role": r, "content": f" \ue000{i}\ue001 "} for i, r in enumerate(roles)]
     try:
-        text = _render(tokenizer, msgs)
+        text = render_text(tokenizer, msgs)
     except Exception:  # noqa: BLE001 - build_layout reports the template's error
         return False
     probe = f" \ue000{len(roles) - 1}\ue001 "
@@ -87,36 +121,84 @@ def build_layout(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> 
     """
     name = template_name(tokenizer)
     full = _skeleton(tokenizer, roles)
-    pieces = _SENTINEL.split(full)
-    frames, order = pieces[0::2], [int(x) for x in pieces[1::2]]
+    frames, order, reasoning_at, cursor, acc = [], [], [-1] * len(roles), 0, ""
+    for match in _ANY_SENTINEL.finditer(full):
+        acc += full[cursor:match.start()]
+        cursor = match.end()
+        if match.group(1) is not None:
+            frames.append(acc)
+            order.append(int(match.group(1)))
+            acc = ""
+        elif int(match.group(2)) == len(frames):  # reasoning rendered before its own message's content
+            reasoning_at[len(frames)] = len(acc)
+        else:
+            raise TemplateError(f"{name} renders the reasoning of message {match.group(2)} away from its reply; "
+                                f"{FIX}.")
+    frames.append(acc + full[cursor:])
     if order != list(range(len(roles))):
         missing = next((i for i in range(len(roles)) if i not in order), None)
-        if missing is not None and roles[missing] == "assistant":
+        if missing is not None and roles[missing].startswith("assistant"):
             raise TemplateError(f"{name} has no assistant role: it does not render an assistant message's content; "
                                 f"{FIX}.")
         raise TemplateError(f"{name} renders message contents {order} for roles {list(roles)}, expected each once and "
                             f"in order; {FIX}.")
-    closing = [0] * (len(roles) + 1)
+    n = len(roles)
+    closing, opened, rewritten = [0] * (n + 1), [0] * n, [False] * n
     for k, role in enumerate(roles):
-        prefix = _skeleton(tokenizer, roles[: k + 1])
-        if not full.startswith(prefix):
-            raise TemplateError(f"{name} is not prefix-consistent: rendering turns 1-{k + 1} does not give the start "
-                                f"of the whole conversation (first diverging turn: {k + 1}, {role}), so earlier turns "
-                                f"are rewritten; {FIX}.")
-        if role != "assistant":
+        if not role.startswith("assistant"):
             continue
-        if k > 0:
-            prompt = _skeleton(tokenizer, roles[:k], gen=True)
-            if not prefix.startswith(prompt):
-                raise TemplateError(f"{name}: the generation prompt after turn {k} is not how assistant turn {k + 1} "
-                                    f"starts, so what the model sees at inference differs from training; {FIX}.")
-        tail = prefix[prefix.index(_sentinel(k)) + len(_sentinel(k)):]
-        closing[k + 1] = len(tail.rstrip())
+        single = full if k == n - 1 else _skeleton(tokenizer, roles[: k + 1])
+        at = single.find(_sentinel(k))
+        prompt = _skeleton(tokenizer, roles[:k], gen=True) if k > 0 else ""
+        if at < 0 or not single.startswith(prompt):
+            raise TemplateError(_prompt_mismatch(name, k, prompt, single))
+        opened[k] = at - len(prompt) - (len(_reasoning_sentinel(k)) if _reasoning_sentinel(k) in single else 0)
+        opened[k] = opened[k] if k > 0 else 0
+        tail = single[at + len(_sentinel(k)):]
+        try:
+            following = _skeleton(tokenizer, (*roles[: k + 1], "user"))
+            after = following[following.index(_sentinel(k)) + len(_sentinel(k)):]
+        except (TemplateError, ValueError):
+            after = tail
+        closing[k + 1] = _end_of_turn_length(tokenizer, tail, after)
         if closing[k + 1] == 0:
             raise TemplateError(f"{name} closes assistant turn {k + 1} with no end-of-turn text, so generation could "
                                 f"not stop; {FIX}.")
+        rewritten[k] = not full.startswith(single[: at + len(_sentinel(k)) + closing[k + 1]])
+        if rewritten[k]:  # its own row trains it; here it is history (its closing kept where the frame has it)
+            opened[k] = 0
+            if not frames[k + 1].startswith(tail[: closing[k + 1]]):
+                closing[k + 1] = 0
     strip = tuple(trims_contents(tokenizer, r) for r in roles)
-    return Layout(tuple(roles), tuple(frames), tuple(closing), strip)
+    return Layout(tuple(roles), tuple(frames), tuple(closing), strip, tuple(opened), tuple(rewritten),
+                  tuple(reasoning_at))
+
+
+def _prompt_mismatch(name: str, k: int, prompt: str, single: str) -> str:
+    """The refusal for a generation prompt that is not how the reply it opens is rendered (one line)."""
+    same = next((i for i, (a, b) in enumerate(zip(prompt, single, strict=False)) if a != b), min(len(prompt),
+                                                                                                 len(single)))
+    extra = _SENTINEL.sub("…", prompt[same:])
+    if "…" not in extra and re.search(r"<(think|thought|reasoning)>", extra):
+        return (f"{name} is a reasoning-only template: its generation prompt opens a reasoning block ({extra!r}) "
+                f"that it never renders in a reply, so no reply can be trained as the model generates it; {FIX}.")
+    return (f"{name}: the generation prompt after turn {k} is not how assistant turn {k + 1} starts (it adds "
+            f"{extra!r}), so what the model sees at inference differs from training; {FIX}.")
+
+
+def _end_of_turn_length(tokenizer: PreTrainedTokenizerBase, last: str, followed: str) -> int:
+    """Characters of ``last`` (the text after a reply that ends the conversation) that close the turn: the whole
+    tokens it shares with ``followed`` (the text after the same reply when a user turn follows), trailing whitespace
+    excluded. Phi-4-mini: ``<|end|><|endoftext|>`` / ``<|end|><|user|>…`` → ``<|end|>``."""
+    common = 0
+    for a, b in zip(last, followed, strict=False):
+        if a != b:
+            break
+        common += 1
+    if common < len(last):
+        offsets = tokenizer(last, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        common = max((e for _s, e in offsets if e <= common), default=0)
+    return len(last[:common].rstrip())
 
 
 _LAYOUTS: dict[tuple, Layout] = {}
@@ -124,7 +206,7 @@ _LAYOUTS: dict[tuple, Layout] = {}
 
 def layout_for(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> Layout:
     """``build_layout`` cached per template, special tokens and role sequence."""
-    key = (tokenizer.chat_template, str(tokenizer.special_tokens_map), roles)
+    key = (pinned_template(tokenizer), str(tokenizer.special_tokens_map), roles)
     layout = _LAYOUTS.get(key)
     if layout is None:
         if len(_LAYOUTS) > 10_000:
@@ -134,33 +216,46 @@ def layout_for(tokenizer: PreTrainedTokenizerBase, roles: tuple[str, ...]) -> La
 
 
 def inserted(layout: Layout, messages: list[dict]) -> list[str]:
-    """The contents as the template inserts them (stripped where it trims)."""
-    return [m["content"].strip() if s else m["content"] for m, s in zip(messages, layout.strip, strict=True)]
+    """The contents as the template inserts them (stripped where it trims; without reasoning, stripped)."""
+    return [reasoning_of(m, True)[1] if r == THINK_ROLE else m["content"].strip() if s else m["content"]
+            for m, s, r in zip(messages, layout.strip, layout.roles, strict=True)]
 
 
-def assemble(layout: Layout, contents: list[str]) -> tuple[str, list[tuple[int, int, int]]]:
-    """The rendered text and, per message, (content start, content end, end including the closing text)."""
+def assemble(
+    layout: Layout, contents: list[str], reasonings: list[str] | None = None
+) -> tuple[str, list[tuple[int, int, int, int]]]:
+    """The rendered text and, per message, (content start, content end, end including the closing text, start of
+    what the model generates before the content, reasoning included)."""
     parts: list[str] = []
-    spans: list[tuple[int, int, int]] = []
+    spans: list[tuple[int, int, int, int]] = []
     cursor = 0
+    opened = layout.opened or (0,) * len(contents)
     for i, content in enumerate(contents):
-        cursor += len(layout.frames[i])
-        spans.append((cursor, cursor + len(content), cursor + len(content) + layout.closing[i + 1]))
+        frame, extra = layout.frames[i], 0
+        at = layout.reasoning_at[i] if layout.reasoning_at and reasonings else -1
+        if at >= 0:
+            frame, extra = frame[:at] + reasonings[i] + frame[at:], len(reasonings[i])
+        cursor += len(frame)
+        spans.append((cursor, cursor + len(content), cursor + len(content) + layout.closing[i + 1],
+                      cursor - opened[i] - (extra if opened[i] else 0)))
         cursor += len(content)
-        parts += [layout.frames[i], content]
+        parts += [frame, content]
     parts.append(layout.frames[-1])
     return "".join(parts), spans
 
 
 def render_batch(
     batch_messages: list[list[dict]], tokenizer: PreTrainedTokenizerBase
-) -> list[tuple[str, list[tuple[int, int, int]]]]:
-    """Render conversations; return each text and its messages' (start, end, end with closing) character spans."""
+) -> list[tuple[str, list[tuple[int, int, int, int]]]]:
+    """Render conversations; return each text and its messages' (start, end, end with closing, start of what the
+    model generates) character spans."""
     out = []
     for messages in batch_messages:
-        layout = layout_for(tokenizer, tuple(m["role"] for m in messages))
-        out.append(assemble(layout, inserted(layout, messages)))
-    real = tokenizer.apply_chat_template(list(batch_messages), tokenize=False) if batch_messages else []
+        layout = layout_for(tokenizer, shape(messages, tokenizer))
+        reasonings = [reasoning_of(m, True)[0] if r == THINK_ROLE else "" for m, r in zip(messages, layout.roles,
+                                                                                          strict=True)]
+        out.append(assemble(layout, inserted(layout, messages), reasonings if THINK_ROLE in layout.roles else None))
+    real = render_text(tokenizer, list(batch_messages)) if batch_messages else []
     for i, (text, _) in enumerate(out):
         if real[i] != text:
             raise TemplateError(f"{template_name(tokenizer)} changes the contents of conversation {i} of this batch "

@@ -24,6 +24,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from chathuman_hf.encoding import encode_dialogues
 from chathuman_hf.evaluation import token_nll_sums
 from chathuman_hf.labels import IGNORE_INDEX, LabelMode, target_mask
+from chathuman_hf.rendering import render_ids
 from chathuman_hf.window import trim_history
 
 Messages = list[dict[str, str]]
@@ -68,8 +69,10 @@ class _Renderer:
     """Chat-template token ids of a context (with the generation prompt) and of a reply after it, cached per reply.
 
     A reply's ids are what the template appends after the generation prompt (rendered once after an empty user
-    turn); a template whose rendering of the prompt is not a prefix of the rendered exchange is rendered per pair.
-    Which of them are scored is the label rule's answer for the last assistant turn (``labels.target_mask``).
+    turn; the reply rendered as the newest message, so a template that rewrites history scores each reply in its
+    inference context, e.g. after Qwen3's empty think block); a template whose rendering of the prompt is not a
+    prefix of the rendered exchange is rendered per pair. Which of them are scored is the label rule's answer for the
+    last assistant turn (``labels.target_mask``).
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
@@ -79,12 +82,10 @@ class _Renderer:
         self.masks: dict[str, list[bool]] = {}
 
     def prompt(self, context: Messages) -> list[int]:
-        return self.tokenizer.apply_chat_template(context, add_generation_prompt=True, tokenize=True,
-                                                  return_dict=False)
+        return render_ids(self.tokenizer, context, gen=True)
 
     def exchange(self, context: Messages, reply: str) -> list[int]:
-        return self.tokenizer.apply_chat_template([*context, {"role": "assistant", "content": reply}],
-                                                  tokenize=True, return_dict=False)
+        return render_ids(self.tokenizer, [*context, {"role": "assistant", "content": reply}])
 
     def reply(self, reply: str) -> list[int]:
         if reply not in self.replies:

@@ -16,7 +16,7 @@ from datasets import Dataset
 from transformers import EarlyStoppingCallback, PreTrainedModel, PreTrainedTokenizerBase
 
 from chathuman_hf.callbacks import ChatWindowCallback
-from chathuman_hf.chat_templates import apply_template_choice
+from chathuman_hf.chat_templates import apply_template_choice, saved_template_date
 from chathuman_hf.collators import ChatCollator
 from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
 from chathuman_hf.conversation_metrics import ConversationEval
@@ -162,7 +162,8 @@ def evaluate_saved_model(
     from chathuman_hf.loading import load_chat_model
 
     model, tokenizer = load_chat_model(model_dir)  # a full model or a LoRA adapter on its base
-    tokenizer = apply_template_choice(tokenizer, chat_template)
+    # templates calling strftime_now render with the date it trained with
+    tokenizer = apply_template_choice(tokenizer, chat_template, template_date=saved_template_date(model_dir))
     data = load_data(data_args, chat_args)
     if chat_args.eval_data is None and chat_args.eval_split == 0:
         data.eval_dialogues = data.train_dialogues  # --eval-split 0: score every dialogue of --data
