@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from chathuman_hf.chat import ChatEngine, GenerationPreset
+from chathuman_hf.chat import ChatEngine, EngineBusy, GenerationPreset
 from chathuman_hf.serving.errors import ApiError, check_unicode, error_body
 from chathuman_hf.serving.schemas import ChatCompletionRequest
 from chathuman_hf.serving.streaming import EventStreamResponse
@@ -97,6 +97,8 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             else:
                 try:
                     result = engine.generate(messages, chosen, max_turns=max_turns)
+                except EngineBusy:
+                    raise  # 503 + Retry-After (install_error_handlers)
                 except Exception as exc:
                     raise ApiError(500, f"Generation failed: {exc}", type="server_error") from exc
                 content, finish = result.text, result.finish_reason
@@ -117,12 +119,13 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
         def events() -> Iterator[str]:
-            yield chunk({"role": "assistant", "content": ""})
             if skill is not None:
+                yield chunk({"role": "assistant", "content": ""})
                 yield chunk({"content": skill.text})
                 finish, usage = "stop", (count(messages[-1]["content"]), count(skill.text))
             else:
                 pieces = engine.stream(messages, chosen, max_turns=max_turns)
+                started = False  # the role chunk goes with the first piece: a full engine is a 503 before it
                 try:
                     while True:
                         try:
@@ -130,7 +133,12 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                         except StopIteration as stop:
                             result = stop.value
                             break
+                        if not started:
+                            started = True
+                            yield chunk({"role": "assistant", "content": ""})
                         yield chunk({"content": piece})
+                except EngineBusy:
+                    raise  # before any chunk (admission comes first): EventStreamResponse answers 503
                 except Exception as exc:  # headers are sent: report in-band, as OpenAI does
                     yield f"data: {json.dumps(error_body(f'Generation failed: {exc}', 'server_error'))}\n\n"
                     yield "data: [DONE]\n\n"
