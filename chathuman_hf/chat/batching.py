@@ -52,6 +52,7 @@ class Job:
     processors: LogitsProcessorList | None = None
     stops: frozenset[int] = frozenset()
     group: int = 0  # replies whose configs are one object share row-wise processing and sampling
+    cut: bool = False  # stopped at its deadline
 
 
 def supports_batching(model: PreTrainedModel) -> bool:
@@ -110,7 +111,7 @@ class BatchScheduler:
                 joiners = self._take_joiners()
             try:
                 with self.lock, torch.inference_mode():
-                    self._drop([j for j in self.rows if j.cancel.is_set() or time.monotonic() > j.deadline])
+                    self._drop([j for j in self.rows if j.cancel.is_set() or self._ended(j)])
                     if joiners:
                         self._prefill(joiners)
                     if self.rows:
@@ -237,8 +238,9 @@ class BatchScheduler:
         return chosen
 
     def _ended(self, job: Job) -> bool:
+        job.cut = time.monotonic() > job.deadline
         return (job.tokens[-1] in job.stops or len(job.tokens) >= (job.config.max_new_tokens or 0)
-                or job.cancel.is_set() or time.monotonic() > job.deadline)
+                or job.cancel.is_set() or job.cut)
 
     def _drop(self, leaving: list[Job]) -> None:
         """Finish ``leaving`` and remove their rows; trim the leading columns no remaining row uses."""

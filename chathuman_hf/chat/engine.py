@@ -183,7 +183,8 @@ class ChatEngine:
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.model.device)
         return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 
-    def _finish(self, new: list[int], prompt_len: int, config: GenerationConfig) -> Generation:
+    def _finish(self, new: list[int], prompt_len: int, config: GenerationConfig, cut: bool = False) -> Generation:
+        """The reply's text and counts; ``cut``: stopped at the request's deadline (finish_reason ``length``)."""
         new = list(new)
         stops = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
         pad = config.pad_token_id
@@ -196,8 +197,8 @@ class ChatEngine:
                 break
             text = self.tokenizer.decode(new[:-cut], skip_special_tokens=True)
         text = text.rstrip("\ufffd").strip()
-        return Generation(text or EMPTY_REPLY, prompt_len, len(new), "stop" if stopped or len(new) < (
-            config.max_new_tokens or 0) else "length")
+        return Generation(text or EMPTY_REPLY, prompt_len, len(new), "stop" if not cut and (stopped or len(new) < (
+            config.max_new_tokens or 0)) else "length")
 
     def generate(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
                  max_turns: int | None = None) -> Generation:
@@ -211,11 +212,11 @@ class ChatEngine:
                 job.done.wait()
                 if job.error is not None:
                     raise job.error
-                return self._finish(job.tokens, len(ids), config)
+                return self._finish(job.tokens, len(ids), config, job.cut)
             stop = StoppingCriteriaList([CancelGeneration(threading.Event(), deadline)])
             with self._one_at_a_time(deadline), torch.inference_mode():
                 output = self.model.generate(**self._inputs(ids), generation_config=config, stopping_criteria=stop)
-        return self._finish(output[0, len(ids):].tolist(), len(ids), config)
+        return self._finish(output[0, len(ids):].tolist(), len(ids), config, time.monotonic() > deadline)
 
     def stream(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
                max_turns: int | None = None, timeout: float | None = None) -> Iterator[str]:
@@ -243,14 +244,15 @@ class ChatEngine:
                 finally:
                     job.cancel.set()  # a client that went away frees its slot at the next step
                 job.done.wait()
-                error, new = job.error, job.tokens
+                error, new, cut = job.error, job.tokens, job.cut
             else:
                 shown, held, started, error, new = yield from self._stream_alone(ids, config, streamer, deadline)
+                cut = time.monotonic() > deadline
         if isinstance(error, EngineBusy):  # waited in the queue until its deadline: nothing was shown
             raise error
         if error is not None:
             raise RuntimeError(f"generation failed: {error}") from error
-        result = self._finish(new, len(ids), config)
+        result = self._finish(new, len(ids), config, cut)
         if not started:
             yield result.text
         elif held and result.text.startswith("".join(shown)) and result.text != "".join(shown):
