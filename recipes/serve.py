@@ -27,7 +27,7 @@ class ServeArguments:
     max_message_chars: int = field(default=1000, metadata={"help": "Longest accepted message, in characters."})
     session_ttl: float = field(default=1800.0, metadata={"help": "Seconds an idle visitor's history is kept."})
     max_sessions: int = field(default=1000, metadata={"help": "Most live sessions (least recently used evicted)."})
-    max_batch_size: int = field(default=16, metadata={
+    max_batch_size: int = field(default=32, metadata={
         "help": "Replies decoded together in one batch (continuous batching); 1 answers one at a time."})
     max_queue: int = field(default=64, metadata={
         "help": "Requests that may wait for a batch slot; past that the server answers 503 with Retry-After."})

@@ -71,12 +71,11 @@ class BatchScheduler:
     next position of each row and the last chosen token of each row (not yet in the cache)."""
 
     def __init__(self, model: PreTrainedModel, lock: threading.Lock, *, max_batch_size: int,
-                 on_expired: Callable[[], EngineBusy], on_finish: Callable[[Job], None] | None = None) -> None:
+                 on_expired: Callable[[], EngineBusy]) -> None:
         self.model = model
         self.lock = lock
         self.max_batch_size = max_batch_size
         self.on_expired = on_expired
-        self.on_finish = on_finish
         self.pending: deque[Job] = deque()
         self.rows: list[Job] = []
         self.wake = threading.Condition()
@@ -269,5 +268,3 @@ class BatchScheduler:
         if job.streamer is not None:
             job.streamer.end()
         job.done.set()
-        if self.on_finish is not None:
-            self.on_finish(job)

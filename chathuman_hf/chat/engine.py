@@ -16,7 +16,6 @@ from transformers import (
     GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    StoppingCriteria,
     StoppingCriteriaList,
     TextIteratorStreamer,
 )
@@ -24,6 +23,7 @@ from transformers import (
 from chathuman_hf.chat.admission import Admission, EngineBusy
 from chathuman_hf.chat.batching import BatchScheduler, Job, supports_batching
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
+from chathuman_hf.chat.text_stream import CancelGeneration, shown_pieces
 from chathuman_hf.chat_templates import apply_template_choice
 from chathuman_hf.loading import is_adapter_dir, load_chat_model
 from chathuman_hf.modeling import position_limit
@@ -41,18 +41,6 @@ class Generation:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
-
-
-class CancelGeneration(StoppingCriteria):
-    """Stops a running ``generate`` once ``event`` is set (a streaming client went away) or at ``deadline``."""
-
-    def __init__(self, event: threading.Event, deadline: float = float("inf")) -> None:
-        self.event = event
-        self.deadline = deadline
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-        stop = self.event.is_set() or time.monotonic() > self.deadline
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 class ChatEngine:
@@ -240,7 +228,7 @@ class ChatEngine:
             if batched:
                 job = self.scheduler.submit(Job(ids, config, deadline, streamer=streamer))
                 try:
-                    shown, held, started = yield from _pieces(streamer)
+                    shown, held, started = yield from shown_pieces(streamer)
                 finally:
                     job.cancel.set()  # a client that went away frees its slot at the next step
                 job.done.wait()
@@ -279,32 +267,10 @@ class ChatEngine:
             thread = threading.Thread(target=run, name="chat-generate", daemon=True)
             thread.start()
             try:
-                shown, held, started = yield from _pieces(streamer)
+                shown, held, started = yield from shown_pieces(streamer)
             finally:
                 cancel.set()
                 thread.join()
         new = box["output"][0, len(ids):].tolist() if "output" in box else []
         return shown, held, started, box.get("error"), new
 
-
-def _pieces(streamer: TextIteratorStreamer) -> Iterator[str]:
-    """Yield the streamer's text as shown to a user; returns (pieces shown, trailing U+FFFD held, started)."""
-    started, shown = False, []
-    spaces = ""  # trailing whitespace held back until more text comes (never at the end of a reply)
-    held = ""  # trailing U+FFFD: bytes of a character not complete yet (byte fallback): never shown
-    for piece in streamer:
-        piece = held + piece
-        kept = piece.rstrip("\ufffd")
-        held, piece = piece[len(kept):], kept
-        if not piece:
-            continue
-        if not started:
-            piece = piece.lstrip()
-            started = bool(piece)
-        piece = spaces + piece  # whitespace is shown once text follows it: the reply is stripped
-        body = piece.rstrip()
-        spaces = piece[len(body):]
-        if body:
-            shown.append(body)
-            yield body
-    return shown, held, started
