@@ -171,8 +171,9 @@ class ChatEngine:
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.model.device)
         return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 
-    def _finish(self, new: list[int], prompt_len: int, config: GenerationConfig, cut: bool = False) -> Generation:
-        """The reply's text and counts; ``cut``: stopped at the request's deadline (finish_reason ``length``)."""
+    def _finish(self, new: list[int], prompt_len: int, config: GenerationConfig,
+                timed_out: bool = False) -> Generation:
+        """The reply's text and counts; ``timed_out``: cut at the request's deadline (finish_reason ``length``)."""
         new = list(new)
         stops = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
         pad = config.pad_token_id
@@ -185,8 +186,8 @@ class ChatEngine:
                 break
             text = self.tokenizer.decode(new[:-cut], skip_special_tokens=True)
         text = text.rstrip("\ufffd").strip()
-        return Generation(text or EMPTY_REPLY, prompt_len, len(new), "stop" if not cut and (stopped or len(new) < (
-            config.max_new_tokens or 0)) else "length")
+        ended = not timed_out and (stopped or len(new) < (config.max_new_tokens or 0))
+        return Generation(text or EMPTY_REPLY, prompt_len, len(new), "stop" if ended else "length")
 
     def generate(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
                  max_turns: int | None = None) -> Generation:
