@@ -221,3 +221,13 @@ def test_batched_generation_failure_fails_its_replies_and_keeps_serving(solo):
         handle.remove()
     assert engine.generate(messages("안녕"), get_preset("greedy", max_new_tokens=3)).completion_tokens <= 3
     assert threading.active_count() < 50
+
+
+def test_sliding_window_models_fall_back_to_one_at_a_time(solo):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model("gemma3_text", vocab_size=len(solo.tokenizer), hidden_size=16, intermediate_size=32,
+                                  num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=8)
+    with pytest.warns(UserWarning, match="sliding-window cache layers"):
+        engine = ChatEngine(AutoModelForCausalLM.from_config(config), solo.tokenizer, max_batch_size=8)
+    assert engine.scheduler is None and engine.load()["max_batch_size"] == 1

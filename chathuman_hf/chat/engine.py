@@ -65,13 +65,15 @@ class ChatEngine:
         self.name = name
         self.lock = threading.Lock()
         self._configs: dict[GenerationPreset, GenerationConfig] = {}
+        if max_batch_size > 1 and not supports_batching(model):
+            warnings.warn(f"{type(model).__name__} has sliding-window cache layers, which batched decoding does not "
+                          f"handle: replies are generated one at a time (max_batch_size 1, not {max_batch_size}).",
+                          stacklevel=2)
+            max_batch_size = 1
         self.admission = Admission(max_batch_size, max_queue, request_timeout)
         self.generating = 0  # replies running one at a time (under the lock)
         self.scheduler = None
         if max_batch_size > 1:
-            if not supports_batching(model):
-                raise ValueError(f"{type(model).__name__} has sliding-window cache layers, which batched decoding "
-                                 "does not handle; use max_batch_size 1.")
             self.scheduler = BatchScheduler(model, self.lock, max_batch_size=max_batch_size,
                                             on_expired=self.admission.expired)
 
