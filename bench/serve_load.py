@@ -1,11 +1,16 @@
-"""Serving load: N concurrent chat sessions × M messages against `recipes/serve.py` on 127.0.0.1.
+"""Serving load: 1, 8, 32, 128 concurrent chat sessions against the one-at-a-time and the batching engine.
 
-    python bench/serve_load.py [--quick] [--sessions 32] [--messages 5] [--model DIR] --out results/serve_load.json
+    python bench/serve_load.py [--quick] [--sizes tiny kogpt2] [--batch-sizes 1 32] [--sessions 1 8 32 128]
+                               [--messages 3 1] [--threads 1] --out results/serve_load.json
+    python bench/serve_load.py --url http://127.0.0.1:8001 --sessions 1 8 32 128   # any OpenAI-compatible server
 
-The server runs as its own process (a tiny random-init chat model unless ``--model`` is given) so its RSS is its
-own. Every session keeps its ``session_id`` and sends its messages one after another; half the sessions use
-``/api/chat``, half ``/api/chat/stream`` (server-sent events; first-event latency recorded). The run is bounded in
-count (N × M requests) and time (``--max-seconds``); requests still pending at the deadline count as errors.
+For each model size (``tiny``: the quickstart shape; ``kogpt2``: the 125M KoGPT2 shape, random init from a config,
+as in bench/generate.py) and each ``--max_batch_size`` (1 = one reply at a time), `recipes/serve.py` runs as its own
+process on 127.0.0.1, so its RSS is its own; the session counts then run one after another against it. Every session
+sends its messages one after another to ``/v1/chat/completions`` (streaming, ``max_tokens`` fixed, the conversation
+kept client-side, as an OpenAI client does), so the same load runs against vLLM or any OpenAI-compatible server with
+``--url``. A 503 is counted and retried after its ``Retry-After``; a request still unanswered at ``--max-seconds``
+counts as unfinished.
 """
 
 from __future__ import annotations
@@ -25,17 +30,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import REPO, _tree_rss, machine_info, target_row, write_results  # noqa: E402
+from common import REPO, _tree_rss, machine_info, ratio, target_row, write_results  # noqa: E402
 
-MESSAGES = [
+MESSAGES = [  # no skill triggers: every message reaches the model, here and on a plain OpenAI server
     "오늘 하루 너무 길었어",
     "점심 뭐 먹을지 고민이야",
     "주말에 비 온대",
     "요즘 잠을 잘 못 자",
-    "로또번호 뽑아줘",
     "친구랑 영화 보기로 했어",
-    "지금 몇시야?",
     "내일 발표가 있어서 떨려",
+    "새로 이사 온 동네가 좋아",
+    "운동을 다시 시작해 볼까 해",
 ]
 
 
@@ -54,180 +59,232 @@ def pct(values: list[float], q: float) -> float | None:
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
 
 
-async def session(client, idx: int, n_messages: int, stream: bool, deadline: float, out: dict[str, list]) -> None:
-    session_id = None
+async def ask(client, model: str | None, history: list[dict], max_tokens: int, out: dict[str, list]) -> str | None:
+    """One streamed chat completion (503s retried after Retry-After); the reply text, or None on an error."""
+    body = {"messages": history, "stream": True, "max_tokens": max_tokens, "stream_options": {"include_usage": True},
+            **({"model": model} if model else {})}
+    t0 = time.perf_counter()
+    while True:
+        first, text, tokens = None, [], None
+        async with client.stream("POST", "/v1/chat/completions", json=body) as resp:
+            if resp.status_code == 503:
+                out["rejected_503"].append(1)
+                await asyncio.sleep(float(resp.headers.get("retry-after", "1")))
+                continue
+            if resp.status_code != 200:
+                out["errors"].append(f"HTTP {resp.status_code}: {(await resp.aread())[:100]!r}")
+                return None
+            async for line in resp.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                if "error" in event:
+                    out["errors"].append(f"stream error: {str(event['error'])[:100]}")
+                    return None
+                if event.get("usage"):
+                    tokens = event["usage"]["completion_tokens"]
+                for choice in event.get("choices", []):
+                    piece = choice.get("delta", {}).get("content")
+                    if piece:
+                        first = first or time.perf_counter() - t0
+                        text.append(piece)
+        break
+    out["ttft"].append(first if first is not None else time.perf_counter() - t0)
+    out["reply"].append(time.perf_counter() - t0)
+    out["tokens"].append(tokens if tokens is not None else len(text))
+    return "".join(text)
+
+
+async def session(client, model: str | None, idx: int, n_messages: int, max_tokens: int,
+                  out: dict[str, list]) -> None:
+    history: list[dict] = []
     for m in range(n_messages):
-        text = MESSAGES[(idx + m) % len(MESSAGES)]
-        body = {"message": text, **({"session_id": session_id} if session_id else {})}
-        remaining = deadline - time.perf_counter()
-        if remaining <= 0:
-            out["errors"].append("deadline: not sent")
-            continue
-        t0 = time.perf_counter()
+        history.append({"role": "user", "content": MESSAGES[(idx + m) % len(MESSAGES)]})
         try:
-            if stream:
-                first = None
-                done = None
-                async with client.stream("POST", "/api/chat/stream", json=body, timeout=remaining) as resp:
-                    if resp.status_code != 200:
-                        out["errors"].append(f"HTTP {resp.status_code}")
-                        continue
-                    async for line in resp.aiter_lines():
-                        if not line.startswith("data: "):
-                            continue
-                        event = json.loads(line[6:])
-                        if first is None:
-                            first = time.perf_counter() - t0
-                        if event.get("type") == "done":
-                            done = event
-                        elif event.get("type") == "error":
-                            out["errors"].append(f"stream error: {event.get('message', '')[:100]}")
-                if done is None:
-                    out["errors"].append("stream ended without done")
-                    continue
-                session_id = done["session_id"]
-                out["first_event"].append(first)
-            else:
-                resp = await client.post("/api/chat", json=body, timeout=remaining)
-                if resp.status_code != 200:
-                    out["errors"].append(f"HTTP {resp.status_code}: {resp.text[:100]}")
-                    continue
-                session_id = resp.json()["session_id"]
-            out["latency"].append(time.perf_counter() - t0)
-            out["ok"].append(stream)
+            reply = await ask(client, model, history, max_tokens, out)
         except Exception as exc:  # counted, never hidden
             out["errors"].append(f"{type(exc).__name__}: {str(exc)[:100]}")
+            return
+        if reply is None:
+            return
+        history.append({"role": "assistant", "content": reply})
 
 
-async def load(base_url: str, n_sessions: int, n_messages: int, max_seconds: float) -> dict[str, Any]:
+async def load(base_url: str, model: str | None, n_sessions: int, n_messages: int, max_tokens: int,
+               max_seconds: float, proc=None) -> dict[str, Any]:
     import httpx
 
-    out: dict[str, list] = {"latency": [], "first_event": [], "errors": [], "ok": []}
-    limits = httpx.Limits(max_connections=n_sessions, max_keepalive_connections=n_sessions)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits) as client:
+    out: dict[str, Any] = {"ttft": [], "reply": [], "tokens": [], "errors": [], "rejected_503": []}
+    peak = {"mb": _tree_rss(proc) / 2**20 if proc else None}
+    limits = httpx.Limits(max_connections=n_sessions + 4, max_keepalive_connections=n_sessions + 4)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=max_seconds + 30) as client:
         t0 = time.perf_counter()
-        deadline = t0 + max_seconds
-        await asyncio.gather(*(session(client, i, n_messages, i % 2 == 1, deadline, out) for i in range(n_sessions)))
-        wall = time.perf_counter() - t0
-    out["wall_s"] = wall
+        tasks = [asyncio.create_task(session(client, model, i, n_messages, max_tokens, out))
+                 for i in range(n_sessions)]
+        while not all(t.done() for t in tasks) and time.perf_counter() - t0 < max_seconds:
+            if proc is not None:
+                peak["mb"] = max(peak["mb"], _tree_rss(proc) / 2**20)
+            await asyncio.wait(tasks, timeout=0.1)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        out["wall_s"] = time.perf_counter() - t0
+    out["peak_rss_mb"] = peak["mb"]
     return out
+
+
+def summarise(res: dict[str, Any], total: int) -> dict[str, Any]:
+    wall, done = res["wall_s"], len(res["reply"])
+    ms = [x * 1000 for x in res["reply"]]
+    ttft = [x * 1000 for x in res["ttft"]]
+    return {
+        "requests": total, "completed": done, "errors": len(res["errors"]),
+        "error_kinds": sorted(set(res["errors"]))[:10], "rejected_503": len(res["rejected_503"]),
+        "unfinished": total - done - len(res["errors"]), "wall_s": wall,
+        "requests_per_s": done / wall if wall else None,
+        "tokens_per_s": sum(res["tokens"]) / wall if wall else None,
+        "ttft_ms_p50": statistics.median(ttft) if ttft else None, "ttft_ms_p95": pct(ttft, 0.95),
+        "latency_ms_p50": statistics.median(ms) if ms else None, "latency_ms_p95": pct(ms, 0.95),
+        "peak_rss_mb": round(res["peak_rss_mb"], 1) if res["peak_rss_mb"] else None,
+    }
+
+
+def start_server(model_dir: str, batch: int, a: argparse.Namespace, tmp: Path):
+    import httpx
+
+    port = free_port()
+    cmd = [sys.executable, str(REPO / "recipes" / "serve.py"), "--model", model_dir, "--host", "127.0.0.1",
+           "--port", str(port), "--device", "cpu", "--preset", a.preset, "--log_level", "warning",
+           "--max_batch_size", str(batch), "--max_queue", str(a.max_queue)]
+    log = open(tmp / f"server_b{batch}.log", "w")  # noqa: SIM115 - closed by stop_server
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **({"OMP_NUM_THREADS": str(a.threads)} if a.threads else {})}
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+    base, t0 = f"http://127.0.0.1:{port}", time.perf_counter()
+    while True:
+        if server.poll() is not None:
+            log.flush()
+            raise RuntimeError(f"server exited ({server.returncode}): {log.name}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
+                return server, log, base, time.perf_counter() - t0
+        except httpx.HTTPError:
+            pass
+        if time.perf_counter() - t0 > 180:
+            raise TimeoutError("server did not answer /healthz within 180 s")
+        time.sleep(0.2)
+
+
+def wait_idle(base: str, seconds: float = 60.0) -> dict:
+    import httpx
+
+    deadline = time.perf_counter() + seconds
+    while True:
+        health = httpx.get(f"{base}/healthz", timeout=5.0).json()
+        if (health.get("batch_occupancy", 0) == 0 and health.get("queue_depth", 0) == 0) \
+                or time.perf_counter() > deadline:
+            return health
+        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="3 messages per session, 60 s bound")
+    p.add_argument("--quick", action="store_true", help="tiny model only, 1/8/32 sessions × 2 messages, 60 s bound")
     p.add_argument("--out", default="results/serve_load.json")
-    p.add_argument("--sessions", type=int, default=32)
-    p.add_argument("--messages", type=int, default=None, help="messages per session (default 5, quick 3)")
-    p.add_argument("--max-seconds", type=float, default=None,
-                   help="time bound of the load phase (default 300, quick 90)")
-    p.add_argument("--model", default=None, help="saved chat model directory (default: a tiny random-init one)")
+    p.add_argument("--sizes", nargs="+", default=None, choices=["tiny", "kogpt2"], help="default: tiny kogpt2")
+    p.add_argument("--model", default=None, help="serve this saved chat model directory instead of --sizes")
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 32], help="--max_batch_size of each engine")
+    p.add_argument("--sessions", nargs="+", type=int, default=None, help="concurrent sessions (default 1 8 32 128)")
+    p.add_argument("--messages", nargs="+", type=int, default=None,
+                   help="messages per session, one value or one per size (default 3 for tiny, 1 for kogpt2)")
+    p.add_argument("--max-tokens", type=int, default=40, help="max_tokens of every request")
+    p.add_argument("--max-queue", type=int, default=64, help="--max_queue of the server")
+    p.add_argument("--max-seconds", type=float, default=None, help="bound of each load run (default 120, quick 60)")
     p.add_argument("--preset", default="fast")
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for the server process")
+    p.add_argument("--url", default=None, help="an OpenAI-compatible server to load instead (e.g. vLLM)")
     a = p.parse_args(argv)
-    n_messages = a.messages or (3 if a.quick else 5)
-    max_seconds = a.max_seconds or (90.0 if a.quick else 300.0)
+    sizes = a.sizes or (["tiny"] if a.quick else ["tiny", "kogpt2"])
+    if a.model:
+        sizes = ["model"]
+    sessions = a.sessions or ([1, 8, 32] if a.quick else [1, 8, 32, 128])
+    per_size = a.messages or ([2] if a.quick else [3 if s != "kogpt2" else 1 for s in sizes])
+    messages = dict(zip(sizes, per_size * len(sizes) if len(per_size) == 1 else per_size, strict=True))
+    max_seconds = a.max_seconds or (60.0 if a.quick else 120.0)
 
     import httpx
     import psutil
 
     machine = machine_info()
-    with tempfile.TemporaryDirectory(prefix="bench_serve_") as tmp:
-        model_dir = a.model
-        if model_dir is None:
-            from chathuman_hf.testing import make_tiny_model_dir
+    contenders: dict[str, dict[str, Any]] = {}
+    if a.url:
+        model = httpx.get(f"{a.url}/v1/models", timeout=10).json()["data"][0]["id"]
+        for n in sessions:
+            print(f"[serve] {a.url} ({model}): {n} sessions × {per_size[0]} messages", flush=True)
+            res = asyncio.run(load(a.url, model, n, per_size[0], a.max_tokens, max_seconds))
+            contenders[f"url_s{n}"] = {"server": a.url, "model": model, "max_batch_size": None, "sessions": n,
+                                       **summarise(res, n * per_size[0])}
+    else:
+        from generate import make_model_dir
 
-            model_dir = str(make_tiny_model_dir(Path(tmp) / "tiny"))
-        port = free_port()
-        cmd = [sys.executable, str(REPO / "recipes" / "serve.py"), "--model", model_dir, "--host", "127.0.0.1",
-               "--port", str(port), "--device", "cpu", "--preset", a.preset, "--log_level", "warning"]
-        log = open(Path(tmp) / "server.log", "w")  # noqa: SIM115 - closed below
-        t_start = time.perf_counter()
-        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                  env={**os.environ, "HF_HUB_OFFLINE": "1",
-                                       **({"OMP_NUM_THREADS": str(a.threads)} if a.threads else {})})
-        base = f"http://127.0.0.1:{port}"
-        try:
-            while True:
-                if server.poll() is not None:
-                    log.flush()
-                    raise RuntimeError(f"server exited ({server.returncode}): "
-                                       f"{(Path(tmp) / 'server.log').read_text()[-500:]}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.perf_counter() - t_start > 120:
-                    raise TimeoutError("server did not answer /healthz within 120 s")
-                time.sleep(0.2)
-            startup_s = time.perf_counter() - t_start
-            proc = psutil.Process(server.pid)
-            rss_before = _tree_rss(proc) / 2**20
-            peak = {"mb": rss_before}
-            stop = asyncio.Event()
+        with tempfile.TemporaryDirectory(prefix="bench_serve_") as tmp:
+            for size in sizes:
+                model_dir = a.model or str(make_model_dir(Path(tmp) / "models", size))
+                for batch in a.batch_sizes:
+                    server, log, base, startup = start_server(model_dir, batch, a, Path(tmp))
+                    try:
+                        proc = psutil.Process(server.pid)
+                        for n in sessions:
+                            print(f"[serve] {size}, --max_batch_size {batch}: {n} sessions × {messages[size]} "
+                                  f"messages (load {os.getloadavg()[0]:.2f})", flush=True)
+                            wait_idle(base)
+                            res = asyncio.run(load(base, None, n, messages[size], a.max_tokens, max_seconds, proc))
+                            contenders[f"{size}_b{batch}_s{n}"] = {
+                                "model": size, "max_batch_size": batch, "sessions": n,
+                                **summarise(res, n * messages[size]), "server_startup_s": startup,
+                                "loadavg_1m": os.getloadavg()[0]}
+                            print({k: v for k, v in contenders[f"{size}_b{batch}_s{n}"].items()
+                                   if k != "error_kinds"}, flush=True)
+                    finally:
+                        server.terminate()
+                        try:
+                            server.wait(timeout=15)
+                        except subprocess.TimeoutExpired:
+                            server.kill()
+                        log.close()
 
-            async def sample() -> None:
-                while not stop.is_set():
-                    peak["mb"] = max(peak["mb"], _tree_rss(proc) / 2**20)
-                    await asyncio.sleep(0.1)
-
-            async def run() -> dict[str, Any]:
-                sampler = asyncio.create_task(sample())
-                try:
-                    return await load(base, a.sessions, n_messages, max_seconds)
-                finally:
-                    stop.set()
-                    await sampler
-
-            print(f"[serve] {a.sessions} sessions × {n_messages} messages against {base}", flush=True)
-            res = asyncio.run(run())
-            rss_after = _tree_rss(proc) / 2**20
-            health = httpx.get(f"{base}/healthz", timeout=5.0).json()
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log.close()
-
-    lat = res["latency"]
-    ok_stream = [s for s in res["ok"] if s]
-    total = a.sessions * n_messages
-    contender = {
-        "requests": total,
-        "completed": len(lat),
-        "errors": len(res["errors"]),
-        "error_kinds": sorted(set(res["errors"]))[:10],
-        "wall_s": res["wall_s"],
-        "requests_per_s": len(lat) / res["wall_s"] if res["wall_s"] else None,
-        "latency_ms_p50": (statistics.median(lat) * 1000) if lat else None,
-        "latency_ms_p95": (pct(lat, 0.95) * 1000) if lat else None,
-        "latency_ms_max": (max(lat) * 1000) if lat else None,
-        "stream_first_event_ms_p50": (statistics.median(res["first_event"]) * 1000) if res["first_event"] else None,
-        "streamed_requests": len(ok_stream),
-        "server_startup_s": startup_s,
-        "server_rss_before_mb": round(rss_before, 1),
-        "server_rss_after_mb": round(rss_after, 1),
-        "server_peak_rss_mb": round(peak["mb"], 1),
-        "peak_rss_mb": round(peak["mb"], 1),
-        "live_sessions_after": health.get("sessions"),
-    }
+    ratios: dict[str, Any] = {}
+    targets = []
+    if not a.url and len(a.batch_sizes) > 1:
+        one, many = a.batch_sizes[0], a.batch_sizes[-1]
+        for size in sizes:
+            for n in sessions:
+                lo, hi = contenders.get(f"{size}_b{one}_s{n}"), contenders.get(f"{size}_b{many}_s{n}")
+                if lo and hi:
+                    key = f"{size}_s{n}"
+                    ratios[f"{key}_tokens_per_s_b{many}_vs_b{one}"] = ratio(hi["tokens_per_s"], lo["tokens_per_s"])
+                    ratios[f"{key}_p95_reply_b{many}_vs_b{one}"] = ratio(hi["latency_ms_p95"], lo["latency_ms_p95"])
+        big = "kogpt2" if "kogpt2" in sizes else sizes[0]
+        speed = ratios.get(f"{big}_s32_tokens_per_s_b{many}_vs_b{one}")
+        p95 = ratios.get(f"{big}_s32_p95_reply_b{many}_vs_b{one}")
+        targets += [target_row(f"{big}, 32 sessions: tokens/s batched vs one at a time", "≥ 4", speed,
+                               None if speed is None else speed >= 4),
+                    target_row(f"{big}, 32 sessions: p95 reply batched vs one at a time", "≤ 0.5", p95,
+                               None if p95 is None else p95 <= 0.5)]
+    errors = sum(c["errors"] for c in contenders.values())
+    targets.append(target_row("errors (503s retried are not errors)", "0", errors, errors == 0))
     result = {
         "machine": machine,
-        "settings": {"sessions": a.sessions, "messages_per_session": n_messages, "max_seconds": max_seconds,
-                     "server_threads": a.threads or "default",
-                     "model": a.model or "tiny random-init (make_tiny_model_dir)", "preset": a.preset,
-                     "endpoints": "/api/chat (even sessions), /api/chat/stream (odd sessions)"},
-        "contenders": {"ours": contender},
-        "ratios": {"completed_share": len(lat) / total if total else None},
-        "targets": [target_row("errors under load", "0", len(res["errors"]), len(res["errors"]) == 0)],
+        "settings": {"sizes": sizes, "batch_sizes": a.batch_sizes, "sessions": sessions, "messages": messages,
+                     "max_tokens": a.max_tokens, "max_queue": a.max_queue, "max_seconds": max_seconds,
+                     "preset": a.preset, "server_threads": a.threads or "default", "url": a.url,
+                     "endpoint": "/v1/chat/completions, streaming, history kept client-side"},
+        "contenders": contenders, "ratios": ratios, "targets": targets,
     }
-    cols = ["contender", "requests", "completed", "errors", "requests_per_s", "latency_ms_p50", "latency_ms_p95",
-            "stream_first_event_ms_p50", "server_rss_before_mb", "server_rss_after_mb", "server_peak_rss_mb", "wall_s"]
-    notes = [f"{a.sessions} concurrent sessions × {n_messages} messages, bounded by {max_seconds:.0f} s; "
-             f"preset {a.preset}; generation is serialised by the engine lock, so requests/s ≈ 1 / reply time."]
+    cols = ["contender", "sessions", "completed", "errors", "rejected_503", "unfinished", "requests_per_s",
+            "tokens_per_s", "ttft_ms_p50", "ttft_ms_p95", "latency_ms_p50", "latency_ms_p95", "peak_rss_mb", "wall_s"]
+    notes = [f"Each run bounded by {max_seconds:.0f} s; max_tokens {a.max_tokens}; preset {a.preset}; server "
+             f"--max_queue {a.max_queue}; a 503 waits its Retry-After and retries (rejected_503 counts them). "
+             "Latencies count from the first attempt. The load client shares the machine with the server."]
     write_results(a.out, result, title="Serving load", columns=cols, notes=notes)
     print(Path(a.out).with_suffix(".md").read_text())
 

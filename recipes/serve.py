@@ -27,6 +27,12 @@ class ServeArguments:
     max_message_chars: int = field(default=1000, metadata={"help": "Longest accepted message, in characters."})
     session_ttl: float = field(default=1800.0, metadata={"help": "Seconds an idle visitor's history is kept."})
     max_sessions: int = field(default=1000, metadata={"help": "Most live sessions (least recently used evicted)."})
+    max_batch_size: int = field(default=32, metadata={
+        "help": "Replies decoded together in one batch (continuous batching); 1 answers one at a time."})
+    max_queue: int = field(default=64, metadata={
+        "help": "Requests that may wait for a batch slot; past that the server answers 503 with Retry-After."})
+    request_timeout: float = field(default=120.0, metadata={
+        "help": "Seconds per request: still queued then, 503; still generating, the reply is cut there."})
     log_level: str = field(default="info", metadata={"help": "uvicorn log level."})
 
 
@@ -46,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
                      skills=skills, use_skills=not model_args.no_skills, max_turns=model_args.max_turns,
                      max_message_chars=serve_args.max_message_chars, session_ttl=serve_args.session_ttl,
                      max_sessions=serve_args.max_sessions, device=model_args.device,
-                     chat_template=model_args.chat_template)
+                     chat_template=model_args.chat_template, max_batch_size=serve_args.max_batch_size,
+                     max_queue=serve_args.max_queue, request_timeout=serve_args.request_timeout)
     if serve_args.host not in {"127.0.0.1", "localhost", "::1"}:
         logger.warning("Binding %s: the chat is reachable from other machines.", serve_args.host)
     logger.info("Chat page on http://%s:%d  (OpenAI API: /v1/chat/completions)", serve_args.host, serve_args.port)

@@ -36,8 +36,8 @@ CASES = {
     ),
     "pii_speed": (["--repeats", "1"], {"chatbotdata": "utterances_per_s", "pii_only": "utterances_per_s"}),
     "serve_load": (
-        ["--sessions", "4", "--messages", "1", "--max-seconds", "60"],
-        {"ours": "latency_ms_p50"},
+        ["--sessions", "4", "--messages", "1", "--max-seconds", "60", "--batch-sizes", "1", "4"],
+        {"tiny_b1_s4": "latency_ms_p50", "tiny_b4_s4": "latency_ms_p50"},
     ),
 }
 

@@ -260,7 +260,6 @@ def test_inspect_labels_recipe_prints_one_json_list(tmp_path, repo_root):
 def test_chat_engine_renders_with_the_models_template_and_strips_its_markers():
     """ChatEngine (chat.py, serve.py, the OpenAI endpoint): prompt = the model's template + generation prompt,
     history window applied, the reply stops at the end-of-turn token and no header/end token leaks into it."""
-    import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from chathuman_hf.chat import ChatEngine, get_preset
@@ -279,7 +278,7 @@ def test_chat_engine_renders_with_the_models_template_and_strips_its_markers():
     end, opener = tok.convert_tokens_to_ids(["<|im_end|>", "<|im_start|>"])
     assert config.eos_token_id == [end, opener]
     word = tok.convert_tokens_to_ids("응")
-    result = engine._finish(torch.tensor([ids + [word, end]]), len(ids), config)
+    result = engine._finish([word, end], len(ids), config)  # the reply's new ids
     assert (result.text, result.finish_reason, result.completion_tokens) == ("응", "stop", 2)
 
 

@@ -1,8 +1,9 @@
 """Chat sessions over a saved chat model: history window, generation presets, streaming, skills first."""
 
+from chathuman_hf.chat.admission import EngineBusy
 from chathuman_hf.chat.engine import EMPTY_REPLY, ChatEngine, Generation
 from chathuman_hf.chat.presets import DEFAULT_BANNED_WORDS, PRESETS, GenerationPreset, get_preset
 from chathuman_hf.chat.session import ChatSession, Reply
 
-__all__ = ["DEFAULT_BANNED_WORDS", "EMPTY_REPLY", "PRESETS", "ChatEngine", "ChatSession", "Generation",
+__all__ = ["DEFAULT_BANNED_WORDS", "EMPTY_REPLY", "PRESETS", "ChatEngine", "ChatSession", "EngineBusy", "Generation",
            "GenerationPreset", "Reply", "get_preset"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,12 +16,14 @@ from transformers import (
     GenerationConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    StoppingCriteria,
     StoppingCriteriaList,
     TextIteratorStreamer,
 )
 
+from chathuman_hf.chat.admission import Admission, EngineBusy
+from chathuman_hf.chat.batching import BatchScheduler, Job, supports_batching
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
+from chathuman_hf.chat.text_stream import CancelGeneration, shown_pieces
 from chathuman_hf.chat_templates import apply_template_choice
 from chathuman_hf.loading import is_adapter_dir, load_chat_model
 from chathuman_hf.modeling import position_limit
@@ -39,22 +43,18 @@ class Generation:
     finish_reason: str
 
 
-class CancelGeneration(StoppingCriteria):
-    """Stops a running ``generate`` once ``event`` is set (a streaming client went away)."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
-
-
 class ChatEngine:
-    """Holds the model, tokenizer, base generation config and chat window; ``lock`` serialises generation."""
+    """Holds the model, tokenizer, base generation config and chat window; ``lock`` guards the model.
+
+    ``max_batch_size`` 1 generates one reply at a time (``generate`` under the lock); above 1, streamable replies
+    (one beam) are decoded together by a ``BatchScheduler``, joining the running batch between steps. At most
+    ``max_batch_size + max_queue`` replies are in flight (``EngineBusy`` past that); each has ``request_timeout``
+    seconds: still queued then it is refused with ``EngineBusy``, still generating it is cut there."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *,
                  generation_config: GenerationConfig | None = None, window: ChatWindow | None = None,
-                 name: str = "chathuman") -> None:
+                 name: str = "chathuman", max_batch_size: int = 1, max_queue: int = 64,
+                 request_timeout: float = 120.0) -> None:
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError("The tokenizer has no chat template: prepare it with chathuman_hf.tokenization."
                              "prepare_tokenizer and save it with the model.")
@@ -65,10 +65,22 @@ class ChatEngine:
         self.name = name
         self.lock = threading.Lock()
         self._configs: dict[GenerationPreset, GenerationConfig] = {}
+        if max_batch_size > 1 and not supports_batching(model):
+            warnings.warn(f"{type(model).__name__} has sliding-window cache layers, which batched decoding does not "
+                          f"handle: replies are generated one at a time (max_batch_size 1, not {max_batch_size}).",
+                          stacklevel=2)
+            max_batch_size = 1
+        self.admission = Admission(max_batch_size, max_queue, request_timeout)
+        self.generating = 0  # replies running one at a time (under the lock)
+        self.scheduler = None
+        if max_batch_size > 1:
+            self.scheduler = BatchScheduler(model, self.lock, max_batch_size=max_batch_size,
+                                            on_expired=self.admission.expired)
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, *, device: str | None = None,
-                        dtype: torch.dtype | None = None, chat_template: str = "auto") -> ChatEngine:
+                        dtype: torch.dtype | None = None, chat_template: str = "auto",
+                        **limits: Any) -> ChatEngine:
         """Load a saved chat model directory (weights, tokenizer + chat template, generation config, window).
 
         ``chat_template`` (``--chat_template``): ``auto`` keeps the saved template; another choice replaces it and
@@ -96,7 +108,8 @@ class ChatEngine:
             window = ChatWindow.from_pretrained(model_dir)
         except FileNotFoundError:
             window = ChatWindow(max_turns=DEFAULT_MAX_TURNS, max_length=position_limit(model) or 1024)
-        return cls(model, tokenizer, generation_config=generation_config, window=window, name=model_dir.name)
+        return cls(model, tokenizer, generation_config=generation_config, window=window, name=model_dir.name,
+                   **limits)
 
     def generation_config(self, preset: GenerationPreset) -> GenerationConfig:
         if preset not in self._configs:
@@ -104,6 +117,39 @@ class ChatEngine:
                 self._configs.clear()
             self._configs[preset] = build_generation_config(self.base_config, preset, self.tokenizer)
         return self._configs[preset]
+
+    def load(self) -> dict[str, int]:
+        """Batch occupancy and queue depth now (for ``/healthz``)."""
+        running = self.generating + (self.scheduler.stats()["running"] if self.scheduler is not None else 0)
+        return {"max_batch_size": self.admission.max_batch_size, "running": running,
+                "queued": max(0, self.admission.in_flight - running), "max_queue": self.admission.max_queue,
+                "refused": self.admission.refused}
+
+    @contextmanager
+    def _admitted(self) -> Iterator[float]:
+        """Count one request in flight for its duration (``EngineBusy`` when full); yields its deadline."""
+        deadline = self.admission.enter()
+        start, finished = time.monotonic(), False
+        try:
+            yield deadline
+            finished = True
+        finally:
+            self.admission.leave(time.monotonic() - start if finished else None)
+
+    @contextmanager
+    def _one_at_a_time(self, deadline: float) -> Iterator[None]:
+        """Hold the model lock (``EngineBusy`` if it is not free before ``deadline``)."""
+        if not self.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise self.admission.expired()
+        self.generating += 1
+        try:
+            yield
+        finally:
+            self.generating -= 1
+            self.lock.release()
+
+    def _batched(self, preset: GenerationPreset) -> bool:
+        return self.scheduler is not None and preset.streams
 
     def max_new_tokens_limit(self) -> int | None:
         """The longest reply that leaves ``MIN_PROMPT_TOKENS`` for the prompt within the model's positions."""
@@ -127,8 +173,10 @@ class ChatEngine:
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.model.device)
         return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 
-    def _finish(self, output: torch.Tensor, prompt_len: int, config: GenerationConfig) -> Generation:
-        new = output[0, prompt_len:].tolist()
+    def _finish(self, new: list[int], prompt_len: int, config: GenerationConfig,
+                timed_out: bool = False) -> Generation:
+        """The reply's text and counts; ``timed_out``: cut at the request's deadline (finish_reason ``length``)."""
+        new = list(new)
         stops = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
         pad = config.pad_token_id
         while new and new[-1] == pad and pad not in stops:
@@ -140,8 +188,8 @@ class ChatEngine:
                 break
             text = self.tokenizer.decode(new[:-cut], skip_special_tokens=True)
         text = text.rstrip("\ufffd").strip()
-        return Generation(text or EMPTY_REPLY, prompt_len, len(new), "stop" if stopped or len(new) < (
-            config.max_new_tokens or 0) else "length")
+        ended = not timed_out and (stopped or len(new) < (config.max_new_tokens or 0))
+        return Generation(text or EMPTY_REPLY, prompt_len, len(new), "stop" if ended else "length")
 
     def generate(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
                  max_turns: int | None = None) -> Generation:
@@ -149,16 +197,25 @@ class ChatEngine:
         preset = get_preset(preset)
         config = self.generation_config(preset)
         ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns)
-        with self.lock, torch.inference_mode():
-            output = self.model.generate(**self._inputs(ids), generation_config=config)
-        return self._finish(output, len(ids), config)
+        with self._admitted() as deadline:
+            if self._batched(preset):
+                job = self.scheduler.submit(Job(ids, config, deadline))
+                job.done.wait()
+                if job.error is not None:
+                    raise job.error
+                return self._finish(job.tokens, len(ids), config, job.cut)
+            stop = StoppingCriteriaList([CancelGeneration(threading.Event(), deadline)])
+            with self._one_at_a_time(deadline), torch.inference_mode():
+                output = self.model.generate(**self._inputs(ids), generation_config=config, stopping_criteria=stop)
+        return self._finish(output[0, len(ids):].tolist(), len(ids), config, time.monotonic() > deadline)
 
     def stream(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
-               max_turns: int | None = None, timeout: float = 120.0) -> Iterator[str]:
+               max_turns: int | None = None, timeout: float | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated; the generator's return value is the final ``Generation``.
 
         Beam-search presets cannot stream token by token: they yield the whole reply once. Closing the generator
-        early (a client disconnect) stops the generation at the next token and releases the lock.
+        early (a client disconnect) stops the generation at the next token and frees its slot (or the lock).
+        ``timeout``: the longest wait for the next piece (default: the request timeout + 30 s).
         """
         preset = get_preset(preset)
         if not preset.streams:
@@ -167,7 +224,35 @@ class ChatEngine:
             return result
         config = self.generation_config(preset)
         ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=timeout)
+        batched = self._batched(preset)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=not batched, skip_special_tokens=True,
+                                        timeout=timeout or self.admission.timeout + 30)
+        with self._admitted() as deadline:
+            if batched:
+                job = self.scheduler.submit(Job(ids, config, deadline, streamer=streamer))
+                try:
+                    shown, held, started = yield from shown_pieces(streamer)
+                finally:
+                    job.cancel.set()  # a client that went away frees its slot at the next step
+                job.done.wait()
+                error, new, cut = job.error, job.tokens, job.cut
+            else:
+                shown, held, started, error, new = yield from self._stream_alone(ids, config, streamer, deadline)
+                cut = time.monotonic() > deadline
+        if isinstance(error, EngineBusy):  # waited in the queue until its deadline: nothing was shown
+            raise error
+        if error is not None:
+            raise RuntimeError(f"generation failed: {error}") from error
+        result = self._finish(new, len(ids), config, cut)
+        if not started:
+            yield result.text
+        elif held and result.text.startswith("".join(shown)) and result.text != "".join(shown):
+            yield result.text[len("".join(shown)):]  # complete characters decoded together with a cut one
+        return result
+
+    def _stream_alone(self, ids: list[int], config: GenerationConfig, streamer: TextIteratorStreamer,
+                      deadline: float) -> Iterator[str]:
+        """``generate`` in a thread under the lock, streaming; returns (shown, held, started, error, new ids)."""
         box: dict[str, Any] = {}
         cancel = threading.Event()
 
@@ -176,41 +261,19 @@ class ChatEngine:
                 with torch.inference_mode():
                     box["output"] = self.model.generate(
                         **self._inputs(ids), generation_config=config, streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([CancelGeneration(cancel)]))
-            except BaseException as exc:  # surfaced to the consumer below
+                        stopping_criteria=StoppingCriteriaList([CancelGeneration(cancel, deadline)]))
+            except BaseException as exc:  # surfaced to the consumer
                 box["error"] = exc
                 streamer.end()
 
-        with self.lock:
+        with self._one_at_a_time(deadline):
             thread = threading.Thread(target=run, name="chat-generate", daemon=True)
             thread.start()
-            started, shown = False, []
-            spaces = ""  # trailing whitespace held back until more text comes (never at the end of a reply)
-            held = ""  # trailing U+FFFD: bytes of a character not complete yet (byte fallback): never shown
             try:
-                for piece in streamer:
-                    piece = held + piece
-                    kept = piece.rstrip("\ufffd")
-                    held, piece = piece[len(kept):], kept
-                    if not piece:
-                        continue
-                    if not started:
-                        piece = piece.lstrip()
-                        started = bool(piece)
-                    piece = spaces + piece  # whitespace is shown once text follows it: the reply is stripped
-                    body = piece.rstrip()
-                    spaces = piece[len(body):]
-                    if body:
-                        shown.append(body)
-                        yield body
+                shown, held, started = yield from shown_pieces(streamer)
             finally:
                 cancel.set()
                 thread.join()
-        if "error" in box:
-            raise RuntimeError(f"generation failed: {box['error']}") from box["error"]
-        result = self._finish(box["output"], len(ids), config)
-        if not started:
-            yield result.text
-        elif held and result.text.startswith("".join(shown)) and result.text != "".join(shown):
-            yield result.text[len("".join(shown)):]  # complete characters decoded together with a cut one
-        return result
+        new = box["output"][0, len(ids):].tolist() if "output" in box else []
+        return shown, held, started, box.get("error"), new
+

@@ -14,9 +14,9 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from chathuman_hf.chat import ChatEngine, ChatSession, get_preset
+from chathuman_hf.chat import ChatEngine, ChatSession, EngineBusy, get_preset
 from chathuman_hf.serving.errors import ApiError, check_unicode, install_error_handlers
-from chathuman_hf.serving.limits import BodySizeLimit
+from chathuman_hf.serving.limits import BodySizeLimit, WorkerThreads
 from chathuman_hf.serving.openai_api import make_openai_router
 from chathuman_hf.serving.schemas import ChatRequest, ChatResponse, ResetRequest
 from chathuman_hf.serving.store import SessionStore
@@ -34,17 +34,22 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                router: SkillRouter | None = None, use_skills: bool = True, max_turns: int | None = None,
                max_message_chars: int = 1000, session_ttl: float = 1800.0, max_sessions: int = 1000,
                device: str | None = None, title: str = "이랑 · 일상 대화 친구",
-               chat_template: str = "auto", max_body_bytes: int = 1 << 20) -> FastAPI:
+               chat_template: str = "auto", max_body_bytes: int = 1 << 20, max_batch_size: int = 1,
+               max_queue: int = 64, request_timeout: float = 120.0) -> FastAPI:
     """Build the app around a model directory or a loaded ``ChatEngine`` (one of them is required).
 
     Each visitor's history lives in its own ``ChatSession`` on the server (idle TTL ``session_ttl`` seconds, at
-    most ``max_sessions`` live); generation is serialised by the engine's lock. Request bodies over
-    ``max_body_bytes`` are refused (413) from their ``Content-Length``, before they are read.
+    most ``max_sessions`` live). Replies are decoded ``max_batch_size`` at a time (1: one after another), at most
+    ``max_queue`` more wait, each for ``request_timeout`` seconds; past that a request gets 503 with ``Retry-After``
+    (the limits of a loaded ``engine`` are its own). Request bodies over ``max_body_bytes`` are refused (413) from
+    their ``Content-Length``, before they are read.
     """
     if engine is None:
         if model_dir is None:
             raise ValueError("create_app needs model_dir (a saved chat model directory) or engine.")
-        engine = ChatEngine.from_pretrained(model_dir, device=device, chat_template=chat_template)
+        engine = ChatEngine.from_pretrained(model_dir, device=device, chat_template=chat_template,
+                                            max_batch_size=max_batch_size, max_queue=max_queue,
+                                            request_timeout=request_timeout)
     if use_skills and router is None:
         router = build_router(skills)
     base_preset = get_preset(preset, **(preset_overrides or {}))
@@ -58,6 +63,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     app.state.engine, app.state.store, app.state.router = engine, store, router
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(WorkerThreads, threads=engine.admission.capacity + 32)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     catalog = router.catalog() if router is not None else []
@@ -90,8 +96,11 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok", "model": engine.name, "sessions": len(store), "preset": base_preset.name}
+    async def healthz() -> dict:  # async: answers at once even when every worker thread waits on the model
+        load = engine.load()
+        return {"status": "ok", "model": engine.name, "sessions": len(store), "preset": base_preset.name,
+                "max_batch_size": load["max_batch_size"], "batch_occupancy": load["running"],
+                "queue_depth": load["queued"], "max_queue": load["max_queue"], "refused": load["refused"]}
 
     @app.post("/api/chat", response_model=ChatResponse)
     def chat(body: ChatRequest) -> ChatResponse:
@@ -100,6 +109,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         with entry.lock:
             try:
                 reply = entry.session.reply(text)
+            except EngineBusy:
+                raise  # 503 + Retry-After (install_error_handlers)
             except Exception as exc:
                 logger.exception("generation failed for session %s", session_id)
                 raise ApiError(500, f"Generation failed: {exc}", type="server_error") from exc
@@ -120,6 +131,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                 try:
                     for piece in pieces:
                         yield event({"type": "delta", "text": piece})
+                except EngineBusy:
+                    raise  # raised before the first event: EventStreamResponse answers 503 + Retry-After
                 except Exception as exc:
                     logger.exception("generation failed for session %s", session_id)
                     yield event({"type": "error", "message": f"Generation failed: {exc}"})

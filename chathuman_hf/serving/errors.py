@@ -7,17 +7,30 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from chathuman_hf.chat import EngineBusy
+
 
 class ApiError(Exception):
     """An error answered to the client with ``status`` and a message saying what to fix."""
 
     def __init__(self, status: int, message: str, *, param: str | None = None,
-                 type: str = "invalid_request_error") -> None:  # noqa: A002 (OpenAI's field name)
+                 type: str = "invalid_request_error",  # noqa: A002 (OpenAI's field name)
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.type = type
+        self.headers = headers
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(error_body(self.message, self.type, self.param), status_code=self.status,
+                            headers=self.headers)
+
+
+def busy_error(exc: EngineBusy) -> ApiError:
+    """The engine is full: 503 with ``Retry-After`` (seconds), which clients and load balancers honour."""
+    return ApiError(503, str(exc), type="server_busy", headers={"Retry-After": str(exc.retry_after)})
 
 
 def error_body(message: str, type: str = "invalid_request_error", param: str | None = None) -> dict:  # noqa: A002
@@ -58,7 +71,11 @@ def check_unicode(text: str, param: str) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.message, exc.type, exc.param), status_code=exc.status)
+        return exc.response()
+
+    @app.exception_handler(EngineBusy)
+    async def engine_busy(_request: Request, exc: EngineBusy) -> JSONResponse:
+        return busy_error(exc).response()
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

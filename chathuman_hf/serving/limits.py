@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
+
 from chathuman_hf.serving.errors import error_body
 
 
@@ -31,4 +33,20 @@ class BodySizeLimit:
                     (b"connection", b"close")]})
                 await send({"type": "http.response.body", "body": body})
                 return
+        await self.app(scope, receive, send)
+
+
+class WorkerThreads:
+    """Pure ASGI middleware raising anyio's worker-thread limit (40 by default) to ``threads`` in the serving loop:
+    a blocking request and each streaming reply hold a worker thread while they wait for the model, so with 40 the
+    41st waiter would queue unseen, before the engine's own bounded queue and its 503."""
+
+    def __init__(self, app: Any, threads: int) -> None:
+        self.app = app
+        self.threads = threads
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        if limiter.total_tokens < self.threads:
+            limiter.total_tokens = self.threads
         await self.app(scope, receive, send)

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from chathuman_hf.chat import ChatEngine, GenerationPreset
+from chathuman_hf.chat import ChatEngine, EngineBusy, GenerationPreset
 from chathuman_hf.serving.errors import ApiError, check_unicode, error_body
 from chathuman_hf.serving.request_checks import StopStream, check_template_accepts, cut_at_stop, stop_strings
 from chathuman_hf.serving.schemas import ChatCompletionRequest
@@ -101,6 +101,8 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             else:
                 try:
                     result = engine.generate(messages, chosen, max_turns=max_turns)
+                except EngineBusy:
+                    raise  # 503 + Retry-After (install_error_handlers)
                 except Exception as exc:
                     raise ApiError(500, f"Generation failed: {exc}", type="server_error") from exc
                 content, finish = result.text, result.finish_reason
@@ -124,15 +126,16 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
         def events() -> Iterator[str]:
-            yield chunk({"role": "assistant", "content": ""})
             cutter, shown = StopStream(stops), []
             if skill is not None:
+                yield chunk({"role": "assistant", "content": ""})
                 shown.append(cutter.feed(skill.text) + cutter.flush())
                 yield chunk({"content": shown[-1]})
                 finish, usage = "stop", (count(messages[-1]["content"]), count(shown[-1]))
             else:
                 pieces = engine.stream(messages, chosen, max_turns=max_turns)
                 result = None
+                started = False  # the role chunk goes with the first piece: a full engine is a 503 before it
                 try:
                     while not cutter.stopped:
                         try:
@@ -140,16 +143,23 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                         except StopIteration as stop:
                             result = stop.value
                             break
+                        if not started:
+                            started = True
+                            yield chunk({"role": "assistant", "content": ""})
                         piece = cutter.feed(piece)
                         if piece:
                             shown.append(piece)
                             yield chunk({"content": piece})
+                except EngineBusy:
+                    raise  # before any chunk (admission comes first): EventStreamResponse answers 503
                 except Exception as exc:  # headers are sent: report in-band, as OpenAI does
                     yield f"data: {json.dumps(error_body(f'Generation failed: {exc}', 'server_error'))}\n\n"
                     yield "data: [DONE]\n\n"
                     return
                 finally:
                     pieces.close()  # a client that went away (or a stop string) stops the generation, frees the model
+                if not started:
+                    yield chunk({"role": "assistant", "content": ""})
                 rest = cutter.flush()
                 if rest:
                     shown.append(rest)

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator
+from itertools import chain
 from typing import Any
 
 import anyio
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool
 
+from chathuman_hf.chat import EngineBusy
+from chathuman_hf.serving.errors import ApiError, busy_error
+
+_END = object()
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -19,7 +25,10 @@ def _close(source: Generator) -> None:
 
 
 class EventStreamResponse(StreamingResponse):
-    """``text/event-stream`` over a sync generator that is closed when the response ends, however it ends."""
+    """``text/event-stream`` over a sync generator that is closed when the response ends, however it ends.
+
+    The first event is produced before the headers are sent, so an ``ApiError`` or ``EngineBusy`` raised before
+    it is answered with its own status (a full server: 503 with ``Retry-After``), not inside a 200 stream."""
 
     def __init__(self, source: Generator[str, None, None], **kwargs: Any) -> None:
         self.source = source
@@ -28,6 +37,13 @@ class EventStreamResponse(StreamingResponse):
 
     async def __call__(self, scope, receive, send) -> None:
         try:
+            try:
+                first = await anyio.to_thread.run_sync(next, self.source, _END)
+            except EngineBusy as exc:
+                return await busy_error(exc).response()(scope, receive, send)
+            except ApiError as exc:
+                return await exc.response()(scope, receive, send)
+            self.body_iterator = iterate_in_threadpool(chain([] if first is _END else [first], self.source))
             await super().__call__(scope, receive, send)
         finally:
             with anyio.CancelScope(shield=True):
