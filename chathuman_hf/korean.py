@@ -28,6 +28,8 @@ POLITE_WORDS = frozenset({"네", "넵", "넹", "예", "옙", "아니요", "아�
 PLAIN_WORDS = frozenset(
     {"응", "응응", "웅", "엉", "어", "ㅇㅇ", "ㅇㅋ", "아니", "안녕", "그래", "그치", "그렇지", "오키", "콜"}
 )
+# The system message that asks for a level (``--speech_level_control`` in training, ``--speech_level`` in chat).
+LEVEL_INSTRUCTIONS = {PLAIN: "반말로 대답해.", POLITE: "존댓말로 대답해."}
 # Kiwi tags that never end a sentence: punctuation, symbols, emoticons, foreign/hanja/numbers
 _SKIP_TAGS = ("SF", "SP", "SS", "SSO", "SSC", "SE", "SO", "SW", "SWK", "SB", "SL", "SH", "SN", "W_")
 
@@ -97,6 +99,18 @@ def speech_level(text: str) -> str:
     if not text.strip():
         return UNDETERMINED
     return speech_level_of_tokens(text, kiwi().tokenize(text))
+
+
+def with_level_instruction(messages: list[dict[str, str]], level: str | None) -> list[dict[str, str]]:
+    """``messages`` with the instruction for ``level`` as the leading system message (appended on its own line to
+    a system message already there); ``None``/``undetermined``: unchanged. The one place the instruction enters."""
+    if level not in LEVEL_INSTRUCTIONS:
+        return list(messages)
+    instruction = LEVEL_INSTRUCTIONS[level]
+    if messages and messages[0]["role"] == "system":
+        head = messages[0]["content"]
+        return [{"role": "system", "content": f"{head}\n{instruction}" if head else instruction}, *messages[1:]]
+    return [{"role": "system", "content": instruction}, *messages]
 
 
 def morphemes(text: str) -> list[str]:
