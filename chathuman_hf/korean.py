@@ -30,6 +30,8 @@ PLAIN_WORDS = frozenset(
 )
 # The system message that asks for a level (``--speech_level_control`` in training, ``--speech_level`` in chat).
 LEVEL_INSTRUCTIONS = {PLAIN: "반말로 대답해.", POLITE: "존댓말로 대답해."}
+MIRROR = "mirror"  # chat time: answer at the level of the user's last message
+SPEECH_LEVEL_CHOICES = ("none", PLAIN, POLITE, MIRROR)
 # Kiwi tags that never end a sentence: punctuation, symbols, emoticons, foreign/hanja/numbers
 _SKIP_TAGS = ("SF", "SP", "SS", "SSO", "SSC", "SE", "SO", "SW", "SWK", "SB", "SL", "SH", "SN", "W_")
 
@@ -111,6 +113,34 @@ def with_level_instruction(messages: list[dict[str, str]], level: str | None) ->
         head = messages[0]["content"]
         return [{"role": "system", "content": f"{head}\n{instruction}" if head else instruction}, *messages[1:]]
     return [{"role": "system", "content": instruction}, *messages]
+
+
+def without_level_instruction(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``messages`` with any level instruction taken out of the leading system message (dropped when left empty)."""
+    if not messages or messages[0]["role"] != "system":
+        return list(messages)
+    lines = [line for line in messages[0]["content"].split("\n") if line not in LEVEL_INSTRUCTIONS.values()]
+    head = [{"role": "system", "content": "\n".join(lines)}] if any(line.strip() for line in lines) else []
+    return [*head, *messages[1:]]
+
+
+def parse_speech_level(value: str | None) -> str | None:
+    """``plain``/``polite``/``mirror`` from a chat option or request field; ``None``/``none``: no instruction."""
+    key = (value or "none").strip().lower()
+    if key not in SPEECH_LEVEL_CHOICES:
+        raise ValueError(f"speech_level must be one of {', '.join(SPEECH_LEVEL_CHOICES)}, got {value!r}")
+    return None if key == "none" else key
+
+
+def requested_level(messages: list[dict[str, str]], choice: str | None) -> str | None:
+    """The level a reply to ``messages`` is asked for: ``choice``, or with ``mirror`` the level of the last user
+    message that has one (``None`` when none has)."""
+    if choice != MIRROR:
+        return choice
+    for message in reversed(messages):
+        if message["role"] == "user" and (level := speech_level(message["content"])) != UNDETERMINED:
+            return level
+    return None
 
 
 def morphemes(text: str) -> list[str]:

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                      skills=skills, use_skills=not model_args.no_skills, max_turns=model_args.max_turns,
                      max_message_chars=serve_args.max_message_chars, session_ttl=serve_args.session_ttl,
                      max_sessions=serve_args.max_sessions, device=model_args.device,
-                     chat_template=model_args.chat_template)
+                     chat_template=model_args.chat_template, speech_level=model_args.speech_level)
     if serve_args.host not in {"127.0.0.1", "localhost", "::1"}:
         logger.warning("Binding %s: the chat is reachable from other machines.", serve_args.host)
     logger.info("Chat page on http://%s:%d  (OpenAI API: /v1/chat/completions)", serve_args.host, serve_args.port)
