@@ -24,6 +24,9 @@ PLAIN_PHRASES = (
     ("안녕히 주무세요", "잘 자"), ("안녕히 계세요", "잘 있어"), ("안녕히 가세요", "잘 가"), ("안녕하세요", "안녕"),
     ("주무세요", "자"), ("드세요", "먹어"), ("계세요", "있어"), ("죄송합니다", "미안해"), ("죄송해요", "미안해"),
 )
+# With 께서/님 in the text the subject is likely a third person whose honorific stays (할머니께서 주무셔).
+THIRD_PERSON_PHRASES = (("안녕하세요", "안녕"), ("주무세요", "주무셔"), ("드세요", "드셔"), ("계세요", "계셔"),
+                        ("죄송합니다", "미안해"), ("죄송해요", "미안해"))
 POLITE_PHRASES = (("잘 자", "안녕히 주무세요"), ("미안해", "죄송해요"))
 # Final endings (Kiwi EF forms, after 요 is stripped where that is the whole rule) and their counterparts.
 TO_PLAIN = {
@@ -61,7 +64,9 @@ def convert(text: str, level: str) -> str:
     """``text`` rewritten at ``level`` (``plain`` or ``polite``); text already at that level comes back unchanged."""
     if level not in (PLAIN, POLITE):
         raise ValueError(f"level must be {PLAIN!r} or {POLITE!r}, got {level!r}")
-    for before, after in PLAIN_PHRASES if level == PLAIN else POLITE_PHRASES:
+    phrases = POLITE_PHRASES if level == POLITE else THIRD_PERSON_PHRASES if any(
+        marker in text for marker in ("께서", "님")) else PLAIN_PHRASES
+    for before, after in phrases:
         text = _swap_phrase(text, before, after)
     if not text.strip():
         return text
@@ -107,9 +112,11 @@ def _sentence_edits(sentence: list[Any], level: str) -> list[tuple[int, int, str
     morphs: list[list[tuple[str, str]]] = [[(t.form, t.tag)] for t in words]
     changed = [False] * len(words)
 
-    def put(i: int, form: str | None, extra: tuple[str, str] | None = None) -> None:
-        """Morpheme ``i`` becomes ``form`` (same tag; ``None``: removed), optionally followed by ``extra``."""
-        morphs[i] = ([(form, words[i].tag)] if form is not None else []) + ([extra] if extra else [])
+    def put(i: int, form: str | None, extra: tuple[str, str] | None = None,
+            before: tuple[str, str] | None = None) -> None:
+        """Morpheme ``i`` becomes ``form`` (same tag; ``None``: removed), between ``before`` and ``extra``."""
+        morphs[i] = ([before] if before else []) + ([(form, words[i].tag)] if form is not None else []) + (
+            [extra] if extra else [])
         changed[i] = True
 
     pronouns, answers = (PLAIN_PRONOUNS, PLAIN_ANSWERS) if level == PLAIN else (POLITE_PRONOUNS, POLITE_ANSWERS)
@@ -138,13 +145,16 @@ def _plain_ending(words: list[Any], e: int, put: Any) -> None:
     if form == "요" and tag in ("JX", "EF"):
         put(e, None)
         return
-    if form in TO_PLAIN:
+    third_person = any((t.form, t.tag) in THIRD_PERSON for t in words[:e])
+    if form in ("세요", "으세요") and third_person:
+        put(e, "어", before=("시", "EP"))  # 선생님께서 오세요 → 선생님께서 오셔: the 시 folded into 세요 stays
+    elif form in TO_PLAIN:
         put(e, TO_PLAIN[form])
     elif form.endswith("요") and len(form) > 1:
         put(e, form[:-1])
     else:
         return  # already plain
-    if any((t.form, t.tag) in THIRD_PERSON for t in words[:e]):
+    if third_person:
         return  # 교수님께서 오셨어요: the 시 honours a third person, not the listener
     for i in range(e - 1, -1, -1):
         t = words[i]
