@@ -113,9 +113,10 @@ def test_options_and_report(tmp_path):
 
 def test_prepare_writes_levels_and_counts(repo_root, tmp_path):
     data = tmp_path / "d.jsonl"
-    data.write_text("\n".join(json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant",
-                                          "content": a}]}, ensure_ascii=False)
-                              for q, a in [("밥 먹었어?", "응 먹었어"), ("피곤해", "푹 쉬세요.")]) + "\n", encoding="utf-8")
+    pairs = [("밥 먹었어?", "응 먹었어"), ("피곤해", "푹 쉬세요.")]
+    lines = [json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
+                        ensure_ascii=False) for q, a in pairs]
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, str(repo_root / "recipes/prepare.py"), "--data", str(data), "--output",
                            str(out), "--speech_levels"], capture_output=True, text=True, timeout=300, cwd=repo_root)
