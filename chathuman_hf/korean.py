@@ -55,20 +55,28 @@ def _sentences(tokens: Iterable[Any]) -> list[list[Any]]:
     return [groups[k] for k in sorted(groups)]
 
 
+def ending_index(words: list[Any]) -> int | None:
+    """Index of the final ending among a sentence's ``words`` (tokens without punctuation), None when none."""
+    for i in range(len(words) - 1, -1, -1):
+        tag, last = words[i].tag, i == len(words) - 1
+        if tag == "EF" or (tag == "EC" and last) or (words[i].form == "요" and tag in ("JX", "EF")):
+            return i
+        if words[i].form == "요" and tag == "MM" and last and i > 0 and words[i - 1].tag == "EC":
+            return i  # Kiwi reads the 요 of 하면요 as a determiner (MM)
+    return None
+
+
 def _sentence_level(tokens: list[Any]) -> str | None:
     """The level of one sentence from its final ending, or None when it has none."""
     words = [t for t in tokens if not t.tag.startswith(_SKIP_TAGS)]
-    ending = None
-    for i in range(len(words) - 1, -1, -1):
-        tag = words[i].tag
-        if tag == "EF" or (tag == "EC" and i == len(words) - 1) or (words[i].form == "요" and tag in ("JX", "EF")):
-            ending = i
-            break
+    ending = ending_index(words)
     if ending is None:
         return None
-    if any(t.form == "요" and t.tag in ("JX", "EF") for t in words[ending:]):
+    if any(t.form == "요" and t.tag in ("JX", "EF", "MM") for t in words[ending:]):
         return POLITE
     form = words[ending].form
+    if form in ("니까", "으니까"):
+        return PLAIN  # 하니까 is 반말 though 니까 also ends 합니까 (ᆸ니까/습니까)
     return POLITE if form.endswith(POLITE_ENDING_SUFFIXES) else PLAIN
 
 

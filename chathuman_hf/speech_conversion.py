@@ -17,7 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from chathuman_hf.korean import _SKIP_TAGS, PLAIN, POLITE, _sentences, kiwi
+from chathuman_hf.korean import (
+    _SKIP_TAGS,
+    PLAIN,
+    POLITE,
+    POLITE_ENDING_SUFFIXES,
+    _sentences,
+    ending_index,
+    kiwi,
+)
 
 # Whole phrases Kiwi mis-analyses (드세요 → 드세/VA) or whose counterpart is another word; applied before analysis.
 PLAIN_PHRASES = (
@@ -32,12 +40,14 @@ POLITE_PHRASES = (("잘 자", "안녕히 주무세요"), ("미안해", "죄송�
 TO_PLAIN = {
     "세요": "어", "으세요": "어", "에요": "야", "예요": "야", "ᆸ니다": "어", "습니다": "어", "ᆸ니까": "어",
     "습니까": "어", "ᆸ시오": "어", "으십시오": "어", "십시오": "어", "ᆸ시다": "자", "읍시다": "자", "죠": "지",
-    "지요": "지", "군요": "구나", "나요": "어", "ᆫ가요": "어", "은가요": "어", "는가요": "어",
+    "지요": "지", "군요": "구나", "나요": "어", "ᆫ가요": "어", "은가요": "어", "는가요": "어", "답니다": "어",
+    "ᆫ답니다": "어", "는답니다": "어", "랍니다": "야",
 }
 TO_POLITE = {
     "어": "어요", "아": "어요", "여": "어요", "다": "어요", "ᆫ다": "어요", "는다": "어요", "니": "어요",
     "냐": "어요", "느냐": "어요", "으냐": "어요", "나": "어요", "자": "어요", "지": "죠", "네": "네요",
-    "구나": "군요", "군": "군요", "어라": "세요", "아라": "세요", "거라": "세요", "렴": "세요", "으렴": "세요",
+    "구나": "군요", "군": "군요", "ᆷ": "어요", "음": "어요",
+    "어라": "세요", "아라": "세요", "거라": "세요", "렴": "세요", "으렴": "세요",
 }
 COPULA_POLITE = "에요"  # 이다/아니다 + a plain declarative or question: 학생이야 → 학생이에요, 거야 → 거예요
 PLAIN_PRONOUNS = {"저": "나", "저희": "우리"}
@@ -93,15 +103,6 @@ def _swap_phrase(text: str, before: str, after: str) -> str:
     return "".join(out) + text[i:]
 
 
-def _ending_index(words: list[Any]) -> int | None:
-    """Index of the sentence's final ending among ``words`` (as the speech-level classifier finds it)."""
-    for i in range(len(words) - 1, -1, -1):
-        tag = words[i].tag
-        if tag == "EF" or (tag == "EC" and i == len(words) - 1) or (words[i].form == "요" and tag in ("JX", "EF")):
-            return i
-    return None
-
-
 def _has_coda(syllable: str) -> bool:
     return "가" <= syllable <= "힣" and (ord(syllable) - 0xAC00) % 28 != 0
 
@@ -125,7 +126,7 @@ def _sentence_edits(sentence: list[Any], level: str) -> list[tuple[int, int, str
             put(i, pronouns[t.form])
         elif t.tag == "IC" and t.form in answers:
             put(i, answers[t.form])
-    e = _ending_index(words)
+    e = ending_index(words)
     if e is not None:
         (_plain_ending if level == PLAIN else _polite_ending)(words, e, put)
     elif level == POLITE and words and words[-1].tag.startswith(("N", "J", "MAG")) and not changed[-1]:
@@ -142,7 +143,7 @@ def _sentence_edits(sentence: list[Any], level: str) -> list[tuple[int, int, str
 def _plain_ending(words: list[Any], e: int, put: Any) -> None:
     """Polite → plain at ending ``e``: strip 요 or swap the ending; drop the listener's honorific 시."""
     form, tag = words[e].form, words[e].tag
-    if form == "요" and tag in ("JX", "EF"):
+    if form == "요" and tag in ("JX", "EF", "MM"):
         put(e, None)
         return
     third_person = any((t.form, t.tag) in THIRD_PERSON for t in words[:e])
@@ -152,6 +153,8 @@ def _plain_ending(words: list[Any], e: int, put: Any) -> None:
         put(e, TO_PLAIN[form])
     elif form.endswith("요") and len(form) > 1:
         put(e, form[:-1])
+    elif tag == "EF" and form.endswith(("니다", "니까")):
+        put(e, "어")
     else:
         return  # already plain
     if third_person:
@@ -169,10 +172,11 @@ def _plain_ending(words: list[Any], e: int, put: Any) -> None:
 def _polite_ending(words: list[Any], e: int, put: Any) -> None:
     """Plain → polite at ending ``e``: 어 → 어요, 야 → 에요, 지 → 죠, 어라 → 세요, a connective + 요, …"""
     form, tag = words[e].form, words[e].tag
-    if (form == "요" and tag in ("JX", "EF")) or form.endswith(("요", "죠", "니다", "니까", "시오", "시다", "소서")):
+    if (form == "요" and tag in ("JX", "EF", "MM")) or (
+            form.endswith(POLITE_ENDING_SUFFIXES) and form not in ("니까", "으니까")):
         return  # already polite
     before = words[e - 1] if e > 0 else None
-    if before is not None and before.tag in ("VCP", "VCN") and form in ("야", "다", "니", "냐", "어", "지"):
+    if before is not None and before.tag in ("VCP", "VCN") and form in ("야", "다", "니", "냐", "어", "지", "ᆷ"):
         noun = words[e - 2].form if e > 1 and before.tag == "VCP" else ""
         put(e, "예요" if noun and not _has_coda(noun[-1]) else COPULA_POLITE)
     elif form in TO_POLITE and (tag == "EF" or form in ("다", "니", "냐")):
