@@ -135,7 +135,7 @@ def _sentence_edits(sentence: list[Any], level: str) -> list[tuple[int, int, str
     for wp in sorted({words[i].word_position for i in range(len(words)) if changed[i]}):
         idx = [i for i in range(len(words)) if words[i].word_position == wp]
         start, end = min(words[i].start for i in idx), max(words[i].end for i in idx)
-        parts = [m for i in idx for m in morphs[i]]
+        parts = [(form, tag, False) for i in idx for form, tag in morphs[i]]  # one word: no space inside
         edits.append((start, end, kiwi().join(parts) if parts else ""))
     return edits
 
@@ -150,7 +150,9 @@ def _plain_ending(words: list[Any], e: int, put: Any) -> None:
     if form in ("세요", "으세요") and third_person:
         put(e, "어", before=("시", "EP"))  # 선생님께서 오세요 → 선생님께서 오셔: the 시 folded into 세요 stays
     elif form in TO_PLAIN:
-        put(e, TO_PLAIN[form])
+        plain = TO_PLAIN[form]
+        copula = e > 0 and words[e - 1].tag in ("VCP", "VCN") and plain == "어"
+        put(e, "야" if copula else plain)  # 신뢰입니다 → 신뢰야, not 신뢰어
     elif form.endswith("요") and len(form) > 1:
         put(e, form[:-1])
     elif tag == "EF" and form.endswith(("니다", "니까")):
