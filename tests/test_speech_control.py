@@ -210,9 +210,13 @@ def test_chat_cli_speech_level(repo_root, tiny_model_dir):
                         timeout=300, cwd=repo_root)
     assert ok.returncode == 0, ok.stderr
     assert len(ok.stdout.splitlines()) == 1
-    bad = subprocess.run([*cmd, "--speech_level", "formal"], input="", capture_output=True, text=True, timeout=300,
-                         cwd=repo_root)
-    assert bad.returncode == 2 and "formal" in bad.stderr
+    from transformers import HfArgumentParser
+
+    from chathuman_hf.chat.options import ChatModelArguments
+
+    with pytest.raises(SystemExit) as exit_info:  # argparse choices: exit 2 with the allowed values
+        HfArgumentParser(ChatModelArguments).parse_args_into_dataclasses(["--model", "m", "--speech_level", "formal"])
+    assert exit_info.value.code == 2
 
 
 def test_speech_control_metric_on_a_tiny_model(tiny_model_dir):
