@@ -170,6 +170,11 @@ class ChatArguments:
         default=True,
         metadata={"help": "Rank replies at every evaluation; false: only in the evaluation after training (cheaper)."},
     )
+    speech_control_prompts: int = field(
+        default=100,
+        metadata={"help": "Held-out prompts answered once per level (반말, 존댓말) for eval_speech_control_* in the "
+                  "evaluation after training, when the data carries --speech_level_control instructions; 0 = off."},
+    )
 
     def __post_init__(self) -> None:
         if self.label_mode not in LABEL_MODE_NAMES:

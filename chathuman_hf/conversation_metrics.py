@@ -10,7 +10,10 @@ Keys (prefixed ``eval_`` in training evaluations):
 - ``speech_agreement``: share of replies whose speech level (``chathuman_hf.korean``) equals the reference
   reply's, over pairs where both are determined; ``speech_undetermined_share``: the share of pairs left out;
 - ``context_sensitivity``: distinct replies / replies (1.0: a different answer to every prompt; 1/N: the same
-  answer to everything).
+  answer to everything);
+- ``speech_control_plain``/``_polite`` (models trained with ``--speech_level_control``, after training): greedy
+  replies to held-out prompts asked for 반말 / 존댓말 by the system message; the share at the asked level over the
+  replies whose level is determined, with ``speech_control_{level}_undetermined`` the share left out.
 """
 
 from __future__ import annotations
@@ -87,6 +90,38 @@ def reply_metrics(
     return out
 
 
+def level_prompts(dialogues: Any, n: int) -> list[Messages]:
+    """``n`` held-out prompts (as ``evaluation.health_prompts``) without their level instruction, or ``[]`` when
+    the dialogues carry none (the model was not trained with ``--speech_level_control``)."""
+    from chathuman_hf.evaluation import health_prompts
+    from chathuman_hf.korean import without_level_instruction
+
+    if n <= 0:
+        return []
+    prompts = health_prompts(dialogues, n)
+    stripped = [without_level_instruction(p) for p in prompts]
+    return stripped if any(len(a) != len(b) or a != b for a, b in zip(prompts, stripped, strict=True)) else []
+
+
+def speech_control(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[Messages], *,
+                   max_turns: int | None = None, max_prompt_tokens: int | None = None) -> dict[str, float]:
+    """Per level: greedy replies to ``prompts`` with that level's instruction; the share at it (undetermined apart)."""
+    from chathuman_hf.evaluation import generate_replies
+    from chathuman_hf.korean import PLAIN, POLITE, UNDETERMINED, speech_level, with_level_instruction
+
+    out: dict[str, float] = {}
+    for level in (PLAIN, POLITE):
+        asked = [with_level_instruction(p, level) for p in prompts]
+        _, _, texts = generate_replies(model, tokenizer, asked, max_turns=max_turns,
+                                       max_prompt_tokens=max_prompt_tokens)
+        levels = [speech_level(t) for t in texts]
+        judged = [lv for lv in levels if lv != UNDETERMINED]
+        out[f"speech_control_{level}"] = sum(lv == level for lv in judged) / len(judged) if judged else float("nan")
+        out[f"speech_control_{level}_undetermined"] = (len(levels) - len(judged)) / len(levels) if levels else 0.0
+    out["speech_control_prompts"] = len(prompts)
+    return out
+
+
 def reference_replies(dialogues: Any, prompts: list[Messages]) -> list[str]:
     """The held-out reply that followed each prompt of ``evaluation.health_prompts`` (same dialogues, same order)."""
     refs = []
@@ -124,15 +159,18 @@ class ConversationEval:
     batch_size: int = 64
     selection_every_eval: bool = True  # False: response selection only once ``final`` is set (after training)
     final: bool = False
+    control_prompts: list[Messages] = field(default_factory=list)  # speech control, once ``final`` is set
 
     @classmethod
     def from_dialogues(cls, dialogues: Any, prompts: list[Messages], *, contexts: int = 200, seed: int = 0,
                        max_length: int = 256, max_turns: int | None = None,
-                       selection_every_eval: bool = True) -> ConversationEval:
-        """References for ``prompts`` and ``contexts`` response-selection items (19 distractors, ``seed``)."""
+                       selection_every_eval: bool = True, control_prompts: int = 0) -> ConversationEval:
+        """References for ``prompts``, ``contexts`` response-selection items (19 distractors, ``seed``) and up to
+        ``control_prompts`` speech-control prompts (when the dialogues carry level instructions)."""
         return cls(references=reference_replies(dialogues, prompts),
                    selection=selection_items(dialogues, contexts=contexts, seed=seed),
-                   max_length=max_length, max_turns=max_turns, selection_every_eval=selection_every_eval)
+                   max_length=max_length, max_turns=max_turns, selection_every_eval=selection_every_eval,
+                   control_prompts=level_prompts(dialogues, control_prompts) if kiwi_available() else [])
 
     def compute(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[Messages],
                 replies: list[str]) -> dict[str, float]:
@@ -148,6 +186,13 @@ class ConversationEval:
         if self.selection_every_eval or self.final:
             out.update(response_selection(model, tokenizer, self.selection, max_length=self.max_length,
                                           max_turns=self.max_turns, batch_size=self.batch_size))
+        if self.final and self.control_prompts:
+            from chathuman_hf.tokenization import CHAT_SAMPLING
+            from chathuman_hf.window import MIN_PROMPT_TOKENS
+
+            room = max(self.max_length - CHAT_SAMPLING["max_new_tokens"], MIN_PROMPT_TOKENS)
+            out.update(speech_control(model, tokenizer, self.control_prompts, max_turns=self.max_turns,
+                                      max_prompt_tokens=room))
         return out
 
 

@@ -28,6 +28,10 @@ POLITE_WORDS = frozenset({"네", "넵", "넹", "예", "옙", "아니요", "아�
 PLAIN_WORDS = frozenset(
     {"응", "응응", "웅", "엉", "어", "ㅇㅇ", "ㅇㅋ", "아니", "안녕", "그래", "그치", "그렇지", "오키", "콜"}
 )
+# The system message that asks for a level (``--speech_level_control`` in training, ``--speech_level`` in chat).
+LEVEL_INSTRUCTIONS = {PLAIN: "반말로 대답해.", POLITE: "존댓말로 대답해."}
+MIRROR = "mirror"  # chat time: answer at the level of the user's last message
+SPEECH_LEVEL_CHOICES = ("none", PLAIN, POLITE, MIRROR)
 # Kiwi tags that never end a sentence: punctuation, symbols, emoticons, foreign/hanja/numbers
 _SKIP_TAGS = ("SF", "SP", "SS", "SSO", "SSC", "SE", "SO", "SW", "SWK", "SB", "SL", "SH", "SN", "W_")
 
@@ -51,20 +55,28 @@ def _sentences(tokens: Iterable[Any]) -> list[list[Any]]:
     return [groups[k] for k in sorted(groups)]
 
 
+def ending_index(words: list[Any]) -> int | None:
+    """Index of the final ending among a sentence's ``words`` (tokens without punctuation), None when none."""
+    for i in range(len(words) - 1, -1, -1):
+        tag, last = words[i].tag, i == len(words) - 1
+        if tag == "EF" or (tag == "EC" and last) or (words[i].form == "요" and tag in ("JX", "EF")):
+            return i
+        if words[i].form == "요" and tag == "MM" and last and i > 0 and words[i - 1].tag == "EC":
+            return i  # Kiwi reads the 요 of 하면요 as a determiner (MM)
+    return None
+
+
 def _sentence_level(tokens: list[Any]) -> str | None:
     """The level of one sentence from its final ending, or None when it has none."""
     words = [t for t in tokens if not t.tag.startswith(_SKIP_TAGS)]
-    ending = None
-    for i in range(len(words) - 1, -1, -1):
-        tag = words[i].tag
-        if tag == "EF" or (tag == "EC" and i == len(words) - 1) or (words[i].form == "요" and tag in ("JX", "EF")):
-            ending = i
-            break
+    ending = ending_index(words)
     if ending is None:
         return None
-    if any(t.form == "요" and t.tag in ("JX", "EF") for t in words[ending:]):
+    if any(t.form == "요" and t.tag in ("JX", "EF", "MM") for t in words[ending:]):
         return POLITE
     form = words[ending].form
+    if form in ("니까", "으니까"):
+        return PLAIN  # 하니까 is 반말 though 니까 also ends 합니까 (ᆸ니까/습니까)
     return POLITE if form.endswith(POLITE_ENDING_SUFFIXES) else PLAIN
 
 
@@ -97,6 +109,46 @@ def speech_level(text: str) -> str:
     if not text.strip():
         return UNDETERMINED
     return speech_level_of_tokens(text, kiwi().tokenize(text))
+
+
+def with_level_instruction(messages: list[dict[str, str]], level: str | None) -> list[dict[str, str]]:
+    """``messages`` with the instruction for ``level`` as the leading system message (appended on its own line to
+    a system message already there); ``None``/``undetermined``: unchanged. The one place the instruction enters."""
+    if level not in LEVEL_INSTRUCTIONS:
+        return list(messages)
+    instruction = LEVEL_INSTRUCTIONS[level]
+    if messages and messages[0]["role"] == "system":
+        head = messages[0]["content"]
+        return [{"role": "system", "content": f"{head}\n{instruction}" if head else instruction}, *messages[1:]]
+    return [{"role": "system", "content": instruction}, *messages]
+
+
+def without_level_instruction(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """``messages`` with any level instruction taken out of the leading system message (dropped when left empty)."""
+    if not messages or messages[0]["role"] != "system":
+        return list(messages)
+    lines = [line for line in messages[0]["content"].split("\n") if line not in LEVEL_INSTRUCTIONS.values()]
+    head = [{"role": "system", "content": "\n".join(lines)}] if any(line.strip() for line in lines) else []
+    return [*head, *messages[1:]]
+
+
+def parse_speech_level(value: str | None) -> str | None:
+    """``plain``/``polite``/``mirror`` from a chat option or request field; ``None``/``none``: no instruction."""
+    key = (value or "none").strip().lower()
+    if key not in SPEECH_LEVEL_CHOICES:
+        raise ValueError(f"speech_level must be one of {', '.join(SPEECH_LEVEL_CHOICES)}, got {value!r}")
+    return None if key == "none" else key
+
+
+def requested_level(messages: list[dict[str, str]], choice: str | None) -> str | None:
+    """The level a reply to ``messages`` is asked for: ``choice``, or with ``mirror`` the level of the last user
+    message that has one (``None`` when none has)."""
+    if choice != MIRROR:
+        return choice
+    for message in reversed(messages):
+        if message["role"] == "user" and (level := speech_level(message["content"])) != UNDETERMINED:
+            return level
+    return None
 
 
 def morphemes(text: str) -> list[str]:

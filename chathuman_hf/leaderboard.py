@@ -11,6 +11,7 @@ from typing import Any
 CONVERSATION_KEYS = {
     "eval_selection_hits_at_1": "hits@1", "eval_selection_mrr": "MRR", "eval_context_sensitivity": "distinct replies",
     "eval_speech_agreement": "speech agreement", "eval_repeat_rate": "repeat rate",
+    "eval_speech_control_plain": "반말 when asked", "eval_speech_control_polite": "존댓말 when asked",
 }
 SAMPLE_PROMPTS = ("안녕! 오늘 기분 어때?", "점심 뭐 먹을까?", "요즘 잠이 잘 안 와", "주말에 뭐 하고 놀지?")
 

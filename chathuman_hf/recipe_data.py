@@ -68,6 +68,12 @@ def load_data(data_args: DataArguments, chat_args: ChatArguments) -> ChatData:
         train_dialogues, eval_dialogues = split["train"], split["test"]
     else:
         train_dialogues = dialogues
+    if data_args.wants_speech_levels():  # after the split: no converted copy of a held-out reply is trained on
+        from chathuman_hf.data.speech import apply_speech_options
+
+        train_dialogues = apply_speech_options(train_dialogues, data_args, report, seed=chat_args.split_seed)
+        if eval_dialogues is not None:
+            eval_dialogues = apply_speech_options(eval_dialogues, data_args, report, name="eval", balance=False)
     report.stats["split"] = {
         "train_dialogues": len(train_dialogues),
         "eval_dialogues": len(eval_dialogues) if eval_dialogues is not None else 0,

@@ -100,7 +100,8 @@ def conversation_eval(dialogues: Dataset | None, prompts: list, chat_args: ChatA
     return ConversationEval.from_dialogues(dialogues, prompts, contexts=chat_args.selection_contexts,
                                            seed=chat_args.split_seed, max_length=chat_args.max_length,
                                            max_turns=chat_args.max_turns,
-                                           selection_every_eval=chat_args.selection_every_eval)
+                                           selection_every_eval=chat_args.selection_every_eval,
+                                           control_prompts=chat_args.speech_control_prompts)
 
 
 def chat_window(chat_args: ChatArguments) -> ChatWindow:

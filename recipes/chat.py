@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()
     session = ChatSession.from_pretrained(args.model, preset=args.preset, device=args.device, skills=skills,
                                           use_skills=not args.no_skills, max_turns=args.max_turns,
-                                          chat_template=args.chat_template,
+                                          chat_template=args.chat_template, speech_level=args.speech_level,
                                           **args.preset_overrides())
     if args.no_skills:  # the model answers everything; only 초기화 (a new conversation) stays in the terminal
         others = [skill.name for skill in build_router().skills if skill.name != "reset"]

@@ -6,7 +6,9 @@ Each mode runs ``recipes/train.py`` in its own process with the same config and 
 tokenizer, same initial weights, same epochs), logging the train loss once per epoch. Writes
 ``OUTPUT_DIR/leaderboard.md`` (+ ``leaderboard.json``), ``OUTPUT_DIR/eval_curves.png`` and, when the runs compute
 the conversation metrics, ``OUTPUT_DIR/selection_curves.png`` (hits@1 per epoch); every run stays in
-``OUTPUT_DIR/<mode>/``. Other options are passed to ``recipes/train.py`` unchanged.
+``OUTPUT_DIR/<mode>/``. ``--speech_control`` also trains each mode with ``--speech_level_control`` (and
+``--speech_level_balance``, default 1.0) as ``<mode>+control``: the leaderboard then shows what control costs in hits@1
+and assistant perplexity beside the share of replies at the asked level. Other options go to ``recipes/train.py``.
 """
 
 from __future__ import annotations
@@ -45,21 +47,29 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--config", default="recipes/configs/quickstart.yaml", help="YAML recipe shared by all runs.")
     parser.add_argument("--output_dir", "--output-dir", default="outputs/compare", help="Where runs and results go.")
     parser.add_argument("--modes", nargs="+", default=list(MODES), help="Label modes to train (default: all four).")
+    parser.add_argument("--speech_control", action="store_true",
+                        help="Also train every mode with --speech_level_control (runs named <mode>+control).")
+    parser.add_argument("--speech_level_balance", default="1.0",
+                        help="--speech_level_balance of the +control runs (converted counterparts; default 1.0).")
     args, passthrough = parser.parse_known_args(argv)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     runs = []
-    for mode in args.modes:
-        run_dir = out / mode.replace("+", "_plus_").replace("-", "m")
+    control = ["--speech_level_control", "true", "--speech_level_balance", args.speech_level_balance]
+    variants = [(m, m, []) for m in args.modes]
+    if args.speech_control:
+        variants += [(f"{m}+control", m, control) for m in args.modes]
+    for name, mode, extra in variants:
+        run_dir = out / name.replace("+", "_plus_").replace("-", "m")
         cmd = [sys.executable, str(TRAIN), "--config", args.config, f"--label-mode={mode}", "--output_dir",
                str(run_dir), "--logging_strategy", "epoch", "--logging_first_step", "false", "--save_total_limit", "1",
-               *passthrough]
-        print(f"== {mode}: {' '.join(cmd)}", flush=True)
+               *extra, *passthrough]
+        print(f"== {name}: {' '.join(cmd)}", flush=True)
         start = time.perf_counter()
         if subprocess.run(cmd).returncode:  # train.py has printed its one error line
-            raise UsageError(f"the {mode} run failed (see the error above); nothing compared")
+            raise UsageError(f"the {name} run failed (see the error above); nothing compared")
         wall = time.perf_counter() - start
-        runs.append(summarize_run(mode, run_dir, wall, sample_replies(run_dir, SAMPLE_PROMPTS)))
+        runs.append(summarize_run(name, run_dir, wall, sample_replies(run_dir, SAMPLE_PROMPTS)))
     setup = f"Config `{args.config}`" + (f" with `{' '.join(passthrough)}`" if passthrough else "") + (
         "; same data, held-out split, tokenizer, initial weights (seed) and epochs for every mode.")
     board = out / "leaderboard.md"

@@ -6,7 +6,9 @@
 Reports the label mode's token-weighted ``eval_loss`` and ``perplexity``, ``eval_assistant_perplexity`` (assistant-turn
 tokens, comparable across label modes), token counts, generation health and the conversation metrics of
 ``chathuman_hf.conversation_metrics`` (``eval_speech_agreement``, ``eval_distinct_1/2``, ``eval_repeat_rate``,
-``eval_context_sensitivity``, ``eval_selection_hits_at_1``/``mrr``; ``--conversation_metrics false``: off).
+``eval_context_sensitivity``, ``eval_selection_hits_at_1``/``mrr``; ``--conversation_metrics false``: off) and, for
+a model trained with ``--speech_level_control``, ``eval_speech_control_plain``/``_polite`` (share of replies at the
+level asked for, over ``--speech_control_prompts`` held-out prompts per level).
 Defaults come from the model's ``run_args.json`` (label mode, max length, max turns). Which dialogues are scored (the
 output's ``scored`` says it): ``--data FILE`` or ``--eval-data FILE``: all of FILE (``--data FILE --eval-split 0.1``:
 only its held-out split); neither: the held-out split of the data the model was trained on (without
@@ -32,7 +34,7 @@ from chathuman_hf.run_output import read_run_args
 from chathuman_hf.training import evaluate_saved_model
 
 DEFAULTS_FROM_TRAINING = ("label_mode", "max_length", "max_turns", "eval_split", "split_seed", "generation_prompts",
-                          "generation_max_new_tokens", "selection_contexts")
+                          "generation_max_new_tokens", "selection_contexts", "speech_control_prompts")
 
 
 @dataclass
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> dict:
         chat_args.conversation_metrics = True
     if "data" not in given and trained.get("DataArguments", {}).get("data"):
         data_args.data = trained["DataArguments"]["data"]
+    if "speech_level_control" not in given and trained.get("DataArguments", {}).get("speech_level_control"):
+        data_args.speech_level_control = True  # held-out replies carry their level instruction, as in training
     if "data" in given and "eval_split" not in given:
         chat_args.eval_split = 0.0  # a file named on the command line is scored whole unless a split is asked for
     metrics = evaluate_saved_model(eval_args.model, data_args, chat_args, batch_size=eval_args.batch_size,

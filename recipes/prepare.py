@@ -1,6 +1,7 @@
 """Prepare normalized dialogues: ``python recipes/prepare.py --data PATH [PATH ...] --output DIR``.
 
-Writes ``DIR/dialogues.jsonl`` (one ``{"messages", "source", "dialogue_id"}`` per line) and ``DIR/report.json``
+Writes ``DIR/dialogues.jsonl`` (one ``{"messages", "source", "dialogue_id"}`` per line; with ``--speech_levels``
+also ``speech_levels``, one per message) and ``DIR/report.json``
 (kept per source, drops per reason, turn and character statistics) and prints a summary table.
 Bad input is skipped and counted; with ``--strict`` (or when nothing loads) the run stops with one line naming
 the file, the record and what was expected, and exits with status 1; a configuration mistake exits with 2
@@ -53,10 +54,13 @@ def write_outputs(dataset: Dataset, report: DataReport, output: Path) -> None:
     turns, chars = [], []
     with (output / "dialogues.jsonl").open("w", encoding="utf-8") as handle:
         for batch in dataset.iter(batch_size=1000):
-            for messages, source, dialogue_id in zip(
-                batch["messages"], batch["source"], batch["dialogue_id"], strict=True
+            levels = batch.get("speech_levels") or [None] * len(batch["messages"])
+            for messages, source, dialogue_id, level in zip(
+                batch["messages"], batch["source"], batch["dialogue_id"], levels, strict=True
             ):
                 row = {"messages": messages, "source": source, "dialogue_id": dialogue_id}
+                if level is not None:
+                    row["speech_levels"] = level
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
                 turns.append(sum(m["role"] != "system" for m in messages))
                 chars.append(sum(len(m["content"]) for m in messages))
@@ -72,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
 
     report = DataReport()
     dataset = load_dialogues_from_args(data_args, report)
+    if data_args.wants_speech_levels():
+        from chathuman_hf.data.speech import apply_speech_options
+
+        dataset = apply_speech_options(dataset, data_args, report)
     output = Path(prepare_args.output)
     write_outputs(dataset, report, output)
     print(report.format_table())

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                      max_message_chars=serve_args.max_message_chars, session_ttl=serve_args.session_ttl,
                      max_sessions=serve_args.max_sessions, device=model_args.device,
                      chat_template=model_args.chat_template, max_batch_size=serve_args.max_batch_size,
-                     max_queue=serve_args.max_queue, request_timeout=serve_args.request_timeout)
+                     max_queue=serve_args.max_queue, request_timeout=serve_args.request_timeout,
+                     speech_level=model_args.speech_level)
     if serve_args.host not in {"127.0.0.1", "localhost", "::1"}:
         logger.warning("Binding %s: the chat is reachable from other machines.", serve_args.host)
     logger.info("Chat page on http://%s:%d  (OpenAI API: /v1/chat/completions)", serve_args.host, serve_args.port)

@@ -61,3 +61,30 @@ def test_compare_all_modes_on_the_quickstart_config(tmp_path, repo_root):
     runs = run_compare(repo_root, out, "--disable_tqdm", "true", timeout=1500)
     assert sorted(r["mode"] for r in runs) == sorted(["input", "-100", "-100+sys", "shift"])
     assert all(r["eval_assistant_perplexity"] > 1 for r in runs)
+
+
+@pytest.mark.slow
+def test_compare_with_speech_control_adds_a_control_run(tmp_path, repo_root):
+    pytest.importorskip("kiwipiepy")
+    out = tmp_path / "compare"
+    runs = run_compare(repo_root, out, "--modes=-100+sys", "--speech_control", *TINY, "--num_train_epochs", "1",
+                       "--selection_contexts", "10", timeout=900)
+    assert [r["mode"] for r in runs] == ["-100+sys", "-100+sys+control"]
+    base, control = runs
+    assert "eval_speech_control_plain" not in base["conversation"]
+    for level in ("plain", "polite"):  # nan when a 1-epoch tiny model gives no reply with a determined level
+        share = control["conversation"][f"eval_speech_control_{level}"]
+        assert share != share or 0 <= share <= 1
+    evals = json.loads((out / "m100_plus_sys_plus_control" / "eval_results.json").read_text(encoding="utf-8"))
+    assert evals["eval_speech_control_prompts"] > 0 and 0 <= evals["eval_speech_control_plain_undetermined"] <= 1
+    report = json.loads((out / "m100_plus_sys_plus_control" / "report.json").read_text(encoding="utf-8"))
+    assert report["speech_level_balance"]["added"] > 0 and "speech_levels" in report
+    assert "반말 when asked" in (out / "leaderboard.md").read_text(encoding="utf-8")
+    # evaluate.py on the control run: held-out replies get their instruction again, the metric is computed
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, str(repo_root / "recipes/evaluate.py"), "--model", str(out / "m100_plus_sys_plus_control"),
+           "--selection_contexts", "5", "--speech_control_prompts", "3", "--output", str(tmp_path / "m.json")]
+    proc = subprocess.run(cmd, env=env, cwd=repo_root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
+    assert metrics["eval_speech_control_prompts"] == 3 and "eval_speech_control_polite_undetermined" in metrics

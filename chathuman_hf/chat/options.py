@@ -23,6 +23,9 @@ class ChatModelArguments:
     no_skills: bool = field(default=False, metadata={
         "help": "Answer everything with the model (the terminal chat keeps 초기화 to start a new conversation)."})
     chat_template: str = chat_template_field()
+    speech_level: str = field(default="none", metadata={
+        "help": "반말 or 존댓말 from a model trained with --speech_level_control: plain, polite, mirror (the level of "
+                "your last message) or none (no instruction).", "choices": ["none", "plain", "polite", "mirror"]})
 
     def preset_overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {}

@@ -9,6 +9,7 @@ from typing import Any
 
 from chathuman_hf.chat.engine import ChatEngine, Generation
 from chathuman_hf.chat.presets import GenerationPreset, get_preset
+from chathuman_hf.korean import parse_speech_level, requested_level, with_level_instruction
 from chathuman_hf.skills import SkillRouter, SkillsConfig, build_router
 from chathuman_hf.window import DEFAULT_MAX_TURNS
 
@@ -26,11 +27,13 @@ class ChatSession:
 
     ``max_turns`` counts as in training (``--max_turns``); by default it is the one in ``chat_window.json``, else
     ``DEFAULT_MAX_TURNS``. The history keeps the ``max_turns - 1`` exchanges before the new message.
+    ``speech_level`` (``plain``/``polite``/``mirror``; ``None``: none) asks a model trained with
+    ``--speech_level_control`` for 반말 or 존댓말 through a leading system message.
     """
 
     def __init__(self, engine: ChatEngine, *, preset: str | GenerationPreset = "fast",
                  router: SkillRouter | None = None, use_skills: bool = True, max_turns: int | None = None,
-                 **preset_overrides: Any) -> None:
+                 speech_level: str | None = None, **preset_overrides: Any) -> None:
         self.engine = engine
         self.preset = get_preset(preset, **preset_overrides)
         self.router = (router or build_router()) if use_skills else None
@@ -38,6 +41,7 @@ class ChatSession:
         self.max_turns = max_turns if max_turns is not None else (window_turns or DEFAULT_MAX_TURNS)
         if self.max_turns < 1:
             raise ValueError(f"max_turns={self.max_turns}: the model must see at least the new message (1)")
+        self.speech_level = parse_speech_level(speech_level)
         self.history: list[dict[str, str]] = []
         self.last_reply: Reply | None = None
         self.last_generation: Generation | None = None
@@ -45,21 +49,24 @@ class ChatSession:
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, preset: str | GenerationPreset = "fast", *,
                         device: str | None = None, skills: SkillsConfig | None = None, use_skills: bool = True,
-                        max_turns: int | None = None, chat_template: str = "auto",
+                        max_turns: int | None = None, chat_template: str = "auto", speech_level: str | None = None,
                         **preset_overrides: Any) -> ChatSession:
         """Load a saved chat model directory and start an empty conversation."""
         engine = ChatEngine.from_pretrained(model_dir, device=device, chat_template=chat_template)
         router = build_router(skills) if use_skills else None
         return cls(engine, preset=preset, router=router, use_skills=use_skills, max_turns=max_turns,
-                   **preset_overrides)
+                   speech_level=speech_level, **preset_overrides)
 
     def reset(self) -> None:
         """Forget the conversation."""
         self.history.clear()
 
-    def messages_for(self, text: str) -> list[dict[str, str]]:
-        """The messages the model sees for ``text``: the kept history plus the new user message."""
-        return [*self.history, {"role": "user", "content": text}]
+    def messages_for(self, text: str, speech_level: str | None = None) -> list[dict[str, str]]:
+        """The messages the model sees for ``text``: the kept history plus the new user message, after the
+        instruction for ``speech_level`` (default: the session's) when one is asked for."""
+        messages = [*self.history, {"role": "user", "content": text}]
+        choice = self.speech_level if speech_level is None else parse_speech_level(speech_level)
+        return with_level_instruction(messages, requested_level(messages, choice))
 
     def _accept(self, text: str) -> tuple[str, Reply | None]:
         """Strip and validate a user message; a skill's answer (already recorded as ``last_reply``) if one applies."""
@@ -87,24 +94,25 @@ class ChatSession:
         if len(self.history) > keep:
             del self.history[: len(self.history) - keep]
 
-    def reply(self, text: str) -> Reply:
+    def reply(self, text: str, *, speech_level: str | None = None) -> Reply:
         """Answer one user message (a skill's answer or the model's), updating the history."""
         text, skill = self._accept(text)
         if skill is not None:
             return skill
-        generation = self.engine.generate(self.messages_for(text), self.preset, max_turns=self.max_turns)
+        generation = self.engine.generate(self.messages_for(text, speech_level), self.preset,
+                                          max_turns=self.max_turns)
         self._remember(text, generation.text)
         self.last_generation = generation
         self.last_reply = Reply(generation.text)
         return self.last_reply
 
-    def stream(self, text: str) -> Iterator[str]:
+    def stream(self, text: str, *, speech_level: str | None = None) -> Iterator[str]:
         """Like ``reply`` but yields the answer in pieces; ``last_reply`` holds the full answer afterwards."""
         text, skill = self._accept(text)
         if skill is not None:
             yield skill.text
             return
-        generation = yield from self.engine.stream(self.messages_for(text), self.preset,
+        generation = yield from self.engine.stream(self.messages_for(text, speech_level), self.preset,
                                                    max_turns=self.max_turns)
         self._remember(text, generation.text)
         self.last_generation = generation

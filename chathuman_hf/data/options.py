@@ -92,6 +92,21 @@ class DataArguments:
     max_dialogue_turns: int | None = field(
         default=None, metadata={"help": "Split dialogues into parts of at most this many messages (pairs)."}
     )
+    speech_levels: bool = field(
+        default=False,
+        metadata={"help": "Classify every utterance's speech level (반말/존댓말, Kiwi) into a speech_levels column; "
+                  "report.json counts them per level. On whenever one of the two options below is."},
+    )
+    speech_level_control: bool = field(
+        default=False,
+        metadata={"help": "Condition each dialogue's replies on their level: a system message 반말로 대답해. or "
+                  "존댓말로 대답해. rendered by the chat template (chat.py/serve.py --speech_level asks for one)."},
+    )
+    speech_level_balance: float = field(
+        default=0.0,
+        metadata={"help": "Add counterparts of up to this share (0-1) of the majority level's training dialogues, "
+                  "their replies converted to the other level (chathuman_hf.speech_conversion); 0 = off."},
+    )
     preprocessing_num_proc: int | None = field(
         default=None, metadata={"help": "Processes for reading files and the datasets.map steps."}
     )
@@ -119,6 +134,13 @@ class DataArguments:
             if self.scrub_pii:
                 raise UsageError("--scrub_pii and --no_scrub_pii contradict each other; keep one")
             self.scrub_pii = False
+        if not 0 <= self.speech_level_balance <= 1:
+            raise UsageError(f"speech_level_balance must be between 0 and 1, got {self.speech_level_balance}")
+        if self.wants_speech_levels():
+            import importlib.util
+
+            if importlib.util.find_spec("kiwipiepy") is None:
+                raise UsageError('speech levels need kiwipiepy: pip install -e ".[korean]"')
         if self.pii_replacement not in REPLACEMENTS:
             raise UsageError(f"pii_replacement must be 'placeholder' or 'fake', got {self.pii_replacement!r}")
 
@@ -129,6 +151,10 @@ class DataArguments:
         if self.assistant and self.scrub_setting() != "off":
             values["assistant"] = "(withheld: a participant's name; PII scrubbing is on)"
         return values
+
+    def wants_speech_levels(self) -> bool:
+        """True when the speech level of every utterance is computed (asked for, or needed by control/balance)."""
+        return bool(self.speech_levels or self.speech_level_control or self.speech_level_balance > 0)
 
     def scrub_setting(self) -> str:
         """``on`` (every source), ``off`` or ``auto`` (KakaoTalk exports only)."""

@@ -121,6 +121,10 @@ class DataReport:
             total = self.pii.get("total", {})
             section(f"personal data replaced ({self.pii['scrubbed_files']} file(s) scrubbed)",
                     [(k, str(v)) for k, v in total.items()] or [("none found", "0")])  # fmt: skip
+        for name, counts in self.stats.get("speech_levels", {}).items():
+            section(f"speech levels, {name} (replies / user turns / dialogues)",
+                    [(lv, f"{counts['assistant'][lv]} / {counts['user'][lv]} / {counts['dialogues'][lv]}")
+                     for lv in counts["assistant"]])
         for name in ("turns", "chars"):
             if name in self.stats:
                 section(f"{name} per dialogue", [(k, f"{v:g}") for k, v in self.stats[name].items()])

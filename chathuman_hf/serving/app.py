@@ -35,7 +35,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                max_message_chars: int = 1000, session_ttl: float = 1800.0, max_sessions: int = 1000,
                device: str | None = None, title: str = "이랑 · 일상 대화 친구",
                chat_template: str = "auto", max_body_bytes: int = 1 << 20, max_batch_size: int = 1,
-               max_queue: int = 64, request_timeout: float = 120.0) -> FastAPI:
+               max_queue: int = 64, request_timeout: float = 120.0, speech_level: str | None = None) -> FastAPI:
     """Build the app around a model directory or a loaded ``ChatEngine`` (one of them is required).
 
     Each visitor's history lives in its own ``ChatSession`` on the server (idle TTL ``session_ttl`` seconds, at
@@ -56,7 +56,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     window_turns = max_turns if max_turns is not None else (engine.window.max_turns or DEFAULT_MAX_TURNS)
 
     def default_factory() -> ChatSession:
-        return ChatSession(engine, preset=base_preset, router=router, use_skills=use_skills, max_turns=window_turns)
+        return ChatSession(engine, preset=base_preset, router=router, use_skills=use_skills, max_turns=window_turns,
+                           speech_level=speech_level)
 
     store = SessionStore(session_factory or default_factory, ttl=session_ttl, max_sessions=max_sessions)
     app = FastAPI(title="chathuman_hf chat", version="0.1.0")
@@ -108,7 +109,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         session_id, entry = session_for(body.session_id)
         with entry.lock:
             try:
-                reply = entry.session.reply(text)
+                reply = entry.session.reply(text, speech_level=body.speech_level)
             except EngineBusy:
                 raise  # 503 + Retry-After (install_error_handlers)
             except Exception as exc:
@@ -127,7 +128,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
 
         def events() -> Iterator[str]:
             with entry.lock:
-                pieces = entry.session.stream(text)
+                pieces = entry.session.stream(text, speech_level=body.speech_level)
                 try:
                     for piece in pieces:
                         yield event({"type": "delta", "text": piece})

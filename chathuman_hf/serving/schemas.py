@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class ChatRequest(BaseModel):
     session_id: str | None = Field(default=None, description="The visitor's session; a new one when absent.")
     message: str
+    speech_level: Literal["none", "plain", "polite", "mirror"] | None = Field(
+        default=None, description="반말 (plain), 존댓말 (polite), the user's own level (mirror) or none; absent: the "
+        "server's --speech_level. Needs a model trained with --speech_level_control.")
 
 
 class ChatResponse(BaseModel):

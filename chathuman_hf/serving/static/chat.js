@@ -68,7 +68,8 @@
       const response = await fetch("/api/chat/stream", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ session_id: sessionId, message: text }),
+        body: JSON.stringify({ session_id: sessionId, message: text,
+                               speech_level: document.getElementById("speech-level").value || null }),
       });
       if (!response.ok) {
         const body = await response.json().catch(() => ({}));
