@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tokens", type=int, default=None, help="useful-token budget per run (default 300k, quick 30k)")
     p.add_argument("--budgets", type=int, nargs="+", default=None,
                    help="several useful-token budgets (e.g. 30000 100000 300000), one after the other, each into "
-                        "<out>_<N>k.json; replaces --tokens")
+                        "<out>_30k.json etc.; replaces --tokens")
     p.add_argument("--seeds", type=int, default=None, help="data-order seeds (default 3, quick 1)")
     p.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS)
     p.add_argument("--trl-configs", nargs="+", default=list(TRL_CONFIGS), choices=list(TRL_CONFIGS))
@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     for arch in a.arch:
         for budget in budgets:
             out = Path(a.out)
-            suffix = (f"_{arch}" if len(a.arch) > 1 else "") + (f"_{budget // 1000}k" if len(budgets) > 1 else "")
+            tag = f"{budget // 1000}k" if budget % 1000 == 0 else str(budget)
+            suffix = (f"_{arch}" if len(a.arch) > 1 else "") + (f"_{tag}" if len(budgets) > 1 else "")
             run_shape(a, arch, out.with_name(f"{out.stem}{suffix}{out.suffix}"), budget)
 
 
@@ -205,6 +206,8 @@ def run_shape(a: argparse.Namespace, arch: str, out: Path, budget_tokens: int) -
             r = one_run("trl" if trl_cfg else kind, trl_cfg, run_ctx, budget_tokens, a.evals, cap)
             r["order_seed"] = seed
             runs[name].append(r)
+            print(f"[train] seed {seed} {name}: {r['status']}, held-out ppl {r.get('heldout_assistant_ppl')}, "
+                  f"{r.get('useful_tokens_per_s')} useful tok/s, {r.get('steps')} steps", flush=True)
 
     # the mm peak again after the runs: other processes on a shared machine lower it; keep the higher one
     peak_end = mm_peak_flops(device=a.device, dtype=dtype, n=mm_n)
