@@ -122,17 +122,21 @@ def run_ours(model, tok, train_msgs, kind: str, ctx: dict) -> dict[str, Any]:
         Dataset.from_dict({"messages": train_msgs}), tok, max_length=ctx["max_length"], label_mode=ctx["label_mode"]
     )
     extra: dict[str, Any] = {"remove_unused_columns": False, **ctx.get("variant", {})}
+    # bench-only variant keys: `rows=N` packed rows per step (instead of the rows holding batch_size examples),
+    # `order_offset=K` another data order (pack and sampler seed + K), for the controlled runs of issue 22
+    rows = extra.pop("rows", None)
+    order_seed = ctx["order_seed"] + int(extra.pop("order_offset", 0))
     bs = ctx["batch_size"]
     if kind == "ours_packed":
-        ds = pack_dataset(ds, max_length=ctx["max_length"], seed=ctx["order_seed"])
-        bs = ctx["packed_batch"]
+        ds = pack_dataset(ds, max_length=ctx["max_length"], seed=order_seed)
+        bs = int(rows) if rows else ctx["packed_batch"]
     elif kind == "ours_dynamic":
         extra.update(train_sampling_strategy="group_by_length", length_column_name="length")
     collator = ChatCollator(tok.pad_token_id, LabelMode.parse(ctx["label_mode"]))
     setup_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:
         bf16 = extra.pop("bf16", ctx["bf16"])
-        args = TrainingArguments(**trainer_args(tmp, ctx["order_seed"], bs, ctx["lr"], ctx["device"], bf16, **extra))
+        args = TrainingArguments(**trainer_args(tmp, order_seed, bs, ctx["lr"], ctx["device"], bf16, **extra))
         trainer = TrainerClass(model=model, args=args, train_dataset=ds, data_collator=collator,
                                callbacks=[budget_callback(ctx["budget"])], **trainer_kw)
         trainer.train()

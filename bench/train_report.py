@@ -27,7 +27,11 @@ def aggregate(runs: dict[str, list[dict[str, Any]]], target: float | None,
             190_000 * 5 * seed_tokens_per_dialogue / agg["useful_tokens_per_s"] / 3600
             if agg["useful_tokens_per_s"] else None
         )
-        agg["heldout_ppl_per_seed"] = [r["heldout_assistant_ppl"] for r in good]
+        ppls = [r["heldout_assistant_ppl"] for r in good if r.get("heldout_assistant_ppl") is not None]
+        agg["heldout_ppl_per_seed"] = ppls
+        if ppls:  # the seed spread: data order alone moves short runs by several percent
+            agg["heldout_ppl_range"] = f"{min(ppls):,.1f}–{max(ppls):,.1f}"
+            agg["heldout_ppl_spread"] = (max(ppls) - min(ppls)) / agg["heldout_assistant_ppl"]
         agg["budget_reached"] = all(r["budget_reached"] for r in good)
         agg["seeds"] = len(good)
         if name.startswith("trl_"):

@@ -18,7 +18,9 @@ everyone at fixed token marks, so the curve also gives the wall-clock time to a 
 - ``ours_packed``: exact packing of a shuffled stream (``pack_dataset``), 4-D block-diagonal mask;
 - ``ours_packed+NAME`` (``--variant NAME:key=value,...``): ours_packed with TrainingArguments overrides (e.g.
   ``torch_compile=true``, ``optim=adamw_torch_fused``, ``bf16=true``; ``threads=N`` sets torch's intra-op threads for
-  that run), interleaved with the others in the same process so that ratios to ``ours_packed`` are fair.
+  that run; ``rows=N`` trains N packed rows per step instead of the rows that hold the examples per step;
+  ``order_offset=K`` takes another data order, seed + K), interleaved with the others in the same process so that
+  ratios to ``ours_packed`` are fair.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--tokens", type=int, default=None, help="useful-token budget per run (default 300k, quick 30k)")
+    p.add_argument("--budgets", type=int, nargs="+", default=None,
+                   help="several useful-token budgets (e.g. 30000 100000 300000), one after the other, each into "
+                        "<out>_30k.json etc.; replaces --tokens")
     p.add_argument("--seeds", type=int, default=None, help="data-order seeds (default 3, quick 1)")
     p.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS)
     p.add_argument("--trl-configs", nargs="+", default=list(TRL_CONFIGS), choices=list(TRL_CONFIGS))
@@ -96,14 +101,19 @@ def main(argv: list[str] | None = None) -> None:
                    help="torch intra-op threads (default: torch's choice = cores); on a shared machine 1 thread "
                         "avoids OpenMP oversubscription stalls")
     a = p.parse_args(argv)
+    if a.budgets and a.tokens:
+        p.error("--tokens and --budgets: pass one of them")
+    budgets = a.budgets or [a.tokens or (30_000 if a.quick else 300_000)]
     for arch in a.arch:
-        out = Path(a.out)
-        run_shape(a, arch, out if len(a.arch) == 1 else out.with_name(f"{out.stem}_{arch}{out.suffix}"))
+        for budget in budgets:
+            out = Path(a.out)
+            tag = f"{budget // 1000}k" if budget % 1000 == 0 else str(budget)
+            suffix = (f"_{arch}" if len(a.arch) > 1 else "") + (f"_{tag}" if len(budgets) > 1 else "")
+            run_shape(a, arch, out.with_name(f"{out.stem}{suffix}{out.suffix}"), budget)
 
 
-def run_shape(a: argparse.Namespace, arch: str, out: Path) -> None:
-    """Every contender on one model shape; results to `out` (.json + .md)."""
-    budget_tokens = a.tokens or (30_000 if a.quick else 300_000)
+def run_shape(a: argparse.Namespace, arch: str, out: Path, budget_tokens: int) -> None:
+    """Every contender on one model shape and token budget; results to `out` (.json + .md)."""
     n_seeds = a.seeds or (1 if a.quick else 3)
     seed_cap = a.seed_style_max_seconds if a.seed_style_max_seconds is not None else (25.0 if a.quick else None)
     probe_tokens = a.trl_probe_tokens or max(budget_tokens // 5, 2000)
@@ -196,6 +206,8 @@ def run_shape(a: argparse.Namespace, arch: str, out: Path) -> None:
             r = one_run("trl" if trl_cfg else kind, trl_cfg, run_ctx, budget_tokens, a.evals, cap)
             r["order_seed"] = seed
             runs[name].append(r)
+            print(f"[train] seed {seed} {name}: {r['status']}, held-out ppl {r.get('heldout_assistant_ppl')}, "
+                  f"{r.get('useful_tokens_per_s')} useful tok/s, {r.get('steps')} steps", flush=True)
 
     # the mm peak again after the runs: other processes on a shared machine lower it; keep the higher one
     peak_end = mm_peak_flops(device=a.device, dtype=dtype, n=mm_n)
@@ -231,14 +243,16 @@ def run_shape(a: argparse.Namespace, arch: str, out: Path) -> None:
         "ratios": ratios,
         "targets": targets,
     }
-    cols = ["contender", "useful_tokens_per_s", "pad_share", "heldout_assistant_ppl", "time_to_target_s",
+    cols = ["contender", "useful_tokens_per_s", "pad_share", "heldout_assistant_ppl", "heldout_ppl_range",
+            "heldout_ppl_spread", "time_to_target_s",
             "mfu_vs_mm_peak", "peak_rss_mb", "useful_tokens", "train_s", "budget_reached", "seeds", "trl_config",
             "projected_seed_workload_h"]
     notes = [
         f"{config.model_type} {size}, {n_params / 1e6:.1f}M params ({mm_params / 1e6:.2f}M in matmuls), "
         f"vocab {len(tok)}, label mode {a.label_mode}, lr {a.lr}, "
         f"{batch_size} examples/step ≈ {packed_rows} packed rows of {a.max_length} (equal tokens per step), "
-        f"budget {budget_tokens:,} useful tokens, {n_seeds} data-order seed(s), medians shown.",
+        f"budget {budget_tokens:,} useful tokens, {n_seeds} data-order seed(s), medians shown; heldout_ppl_range is "
+        "the lowest–highest seed, heldout_ppl_spread (highest − lowest) / median.",
         f"{peak['dtype']} torch.mm peak ({peak['n']}², {peak['threads']} threads) measured in this run before and "
         f"after the contenders: {peak['peak_flops_start'] / 1e9:.1f} / {peak['peak_flops_end'] / 1e9:.1f} GFLOP/s "
         "(the higher one is the reference); FLOPs/useful token = 6·matmul params + 12·layers·d·mean attended "

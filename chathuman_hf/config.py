@@ -139,6 +139,13 @@ class ChatArguments:
         default=False,
         metadata={"help": "Pack several dialogues into one row (exact: own positions, no cross attention)."},
     )
+    packing_batch: str = field(
+        default="dialogues",
+        metadata={"help": "With --packing, what --per_device_train_batch_size counts: dialogues (rows per step are "
+                  "set to hold about that many, so packing keeps the unpacked run's optimizer steps) or rows "
+                  "(max_length-token rows: far fewer steps per epoch on short dialogues).",
+                  "choices": ["dialogues", "rows"]},
+    )
     eval_data: list[str] | None = field(
         default=None, metadata={"help": "Held-out dialogue files; default: --eval-split of the training data."}
     )
@@ -181,6 +188,8 @@ class ChatArguments:
             raise ValueError(f"label_mode {self.label_mode!r}: expected one of {', '.join(LABEL_MODE_NAMES)}")
         if not 0.0 <= self.eval_split < 1.0:
             raise ValueError(f"--eval-split must be in [0, 1), got {self.eval_split}")
+        if self.packing_batch not in ("dialogues", "rows"):
+            raise ValueError(f"--packing-batch {self.packing_batch!r}: expected dialogues or rows")
         if self.max_length < 8:
             raise ValueError(f"--max-length must be at least 8 tokens, got {self.max_length}")
 

@@ -72,6 +72,18 @@ def pack_dataset(dataset: Dataset, *, max_length: int, seed: int = 0) -> Dataset
     return Dataset.from_list(list(rows()))
 
 
+def packed_rows_per_step(examples_per_step: int, examples: int, rows: int) -> int:
+    """Packed rows per step that hold about ``examples_per_step`` of the ``examples`` packed into ``rows`` (>= 1).
+
+    Counting the batch in dialogues keeps the optimizer steps per epoch of the unpacked run; counting it in rows
+    divides them by the dialogues per row (~18 for ChatbotData's 14-token pairs in 256-token rows), and a short
+    run then stops far from where the unpacked one gets (``bench/RESULTS.md`` § 13).
+    """
+    if examples <= 0 or rows <= 0:
+        raise ValueError(f"packed_rows_per_step needs examples and rows > 0, got {examples} and {rows}")
+    return max(1, round(examples_per_step * rows / examples))
+
+
 def padding_share(lengths: Sequence[int], *, batch_size: int, strategy: str, max_length: int = 256,
                   seed: int = 0) -> float:
     """Share of batch positions that are padding for one pass over examples of the given token ``lengths``.

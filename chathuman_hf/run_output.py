@@ -51,6 +51,7 @@ def model_card_writer(
             chat_options={
                 "max_length": chat_args.max_length, "max_turns": chat_args.max_turns,
                 "expand_turns": chat_args.expand_turns, "packing": chat_args.packing,
+                **({"packing_batch": chat_args.packing_batch} if chat_args.packing else {}),
                 "eval_split": chat_args.eval_split if not chat_args.eval_data else None,
                 "split_seed": chat_args.split_seed,
             },

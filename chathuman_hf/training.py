@@ -27,7 +27,7 @@ from chathuman_hf.labels import LabelMode
 from chathuman_hf.lora import PeftSetupError, apply_lora, base_vocabulary_size, quantization_kwargs
 from chathuman_hf.modeling import build_model, ensure_vocab_fits, position_limit
 from chathuman_hf.packed_attention import check_packing_supported
-from chathuman_hf.packing import pack_dataset
+from chathuman_hf.packing import pack_dataset, packed_rows_per_step
 from chathuman_hf.recipe_data import ChatData, load_data
 from chathuman_hf.tokenization import chat_generation_config
 from chathuman_hf.trainer import ChatTrainer
@@ -126,6 +126,14 @@ def build_trainer(
         )
     if chat_args.packing:
         check_packing_supported(model, use_cache=training_args.use_cache)
+        if chat_args.packing_batch == "dialogues" and data.stats.get("train_packed_rows"):
+            dialogues = training_args.per_device_train_batch_size
+            rows = packed_rows_per_step(dialogues, data.stats["train_examples"], data.stats["train_packed_rows"])
+            training_args.per_device_train_batch_size = rows
+            data.stats["train_rows_per_step"] = rows
+            logger.info("--packing: %d packed rows per device and step hold about %d dialogues "
+                        "(--per_device_train_batch_size %d; --packing-batch rows counts rows)", rows, dialogues,
+                        dialogues)
     window = chat_window(chat_args)
     callbacks: list[Any] = [ChatWindowCallback(window)]
     if chat_args.early_stopping_patience:

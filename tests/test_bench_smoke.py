@@ -70,13 +70,19 @@ def test_train_throughput_llama_shape_and_variant(tmp_path: Path) -> None:
     """`--arch llama` trains a Llama-family model with GPT-2's 12·d² matmul weights per layer; a variant is a run."""
     out = tmp_path / "train.json"
     env = {**os.environ, "CHATHUMAN_BENCH_CACHE": str(tmp_path / "cache"), "HF_DATASETS_CACHE": str(tmp_path / "hf")}
-    args = ["--quick", "--arch", "llama", "--size", "tiny", "--tokens", "300", "--limit-dialogues", "120",
+    args = ["--quick", "--arch", "llama", "--size", "tiny", "--budgets", "300", "200", "--limit-dialogues", "120",
             "--eval-dialogues", "8", "--evals", "1", "--vocab-size", "400", "--batch-size", "8", "--contenders",
-            "ours_packed", "--variant", "fused:optim=adamw_torch_fused", "--out", str(out)]
+            "ours_packed", "--variant", "fused:optim=adamw_torch_fused", "--seeds", "2", "--out", str(out)]
     proc = subprocess.run([sys.executable, str(REPO / "bench" / "train_throughput.py"), *args],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(out.read_text(encoding="utf-8"))
+    small = json.loads((tmp_path / "train_200.json").read_text(encoding="utf-8"))  # one result per --budgets value
+    assert small["settings"]["useful_token_budget"] == 200
+    result = json.loads((tmp_path / "train_300.json").read_text(encoding="utf-8"))
+    assert not out.exists()
+    packed = result["contenders"]["ours_packed"]  # the median and the seed spread
+    assert len(packed["heldout_ppl_per_seed"]) == 2 and packed["heldout_ppl_spread"] >= 0
+    assert packed["heldout_ppl_range"].count("–") == 1
     settings = result["settings"]
     assert settings["arch"] == "llama" and settings["variants"] == {"fused": {"optim": "adamw_torch_fused"}}
     # 2 layers × 12 · 64² matmul weights + 5 RMSNorm vectors of 64 + the tied vocab × 64 LM head

@@ -13,7 +13,7 @@ from chathuman_hf.evaluation import token_nll_sums
 from chathuman_hf.features import tokenize_dialogues
 from chathuman_hf.modeling import build_model
 from chathuman_hf.packed_attention import check_packing_supported, packing_problem
-from chathuman_hf.packing import best_fit_bins, pack_dataset, padding_report, padding_share
+from chathuman_hf.packing import best_fit_bins, pack_dataset, packed_rows_per_step, padding_report, padding_share
 from chathuman_hf.testing import make_word_tokenizer
 from chathuman_hf.testing_families import TINY_FAMILY_CONFIGS
 
@@ -151,6 +151,15 @@ def test_packed_rows_run_in_half_precision(data):
     with torch.no_grad():
         out = model(**batch)
     assert out.logits.dtype == torch.bfloat16 and torch.isfinite(out.loss)
+
+
+def test_packed_rows_per_step_literal():
+    # ChatbotData in the bench: 11,285 dialogues in 638 rows of 256 → 32 dialogues ≈ 2 rows
+    assert packed_rows_per_step(32, 11285, 638) == 2
+    assert packed_rows_per_step(8, 100, 50) == 4
+    assert packed_rows_per_step(1, 1000, 10) == 1  # never 0 rows
+    with pytest.raises(ValueError, match="examples and rows > 0"):
+        packed_rows_per_step(8, 0, 0)
 
 
 def test_padding_share_literal():

@@ -181,6 +181,27 @@ def test_early_stopping_ends_a_run_that_stops_improving(tiny_model_dir, tokenize
     assert evals[0]["eval_assistant_perplexity"] == evals[1]["eval_assistant_perplexity"]
 
 
+def test_packing_keeps_the_dialogues_per_step(tiny_model_dir, tokenizer, tmp_path):
+    """--packing counts the batch in dialogues by default: about as many optimizer steps per epoch as unpacked."""
+    import dataclasses
+
+    from chathuman_hf.training import build_trainer
+
+    chat = ChatArguments(max_length=128, packing=True, generation_prompts=0)
+    data = tokenize_data(load_data(DataArguments(), chat), tokenizer, chat)
+    examples, rows = data.stats["train_examples"], data.stats["train_packed_rows"]
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    steps = {}
+    for packing_batch in ("dialogues", "rows"):
+        args = ChatTrainingArguments(output_dir=str(tmp_path / packing_batch), per_device_train_batch_size=8,
+                                     report_to="none", disable_tqdm=True)
+        trainer = build_trainer(model, tokenizer, data, dataclasses.replace(chat, packing_batch=packing_batch), args)
+        steps[packing_batch] = (trainer.args.per_device_train_batch_size, len(trainer.get_train_dataloader()))
+    assert steps["dialogues"][0] == data.stats["train_rows_per_step"] > 1
+    assert abs(steps["dialogues"][1] - examples / 8) <= 0.25 * examples / 8  # the unpacked run's steps, about
+    assert steps["rows"] == (8, -(-rows // 8)) and rows < examples / 2  # rows of several dialogues: far fewer steps
+
+
 def test_bad_data_ends_the_recipe_with_one_line_not_a_traceback(tmp_path, repo_root):
     import os
     import subprocess
