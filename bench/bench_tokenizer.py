@@ -14,7 +14,7 @@ def _train_fallback(texts: list[str], vocab_size: int):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from chathuman_hf.tokenization import prepare_tokenizer
+    from chathuman_hf.tokens.tokenizer import prepare_tokenizer
 
     specials = ["<pad>", "<unk>", "</s>", "<usr>", "<sys>"]
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -36,10 +36,10 @@ def bench_tokenizer(texts: list[str], vocab_size: int, *, cache: Path = CACHE):
     if (path / "tokenizer.json").exists():
         return AutoTokenizer.from_pretrained(path)
     try:
-        from chathuman_hf.tokenizer_training import train_tokenizer
+        from chathuman_hf.tokens.tokenizer_training import train_tokenizer
 
         tok = train_tokenizer(texts, vocab_size=vocab_size)
-        how = "chathuman_hf.tokenizer_training.train_tokenizer"
+        how = "chathuman_hf.tokens.tokenizer_training.train_tokenizer"
     except ImportError:
         tok = _train_fallback(texts, vocab_size)
         how = "bench fallback BPE"
@@ -58,7 +58,7 @@ def chatml_tokenizer(texts: list[str], vocab_size: int, *, cache: Path = CACHE, 
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-    from chathuman_hf.testing_families import FAMILY_TEMPLATES
+    from tests.helpers.families import FAMILY_TEMPLATES
 
     digest = hashlib.sha256(json.dumps([vocab_size, len(texts), texts[:200], texts[-200:]]).encode()).hexdigest()[:16]
     path = cache / f"tokenizer_chatml{'_think' if think else ''}_{vocab_size}_{digest}"

@@ -58,7 +58,7 @@ def base_pairs(limit: int) -> list[tuple[str, str]]:
         with CHATBOT_CSV.open(encoding="utf-8") as handle:
             pairs = [(row["Q"], row["A"]) for row in csv.DictReader(handle)]
     else:
-        from chathuman_hf.testing import sample_dialogues
+        from tests.helpers.tiny_models import sample_dialogues
 
         pairs = [(d[0]["content"], d[1]["content"]) for d in sample_dialogues() if len(d) >= 2]
     random.Random(0).shuffle(pairs)

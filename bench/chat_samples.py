@@ -3,7 +3,7 @@
     python bench/chat_samples.py --models outputs/quickstart outputs/chatbotdata --out results/chat_samples.md
 
 The prompts are the issue's five (where the collapsed ChatbotData model answered "좋은 사람 만날 수 있을 거예요."
-to all) and five more; replies come from ``chathuman_hf.evaluation.generate_replies`` (greedy, the model's
+to all) and five more; replies come from ``chathuman_hf.evaluation.perplexity.generate_replies`` (greedy, the model's
 end-of-turn tokens), so they are what the training evaluations see.
 """
 
@@ -25,8 +25,8 @@ def replies(model_dir: str) -> list[str]:
     """Greedy replies of the model in ``model_dir`` to ``PROMPTS``."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from chathuman_hf.evaluation import generate_replies
-    from chathuman_hf.tokenization import prepare_tokenizer
+    from chathuman_hf.evaluation.perplexity import generate_replies
+    from chathuman_hf.tokens.tokenizer import prepare_tokenizer
 
     tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(model_dir))
     model = AutoModelForCausalLM.from_pretrained(model_dir)
@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--models", nargs="+", required=True, help="Saved chat model directories.")
     parser.add_argument("--out", default=None, help="Write the Markdown table here.")
     a = parser.parse_args(argv)
-    from chathuman_hf.conversation_metrics import context_sensitivity
-    from chathuman_hf.korean import speech_level
+    from chathuman_hf.evaluation.conversation import context_sensitivity
+    from chathuman_hf.korean.analysis import speech_level
 
     columns = {Path(m).name: replies(m) for m in a.models}
     lines = ["| prompt | " + " | ".join(f"`{name}`" for name in columns) + " |", "|---|" + "---|" * len(columns)]

@@ -35,9 +35,9 @@ def make_model_dir(root: Path, size: str) -> Path:
     import torch
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
-    from chathuman_hf.testing import make_tiny_model_dir
-    from chathuman_hf.tokenization import chat_generation_config
-    from chathuman_hf.window import ChatWindow
+    from chathuman_hf.core.window import ChatWindow
+    from chathuman_hf.tokens.tokenizer import chat_generation_config
+    from tests.helpers.tiny_models import make_tiny_model_dir
 
     tiny = make_tiny_model_dir(root / "tiny")
     if size == "tiny":
@@ -62,7 +62,7 @@ def make_model_dir(root: Path, size: str) -> Path:
 
 def prompts(n: int) -> list[list[dict[str, str]]]:
     """Multi-turn prompts (history + a final user message) cut from the embedded sample dialogues."""
-    from chathuman_hf.testing import sample_dialogues
+    from tests.helpers.tiny_models import sample_dialogues
 
     out = []
     for msgs in sample_dialogues():

@@ -53,7 +53,7 @@ def build_base(args, work: Path) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from chathuman_hf.tokenizer_training import train_tokenizer
+    from chathuman_hf.tokens.tokenizer_training import train_tokenizer
 
     base = work / "base"
     if (base / "model.safetensors").is_file():
@@ -121,14 +121,14 @@ def one_run(name: str, ns) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from chathuman_hf.collators import ChatCollator
-    from chathuman_hf.config import ChatTrainingArguments
-    from chathuman_hf.features import tokenize_dialogues
-    from chathuman_hf.lora import LoraArguments, apply_lora, lora_config, parameter_counts
-    from chathuman_hf.modeling import build_model
-    from chathuman_hf.packing import pack_dataset
-    from chathuman_hf.tokenization import prepare_tokenizer
-    from chathuman_hf.trainer import ChatTrainer
+    from chathuman_hf.models.build import build_model
+    from chathuman_hf.models.lora import LoraArguments, apply_lora, lora_config, parameter_counts
+    from chathuman_hf.tokens.collators import ChatCollator
+    from chathuman_hf.tokens.features import tokenize_dialogues
+    from chathuman_hf.tokens.packing import pack_dataset
+    from chathuman_hf.tokens.tokenizer import prepare_tokenizer
+    from chathuman_hf.training.arguments import ChatTrainingArguments
+    from chathuman_hf.training.trainer import ChatTrainer
 
     torch.set_num_threads(ns.threads)
     pre, tune, held = dialogues(ns)

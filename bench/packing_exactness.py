@@ -3,7 +3,7 @@
     python bench/packing_exactness.py [--quick] [--families gpt2 llama ...] [--attn eager sdpa]
         --out results/packing_exactness.json
 
-For tiny models of each family (``chathuman_hf.testing_families.TINY_FAMILY_CONFIGS``; gemma3_text and exaone4 with a
+For tiny models of each family (``tests.helpers.families.TINY_FAMILY_CONFIGS``; gemma3_text and exaone4 with a
 16-token sliding window, shorter than a packed row) the same random dialogues are run unpacked (one per row, padded)
 and packed (rows of up to ``--max-length`` tokens), three ways: ``native`` (what ``ChatCollator`` sends: restarting
 ``position_ids``, no attention mask, ``use_cache=False``), ``native_with_cache`` (the same with ``use_cache=True``)
@@ -24,11 +24,11 @@ import torch  # noqa: E402
 from common import machine_info, target_row, write_results  # noqa: E402
 from datasets import Dataset  # noqa: E402
 
-from chathuman_hf.collators import ChatCollator  # noqa: E402
-from chathuman_hf.evaluation import token_nll_sums  # noqa: E402
-from chathuman_hf.modeling import build_model  # noqa: E402
-from chathuman_hf.packing import pack_dataset  # noqa: E402
-from chathuman_hf.testing_families import TINY_FAMILY_CONFIGS  # noqa: E402
+from chathuman_hf.evaluation.perplexity import token_nll_sums  # noqa: E402
+from chathuman_hf.models.build import build_model  # noqa: E402
+from chathuman_hf.tokens.collators import ChatCollator  # noqa: E402
+from chathuman_hf.tokens.packing import pack_dataset  # noqa: E402
+from tests.helpers.families import TINY_FAMILY_CONFIGS  # noqa: E402
 
 TOLERANCE = 1e-4
 

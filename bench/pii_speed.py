@@ -40,7 +40,7 @@ def chatbot_utterances() -> list[str]:
     if CHATBOT_CSV.exists():
         with CHATBOT_CSV.open(encoding="utf-8") as handle:
             return [text for row in csv.DictReader(handle) for text in (row["Q"], row["A"])]
-    from chathuman_hf.testing import sample_texts
+    from tests.helpers.tiny_models import sample_texts
 
     return sample_texts()
 

@@ -47,7 +47,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
         datasets.disable_progress_bars()
         from chathuman_hf.data import DataReport, load_dialogues
-        from chathuman_hf.features import tokenize_dialogues
+        from chathuman_hf.tokens.features import tokenize_dialogues
 
         report = DataReport()
         dialogues = load_dialogues(files, format="aihub_summary", report=report, preprocessing_num_proc=args.num_proc,

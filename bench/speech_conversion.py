@@ -1,4 +1,4 @@
-"""Accuracy of the Kiwi speech-level conversion (chathuman_hf.speech_conversion) on ChatbotData, both ways.
+"""Accuracy of the Kiwi speech-level conversion (chathuman_hf.korean.conversion) on ChatbotData, both ways.
 
     python bench/speech_conversion.py [--n 300] [--sample 40] --out results/speech_conversion.json
 
@@ -31,8 +31,8 @@ def main(argv: list[str] | None = None) -> dict:
     a = parser.parse_args(argv)
     if not CHATBOT_CSV.is_file():
         raise SystemExit(f"{CHATBOT_CSV} is absent: this benchmark needs ChatbotData")
-    from chathuman_hf.korean import PLAIN, POLITE, UNDETERMINED, speech_level
-    from chathuman_hf.speech_conversion import convert
+    from chathuman_hf.korean.analysis import PLAIN, POLITE, UNDETERMINED, speech_level
+    from chathuman_hf.korean.conversion import convert
 
     machine = machine_info()
     with CHATBOT_CSV.open(encoding="utf-8") as f:

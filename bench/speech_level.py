@@ -1,4 +1,4 @@
-"""Speech-level classifier (chathuman_hf.korean) throughput on one core, and its accuracy on our labelled set.
+"""Speech-level classifier (chathuman_hf.korean.analysis) throughput on one core, and its accuracy on our labelled set.
 
     python bench/speech_level.py [--quick] --out results/speech_level.json
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     a = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
-    from chathuman_hf.korean import kiwi, speech_level
+    from chathuman_hf.korean.analysis import kiwi, speech_level
 
     machine = machine_info()
     t0 = time.perf_counter()

@@ -106,12 +106,12 @@ def run_ours(model, tok, train_msgs, kind: str, ctx: dict) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import Trainer, TrainingArguments
 
-    from chathuman_hf.collators import ChatCollator, LabelMode
-    from chathuman_hf.features import tokenize_dialogues
-    from chathuman_hf.packing import pack_dataset
+    from chathuman_hf.tokens.collators import ChatCollator, LabelMode
+    from chathuman_hf.tokens.features import tokenize_dialogues
+    from chathuman_hf.tokens.packing import pack_dataset
 
     try:  # the product's Trainer subclass (eval metrics only; the training step is Trainer's)
-        from chathuman_hf.trainer import ChatTrainer as TrainerClass
+        from chathuman_hf.training.trainer import ChatTrainer as TrainerClass
 
         trainer_kw: dict[str, Any] = {"label_mode": ctx["label_mode"]}
     except ImportError:

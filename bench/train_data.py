@@ -39,7 +39,7 @@ def split(dialogues: list[list[dict]], eval_share: float, seed: int = 1234) -> t
 
 def encode_all(dialogues: list[list[dict]], tokenizer, max_length: int) -> list[tuple[list[int], list[int]]]:
     """(ids, roles) per dialogue with the package's encoder (ids = the chat template); longer ones are cut."""
-    from chathuman_hf.features import encode_dialogues
+    from chathuman_hf.tokens.features import encode_dialogues
 
     out = []
     for start in range(0, len(dialogues), 512):
@@ -51,7 +51,7 @@ def encode_all(dialogues: list[list[dict]], tokenizer, max_length: int) -> list[
 @torch.no_grad()
 def assistant_perplexity(model, examples, pad_id: int, *, batch_size: int = 32, device: str = "cpu") -> float:
     """exp(token-weighted mean NLL over assistant tokens: content + eos) of held-out examples; same for everyone."""
-    from chathuman_hf.labels import LabelMode, example_labels
+    from chathuman_hf.tokens.labels import LabelMode, example_labels
 
     was_training = model.training
     model.eval()

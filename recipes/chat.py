@@ -13,7 +13,7 @@ from transformers.utils import logging as hf_logging
 
 from chathuman_hf.chat import ChatSession
 from chathuman_hf.chat.options import ChatModelArguments
-from chathuman_hf.cli import SHORT_USAGE, run_cli
+from chathuman_hf.core.cli import SHORT_USAGE, run_cli
 from chathuman_hf.skills import SkillsConfig, build_router
 
 QUIT = {"quit", "exit", "q", "종료", "그만"}

@@ -21,10 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-from chathuman_hf.cli import UsageError, run_cli
-from chathuman_hf.labels import LabelMode
-from chathuman_hf.leaderboard import SAMPLE_PROMPTS, render_leaderboard, summarize_run
-from chathuman_hf.plots import plot_eval_curves
+from chathuman_hf.core.cli import UsageError, run_cli
+from chathuman_hf.evaluation.leaderboard import SAMPLE_PROMPTS, render_leaderboard, summarize_run
+from chathuman_hf.evaluation.plots import plot_eval_curves
+from chathuman_hf.tokens.labels import LabelMode
 
 MODES = tuple(mode.cli_name for mode in LabelMode)  # input, -100, -100+sys, shift
 TRAIN = Path(__file__).resolve().parent / "train.py"
@@ -32,9 +32,9 @@ TRAIN = Path(__file__).resolve().parent / "train.py"
 
 def sample_replies(model_dir: Path, prompts: tuple[str, ...]) -> list[str]:
     """Greedy replies of a saved model to the fixed prompts."""
-    from chathuman_hf.chat_templates import apply_template_choice
-    from chathuman_hf.evaluation import generate_replies
-    from chathuman_hf.loading import load_chat_model
+    from chathuman_hf.evaluation.perplexity import generate_replies
+    from chathuman_hf.models.loading import load_chat_model
+    from chathuman_hf.tokens.template_choice import apply_template_choice
 
     model, tokenizer = load_chat_model(model_dir, merge=True)  # a full model or a LoRA adapter on its base
     tokenizer = apply_template_choice(tokenizer, "auto")

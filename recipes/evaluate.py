@@ -5,7 +5,7 @@
 
 Reports the label mode's token-weighted ``eval_loss`` and ``perplexity``, ``eval_assistant_perplexity`` (assistant-turn
 tokens, comparable across label modes), token counts, generation health and the conversation metrics of
-``chathuman_hf.conversation_metrics`` (``eval_speech_agreement``, ``eval_distinct_1/2``, ``eval_repeat_rate``,
+``chathuman_hf.evaluation.conversation`` (``eval_speech_agreement``, ``eval_distinct_1/2``, ``eval_repeat_rate``,
 ``eval_context_sensitivity``, ``eval_selection_hits_at_1``/``mrr``; ``--conversation_metrics false``: off) and, for
 a model trained with ``--speech_level_control``, ``eval_speech_control_plain``/``_polite`` (share of replies at the
 level asked for, over ``--speech_control_prompts`` held-out prompts per level).
@@ -25,13 +25,13 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-from chathuman_hf.chat_templates import chat_template_field
-from chathuman_hf.cli import SHORT_USAGE, require_model_dir, run_cli
-from chathuman_hf.config import ChatArguments
+from chathuman_hf.core.cli import SHORT_USAGE, require_model_dir, run_cli
 from chathuman_hf.data.options import DataArguments
-from chathuman_hf.parsing import fix_dash_values
-from chathuman_hf.run_output import read_run_args
-from chathuman_hf.training import evaluate_saved_model
+from chathuman_hf.publishing.run_output import read_run_args
+from chathuman_hf.tokens.template_choice import chat_template_field
+from chathuman_hf.training.arguments import ChatArguments
+from chathuman_hf.training.build import evaluate_saved_model
+from chathuman_hf.training.parsing import fix_dash_values
 
 DEFAULTS_FROM_TRAINING = ("label_mode", "max_length", "max_turns", "eval_split", "split_seed", "generation_prompts",
                           "generation_max_new_tokens", "selection_contexts", "speech_control_prompts")

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
-from chathuman_hf.cli import SHORT_USAGE, run_cli
-from chathuman_hf.export import export_model, push_export
+from chathuman_hf.core.cli import SHORT_USAGE, run_cli
+from chathuman_hf.publishing.export import export_model, push_export
 
-logger = logging.getLogger("chathuman_hf.export")
+logger = logging.getLogger("chathuman_hf.publishing.export")
 
 
 @dataclass

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
 
-from chathuman_hf.chat_templates import chat_template_field
-from chathuman_hf.cli import SHORT_USAGE, UsageError, run_cli
+from chathuman_hf.core.cli import SHORT_USAGE, UsageError, run_cli
 from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_args
-from chathuman_hf.label_view import format_view, label_views, load_inspect_tokenizer
-from chathuman_hf.labels import LABEL_MODE_NAMES
-from chathuman_hf.parsing import fix_dash_values
+from chathuman_hf.tokens.label_view import format_view, label_views, load_inspect_tokenizer
+from chathuman_hf.tokens.labels import LABEL_MODE_NAMES
+from chathuman_hf.tokens.template_choice import chat_template_field
+from chathuman_hf.training.parsing import fix_dash_values
 
 
 @dataclass

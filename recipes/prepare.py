@@ -5,7 +5,7 @@ also ``speech_levels``, one per message) and ``DIR/report.json``
 (kept per source, drops per reason, turn and character statistics) and prints a summary table.
 Bad input is skipped and counted; with ``--strict`` (or when nothing loads) the run stops with one line naming
 the file, the record and what was expected, and exits with status 1; a configuration mistake exits with 2
-(``chathuman_hf.cli.run_cli``, as in every recipe).
+(``chathuman_hf.core.cli.run_cli``, as in every recipe).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from transformers import HfArgumentParser
 
-from chathuman_hf.cli import SHORT_USAGE, run_cli
+from chathuman_hf.core.cli import SHORT_USAGE, run_cli
 from chathuman_hf.data import DataArguments, DataReport
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def parse(argv: list[str]) -> tuple[DataArguments, PrepareArguments]:
     parser = HfArgumentParser((DataArguments, PrepareArguments), usage=SHORT_USAGE)
     known, _ = parser.parse_known_args(argv)
     if known.config:  # the training recipe's YAML rules: unknown keys and floats read as strings are errors
-        from chathuman_hf.parsing import load_yaml_config  # imports TrainingArguments: only when needed
+        from chathuman_hf.training.parsing import load_yaml_config  # imports TrainingArguments: only when needed
 
         parser.set_defaults(**load_yaml_config(known.config, {action.dest for action in parser._actions} - {"help"}))
     data_args, prepare_args = parser.parse_args_into_dataclasses(args=argv)

@@ -14,7 +14,7 @@ from transformers import HfArgumentParser
 from transformers.utils import logging as hf_logging
 
 from chathuman_hf.chat.options import ChatModelArguments
-from chathuman_hf.cli import SHORT_USAGE, UsageError, run_cli
+from chathuman_hf.core.cli import SHORT_USAGE, UsageError, run_cli
 from chathuman_hf.skills import SkillsConfig
 
 logger = logging.getLogger("chathuman_hf.serve")

@@ -26,15 +26,15 @@ import sys
 
 from accelerate.utils import set_seed  # transformers.set_seed imports bitsandbytes before chathuman_hf quiets it
 
-from chathuman_hf.checkpoints import resolve_resume
-from chathuman_hf.cli import run_cli
-from chathuman_hf.lora import check_4bit_support
-from chathuman_hf.parsing import parse_args
-from chathuman_hf.preflight import next_steps, quiet_progress_when_piped, set_aside_previous_run
-from chathuman_hf.recipe_data import build_tokenizer, load_data, tokenize_data, write_report
-from chathuman_hf.run_output import model_card_writer, save_final_output
-from chathuman_hf.scale_out import check_engine
-from chathuman_hf.training import build_chat_model, build_trainer, setup_logging
+from chathuman_hf.core.cli import run_cli
+from chathuman_hf.models.lora import check_4bit_support
+from chathuman_hf.publishing.run_output import model_card_writer, save_final_output
+from chathuman_hf.training.build import build_chat_model, build_trainer, setup_logging
+from chathuman_hf.training.checkpoints import resolve_resume
+from chathuman_hf.training.data_steps import build_tokenizer, load_data, tokenize_data, write_report
+from chathuman_hf.training.parsing import parse_args
+from chathuman_hf.training.preflight import next_steps, quiet_progress_when_piped, set_aside_previous_run
+from chathuman_hf.training.scale_out import check_engine
 
 logger = logging.getLogger("chathuman_hf.train")
 

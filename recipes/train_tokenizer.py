@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chathuman_hf.cli import run_cli
+from chathuman_hf.core.cli import run_cli
 from chathuman_hf.data import load_dialogues
 from chathuman_hf.data.report import DataReport
-from chathuman_hf.preflight import log_vocab_fill
-from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES, iter_texts, train_tokenizer
+from chathuman_hf.tokens.tokenizer_training import LIBRARIES, MODEL_TYPES, iter_texts, train_tokenizer
+from chathuman_hf.training.preflight import log_vocab_fill
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -31,6 +31,6 @@ def chatbot_csv() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny GPT-2 + locally trained tokenizer saved as a chat model directory (built once per session)."""
-    from chathuman_hf.testing import make_tiny_model_dir
+    from tests.helpers.tiny_models import make_tiny_model_dir
 
     return make_tiny_model_dir(tmp_path_factory.mktemp("tiny_model"))

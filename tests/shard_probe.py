@@ -17,7 +17,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from chathuman_hf.trainer import ChatTrainer
+from chathuman_hf.training.trainer import ChatTrainer
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "train.py"
 

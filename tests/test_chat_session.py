@@ -14,7 +14,7 @@ import torch
 from chathuman_hf.chat import EMPTY_REPLY, ChatEngine, ChatSession, get_preset
 from chathuman_hf.chat.presets import build_generation_config
 from chathuman_hf.skills import SkillsConfig, build_router
-from chathuman_hf.tokenization import USER_TOKEN
+from chathuman_hf.tokens.tokenizer import USER_TOKEN
 
 FIXED = datetime(2026, 11, 25, 10, 7, tzinfo=timezone.utc)
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from chathuman_hf.parsing import parse_args
+from chathuman_hf.training.parsing import parse_args
 
 
 def test_chatbotdata_config_parses(repo_root):

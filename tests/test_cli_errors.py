@@ -122,11 +122,11 @@ def test_hopeless_max_length_stops_before_training_in_one_line(repo_root, tiny_m
 
 
 def test_a_vocab_size_the_data_cannot_fill_is_logged(caplog):
-    from chathuman_hf.preflight import log_vocab_fill
-    from chathuman_hf.tokenizer_training import train_tokenizer
+    from chathuman_hf.tokens.tokenizer_training import train_tokenizer
+    from chathuman_hf.training.preflight import log_vocab_fill
 
     tok = train_tokenizer(["안녕 반가워", "밥 먹었어"] * 3, vocab_size=2000)
-    with caplog.at_level("WARNING", logger="chathuman_hf.preflight"):
+    with caplog.at_level("WARNING", logger="chathuman_hf.training.preflight"):
         log_vocab_fill(tok, 2000)
     assert len(tok) < 2000
     assert f"--vocab-size 2000 was asked; the training text only fills {len(tok)} tokens" in caplog.text
@@ -135,9 +135,9 @@ def test_a_vocab_size_the_data_cannot_fill_is_logged(caplog):
 def test_rerunning_into_a_run_sets_it_aside_and_piped_output_has_no_progress_bars(tmp_path, caplog):
     import io
 
-    from chathuman_hf.checkpoints import latest_complete_checkpoint
-    from chathuman_hf.config import ChatTrainingArguments
-    from chathuman_hf.preflight import quiet_progress_when_piped, set_aside_previous_run
+    from chathuman_hf.training.arguments import ChatTrainingArguments
+    from chathuman_hf.training.checkpoints import latest_complete_checkpoint
+    from chathuman_hf.training.preflight import quiet_progress_when_piped, set_aside_previous_run
 
     for step in (2, 3):  # an earlier run of 3 epochs; a new run of 1 would keep checkpoint-3 beside its checkpoint-1
         (tmp_path / f"checkpoint-{step}").mkdir()
@@ -147,7 +147,7 @@ def test_rerunning_into_a_run_sets_it_aside_and_piped_output_has_no_progress_bar
     for name in ("config.json", "model.safetensors", "chats.jsonl"):
         (tmp_path / name).write_text("{}")
     assert latest_complete_checkpoint(tmp_path) is not None
-    with caplog.at_level("WARNING", logger="chathuman_hf.preflight"):
+    with caplog.at_level("WARNING", logger="chathuman_hf.training.preflight"):
         assert set_aside_previous_run(tmp_path, resume=str(tmp_path / "checkpoint-3")) == []
         assert set_aside_previous_run(tmp_path / "new", resume=None) == []
         assert set_aside_previous_run(tmp_path, resume=None) == [
@@ -168,7 +168,7 @@ def test_rerunning_into_a_run_sets_it_aside_and_piped_output_has_no_progress_bar
 
 
 def test_a_missing_local_model_path_is_told_from_a_hub_id(tmp_path, monkeypatch):
-    from chathuman_hf.cli import UsageError, require_model
+    from chathuman_hf.core.cli import UsageError, require_model
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "outputs" / "quickstart").mkdir(parents=True)
@@ -189,7 +189,7 @@ def test_an_invalid_choice_is_two_lines_not_the_whole_usage(repo_root, capsys):
 
 def _word_model_and_data(tmp_path, lines: list[str]) -> tuple[str, str]:
     """A word-level tokenizer directory (the <usr>/<sys> template) and a JSONL file of ``lines``."""
-    from chathuman_hf.testing import THREE_TURN_WORDS, make_word_tokenizer
+    from tests.helpers.tiny_models import THREE_TURN_WORDS, make_word_tokenizer
 
     make_word_tokenizer(THREE_TURN_WORDS).save_pretrained(tmp_path / "tok")
     data = tmp_path / "data.jsonl"
@@ -199,7 +199,7 @@ def _word_model_and_data(tmp_path, lines: list[str]) -> tuple[str, str]:
 
 @pytest.mark.parametrize("limit", ["0", "-1", "-7"])
 def test_inspect_labels_a_limit_below_one_is_one_line(repo_root, tmp_path, capsys, limit):
-    from chathuman_hf.testing import THREE_TURNS
+    from tests.helpers.tiny_models import THREE_TURNS
 
     tok, data = _word_model_and_data(tmp_path, [json.dumps({"messages": THREE_TURNS}, ensure_ascii=False)])
     code, err = run_entry_point(repo_root, "inspect_labels", ["--model", tok, "--data", data, "--limit", limit],
@@ -210,7 +210,7 @@ def test_inspect_labels_a_limit_below_one_is_one_line(repo_root, tmp_path, capsy
 
 def test_inspect_labels_reports_dropped_records_as_training_does(repo_root, tmp_path, capsys):
     """A malformed JSONL line and a record without an assistant reply are counted on stderr; stdout stays JSON."""
-    from chathuman_hf.testing import THREE_TURNS
+    from tests.helpers.tiny_models import THREE_TURNS
 
     good = json.dumps({"messages": THREE_TURNS}, ensure_ascii=False)
     no_reply = json.dumps({"messages": [{"role": "user", "content": "안녕"}]}, ensure_ascii=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from chathuman_hf.collators import ChatCollator, LabelMode
-from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.testing import THREE_TURN_IDS, THREE_TURN_WORDS, THREE_TURNS, make_word_tokenizer
+from chathuman_hf.tokens.collators import ChatCollator, LabelMode
+from chathuman_hf.tokens.features import tokenize_dialogues
+from tests.helpers.tiny_models import THREE_TURN_IDS, THREE_TURN_WORDS, THREE_TURNS, make_word_tokenizer
 
 # pos:  0    1     2    3     4    5     6    7     8  9     10
 #      </s> <usr> 안녕 <sys> 안녕 반가워 </s> <usr> 밥 먹었어 <sys>

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from chathuman_hf.leaderboard import RunSummary, render_leaderboard
+from chathuman_hf.evaluation.leaderboard import RunSummary, render_leaderboard
 
 TINY = ["--model_type", "gpt2", "--config_overrides", "n_layer=2,n_embd=32,n_head=2,n_positions=128",
         "--vocab-size", "800", "--max-length", "96", "--per_device_train_batch_size", "16",

@@ -6,16 +6,21 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from chathuman_hf.conversation_metrics import (
+from chathuman_hf.evaluation.conversation import (
     collapse_warning,
     context_sensitivity,
     distinct_n,
     reference_replies,
     repeats_ngram,
 )
-from chathuman_hf.evaluation import health_prompts
-from chathuman_hf.response_selection import mean_reply_loglik, rank_metrics, response_selection, selection_items
-from chathuman_hf.tokenization import prepare_tokenizer
+from chathuman_hf.evaluation.perplexity import health_prompts
+from chathuman_hf.evaluation.response_selection import (
+    mean_reply_loglik,
+    rank_metrics,
+    response_selection,
+    selection_items,
+)
+from chathuman_hf.tokens.tokenizer import prepare_tokenizer
 
 
 def dialogue(*turns: str) -> dict:
@@ -96,7 +101,7 @@ def test_response_selection_reports_hits_and_mrr(tiny):
 
 def test_speech_agreement_leaves_undetermined_pairs_out():
     pytest.importorskip("kiwipiepy")
-    from chathuman_hf.conversation_metrics import reply_metrics, speech_agreement
+    from chathuman_hf.evaluation.conversation import reply_metrics, speech_agreement
 
     out = speech_agreement(["밥 먹었어?", "ㅋㅋ", "좋아요"], ["응 먹었어", "응", "좋아"])
     assert out == {"speech_agreement": 0.5, "speech_undetermined_share": 1 / 3, "speech_polite_share": 1 / 3}
@@ -106,8 +111,8 @@ def test_speech_agreement_leaves_undetermined_pairs_out():
 
 
 def test_leaderboard_and_model_card_show_the_conversation_metrics():
-    from chathuman_hf.leaderboard import RunSummary, render_leaderboard
-    from chathuman_hf.model_card import ModelCardInfo, render_model_card
+    from chathuman_hf.evaluation.leaderboard import RunSummary, render_leaderboard
+    from chathuman_hf.publishing.model_card import ModelCardInfo, render_model_card
 
     conv = {"eval_selection_hits_at_1": 0.2, "eval_selection_mrr": 0.35, "eval_context_sensitivity": 0.95,
             "eval_speech_agreement": 0.8, "eval_repeat_rate": 0.05}
@@ -124,7 +129,7 @@ def test_leaderboard_and_model_card_show_the_conversation_metrics():
 
 
 def test_selection_can_wait_for_the_evaluation_after_training(tiny):
-    from chathuman_hf.conversation_metrics import ConversationEval
+    from chathuman_hf.evaluation.conversation import ConversationEval
 
     model, tok = tiny
     prompts = health_prompts(DIALOGUES, 2)
@@ -136,8 +141,8 @@ def test_selection_can_wait_for_the_evaluation_after_training(tiny):
 
 @pytest.mark.parametrize("family", ["qwen2", "gemma3_text"])
 def test_shared_context_cache_scores_like_a_full_forward_in_other_families(family, tmp_path):
-    from chathuman_hf.response_selection import _Renderer, _score_one
-    from chathuman_hf.testing_families import make_family_model_dir
+    from chathuman_hf.evaluation.response_selection import _Renderer, _score_one
+    from tests.helpers.families import make_family_model_dir
 
     path = make_family_model_dir(tmp_path / family, family)
     model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
@@ -151,9 +156,9 @@ def test_shared_context_cache_scores_like_a_full_forward_in_other_families(famil
 def test_reply_scores_count_exactly_the_tokens_that_train(tmp_path, family):
     """A reply's score averages the tokens labels.target_mask trains (content and end of turn), not the template's
     newline after the end of turn (ChatML, Gemma and EXAONE add one)."""
-    from chathuman_hf.encoding import encode_dialogues
-    from chathuman_hf.labels import LabelMode, target_mask
-    from chathuman_hf.testing_families import make_family_model_dir
+    from chathuman_hf.tokens.encoding import encode_dialogues
+    from chathuman_hf.tokens.labels import LabelMode, target_mask
+    from tests.helpers.families import make_family_model_dir
 
     path = make_family_model_dir(tmp_path / family, family, vocab_size=400)
     tok, model = AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path).eval()

@@ -9,14 +9,14 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from chathuman_hf.collators import IGNORE_INDEX, ChatCollator
-from chathuman_hf.config import ChatArguments
 from chathuman_hf.data.options import DataArguments
-from chathuman_hf.evaluation import generate_replies, generation_health, load_metric, summarize_stats
-from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.recipe_data import load_data
-from chathuman_hf.tokenization import prepare_tokenizer
-from chathuman_hf.training import evaluate_saved_model
+from chathuman_hf.evaluation.perplexity import generate_replies, generation_health, load_metric, summarize_stats
+from chathuman_hf.tokens.collators import IGNORE_INDEX, ChatCollator
+from chathuman_hf.tokens.features import tokenize_dialogues
+from chathuman_hf.tokens.tokenizer import prepare_tokenizer
+from chathuman_hf.training.arguments import ChatArguments
+from chathuman_hf.training.build import evaluate_saved_model
+from chathuman_hf.training.data_steps import load_data
 
 METRIC_KEYS = ("eval_loss", "eval_perplexity", "eval_assistant_loss", "eval_assistant_perplexity")
 

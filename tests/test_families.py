@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from chathuman_hf.chat_templates import apply_template_choice, parse_template_choice
-from chathuman_hf.collators import ChatCollator
-from chathuman_hf.features import _encode_exact, _fast_plan, encode_dialogues, tokenize_dialogues
-from chathuman_hf.labels import target_mask
-from chathuman_hf.rendering import TemplateError, end_of_turn_ids, render_text
-from chathuman_hf.testing import THREE_TURN_WORDS, THREE_TURNS, make_kogpt2_like_dir, make_word_tokenizer
-from chathuman_hf.testing_families import FAMILY_TEMPLATES, make_family_word_tokenizer
+from chathuman_hf.tokens.collators import ChatCollator
+from chathuman_hf.tokens.features import _encode_exact, _fast_plan, encode_dialogues, tokenize_dialogues
+from chathuman_hf.tokens.labels import target_mask
+from chathuman_hf.tokens.rendering import TemplateError, end_of_turn_ids, render_text
+from chathuman_hf.tokens.template_choice import apply_template_choice, parse_template_choice
+from tests.helpers.families import FAMILY_TEMPLATES, make_family_word_tokenizer
+from tests.helpers.tiny_models import THREE_TURN_WORDS, THREE_TURNS, make_kogpt2_like_dir, make_word_tokenizer
 
 # Per family: the 3-turn dialogue's tokens, and the positions trained under -100+sys — hand-checked: each assistant
 # content and the end-of-turn token right after it; never headers, role names, user text or the newline after the end.
@@ -118,7 +118,7 @@ def test_our_template_gives_the_same_ids_and_labels_as_before():
 
 # ---------------------------------------------------------------- the choice and bad templates (one line each)
 def test_auto_without_a_base_template_adds_ours_and_model_refuses(tmp_path):
-    from chathuman_hf.tokenization import CHAT_TEMPLATE, load_tokenizer
+    from chathuman_hf.tokens.tokenizer import CHAT_TEMPLATE, load_tokenizer
 
     path = make_kogpt2_like_dir(tmp_path / "kogpt2")
     tok = apply_template_choice(load_tokenizer(str(path)), "auto")
@@ -182,7 +182,7 @@ def test_train_recipe_on_each_family_then_pipeline_stops_at_end_of_turn(family, 
 
     from transformers import AutoConfig, pipeline
 
-    from chathuman_hf.testing_families import make_family_model_dir
+    from tests.helpers.families import make_family_model_dir
 
     base = make_family_model_dir(tmp_path / "base", family)
     out = tmp_path / "out"
@@ -213,7 +213,7 @@ def test_train_recipe_on_each_family_then_pipeline_stops_at_end_of_turn(family, 
 
 
 def test_label_view_marks_targets_with_brackets_when_piped():
-    from chathuman_hf.label_view import format_view, label_views
+    from chathuman_hf.tokens.label_view import format_view, label_views
 
     tok = apply_template_choice(make_family_word_tokenizer("qwen2", THREE_TURN_WORDS))
     (view,) = label_views([THREE_TURNS], tok, "-100")
@@ -224,8 +224,8 @@ def test_label_view_marks_targets_with_brackets_when_piped():
 
 
 def test_label_view_cuts_and_expands_turns_as_training_does():
-    from chathuman_hf.label_view import label_views
-    from chathuman_hf.testing import THREE_TURN_IDS, make_word_tokenizer
+    from chathuman_hf.tokens.label_view import label_views
+    from tests.helpers.tiny_models import THREE_TURN_IDS, make_word_tokenizer
 
     tok = make_word_tokenizer(THREE_TURN_WORDS)
     (last,) = label_views([THREE_TURNS], tok, "-100", max_turns=1)
@@ -263,8 +263,8 @@ def test_chat_engine_renders_with_the_models_template_and_strips_its_markers():
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from chathuman_hf.chat import ChatEngine, get_preset
-    from chathuman_hf.tokenization import chat_generation_config
-    from chathuman_hf.window import ChatWindow
+    from chathuman_hf.core.window import ChatWindow
+    from chathuman_hf.tokens.tokenizer import chat_generation_config
 
     tok = apply_template_choice(make_family_word_tokenizer("qwen2", THREE_TURN_WORDS))
     config = AutoConfig.for_model("qwen2", vocab_size=len(tok), hidden_size=16, intermediate_size=32,
@@ -293,7 +293,7 @@ def test_train_recipe_refuses_model_template_on_a_base_without_one_in_one_line(t
            "--chat_template", "model", "--output_dir", str(tmp_path / "out"), "--max_steps", "1"]
     run = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo_root)},
                          timeout=600)
-    assert run.returncode == 2  # a configuration mistake (chathuman_hf.cli: data errors exit 1, the rest 2)
+    assert run.returncode == 2  # a configuration mistake (chathuman_hf.core.cli: data errors exit 1, the rest 2)
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("error: --chat_template model: ") and "use --chat_template chathuman" in last
     assert "Traceback" not in run.stderr and not (tmp_path / "out" / "checkpoint-1").exists()

@@ -8,7 +8,7 @@ import pytest
 from datasets import Dataset, load_from_disk
 from transformers import AutoTokenizer
 
-from chathuman_hf.features import (
+from chathuman_hf.tokens.features import (
     ASSISTANT,
     FRAME,
     SYSTEM,
@@ -18,7 +18,13 @@ from chathuman_hf.features import (
     encode_dialogues,
     tokenize_dialogues,
 )
-from chathuman_hf.testing import THREE_TURN_IDS, THREE_TURN_WORDS, THREE_TURNS, make_word_tokenizer, sample_dialogues
+from tests.helpers.tiny_models import (
+    THREE_TURN_IDS,
+    THREE_TURN_WORDS,
+    THREE_TURNS,
+    make_word_tokenizer,
+    sample_dialogues,
+)
 
 WORDS = [*THREE_TURN_WORDS, "너는", "친절한", "친구"]
 

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("kiwipiepy")
 
-from chathuman_hf.korean import morphemes, speech_level  # noqa: E402
+from chathuman_hf.korean.analysis import morphemes, speech_level  # noqa: E402
 
 LABELLED = Path(__file__).resolve().parent / "speech_levels.tsv"
 

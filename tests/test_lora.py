@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from chathuman_hf.testing import make_tiny_llama_dir, make_word_tokenizer
+from tests.helpers.tiny_models import make_tiny_llama_dir, make_word_tokenizer
 
 PROMPTS = [
     [{"role": "user", "content": "안녕"}],
@@ -66,7 +66,7 @@ def greedy_ids(model, tokenizer) -> list[list[int]]:
 
 
 def test_added_token_ids_are_the_ids_past_the_base_vocabulary():
-    from chathuman_hf.lora import added_token_ids
+    from chathuman_hf.models.lora import added_token_ids
 
     tokenizer = make_word_tokenizer(["안녕", "밥"])  # <pad> <unk> </s> <usr> <sys> 안녕 밥
     assert added_token_ids(tokenizer, 7) == []
@@ -76,7 +76,7 @@ def test_added_token_ids_are_the_ids_past_the_base_vocabulary():
 def test_token_rows_target_the_output_layer_only_when_untied():
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from chathuman_hf.lora import token_rows_config
+    from chathuman_hf.models.lora import token_rows_config
 
     def tiny(model_type, **kw):
         return AutoModelForCausalLM.from_config(AutoConfig.for_model(model_type, vocab_size=40, **kw))
@@ -90,8 +90,8 @@ def test_token_rows_target_the_output_layer_only_when_untied():
 
 
 def test_lora_options_are_checked_at_parse_time():
-    from chathuman_hf.lora import PeftSetupError
-    from chathuman_hf.parsing import parse_args
+    from chathuman_hf.models.lora import PeftSetupError
+    from chathuman_hf.training.parsing import parse_args
 
     model_args, *_ = parse_args(["--use_peft", "--lora_r", "8", "--lora_target_modules", "q_proj", "v_proj",
                                  "--output_dir", "/tmp/x", "--report_to", "none"])
@@ -107,9 +107,9 @@ def added_tokens_adapter(tmp_path_factory):
     """A LoRA adapter on a base without <usr>/<sys> (2 rows added), trained a few steps in-process, then saved."""
     from transformers import AutoConfig
 
-    from chathuman_hf.lora import LoraArguments, added_token_ids, apply_lora, save_adapter
-    from chathuman_hf.modeling import build_model
-    from chathuman_hf.tokenization import prepare_tokenizer
+    from chathuman_hf.models.build import build_model
+    from chathuman_hf.models.lora import LoraArguments, added_token_ids, apply_lora, save_adapter
+    from chathuman_hf.tokens.tokenizer import prepare_tokenizer
 
     root = tmp_path_factory.mktemp("lora_added")
     base = make_tiny_llama_dir(root / "base", role_tokens=False)
@@ -152,7 +152,7 @@ def test_added_token_rows_are_saved_as_rows_not_embedding_copies(added_tokens_ad
 
 
 def test_adapter_with_added_rows_reloads_and_merges_to_the_same_logits(added_tokens_adapter):
-    from chathuman_hf.loading import load_chat_model
+    from chathuman_hf.models.loading import load_chat_model
 
     out, ids, logits, _ = added_tokens_adapter
     torch.manual_seed(123)  # the resized rows' init must not matter: the adapter holds their trained values
@@ -163,9 +163,9 @@ def test_adapter_with_added_rows_reloads_and_merges_to_the_same_logits(added_tok
 
 
 def test_gradient_checkpointing_with_lora_gives_the_same_gradients(tmp_path):
-    from chathuman_hf.lora import LoraArguments, apply_lora
-    from chathuman_hf.modeling import build_model
-    from chathuman_hf.tokenization import prepare_tokenizer
+    from chathuman_hf.models.build import build_model
+    from chathuman_hf.models.lora import LoraArguments, apply_lora
+    from chathuman_hf.tokens.tokenizer import prepare_tokenizer
 
     base = make_tiny_llama_dir(tmp_path / "base")
     tokenizer = prepare_tokenizer(str(base))
@@ -225,8 +225,8 @@ def test_own_template_adapter_holds_only_lora_matrices(own_template_run):
 def test_adapter_and_export_generate_the_same_greedy_replies(own_template_run, tmp_path, repo_root):
     from transformers import AutoModelForCausalLM, pipeline
 
-    from chathuman_hf.export import export_model
-    from chathuman_hf.loading import load_chat_model
+    from chathuman_hf.models.loading import load_chat_model
+    from chathuman_hf.publishing.export import export_model
 
     _, out, _ = own_template_run
     merged_dir = export_model(out, tmp_path / "merged")  # recipes/export.py's work, in-process
@@ -254,7 +254,7 @@ def test_an_adapter_on_a_base_without_a_template_chats_through_the_printed_pipel
 
     from transformers import pipeline
 
-    from chathuman_hf.testing import make_kogpt2_like_dir
+    from tests.helpers.tiny_models import make_kogpt2_like_dir
 
     base = make_kogpt2_like_dir(tmp_path / "kogpt2")
     out = tmp_path / "kogpt2-lora"
@@ -271,8 +271,8 @@ def test_an_adapter_on_a_base_without_a_template_chats_through_the_printed_pipel
 
 
 def test_export_refuses_a_directory_that_is_neither(tmp_path):
-    from chathuman_hf.export import export_model
-    from chathuman_hf.loading import NotAModelError
+    from chathuman_hf.models.loading import NotAModelError
+    from chathuman_hf.publishing.export import export_model
 
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(NotAModelError) as err:
@@ -287,16 +287,16 @@ def test_export_refuses_a_directory_that_is_neither(tmp_path):
 def test_export_push_stops_before_the_upload_offline(tmp_path, caplog):
     from huggingface_hub import constants
 
-    from chathuman_hf.export import push_export
+    from chathuman_hf.publishing.export import push_export
 
     assert constants.HF_HUB_OFFLINE  # tests/conftest.py: no Hub here
-    with caplog.at_level("WARNING", logger="chathuman_hf.export"):
+    with caplog.at_level("WARNING", logger="chathuman_hf.publishing.export"):
         assert push_export(tmp_path, "me/korean-chat") is None
     assert f"{tmp_path} is ready to push to me/korean-chat; not uploading" in caplog.text
 
 
 def test_export_of_a_full_model_leaves_training_state_behind(tiny_model_dir, tmp_path):
-    from chathuman_hf.export import export_model
+    from chathuman_hf.publishing.export import export_model
 
     source = tmp_path / "run"
     source.mkdir()
@@ -357,7 +357,7 @@ def test_lora_resumes_after_sigkill_to_the_same_loss_and_step(tmp_path, repo_roo
     import signal
     import time
 
-    from chathuman_hf.checkpoints import checkpoint_problem
+    from chathuman_hf.training.checkpoints import checkpoint_problem
 
     base = make_tiny_llama_dir(tmp_path / "base")
     args = ["--model_name_or_path", str(base), "--num_train_epochs", "3", "--generation_prompts", "2",
@@ -421,7 +421,7 @@ def test_two_process_cpu_ddp_trains_lora_and_saves_one_adapter(tmp_path, repo_ro
 @pytest.mark.slow
 def test_qlora_on_cpu_trains_a_4bit_base(tmp_path, repo_root):
     pytest.importorskip("bitsandbytes")
-    from chathuman_hf.lora import PeftSetupError, check_4bit_support
+    from chathuman_hf.models.lora import PeftSetupError, check_4bit_support
 
     try:
         check_4bit_support("cpu")
@@ -446,7 +446,7 @@ def test_a_lora_target_module_matching_nothing_is_named(tiny_model_dir, targets,
     """A typo among good names used to train the good ones only, silently (PEFT only fails when none matches)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from chathuman_hf.lora import LoraArguments, PeftSetupError, apply_lora
+    from chathuman_hf.models.lora import LoraArguments, PeftSetupError, apply_lora
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
@@ -462,7 +462,7 @@ def test_a_lora_target_module_matching_nothing_is_named(tiny_model_dir, targets,
 def test_lora_target_modules_that_match_train(tiny_model_dir, targets):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from chathuman_hf.lora import LoraArguments, apply_lora
+    from chathuman_hf.models.lora import LoraArguments, apply_lora
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)

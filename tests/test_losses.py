@@ -6,14 +6,14 @@ import pytest
 import torch
 from transformers import Trainer, TrainingArguments
 
-from chathuman_hf.collators import ChatCollator
-from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.losses import (
+from chathuman_hf.models.build import build_model
+from chathuman_hf.models.losses import (
     check_not_double_shifted,
     install_label_guard,
 )
-from chathuman_hf.modeling import build_model
-from chathuman_hf.testing import make_word_tokenizer
+from chathuman_hf.tokens.collators import ChatCollator
+from chathuman_hf.tokens.features import tokenize_dialogues
+from tests.helpers.tiny_models import make_word_tokenizer
 
 WORDS = ["안녕", "반가워", "밥", "먹었어", "응", "뭐", "김밥", "오늘", "날씨", "좋다", "그래"]
 

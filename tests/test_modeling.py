@@ -6,14 +6,14 @@ import pytest
 import torch
 from datasets import Dataset
 
-from chathuman_hf.modeling import (
+from chathuman_hf.models.build import (
     build_model,
     embedding_rows,
     ensure_vocab_fits,
     parse_config_overrides,
     position_limit,
 )
-from chathuman_hf.testing import make_word_tokenizer
+from tests.helpers.tiny_models import make_word_tokenizer
 
 WORDS = ["안녕", "반가워", "밥"]
 TINY = {"n_layer": 1, "n_embd": 16, "n_head": 2, "n_positions": 32}

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, pipeline
 
-from chathuman_hf.model_card import ModelCardInfo, render_model_card
-from chathuman_hf.window import ChatWindow
+from chathuman_hf.core.window import ChatWindow
+from chathuman_hf.publishing.model_card import ModelCardInfo, render_model_card
 
 SECRET = "hf_chathumanTESTsecret0123456789"
 TINY = ["--model_type", "gpt2", "--config_overrides", "n_layer=2,n_embd=32,n_head=2,n_positions=128",
@@ -133,7 +133,7 @@ def test_model_card_names_the_template_the_model_was_trained_with():
 
 
 def test_epoch_table_groups_logs_by_epoch():
-    from chathuman_hf.model_card import epoch_table
+    from chathuman_hf.publishing.model_card import epoch_table
 
     history = [{"loss": 3.0, "epoch": 0.5}, {"loss": 2.0, "epoch": 1.0},
                {"eval_loss": 2.5, "eval_assistant_perplexity": 10.0, "epoch": 1.0}, {"loss": 1.0, "epoch": 2.0},

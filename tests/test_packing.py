@@ -8,14 +8,20 @@ import pytest
 import torch
 from transformers import Trainer, TrainingArguments
 
-from chathuman_hf.collators import ChatCollator, LabelMode
-from chathuman_hf.evaluation import token_nll_sums
-from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.modeling import build_model
-from chathuman_hf.packed_attention import check_packing_supported, packing_problem
-from chathuman_hf.packing import best_fit_bins, pack_dataset, packed_rows_per_step, padding_report, padding_share
-from chathuman_hf.testing import make_word_tokenizer
-from chathuman_hf.testing_families import TINY_FAMILY_CONFIGS
+from chathuman_hf.evaluation.perplexity import token_nll_sums
+from chathuman_hf.models.build import build_model
+from chathuman_hf.tokens.collators import ChatCollator, LabelMode
+from chathuman_hf.tokens.features import tokenize_dialogues
+from chathuman_hf.tokens.packed_attention import check_packing_supported, packing_problem
+from chathuman_hf.tokens.packing import (
+    best_fit_bins,
+    pack_dataset,
+    packed_rows_per_step,
+    padding_report,
+    padding_share,
+)
+from tests.helpers.families import TINY_FAMILY_CONFIGS
+from tests.helpers.tiny_models import make_word_tokenizer
 
 WORDS = ["안녕", "반가워", "밥", "먹었어", "응", "뭐", "김밥", "오늘", "날씨", "좋다", "그래", "내일", "보자"]
 MAX_LEN = 48

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chathuman_hf.provenance import base_model_license, grouped_sources
+from chathuman_hf.publishing.provenance import base_model_license, grouped_sources
 
 
 def test_license_from_scratch_known_hub_model_local_card_or_other(tmp_path):

@@ -9,11 +9,11 @@ import json
 
 import pytest
 
-from chathuman_hf.chat_templates import apply_template_choice
-from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.labels import HISTORY, target_mask
-from chathuman_hf.rendering import TemplateError
-from tests.real_templates import END_OF_TURN, TEMPLATES, make_real_template_model_dir, real_template_tokenizer
+from chathuman_hf.tokens.features import tokenize_dialogues
+from chathuman_hf.tokens.labels import HISTORY, target_mask
+from chathuman_hf.tokens.rendering import TemplateError
+from chathuman_hf.tokens.template_choice import apply_template_choice
+from tests.helpers.real_templates import END_OF_TURN, TEMPLATES, make_real_template_model_dir, real_template_tokenizer
 
 DIALOGUE = [
     {"role": "user", "content": "안녕하세요"},
@@ -195,7 +195,7 @@ def test_held_out_reply_scores_use_the_replys_inference_context(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from chathuman_hf.response_selection import mean_reply_loglik
+    from chathuman_hf.evaluation.response_selection import mean_reply_loglik
 
     path = make_real_template_model_dir(tmp_path / "qwen3", "qwen3")
     tok, model = _tokenizer("qwen3"), AutoModelForCausalLM.from_pretrained(path).eval()
@@ -236,7 +236,7 @@ def test_reasoning_trains_where_the_template_renders_it():
 
 
 def test_inspect_labels_shows_each_row_as_training_builds_it():
-    from chathuman_hf.label_view import format_view, label_views
+    from chathuman_hf.tokens.label_view import format_view, label_views
 
     tok = _tokenizer("qwen3")
     views = label_views([DIALOGUE], tok, "-100+sys")
@@ -250,7 +250,7 @@ def test_inspect_labels_shows_each_row_as_training_builds_it():
 def test_held_out_batch_of_added_rows_collates_under_the_last_reply_mode():
     """Held-out rows are built once for every mode: a batch holding only rows a rewriting template added has no
     ``-100`` target but its replies still count in the assistant perplexity."""
-    from chathuman_hf.collators import ChatCollator
+    from chathuman_hf.tokens.collators import ChatCollator
 
     tok = _tokenizer("qwen3")
     rows = list(tokenize_dialogues([DIALOGUE], tok, max_length=4096, label_mode=None))

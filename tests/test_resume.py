@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from chathuman_hf.checkpoints import checkpoint_problem, latest_complete_checkpoint, resolve_resume
+from chathuman_hf.training.checkpoints import checkpoint_problem, latest_complete_checkpoint, resolve_resume
 
 TINY = ["--model_type", "gpt2", "--config_overrides", "n_layer=2,n_embd=32,n_head=2,n_positions=128",
         "--train-tokenizer", "--vocab-size", "800", "--max-length", "96", "--num_train_epochs", "3",

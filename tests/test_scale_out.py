@@ -15,10 +15,10 @@ import pytest
 import yaml
 from accelerate.utils import FullyShardedDataParallelPlugin
 
-from chathuman_hf.checkpoints import checkpoint_problem
-from chathuman_hf.modeling import build_model
-from chathuman_hf.scale_out import engine_problem
-from chathuman_hf.testing_families import TINY_FAMILY_CONFIGS
+from chathuman_hf.models.build import build_model
+from chathuman_hf.training.checkpoints import checkpoint_problem
+from chathuman_hf.training.scale_out import engine_problem
+from tests.helpers.families import TINY_FAMILY_CONFIGS
 from tests.test_distributed import free_port, gloo_env
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 from chathuman_hf.chat import ChatEngine
+from chathuman_hf.core.window import ChatWindow
 from chathuman_hf.serving import create_app
 from chathuman_hf.serving.runner import serve_in_thread
 from chathuman_hf.skills import SkillsConfig, build_router
-from chathuman_hf.window import ChatWindow
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 SKILLS = SkillsConfig(disabled=["weather", "stock"])

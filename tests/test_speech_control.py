@@ -24,13 +24,13 @@ from chathuman_hf.data.speech import (  # noqa: E402
     dialogue_level,
     level_counts,
 )
-from chathuman_hf.korean import (  # noqa: E402
+from chathuman_hf.korean.analysis import (  # noqa: E402
     parse_speech_level,
     requested_level,
     with_level_instruction,
     without_level_instruction,
 )
-from chathuman_hf.labels import SYSTEM, target_mask  # noqa: E402
+from chathuman_hf.tokens.labels import SYSTEM, target_mask  # noqa: E402
 
 PLAIN_MSG, POLITE_MSG = "반말로 대답해.", "존댓말로 대답해."
 
@@ -130,10 +130,10 @@ def test_prepare_writes_levels_and_counts(repo_root, tmp_path):
 
 @pytest.mark.parametrize("family", ["gpt2", "qwen2", "exaone4", "gemma3_text"])
 def test_instruction_renders_in_the_template_and_is_never_a_target(family):
-    from chathuman_hf.chat_templates import apply_template_choice
-    from chathuman_hf.encoding import encode_dialogues
-    from chathuman_hf.testing import make_word_tokenizer
-    from chathuman_hf.testing_families import make_family_word_tokenizer
+    from chathuman_hf.tokens.encoding import encode_dialogues
+    from chathuman_hf.tokens.template_choice import apply_template_choice
+    from tests.helpers.families import make_family_word_tokenizer
+    from tests.helpers.tiny_models import make_word_tokenizer
 
     words = ["반말로", "대답해.", "밥", "먹었어?", "응", "먹었어"]
     tok = make_word_tokenizer(words) if family == "gpt2" else make_family_word_tokenizer(family, words)
@@ -222,8 +222,8 @@ def test_chat_cli_speech_level(repo_root, tiny_model_dir):
 def test_speech_control_metric_on_a_tiny_model(tiny_model_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from chathuman_hf.conversation_metrics import ConversationEval, level_prompts, speech_control
-    from chathuman_hf.tokenization import prepare_tokenizer
+    from chathuman_hf.evaluation.conversation import ConversationEval, level_prompts, speech_control
+    from chathuman_hf.tokens.tokenizer import prepare_tokenizer
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tok = prepare_tokenizer(AutoTokenizer.from_pretrained(tiny_model_dir))

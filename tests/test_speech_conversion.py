@@ -1,4 +1,4 @@
-"""Kiwi-based speech-level conversion (chathuman_hf.speech_conversion): literal before/after pairs and traps."""
+"""Kiwi-based speech-level conversion (chathuman_hf.korean.conversion): literal before/after pairs and traps."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("kiwipiepy")
 
-from chathuman_hf.korean import speech_level  # noqa: E402
-from chathuman_hf.speech_conversion import convert, to_plain, to_polite  # noqa: E402
+from chathuman_hf.korean.analysis import speech_level  # noqa: E402
+from chathuman_hf.korean.conversion import convert, to_plain, to_polite  # noqa: E402
 
 TO_PLAIN = [
     ("먹었어요.", "먹었어."),

@@ -6,9 +6,9 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast, pipeline
 
-from chathuman_hf.features import ASSISTANT, USER, tokenize_dialogues
-from chathuman_hf.testing import make_word_tokenizer
-from chathuman_hf.tokenization import CHAT_TEMPLATE, chat_generation_config, prepare_tokenizer, role_tokens
+from chathuman_hf.tokens.features import ASSISTANT, USER, tokenize_dialogues
+from chathuman_hf.tokens.tokenizer import CHAT_TEMPLATE, chat_generation_config, prepare_tokenizer, role_tokens
+from tests.helpers.tiny_models import make_word_tokenizer
 
 MSGS = [
     {"role": "user", "content": "안녕"},
@@ -114,14 +114,14 @@ def test_prepare_is_idempotent(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def kogpt2_like(tmp_path_factory):
-    from chathuman_hf.testing import make_kogpt2_like_dir
+    from tests.helpers.tiny_models import make_kogpt2_like_dir
 
     return make_kogpt2_like_dir(tmp_path_factory.mktemp("kogpt2_like"))
 
 
 def test_kogpt2_like_checkpoint_by_name_keeps_its_tokenizer_pipeline(kogpt2_like, tmp_path):
-    from chathuman_hf.modeling import build_model
-    from chathuman_hf.tokenization import round_trips
+    from chathuman_hf.models.build import build_model
+    from chathuman_hf.tokens.tokenizer import round_trips
 
     tok = prepare_tokenizer(str(kogpt2_like))
     assert round_trips(tok) and round_trips(tok, "밥 먹었어?")
@@ -141,7 +141,7 @@ def test_kogpt2_like_checkpoint_by_name_keeps_its_tokenizer_pipeline(kogpt2_like
 
 
 def test_broken_tokenizer_object_is_flagged(kogpt2_like):
-    from chathuman_hf.tokenization import round_trips
+    from chathuman_hf.tokens.tokenizer import round_trips
 
     auto = AutoTokenizer.from_pretrained(kogpt2_like)
     if round_trips(auto):

@@ -10,11 +10,11 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from chathuman_hf.collators import ChatCollator
 from chathuman_hf.data import load_dialogues
-from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.modeling import build_model, ensure_vocab_fits
-from chathuman_hf.tokenizer_training import LIBRARIES, MODEL_TYPES, SPECIAL_TOKENS, iter_texts, train_tokenizer
+from chathuman_hf.models.build import build_model, ensure_vocab_fits
+from chathuman_hf.tokens.collators import ChatCollator
+from chathuman_hf.tokens.features import tokenize_dialogues
+from chathuman_hf.tokens.tokenizer_training import LIBRARIES, MODEL_TYPES, SPECIAL_TOKENS, iter_texts, train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_recipe_cli_saves_a_loadable_tokenizer(repo_root, tmp_path, library, cap
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
     out = tmp_path / "tok"
-    with caplog.at_level("WARNING", logger="chathuman_hf.preflight"):
+    with caplog.at_level("WARNING", logger="chathuman_hf.training.preflight"):
         assert recipe.main(["--data", str(data), "--vocab-size", "500", "--output", str(out),
                             "--model-type", "unigram", "--library", library]) == 0
     assert "--vocab-size 500 was asked; the training text only fills" in caplog.text  # train.py's words
@@ -149,7 +149,7 @@ def test_recipe_cli_too_small_vocab_is_one_clear_line(repo_root, tmp_path, capsy
     )
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
-    from chathuman_hf.cli import run_cli
+    from chathuman_hf.core.cli import run_cli
 
     argv = ["--vocab-size", "300", "--library", "sentencepiece", "--output", str(tmp_path / "t")]
     assert run_cli(recipe.main, argv) == 2

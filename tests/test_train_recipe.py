@@ -9,14 +9,14 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-from chathuman_hf.collators import ChatCollator
-from chathuman_hf.config import ChatArguments, ChatTrainingArguments, ModelArguments
 from chathuman_hf.data.options import DataArguments
-from chathuman_hf.features import tokenize_dialogues
-from chathuman_hf.recipe_data import ChatData, build_tokenizer, load_data, tokenize_data, write_report
-from chathuman_hf.tokenization import prepare_tokenizer
-from chathuman_hf.trainer import ChatTrainer
-from chathuman_hf.training import build_chat_model
+from chathuman_hf.tokens.collators import ChatCollator
+from chathuman_hf.tokens.features import tokenize_dialogues
+from chathuman_hf.tokens.tokenizer import prepare_tokenizer
+from chathuman_hf.training.arguments import ChatArguments, ChatTrainingArguments, ModelArguments
+from chathuman_hf.training.build import build_chat_model
+from chathuman_hf.training.data_steps import ChatData, build_tokenizer, load_data, tokenize_data, write_report
+from chathuman_hf.training.trainer import ChatTrainer
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def test_report_to_tensorboard_when_installed(tmp_path, repo_root):
 
 
 def test_early_stopping_ends_a_run_that_stops_improving(tiny_model_dir, tokenizer, tmp_path):
-    from chathuman_hf.training import build_trainer
+    from chathuman_hf.training.build import build_trainer
 
     chat = ChatArguments(max_length=128, early_stopping_patience=1, generation_prompts=0)
     data = tokenize_data(load_data(DataArguments(), chat), tokenizer, chat)
@@ -185,7 +185,7 @@ def test_packing_keeps_the_dialogues_per_step(tiny_model_dir, tokenizer, tmp_pat
     """--packing counts the batch in dialogues by default: about as many optimizer steps per epoch as unpacked."""
     import dataclasses
 
-    from chathuman_hf.training import build_trainer
+    from chathuman_hf.training.build import build_trainer
 
     chat = ChatArguments(max_length=128, packing=True, generation_prompts=0)
     data = tokenize_data(load_data(DataArguments(), chat), tokenizer, chat)

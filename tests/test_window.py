@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from chathuman_hf.testing import make_word_tokenizer
-from chathuman_hf.window import WINDOW_FILE, ChatWindow, trim_history
+from chathuman_hf.core.window import WINDOW_FILE, ChatWindow, trim_history
+from tests.helpers.tiny_models import make_word_tokenizer
 
 HISTORY = [
     {"role": "system", "content": "친절"},
@@ -56,8 +56,8 @@ def test_trim_by_tokens(tok):
 
 def test_fit_prompt_trims_history_then_keeps_bos_and_the_newest_tokens():
     """One rule for chat prompts and the training-time health replies."""
-    from chathuman_hf.testing import THREE_TURN_WORDS, THREE_TURNS
-    from chathuman_hf.window import fit_prompt
+    from chathuman_hf.core.window import fit_prompt
+    from tests.helpers.tiny_models import THREE_TURN_WORDS, THREE_TURNS
 
     words = make_word_tokenizer(THREE_TURN_WORDS)
     # </s> <usr> 안녕 <sys> 안녕 반가워 </s> <usr> 밥 먹었어 <sys> 응 먹었어 </s> <usr> 뭐 먹었어 <sys>

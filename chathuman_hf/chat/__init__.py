@@ -1,4 +1,7 @@
-"""Chat sessions over a saved chat model: history window, generation presets, streaming, skills first."""
+"""Chat sessions over a saved chat model: history window, generation presets, streaming, skills first.
+
+May import every layer below it (core … publishing, skills); not serving.
+"""
 
 from chathuman_hf.chat.admission import EngineBusy
 from chathuman_hf.chat.engine import EMPTY_REPLY, ChatEngine, Generation

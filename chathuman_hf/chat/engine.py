@@ -24,11 +24,11 @@ from chathuman_hf.chat.admission import Admission, EngineBusy
 from chathuman_hf.chat.batching import BatchScheduler, Job, supports_batching
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
 from chathuman_hf.chat.text_stream import CancelGeneration, shown_pieces
-from chathuman_hf.chat_templates import apply_template_choice
-from chathuman_hf.loading import is_adapter_dir, load_chat_model
-from chathuman_hf.modeling import position_limit
-from chathuman_hf.rendering import end_of_turn_ids
-from chathuman_hf.window import DEFAULT_MAX_TURNS, MIN_PROMPT_TOKENS, ChatWindow, fit_prompt
+from chathuman_hf.core.window import DEFAULT_MAX_TURNS, MIN_PROMPT_TOKENS, ChatWindow, fit_prompt
+from chathuman_hf.models.build import position_limit
+from chathuman_hf.models.loading import is_adapter_dir, load_chat_model
+from chathuman_hf.tokens.rendering import end_of_turn_ids
+from chathuman_hf.tokens.template_choice import apply_template_choice
 
 EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
 
@@ -56,7 +56,7 @@ class ChatEngine:
                  name: str = "chathuman", max_batch_size: int = 1, max_queue: int = 64,
                  request_timeout: float = 120.0) -> None:
         if not getattr(tokenizer, "chat_template", None):
-            raise ValueError("The tokenizer has no chat template: prepare it with chathuman_hf.tokenization."
+            raise ValueError("The tokenizer has no chat template: prepare it with chathuman_hf.tokens.tokenizer."
                              "prepare_tokenizer and save it with the model.")
         self.model = model.eval()
         self.tokenizer = tokenizer

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from chathuman_hf.chat_templates import chat_template_field
+from chathuman_hf.tokens.template_choice import chat_template_field
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 
-from chathuman_hf.tokenization import CHAT_SAMPLING
+from chathuman_hf.tokens.tokenizer import CHAT_SAMPLING
 
 # Laughter/crying jamo and family words the seed kept out of replies (configurable per session/server).
 DEFAULT_BANNED_WORDS = ("ㅋ", "ㅋㅋ", "ㅎㅎ", "ㅠ", "ㅠㅠ", "ㅜㅜ", "엄마", "아빠", "할머니", "할아버지")

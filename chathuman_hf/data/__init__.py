@@ -1,6 +1,7 @@
 """Dialogue data pipeline: every input format → normalized ``{"messages", "source", "dialogue_id"}`` rows.
 
 ``load_dialogues``/``load_dialogues_from_args`` are imported lazily so that option parsing stays light.
+May import: core, korean.
 """
 
 from __future__ import annotations

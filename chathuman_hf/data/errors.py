@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+from chathuman_hf.core.cli import DATA_EXIT
+
 
 class DataFormatError(ValueError):
-    """Bad or unsupported input; the message names the file, the record and what was expected."""
+    """Bad or unsupported input; the message names the file, the record and what was expected (exit 1 in a recipe)."""
+
+    exit_status = DATA_EXIT
 
     def __init__(
         self, message: str, *, file: str | None = None, record: str | None = None, reason: str = "malformed_file"

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from chathuman_hf.cli import UsageError
+from chathuman_hf.core.cli import UsageError
 
 from .clean import CleaningOptions
 from .errors import DataFormatError
@@ -105,7 +105,7 @@ class DataArguments:
     speech_level_balance: float = field(
         default=0.0,
         metadata={"help": "Add counterparts of up to this share (0-1) of the majority level's training dialogues, "
-                  "their replies converted to the other level (chathuman_hf.speech_conversion); 0 = off."},
+                  "their replies converted to the other level (chathuman_hf.korean.conversion); 0 = off."},
     )
     preprocessing_num_proc: int | None = field(
         default=None, metadata={"help": "Processes for reading files and the datasets.map steps."}

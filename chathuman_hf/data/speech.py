@@ -10,7 +10,14 @@ from typing import Any
 
 from datasets import Dataset
 
-from chathuman_hf.korean import LEVEL_INSTRUCTIONS, PLAIN, POLITE, UNDETERMINED, speech_level, with_level_instruction
+from chathuman_hf.korean.analysis import (
+    LEVEL_INSTRUCTIONS,
+    PLAIN,
+    POLITE,
+    UNDETERMINED,
+    speech_level,
+    with_level_instruction,
+)
 
 from .options import DataArguments
 from .report import DataReport
@@ -49,7 +56,7 @@ def _levels_batch(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 def add_speech_levels(dialogues: Dataset) -> Dataset:
     """``dialogues`` with a ``speech_levels`` column: per message ``plain``/``polite``/``undetermined`` (``""`` for
-    system messages), from ``chathuman_hf.korean.speech_level``."""
+    system messages), from ``chathuman_hf.korean.analysis.speech_level``."""
     if "speech_levels" in dialogues.column_names:
         return dialogues
     return dialogues.map(_levels_batch, batched=True, batch_size=1000, desc="speech level of every utterance")
@@ -68,7 +75,7 @@ def level_counts(dialogues: Dataset) -> dict[str, dict[str, int]]:
 
 def _counterpart(messages: list[dict[str, str]], levels: list[str], target: str) -> tuple[list, list] | None:
     """The dialogue with every reply converted to ``target``; None unless each converted reply classifies so."""
-    from chathuman_hf.speech_conversion import convert
+    from chathuman_hf.korean.conversion import convert
 
     out_messages, out_levels = [], []
     for m, lv in zip(messages, levels, strict=True):

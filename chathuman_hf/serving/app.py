@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from chathuman_hf.chat import ChatEngine, ChatSession, EngineBusy, get_preset
+from chathuman_hf.core.window import DEFAULT_MAX_TURNS
 from chathuman_hf.serving.errors import ApiError, check_unicode, install_error_handlers
 from chathuman_hf.serving.limits import BodySizeLimit, WorkerThreads
 from chathuman_hf.serving.openai_api import make_openai_router
@@ -22,7 +23,6 @@ from chathuman_hf.serving.schemas import ChatRequest, ChatResponse, ResetRequest
 from chathuman_hf.serving.store import SessionStore
 from chathuman_hf.serving.streaming import EventStreamResponse
 from chathuman_hf.skills import SkillRouter, SkillsConfig, build_router
-from chathuman_hf.window import DEFAULT_MAX_TURNS
 
 HERE = Path(__file__).resolve().parent
 logger = logging.getLogger(__name__)

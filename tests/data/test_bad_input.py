@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from chathuman_hf.cli import UsageError
+from chathuman_hf.core.cli import UsageError
 from chathuman_hf.data import DataFormatError, DataReport, load_dialogues
 
 GOOD_JSONL = '{"messages": [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "반가워"}]}\n'

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chathuman_hf.cli import UsageError
+from chathuman_hf.core.cli import UsageError
 from chathuman_hf.data import DataArguments, DataReport, load_dialogues
 from chathuman_hf.data.clean import CleaningOptions, clean_utterance
 from chathuman_hf.data.names import FakeNamer
@@ -210,7 +210,7 @@ def test_no_planted_value_reaches_the_training_output(tmp_path, repo_root):
 
 
 def test_model_card_says_what_was_scrubbed():
-    from chathuman_hf.model_card import ModelCardInfo, render_model_card
+    from chathuman_hf.publishing.model_card import ModelCardInfo, render_model_card
 
     def card(pii):
         return render_model_card(ModelCardInfo(

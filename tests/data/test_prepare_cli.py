@@ -79,7 +79,7 @@ def test_strict_exits_with_one_line(tmp_path: Path) -> None:
     good = '{"messages": [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "반가워"}]}\n'
     data.write_text(good + '{"messages": [{"role": "user"}]}\n', encoding="utf-8")
     strict = prepare("--data", str(data), "--strict", "--output", str(tmp_path / "strict"))
-    assert strict.returncode == 1  # bad data: 1, as in every recipe (chathuman_hf.cli)
+    assert strict.returncode == 1  # bad data: 1, as in every recipe (chathuman_hf.core.cli)
     errors = [line for line in strict.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
         f"error: {data}: line 2: messages[0].content is NoneType, expected a string (strict mode; 1 problem(s) in all)"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from transformers import HfArgumentParser, TrainingArguments
 
-from chathuman_hf.cli import UsageError
+from chathuman_hf.core.cli import UsageError
 from chathuman_hf.data import DataArguments, DataReport
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from chathuman_hf.cli import UsageError
+from chathuman_hf.core.cli import UsageError
 from chathuman_hf.data import DataArguments, DataFormatError, DataReport, load_dialogues
 from chathuman_hf.data.clean import collapse_whitespace, remove_parentheses
 

@@ -13,10 +13,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/
 
 from bench_tokenizer import bench_tokenizer  # noqa: E402
-from train_data import encode_all, load_messages, split  # noqa: E402
-
 from chathuman_hf.labels import ASSISTANT  # noqa: E402
 from chathuman_hf.packing import best_fit_bins  # noqa: E402
+from train_data import encode_all, load_messages, split  # noqa: E402
 
 
 def main() -> None:

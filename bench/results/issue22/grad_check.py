@@ -29,12 +29,11 @@ def loss_and_grads(model, batch):
 
 
 def main() -> None:
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM
-
     from chathuman_hf.collators import ChatCollator
     from chathuman_hf.features import tokenize_dialogues
     from chathuman_hf.packing import pack_dataset
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
 
     torch.set_num_threads(1)
     dialogues = load_messages()
