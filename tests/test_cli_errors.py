@@ -92,7 +92,7 @@ def test_other_recipes_share_the_mechanism(repo_root, tmp_path, capsys):
 
 
 def test_evaluate_scores_all_of_data_unless_a_split_is_asked(repo_root, tiny_model_dir, tmp_path):
-    evaluate = runpy.run_path(str(repo_root / "recipes" / "evaluate.py"), run_name="evaluate_recipe")["main"]
+    evaluate = runpy.run_path(str(repo_root / "recipes" / "evaluate_model.py"), run_name="evaluate_recipe")["main"]
     data = tmp_path / "four.jsonl"
     rows = [[{"role": "user", "content": f"오늘 {i}번째 질문이야"}, {"role": "assistant", "content": "좋아 대답할게"}]
             for i in range(4)]

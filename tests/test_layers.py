@@ -69,3 +69,12 @@ def test_the_check_sees_an_upward_import(tmp_path):
     (root / "loose.py").write_text("")
     assert upward_imports(root) == ["data/m.py:1 imports chathuman_hf.training.build (data may not import training)",
                                     "loose.py: a module outside the layer packages"]
+
+
+def test_no_recipe_shadows_a_library():
+    """``python recipes/X.py`` puts ``recipes/`` first on ``sys.path``: a recipe named like a library hides it."""
+    import importlib.util
+
+    recipes = sorted(p.stem for p in (PACKAGE.parent / "recipes").glob("*.py"))
+    assert "train" in recipes
+    assert [name for name in recipes if importlib.util.find_spec(name) is not None] == []

@@ -7,11 +7,8 @@ assistant-turn tokens: contents and their end-of-turn, never user turns or role 
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -146,25 +143,13 @@ def generate_replies(
     return replies, stopped, texts
 
 
-def import_evaluate() -> Any:
-    """The ``evaluate`` library, even when a script named ``evaluate.py`` (``recipes/evaluate.py``) shadows it."""
-    module = sys.modules.get("evaluate")
-    if module is not None and hasattr(module, "load"):
-        return module
-    sys.modules.pop("evaluate", None)
-    saved = list(sys.path)
-    sys.path[:] = [p for p in sys.path if not (Path(p or ".").resolve() / "evaluate.py").is_file()]
-    try:
-        return importlib.import_module("evaluate")
-    finally:
-        sys.path[:] = saved
-
-
 def load_metric(name: str) -> Any:
-    """A metric module shipped in ``chathuman_hf/metrics`` loaded offline with ``evaluate.load(path)``."""
+    """A metric module shipped in ``chathuman_hf/evaluation/metrics`` loaded offline with ``evaluate.load(path)``."""
+    import evaluate
+
     from chathuman_hf.evaluation.metrics import metric_path
 
-    return import_evaluate().load(metric_path(name), keep_in_memory=True)
+    return evaluate.load(metric_path(name), keep_in_memory=True)
 
 
 def generation_health(replies: list[list[int]], stopped: list[int]) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """Load a saved chat model directory: a full model (``config.json``) or a LoRA adapter (``adapter_config.json``).
 
-One loader for every front end (``recipes/chat.py``, ``recipes/serve.py``, ``recipes/evaluate.py``, export): an
+One loader for every front end (``recipes/chat.py``, ``recipes/serve.py``, ``recipes/evaluate_model.py``, export): an
 adapter's base is resolved from ``adapter_config.json`` (local path or Hub id), resized to the saved tokenizer when
 tokens were added, and the adapter is applied on top.
 """

@@ -1,5 +1,5 @@
 """What a finished training run writes: the (best) model, results, chat window, data report, run arguments, loss
-curve and model card; ``read_run_args`` reads the arguments back (``recipes/evaluate.py``)."""
+curve and model card; ``read_run_args`` reads the arguments back (``recipes/evaluate_model.py``)."""
 
 from __future__ import annotations
 

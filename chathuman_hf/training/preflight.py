@@ -112,7 +112,7 @@ def next_steps(output_dir: str | Path) -> str:
         f"The model is in {shown}/ (weights, tokenizer with chat template, model card README.md). Next:",
         f"  python recipes/chat.py --model {shown}                  # chat in the terminal",
         f"  python recipes/serve.py --model {shown} --port 8000     # web chat + OpenAI-compatible API",
-        f"  python recipes/evaluate.py --model {shown} --data FILE  # score it on other dialogues",
+        f"  python recipes/evaluate_model.py --model {shown} --data FILE  # score it on other dialogues",
         f"  python -c \"from transformers import pipeline; print(pipeline('text-generation', model='{shown}'"
         f"{tokenizer})([{{'role': 'user', 'content': '안녕'}}])[0]['generated_text'][-1]['content'])\"",
     ])

@@ -1,6 +1,6 @@
 """Score a saved chat model with the training recipe's metrics and write them as JSON.
 
-    python recipes/evaluate.py --model outputs/quickstart [--data FILE…] [--label-mode input] [--packing] \
+    python recipes/evaluate_model.py --model outputs/quickstart [--data FILE…] [--label-mode input] [--packing] \
         [--output metrics.json]
 
 Reports the label mode's token-weighted ``eval_loss`` and ``perplexity``, ``eval_assistant_perplexity`` (assistant-turn
