@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "chat_templates"
+TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "chat_templates"
 SPECIALS = json.loads((TEMPLATE_DIR / "special_tokens.json").read_text(encoding="utf-8"))
 TEMPLATES = sorted(SPECIALS)
 # The text that ends a reply (what generation stops on), per template.
