@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -148,6 +149,12 @@ def kiwi_available() -> bool:
     return True
 
 
+@lru_cache(maxsize=1)
+def warn_without_kiwi() -> None:
+    """Say once per process that the Kiwi metrics are skipped and how to get them (each evaluation would repeat it)."""
+    logger.warning('kiwipiepy is not installed: no distinct/repeat/speech metrics (pip install -e ".[korean]")')
+
+
 @dataclass
 class ConversationEval:
     """The fixed held-out material of the conversation metrics and the function computing them for a model."""
@@ -181,8 +188,7 @@ class ConversationEval:
                 out.update(reply_metrics(prompts, replies, self.references or None))
             else:
                 out["context_sensitivity"] = context_sensitivity(replies)
-                logger.warning('kiwipiepy is not installed: no distinct/repeat/speech metrics '
-                               '(pip install -e ".[korean]")')
+                warn_without_kiwi()
         if self.selection_every_eval or self.final:
             out.update(response_selection(model, tokenizer, self.selection, max_length=self.max_length,
                                           max_turns=self.max_turns, batch_size=self.batch_size))
