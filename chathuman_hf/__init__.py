@@ -1,4 +1,17 @@
-"""chathuman_hf: fine-tune a causal LM into a multi-turn Korean everyday-conversation assistant, and serve it."""
+"""chathuman_hf: fine-tune a causal LM into a multi-turn Korean everyday-conversation assistant, and serve it.
+
+Packages by concern, lowest layer first; a package imports only the ones before it (``tests/test_layers.py``):
+
+- ``core``: one-line errors for the recipes, the chat history window, the names of a run's files
+- ``korean``: speech level (존댓말/반말) and morphemes with Kiwi, rewriting to the other level
+- ``data``: every input format → normalized dialogues (cleaning, PII scrubbing, KakaoTalk, reports)
+- ``tokens``: chat templates, rendering, tokenizers, ids + per-token roles, the label rule, packing, collators
+- ``models``: building the causal LM, the loss guard, LoRA/QLoRA, loading a saved chat model
+- ``evaluation``: perplexity, generation health, response selection, conversation metrics, leaderboard, plots
+- ``training``: arguments and parsing, the data steps, the Trainer and its callbacks, resuming, scale-out
+- ``publishing``: a finished run's files, the model card, provenance, export and the Hub
+- ``skills``, ``chat``, ``serving``: answers before the model, chat sessions, the web app and APIs
+"""
 
 import logging
 import warnings
