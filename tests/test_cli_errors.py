@@ -63,7 +63,7 @@ def test_train_one_dialogue_is_one_line(repo_root, tmp_path, capsys):
     assert err == ["error: Need at least 2 dialogues to hold some out; pass --eval-data or --eval-split 0."]
 
 
-@pytest.mark.parametrize("recipe", ["evaluate", "chat", "serve", "export", "inspect_labels", "train"])
+@pytest.mark.parametrize("recipe", ["evaluate_model", "chat", "serve", "export", "inspect_labels", "train"])
 def test_a_mistyped_model_dir_is_one_line(repo_root, tmp_path, capsys, recipe):
     option = "--model_name_or_path" if recipe == "train" else "--model"
     extra = {"export": ["--output", str(tmp_path / "merged")], "train": ["--output_dir", str(tmp_path / "o")]}
