@@ -301,7 +301,8 @@ def test_serve_recipe_logs_no_message_bodies(tiny_model_dir, repo_root, tmp_path
     secret = "보라색코끼리비밀"
     log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
     proc = subprocess.Popen([sys.executable, str(repo_root / "recipes/serve.py"), "--model", str(tiny_model_dir),
-                             "--port", str(port), "--preset", "greedy", "--max-new-tokens", "3"],
+                             "--host", "127.0.0.1", "--port", str(port), "--preset", "greedy",
+                             "--max-new-tokens", "3"],
                             stdout=log, stderr=subprocess.STDOUT, cwd=repo_root,
                             env=dict(os.environ, HF_HUB_OFFLINE="1"))  # fmt: skip
     try:
