@@ -10,8 +10,10 @@ import pytest
 from chathuman_hf.tokens.collators import ChatCollator
 from chathuman_hf.tokens.features import _encode_exact, _fast_plan, encode_dialogues, tokenize_dialogues
 from chathuman_hf.tokens.labels import target_mask
-from chathuman_hf.tokens.rendering import TemplateError, end_of_turn_ids, render_text
+from chathuman_hf.tokens.rendering import TemplateError
 from chathuman_hf.tokens.template_choice import apply_template_choice, parse_template_choice
+from chathuman_hf.tokens.template_inputs import render_text
+from chathuman_hf.tokens.turn_end import end_of_turn_ids
 from tests.helpers.families import FAMILY_TEMPLATES, make_family_word_tokenizer
 from tests.helpers.tiny_models import THREE_TURN_WORDS, THREE_TURNS, make_kogpt2_like_dir, make_word_tokenizer
 

@@ -27,8 +27,8 @@ from chathuman_hf.chat.text_stream import CancelGeneration, shown_pieces
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS, MIN_PROMPT_TOKENS, ChatWindow, fit_prompt
 from chathuman_hf.models.build import position_limit
 from chathuman_hf.models.loading import is_adapter_dir, load_chat_model
-from chathuman_hf.tokens.rendering import end_of_turn_ids
 from chathuman_hf.tokens.template_choice import apply_template_choice
+from chathuman_hf.tokens.turn_end import end_of_turn_ids
 
 EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
 

@@ -25,7 +25,7 @@ from chathuman_hf.core.window import trim_history
 from chathuman_hf.evaluation.perplexity import token_nll_sums
 from chathuman_hf.tokens.encoding import encode_dialogues
 from chathuman_hf.tokens.labels import IGNORE_INDEX, LabelMode, target_mask
-from chathuman_hf.tokens.rendering import render_ids
+from chathuman_hf.tokens.template_inputs import render_ids
 
 Messages = list[dict[str, str]]
 

@@ -14,8 +14,8 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 
 from chathuman_hf.tokens.labels import ASSISTANT, FRAME, HISTORY, ROLE_CODES
-from chathuman_hf.tokens.rendering import Layout, TemplateError, inserted, layout_for, render_batch, shape
-from chathuman_hf.tokens.template_inputs import reads_reasoning
+from chathuman_hf.tokens.rendering import Layout, TemplateError, inserted, layout_for, render_batch
+from chathuman_hf.tokens.template_inputs import reads_reasoning, shape
 
 
 def _codes(messages: list[dict], rewritten: tuple[bool, ...]) -> list[int]:

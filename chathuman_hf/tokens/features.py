@@ -24,8 +24,8 @@ from chathuman_hf.core.window import split_exchanges
 from chathuman_hf.tokens.encoding import _encode_exact, _fast_plan, encode_dialogues
 from chathuman_hf.tokens.labels import ASSISTANT, FRAME, HISTORY, SYSTEM, USER, LabelMode, label_token_count
 from chathuman_hf.tokens.packing import pack_dataset
-from chathuman_hf.tokens.rendering import TemplateError, layout_for, shape
-from chathuman_hf.tokens.template_inputs import reads_reasoning
+from chathuman_hf.tokens.rendering import TemplateError, layout_for
+from chathuman_hf.tokens.template_inputs import reads_reasoning, shape
 
 FEATURE_COLUMNS = ["input_ids", "roles", "last_turn", "length"]
 __all__ = ["tokenize_dialogues", "pack_dataset", "encode_dialogues", "label_token_count", "FRAME", "USER",
