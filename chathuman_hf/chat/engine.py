@@ -21,7 +21,8 @@ from transformers import (
 )
 
 from chathuman_hf.chat.admission import Admission, EngineBusy
-from chathuman_hf.chat.batching import BatchScheduler, Job, supports_batching
+from chathuman_hf.chat.batching import BatchScheduler, supports_batching
+from chathuman_hf.chat.decoding import Job
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
 from chathuman_hf.chat.text_stream import CancelGeneration, shown_pieces
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS, MIN_PROMPT_TOKENS, ChatWindow, fit_prompt
