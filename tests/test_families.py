@@ -265,6 +265,7 @@ def test_chat_engine_renders_with_the_models_template_and_strips_its_markers():
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from chathuman_hf.chat import ChatEngine, get_preset
+    from chathuman_hf.chat.replies import finish_reply
     from chathuman_hf.core.window import ChatWindow
     from chathuman_hf.tokens.tokenizer import chat_generation_config
 
@@ -280,7 +281,7 @@ def test_chat_engine_renders_with_the_models_template_and_strips_its_markers():
     end, opener = tok.convert_tokens_to_ids(["<|im_end|>", "<|im_start|>"])
     assert config.eos_token_id == [end, opener]
     word = tok.convert_tokens_to_ids("응")
-    result = engine._finish([word, end], len(ids), config)  # the reply's new ids
+    result = finish_reply(tok, [word, end], len(ids), config)  # the reply's new ids
     assert (result.text, result.finish_reason, result.completion_tokens) == ("응", "stop", 2)
 
 
