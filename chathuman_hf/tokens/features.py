@@ -22,7 +22,8 @@ from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from chathuman_hf.core.window import split_exchanges
-from chathuman_hf.tokens.encoding import _encode_exact, _fast_plan, encode_dialogues
+from chathuman_hf.tokens.encoding import _fast_plan, encode_dialogues
+from chathuman_hf.tokens.exact_encoding import _encode_exact
 from chathuman_hf.tokens.labels import ASSISTANT, FRAME, SYSTEM, USER, LabelMode, label_token_count
 from chathuman_hf.tokens.packing import pack_dataset
 from chathuman_hf.tokens.rendering import TemplateError
