@@ -82,7 +82,8 @@ def test_compare_with_speech_control_adds_a_control_run(tmp_path, repo_root):
     assert "반말 when asked" in (out / "leaderboard.md").read_text(encoding="utf-8")
     # evaluate.py on the control run: held-out replies get their instruction again, the metric is computed
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1")
-    cmd = [sys.executable, str(repo_root / "recipes/evaluate_model.py"), "--model", str(out / "m100_plus_sys_plus_control"),
+    cmd = [sys.executable, str(repo_root / "recipes/evaluate_model.py"), "--model",
+           str(out / "m100_plus_sys_plus_control"),
            "--selection_contexts", "5", "--speech_control_prompts", "3", "--output", str(tmp_path / "m.json")]
     proc = subprocess.run(cmd, env=env, cwd=repo_root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -124,7 +124,8 @@ def test_evaluate_recipe_writes_json(tiny_model_dir, tmp_path, repo_root):
     import sys
 
     out = tmp_path / "metrics.json"
-    cmd = [sys.executable, str(repo_root / "recipes/evaluate_model.py"), "--model", str(tiny_model_dir), "--label-mode",
+    cmd = [sys.executable, str(repo_root / "recipes/evaluate_model.py"), "--model", str(tiny_model_dir),
+           "--label-mode",
            "-100", "--packing", "--generation_prompts", "2", "--selection_contexts", "5", "--output", str(out)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, env=env, cwd=repo_root, capture_output=True, text=True, timeout=300)

@@ -337,7 +337,8 @@ def test_added_tokens_run_with_checkpointing_best_adapter_and_early_stopping(tmp
     assert best.keys() == final.keys() and all(torch.equal(best[k], final[k]) for k in best)
     assert sum(1 for k in final if "trainable_tokens_delta" in k) == 2 and not (out / "model.safetensors").exists()
     # evaluate.py scores the adapter exactly as the end of training did
-    proc = subprocess.run([sys.executable, str(repo_root / "recipes/evaluate_model.py"), "--model", str(out), "--output",
+    proc = subprocess.run([sys.executable, str(repo_root / "recipes/evaluate_model.py"), "--model", str(out),
+                           "--output",
                            str(tmp_path / "m.json")], env=env(), cwd=repo_root, capture_output=True, text=True,
                           timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,4 +1,5 @@
-"""The training recipe's model and trainer steps, and scoring a saved model (``recipes/train.py``, ``evaluate_model.py``).
+"""The training recipe's model and trainer steps, and scoring a saved model (``recipes/train.py``,
+``evaluate_model.py``).
 
 The data steps live in ``chathuman_hf.training.data_steps``, what a finished run writes in
 ``chathuman_hf.publishing.run_output``.
