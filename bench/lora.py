@@ -127,8 +127,8 @@ def one_run(name: str, ns) -> dict[str, Any]:
     from chathuman_hf.tokens.features import tokenize_dialogues
     from chathuman_hf.tokens.packing import pack_dataset
     from chathuman_hf.tokens.tokenizer import prepare_tokenizer
-    from chathuman_hf.training.arguments import ChatTrainingArguments
     from chathuman_hf.training.trainer import ChatTrainer
+    from chathuman_hf.training.training_arguments import ChatTrainingArguments
 
     torch.set_num_threads(ns.threads)
     pre, tune, held = dialogues(ns)

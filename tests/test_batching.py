@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from chathuman_hf.chat import ChatEngine, EngineBusy, get_preset
-from chathuman_hf.chat.batching import Job
+from chathuman_hf.chat.decoding import Job
 from chathuman_hf.chat.presets import bad_words_ids
 from chathuman_hf.serving import create_app
 from chathuman_hf.serving.runner import serve_in_thread

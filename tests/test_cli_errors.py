@@ -135,9 +135,9 @@ def test_a_vocab_size_the_data_cannot_fill_is_logged(caplog):
 def test_rerunning_into_a_run_sets_it_aside_and_piped_output_has_no_progress_bars(tmp_path, caplog):
     import io
 
-    from chathuman_hf.training.arguments import ChatTrainingArguments
     from chathuman_hf.training.checkpoints import latest_complete_checkpoint
     from chathuman_hf.training.preflight import quiet_progress_when_piped, set_aside_previous_run
+    from chathuman_hf.training.training_arguments import ChatTrainingArguments
 
     for step in (2, 3):  # an earlier run of 3 epochs; a new run of 1 would keep checkpoint-3 beside its checkpoint-1
         (tmp_path / f"checkpoint-{step}").mkdir()

@@ -9,8 +9,8 @@ import pytest
 from transformers import TrainingArguments
 
 from chathuman_hf.data.options import DataArguments
-from chathuman_hf.training.arguments import ChatTrainingArguments
 from chathuman_hf.training.parsing import field_names, parse_args
+from chathuman_hf.training.training_arguments import ChatTrainingArguments
 
 
 def write(tmp_path, text: str):

@@ -14,12 +14,8 @@ from chathuman_hf.evaluation.conversation import (
     repeats_ngram,
 )
 from chathuman_hf.evaluation.perplexity import health_prompts
-from chathuman_hf.evaluation.response_selection import (
-    mean_reply_loglik,
-    rank_metrics,
-    response_selection,
-    selection_items,
-)
+from chathuman_hf.evaluation.reply_scoring import mean_reply_loglik
+from chathuman_hf.evaluation.response_selection import rank_metrics, response_selection, selection_items
 from chathuman_hf.tokens.tokenizer import prepare_tokenizer
 
 
@@ -141,14 +137,14 @@ def test_selection_can_wait_for_the_evaluation_after_training(tiny):
 
 @pytest.mark.parametrize("family", ["qwen2", "gemma3_text"])
 def test_shared_context_cache_scores_like_a_full_forward_in_other_families(family, tmp_path):
-    from chathuman_hf.evaluation.response_selection import _Renderer, _score_one
+    from chathuman_hf.evaluation.reply_scoring import ReplyRenderer, _score_one
     from tests.helpers.families import make_family_model_dir
 
     path = make_family_model_dir(tmp_path / family, family)
     model, tok = AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
     context = DIALOGUES[0]["messages"][:3]
     replies = ["대답 3", "다음 대답 5"]
-    full = [_score_one(model, _Renderer(tok), context, r, 256) for r in replies]
+    full = [_score_one(model, ReplyRenderer(tok), context, r, 256) for r in replies]
     assert mean_reply_loglik(model, tok, [(context, r) for r in replies]) == pytest.approx(full, abs=1e-4)
 
 

@@ -10,8 +10,10 @@ import pytest
 from chathuman_hf.tokens.collators import ChatCollator
 from chathuman_hf.tokens.features import _encode_exact, _fast_plan, encode_dialogues, tokenize_dialogues
 from chathuman_hf.tokens.labels import target_mask
-from chathuman_hf.tokens.rendering import TemplateError, end_of_turn_ids, render_text
+from chathuman_hf.tokens.rendering import TemplateError
 from chathuman_hf.tokens.template_choice import apply_template_choice, parse_template_choice
+from chathuman_hf.tokens.template_inputs import render_text
+from chathuman_hf.tokens.turn_end import end_of_turn_ids
 from tests.helpers.families import FAMILY_TEMPLATES, make_family_word_tokenizer
 from tests.helpers.tiny_models import THREE_TURN_WORDS, THREE_TURNS, make_kogpt2_like_dir, make_word_tokenizer
 
@@ -263,6 +265,7 @@ def test_chat_engine_renders_with_the_models_template_and_strips_its_markers():
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from chathuman_hf.chat import ChatEngine, get_preset
+    from chathuman_hf.chat.replies import finish_reply
     from chathuman_hf.core.window import ChatWindow
     from chathuman_hf.tokens.tokenizer import chat_generation_config
 
@@ -278,7 +281,7 @@ def test_chat_engine_renders_with_the_models_template_and_strips_its_markers():
     end, opener = tok.convert_tokens_to_ids(["<|im_end|>", "<|im_start|>"])
     assert config.eos_token_id == [end, opener]
     word = tok.convert_tokens_to_ids("응")
-    result = engine._finish([word, end], len(ids), config)  # the reply's new ids
+    result = finish_reply(tok, [word, end], len(ids), config)  # the reply's new ids
     assert (result.text, result.finish_reason, result.completion_tokens) == ("응", "stop", 2)
 
 

@@ -195,7 +195,7 @@ def test_held_out_reply_scores_use_the_replys_inference_context(tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from chathuman_hf.evaluation.response_selection import mean_reply_loglik
+    from chathuman_hf.evaluation.reply_scoring import mean_reply_loglik
 
     path = make_real_template_model_dir(tmp_path / "qwen3", "qwen3")
     tok, model = _tokenizer("qwen3"), AutoModelForCausalLM.from_pretrained(path).eval()

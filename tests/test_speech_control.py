@@ -97,8 +97,8 @@ def test_balancing_adds_converted_counterparts_up_to_balance():
     for row in added:  # the question is kept, only the reply changes level
         source = originals[row["dialogue_id"].split("#")[0]]
         assert row["messages"][0] == source["messages"][0] and row["messages"][1] != source["messages"][1]
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        balance_levels(data, 1.5, report)
+    with pytest.raises(ValueError, match="between 0 and 1"):  # the options' check (one home for the rule)
+        DataArguments(speech_level_balance=1.5)
 
 
 def test_options_and_report(tmp_path):

@@ -13,10 +13,11 @@ from chathuman_hf.data.options import DataArguments
 from chathuman_hf.tokens.collators import ChatCollator
 from chathuman_hf.tokens.features import tokenize_dialogues
 from chathuman_hf.tokens.tokenizer import prepare_tokenizer
-from chathuman_hf.training.arguments import ChatArguments, ChatTrainingArguments, ModelArguments
+from chathuman_hf.training.arguments import ChatArguments, ModelArguments
 from chathuman_hf.training.build import build_chat_model
 from chathuman_hf.training.data_steps import ChatData, build_tokenizer, load_data, tokenize_data, write_report
 from chathuman_hf.training.trainer import ChatTrainer
+from chathuman_hf.training.training_arguments import ChatTrainingArguments
 
 
 @pytest.fixture(scope="module")

@@ -17,42 +17,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers import DynamicCache, GenerationConfig, LogitsProcessorList, PreTrainedModel
-from transformers.generation import logits_process as lp
+from transformers import DynamicCache, GenerationConfig, PreTrainedModel
 
 from chathuman_hf.chat.admission import EngineBusy
-
-# Processors that ignore the token history and treat each row alone: run once on all rows that share a config
-# (measured on the 125M shape, 16 replies: SuppressTokens' isin over 51,200 ids took 12 ms per call, per-row
-# multinomial 4 ms; once per group instead of once per row). Every other processor runs on each row's own history.
-ROW_WISE = tuple(getattr(lp, name) for name in (
-    "TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper",
-    "EpsilonLogitsWarper", "EtaLogitsWarper", "SuppressTokensLogitsProcessor", "InfNanRemoveLogitsProcessor",
-) if hasattr(lp, name))
-
-
-@dataclass(eq=False)
-class Job:
-    """One reply: prompt ids, its generation config, deadline, optional streamer; ``done`` is set at the end."""
-
-    ids: list[int]
-    config: GenerationConfig
-    deadline: float
-    streamer: Any = None  # a transformers streamer (put/end), fed one token at a time
-    cancel: threading.Event = field(default_factory=threading.Event)
-    done: threading.Event = field(default_factory=threading.Event)
-    tokens: list[int] = field(default_factory=list)
-    error: BaseException | None = None
-    history: torch.Tensor | None = None  # [1, prompt + generated]: what this reply's logits processors see
-    processors: LogitsProcessorList | None = None
-    stops: frozenset[int] = frozenset()
-    group: int = 0  # replies whose configs are one object share row-wise processing and sampling
-    cut: bool = False  # stopped at its deadline
+from chathuman_hf.chat.decoding import Job, choose_tokens, prepare_job
 
 
 def supports_batching(model: PreTrainedModel) -> bool:
@@ -136,27 +107,6 @@ class BatchScheduler:
                 joiners.append(job)
         return joiners
 
-    def _prepare(self, job: Job) -> None:
-        """The job's logits processors and stop ids, built from its config as ``generate`` builds them."""
-        device = self.model.device
-        job.group = id(job.config)
-        if job.group not in self._prepared:  # a deep copy per config, not per reply (bad words: 150 ms a copy)
-            if len(self._prepared) >= 64:
-                self._prepared.clear()
-            config, _ = self.model._prepare_generation_config(job.config)
-            self.model._prepare_special_tokens(config, kwargs_has_attention_mask=True, device=device)
-            self._prepared[job.group] = job.config, config  # the original kept alive: its id stays unique
-        config = self._prepared[job.group][1]
-        prompt = torch.tensor([job.ids], dtype=torch.long, device=device)
-        job.processors = self.model._get_logits_processor(
-            generation_config=config, input_ids_seq_length=prompt.shape[1], encoder_input_ids=prompt,
-            prefix_allowed_tokens_fn=None, logits_processor=LogitsProcessorList(), device=device,
-            model_kwargs={"attention_mask": torch.ones_like(prompt)})
-        eos = config.eos_token_id
-        job.stops = frozenset(eos if isinstance(eos, list) else [] if eos is None else [eos])
-        job.history = prompt
-        job.config = config
-
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor,
                  cache: DynamicCache) -> torch.Tensor:
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True,
@@ -167,7 +117,7 @@ class BatchScheduler:
     def _prefill(self, joiners: list[Job]) -> None:
         """Run the joiners' prompts (left-padded together), choose their first tokens, merge them into the batch."""
         for job in joiners:
-            self._prepare(job)
+            prepare_job(self.model, job, self._prepared)
         width = max(len(j.ids) for j in joiners)
         device = self.model.device
         ids = torch.zeros((len(joiners), width), dtype=torch.long, device=device)  # padding: masked out
@@ -177,7 +127,7 @@ class BatchScheduler:
             mask[i, width - len(job.ids):] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)
-        last = self._choose(joiners, self._forward(ids, mask, positions, cache))
+        last = choose_tokens(joiners, self._forward(ids, mask, positions, cache))
         self._merge(cache, mask, mask.sum(-1), last, joiners)
         self._drop([j for j in joiners if self._ended(j)])
 
@@ -206,35 +156,8 @@ class BatchScheduler:
         mask = torch.cat([self.mask, self.mask.new_ones((self.mask.shape[0], 1))], dim=1)
         logits = self._forward(self.last[:, None], mask, self.positions[:, None], self.cache)
         self.mask, self.positions = mask, self.positions + 1
-        self.last = self._choose(self.rows, logits)
+        self.last = choose_tokens(self.rows, logits)
         self._drop([j for j in self.rows if self._ended(j)])
-
-    def _choose(self, jobs: list[Job], logits: torch.Tensor) -> torch.Tensor:
-        """The next token of each job from its own processors and sampling settings (as ``generate`` chooses)."""
-        chosen = torch.zeros(len(jobs), dtype=torch.long, device=logits.device)
-        groups: dict[int, list[int]] = {}
-        for i, job in enumerate(jobs):
-            groups.setdefault(job.group, []).append(i)
-        for members in groups.values():
-            first = jobs[members[0]]
-            scores = logits[members]
-            for k, processor in enumerate(first.processors):
-                if isinstance(processor, ROW_WISE):
-                    scores = processor(first.history, scores)
-                else:
-                    scores = torch.cat([jobs[i].processors[k](jobs[i].history, scores[r:r + 1])
-                                        for r, i in enumerate(members)])
-            if first.config.do_sample:
-                tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[:, 0]
-            else:
-                tokens = torch.argmax(scores, dim=-1)
-            chosen[members] = tokens
-        for job, token in zip(jobs, chosen.tolist(), strict=True):
-            job.history = torch.cat([job.history, job.history.new_tensor([[token]])], dim=1)
-            job.tokens.append(token)
-            if job.streamer is not None:
-                job.streamer.put(torch.tensor([token]))
-        return chosen
 
     def _ended(self, job: Job) -> bool:
         job.cut = time.monotonic() > job.deadline

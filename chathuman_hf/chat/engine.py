@@ -7,7 +7,6 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +20,14 @@ from transformers import (
 )
 
 from chathuman_hf.chat.admission import Admission, EngineBusy
-from chathuman_hf.chat.batching import BatchScheduler, Job, supports_batching
+from chathuman_hf.chat.batching import BatchScheduler, supports_batching
+from chathuman_hf.chat.decoding import Job
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
+from chathuman_hf.chat.replies import Generation, finish_reply
+from chathuman_hf.chat.saved_model import open_saved_model
 from chathuman_hf.chat.text_stream import CancelGeneration, shown_pieces
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS, MIN_PROMPT_TOKENS, ChatWindow, fit_prompt
 from chathuman_hf.models.build import position_limit
-from chathuman_hf.models.loading import is_adapter_dir, load_chat_model
-from chathuman_hf.tokens.rendering import end_of_turn_ids
-from chathuman_hf.tokens.template_choice import apply_template_choice
-
-EMPTY_REPLY = "음… 뭐라고 답해야 할지 모르겠어요."
-
-
-@dataclass
-class Generation:
-    """A finished model reply and its token counts (``finish_reason`` is ``stop`` or ``length``)."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
 
 
 class ChatEngine:
@@ -86,28 +73,8 @@ class ChatEngine:
         ``chat_template`` (``--chat_template``): ``auto`` keeps the saved template; another choice replaces it and
         generation then stops on that template's end-of-turn token."""
         model_dir = Path(model_dir)
-        if not (model_dir / "config.json").exists() and not is_adapter_dir(model_dir):
-            raise FileNotFoundError(f"{model_dir} is not a saved model directory (no config.json): pass the output "
-                                    "directory of recipes/train.py.")
-        model, tokenizer = load_chat_model(model_dir, dtype=dtype, merge=True)  # a LoRA adapter is merged once here
-        tokenizer = apply_template_choice(tokenizer, chat_template)
-        if device is None or device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        model.to(device)
-        try:
-            generation_config = GenerationConfig.from_pretrained(model_dir)
-        except OSError:
-            generation_config = model.generation_config
-        if chat_template != "auto":
-            generation_config.eos_token_id = end_of_turn_ids(tokenizer)
-        rows = model.get_input_embeddings().weight.shape[0]
-        if len(tokenizer) > rows:
-            raise ValueError(f"--chat_template {chat_template} adds tokens the model at {model_dir} does not have "
-                             f"({len(tokenizer)} > {rows} embedding rows); use the template it was trained with.")
-        try:
-            window = ChatWindow.from_pretrained(model_dir)
-        except FileNotFoundError:
-            window = ChatWindow(max_turns=DEFAULT_MAX_TURNS, max_length=position_limit(model) or 1024)
+        model, tokenizer, generation_config, window = open_saved_model(model_dir, device=device, dtype=dtype,
+                                                                       chat_template=chat_template)
         return cls(model, tokenizer, generation_config=generation_config, window=window, name=model_dir.name,
                    **limits)
 
@@ -173,24 +140,6 @@ class ChatEngine:
         input_ids = torch.tensor([ids], dtype=torch.long, device=self.model.device)
         return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 
-    def _finish(self, new: list[int], prompt_len: int, config: GenerationConfig,
-                timed_out: bool = False) -> Generation:
-        """The reply's text and counts; ``timed_out``: cut at the request's deadline (finish_reason ``length``)."""
-        new = list(new)
-        stops = config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id]
-        pad = config.pad_token_id
-        while new and new[-1] == pad and pad not in stops:
-            new.pop()
-        stopped = bool(new) and new[-1] in stops
-        text = self.tokenizer.decode(new, skip_special_tokens=True)
-        for cut in range(1, 4):  # a character whose byte tokens were cut by max_new_tokens is dropped, not shown
-            if not text.endswith("\ufffd") or cut > len(new):  # as U+FFFD (which would hide complete ones too)
-                break
-            text = self.tokenizer.decode(new[:-cut], skip_special_tokens=True)
-        text = text.rstrip("\ufffd").strip()
-        ended = not timed_out and (stopped or len(new) < (config.max_new_tokens or 0))
-        return Generation(text or EMPTY_REPLY, prompt_len, len(new), "stop" if ended else "length")
-
     def generate(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
                  max_turns: int | None = None) -> Generation:
         """Generate the assistant's next reply to ``messages`` (which must end with a user message)."""
@@ -203,11 +152,12 @@ class ChatEngine:
                 job.done.wait()
                 if job.error is not None:
                     raise job.error
-                return self._finish(job.tokens, len(ids), config, job.cut)
+                return finish_reply(self.tokenizer, job.tokens, len(ids), config, job.cut)
             stop = StoppingCriteriaList([CancelGeneration(threading.Event(), deadline)])
             with self._one_at_a_time(deadline), torch.inference_mode():
                 output = self.model.generate(**self._inputs(ids), generation_config=config, stopping_criteria=stop)
-        return self._finish(output[0, len(ids):].tolist(), len(ids), config, time.monotonic() > deadline)
+        return finish_reply(self.tokenizer, output[0, len(ids):].tolist(), len(ids), config,
+                            time.monotonic() > deadline)
 
     def stream(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
                max_turns: int | None = None, timeout: float | None = None) -> Iterator[str]:
@@ -243,7 +193,7 @@ class ChatEngine:
             raise error
         if error is not None:
             raise RuntimeError(f"generation failed: {error}") from error
-        result = self._finish(new, len(ids), config, cut)
+        result = finish_reply(self.tokenizer, new, len(ids), config, cut)
         if not started:
             yield result.text
         elif held and result.text.startswith("".join(shown)) and result.text != "".join(shown):

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chathuman_hf.chat.engine import ChatEngine, Generation
+from chathuman_hf.chat.engine import ChatEngine
 from chathuman_hf.chat.presets import GenerationPreset, get_preset
+from chathuman_hf.chat.replies import Generation
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS
 from chathuman_hf.korean.analysis import parse_speech_level, requested_level, with_level_instruction
 from chathuman_hf.skills import SkillRouter, SkillsConfig, build_router

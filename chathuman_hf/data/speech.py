@@ -91,9 +91,8 @@ def _counterpart(messages: list[dict[str, str]], levels: list[str], target: str)
 
 def balance_levels(dialogues: Dataset, share: float, report: DataReport, seed: int = 42) -> Dataset:
     """Add converted counterparts (the other level) of up to ``share`` of the dialogues at the majority level, never
-    past balance; conversions the classifier does not confirm are counted in the report, not added."""
-    if not 0 <= share <= 1:
-        raise ValueError(f"speech_level_balance must be between 0 and 1, got {share}")
+    past balance; conversions the classifier does not confirm are counted in the report, not added. ``share`` in
+    0..1 is checked when the options are parsed (``DataArguments``)."""
     levels = [dialogue_level(m, lv) for m, lv in zip(dialogues["messages"], dialogues["speech_levels"], strict=True)]
     counts = Counter(levels)
     major = PLAIN if counts[PLAIN] > counts[POLITE] else POLITE

@@ -10,6 +10,7 @@ rewrites earlier turns (Qwen3 drops past think blocks) a dialogue with n replies
 k; in row k everything before its newest exchange is ``HISTORY`` (trains in no mode), so each reply and each user turn
 trains once. Rows added only for that carry no ``last_turn`` (``-100`` still trains the last reply only, and they are
 not built for it); their number and tokens are logged and kept in ``report.json`` (``inference_context_rows``).
+Which rows a dialogue becomes is decided in ``reply_rows``.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from datasets import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from chathuman_hf.core.window import split_exchanges
-from chathuman_hf.tokens.encoding import _encode_exact, _fast_plan, encode_dialogues
-from chathuman_hf.tokens.labels import ASSISTANT, FRAME, HISTORY, SYSTEM, USER, LabelMode, label_token_count
+from chathuman_hf.tokens.encoding import _fast_plan, encode_dialogues
+from chathuman_hf.tokens.exact_encoding import _encode_exact
+from chathuman_hf.tokens.labels import ASSISTANT, FRAME, SYSTEM, USER, LabelMode, label_token_count
 from chathuman_hf.tokens.packing import pack_dataset
-from chathuman_hf.tokens.rendering import TemplateError, layout_for, shape
-from chathuman_hf.tokens.template_inputs import reads_reasoning
+from chathuman_hf.tokens.rendering import TemplateError
+from chathuman_hf.tokens.reply_rows import as_context_row, examples_for
 
 FEATURE_COLUMNS = ["input_ids", "roles", "last_turn", "length"]
 __all__ = ["tokenize_dialogues", "pack_dataset", "encode_dialogues", "label_token_count", "FRAME", "USER",
@@ -41,59 +43,6 @@ CONTEXT_ROWS = "inference_context_rows"
 # Passed to datasets.map so that its cache fingerprint changes with the row format (datasets fingerprints a module
 # function by name, so map results cached by code that built other columns would otherwise be reused).
 ROW_FORMAT = "inference-context-rows-1"
-
-
-def _rewrites(messages: list[dict], tokenizer: PreTrainedTokenizerBase, memo: dict | None = None) -> bool | None:
-    """True when the template renders some reply of ``messages`` other than at inference (history rewritten), None
-    when it cannot train on this role sequence;
-    ``memo``: answers per role sequence, kept by the caller for one batch (layout_for's key costs ~10 µs)."""
-    memo = {} if memo is None else memo
-    think = memo.get("think")
-    if think is None:
-        think = memo["think"] = reads_reasoning(tokenizer)
-    roles = shape(messages, tokenizer, think)
-    if roles not in memo:
-        try:
-            memo[roles] = layout_for(tokenizer, roles).rewrites
-        except (TemplateError, KeyError):
-            memo[roles] = None  # encoding raises the template's real error
-    return memo[roles]
-
-
-def _examples_for(
-    messages: list[dict], *, max_turns: int | None, expand_turns: bool,
-    tokenizer: PreTrainedTokenizerBase | None = None, label_mode: str | None = None, memo: dict | None = None,
-) -> list[tuple[list[dict], bool, bool]]:
-    """Rows of one dialogue: (messages, asked for (else added for a rewriting template), history before the newest
-    exchange is HISTORY)."""
-    head, exchanges = split_exchanges(messages)
-    asked = set(range(1, len(exchanges) + 1)) if expand_turns else {len(exchanges)}
-    rewrites = _rewrites(messages, tokenizer, memo) if tokenizer is not None and len(exchanges) > 1 else False
-    if rewrites is not False and any(sum(m["role"] == "assistant" for m in ex) > 1 for ex in exchanges):
-        raise TemplateError("a dialogue has consecutive assistant messages, and this chat template renders all but "
-                            "the last of them unlike at inference, so they could not train; merge them into one "
-                            "message (the data loaders do).")
-    rewrites = bool(rewrites)
-    ends = sorted(asked) if not rewrites or label_mode == LabelMode.LAST_SYS.value else range(1, len(exchanges) + 1)
-    examples = []
-    for end in ends:
-        chosen = exchanges[:end]
-        if max_turns is not None and max_turns > 0:
-            chosen = chosen[-max_turns:]
-        examples.append((head + [m for ex in chosen for m in ex], end in asked, rewrites and end > 1))
-    return examples
-
-
-def _as_context_row(record: dict[str, Any], messages: list[dict], asked: bool, history: bool) -> dict[str, Any]:
-    """Mark what a rewriting template's row holds only as context: before its newest exchange ``HISTORY``; a row
-    that was not asked for has no ``last_turn``."""
-    if history:
-        newest = len(split_exchanges(messages)[1][-1])
-        start = max(record["owner"]) + 1 - newest
-        record["roles"] = [HISTORY if o < start else r for r, o in zip(record["roles"], record["owner"], strict=True)]
-    if not asked:
-        record["last_turn"] = [0] * len(record["last_turn"])
-    return record
 
 
 def _cut_user_turn(
@@ -162,7 +111,7 @@ def _tokenize_batch(
     row_format: str = ROW_FORMAT,
 ) -> dict[str, list]:
     memo: dict = {}
-    rows = [row for msgs in batch["messages"] for row in _examples_for(
+    rows = [row for msgs in batch["messages"] for row in examples_for(
         msgs, max_turns=max_turns, expand_turns=expand_turns, tokenizer=tokenizer, label_mode=label_mode, memo=memo)]
     examples = [messages for messages, _, _ in rows]
     records = encode_dialogues(examples, tokenizer) if examples else []
@@ -174,7 +123,7 @@ def _tokenize_batch(
             reason = DROP_TOO_LONG
             record = {"input_ids": [], "roles": [], "last_turn": []}
         else:
-            record = _as_context_row(record, messages, asked, history)
+            record = as_context_row(record, messages, asked, history)
         if (record["input_ids"] and label_mode is not None
                 and label_token_count(record["roles"], record["last_turn"], label_mode) == 0):
             reason = DROP_EMPTY_TARGET

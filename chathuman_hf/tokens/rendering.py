@@ -10,7 +10,6 @@ blocks) render only the newest turn in inference form; the others are *rewritten
 ``features`` gives each of them its own row. The end-of-turn text is what follows the reply both when it is the last
 message and when a user turn follows (Phi-4-mini's trailing eos is end-of-conversation text, not part of it).
 Real conversations are the skeleton's frames with the contents inserted; one real render per conversation checks that.
-Templates calling ``strftime_now`` render with one fixed date (``pinned_template``).
 """
 
 from __future__ import annotations
@@ -21,19 +20,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from chathuman_hf.tokens.template_inputs import (
-    THINK_ROLE,
-    pinned_template,
-    reasoning_of,
-    render_ids,
-    render_text,
-    shape,
-    template_date,
-    template_messages,
-)
-
-__all__ = ["THINK_ROLE", "pinned_template", "reasoning_of", "render_ids", "render_text", "shape", "template_date",
-           "template_messages", "Layout", "TemplateError", "build_layout", "layout_for", "render_batch"]
+from chathuman_hf.tokens.template_inputs import THINK_ROLE, pinned_template, reasoning_of, render_text, shape
 
 _SENTINEL = re.compile("\ue000(\\d+)\ue001")
 _ANY_SENTINEL = re.compile("\ue000(\\d+)\ue001|\ue003(\\d+)\ue001")  # a content or a reasoning sentinel
@@ -261,29 +248,3 @@ def render_batch(
             raise TemplateError(f"{template_name(tokenizer)} changes the contents of conversation {i} of this batch "
                                 f"(it must insert each message's content verbatim or trimmed); {FIX}.")
     return out
-
-
-def closing_text(tokenizer: PreTrainedTokenizerBase) -> str:
-    """The text the template closes an assistant turn with (``</s>``, ``<|im_end|>``...)."""
-    layout = layout_for(tokenizer, ("user", "assistant", "user"))
-    return layout.frames[2][: layout.closing[2]]
-
-
-def user_header(tokenizer: PreTrainedTokenizerBase) -> str:
-    """The template text that opens a user turn after an assistant turn (``<usr>``, ``<|im_start|>user\\n``...)."""
-    layout = layout_for(tokenizer, ("user", "assistant", "user"))
-    return layout.frames[2][layout.closing[2]:].lstrip()
-
-
-def end_of_turn_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
-    """Token ids generation stops on: the template's end-of-turn token, eos, and the token opening a user turn."""
-    ids: list[int] = []
-    for text in (closing_text(tokenizer).strip(), user_header(tokenizer)):
-        enc = tokenizer.encode(text, add_special_tokens=False) if text else []
-        if enc and tokenizer.convert_ids_to_tokens(enc[0]) in set(tokenizer.all_special_tokens) | set(
-            tokenizer.get_added_vocab()
-        ):
-            ids.append(enc[0])
-    if tokenizer.eos_token_id is not None:
-        ids.insert(1 if ids else 0, tokenizer.eos_token_id)
-    return list(dict.fromkeys(ids))

@@ -23,15 +23,8 @@ from transformers import PreTrainedTokenizerBase
 from chathuman_hf.core.run_files import RUN_ARGS_FILE
 from chathuman_hf.tokens.encoding import encode_dialogues
 from chathuman_hf.tokens.labels import ASSISTANT
-from chathuman_hf.tokens.rendering import (
-    FIX,
-    TEMPLATE_FILE_ATTR,
-    TemplateError,
-    layout_for,
-    render_ids,
-    render_text,
-    template_name,
-)
+from chathuman_hf.tokens.rendering import FIX, TEMPLATE_FILE_ATTR, TemplateError, layout_for, template_name
+from chathuman_hf.tokens.template_inputs import render_ids, render_text
 from chathuman_hf.tokens.tokenizer import build_chat_template, prepare_tokenizer, role_tokens
 
 TEMPLATE_CHOICES = ("auto", "model", "chathuman")
@@ -119,7 +112,7 @@ def apply_template_choice(
     """Resolve ``--chat_template`` on ``tokenizer`` (in place) and check the result; returns the tokenizer.
 
     ``template_date``: the date a template calling ``strftime_now`` renders with (default today), for every render
-    of the run (``rendering.pinned_template``); the template saved with the model is unchanged.
+    of the run (``template_inputs.pinned_template``); the template saved with the model is unchanged.
     """
     choice = parse_template_choice(choice)
     tokenizer.chathuman_template_date = parse_template_date(template_date)

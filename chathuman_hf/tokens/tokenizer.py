@@ -18,7 +18,7 @@ from typing import Any
 from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 from transformers.tokenization_utils_base import AddedToken
 
-from chathuman_hf.tokens.rendering import end_of_turn_ids
+from chathuman_hf.tokens.turn_end import end_of_turn_ids
 
 USER_TOKEN = "<usr>"
 ASSISTANT_TOKEN = "<sys>"

@@ -1,5 +1,5 @@
-"""The training recipe's model and trainer steps, and scoring a saved model
-(``recipes/train.py``, ``recipes/evaluate_model.py``).
+"""The training recipe's model and trainer steps, and scoring a saved model (``recipes/train.py``,
+``evaluate_model.py``).
 
 The data steps live in ``chathuman_hf.training.data_steps``, what a finished run writes in
 ``chathuman_hf.publishing.run_output``.
@@ -30,10 +30,11 @@ from chathuman_hf.tokens.packed_attention import check_packing_supported
 from chathuman_hf.tokens.packing import pack_dataset, packed_rows_per_step
 from chathuman_hf.tokens.template_choice import apply_template_choice, saved_template_date
 from chathuman_hf.tokens.tokenizer import chat_generation_config
-from chathuman_hf.training.arguments import ChatArguments, ChatTrainingArguments, ModelArguments
+from chathuman_hf.training.arguments import ChatArguments, ModelArguments
 from chathuman_hf.training.callbacks import ChatWindowCallback
 from chathuman_hf.training.data_steps import ChatData, load_data
 from chathuman_hf.training.trainer import ChatTrainer
+from chathuman_hf.training.training_arguments import ChatTrainingArguments
 
 logger = logging.getLogger(__name__)
 

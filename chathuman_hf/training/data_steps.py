@@ -23,8 +23,9 @@ from chathuman_hf.tokens.packing import pack_dataset
 from chathuman_hf.tokens.template_choice import apply_template_choice as _apply_template_choice
 from chathuman_hf.tokens.tokenizer import load_tokenizer
 from chathuman_hf.tokens.tokenizer_training import train_tokenizer
-from chathuman_hf.training.arguments import ChatArguments, ChatTrainingArguments, ModelArguments
+from chathuman_hf.training.arguments import ChatArguments, ModelArguments
 from chathuman_hf.training.preflight import check_examples_left, example_drops, log_vocab_fill
+from chathuman_hf.training.training_arguments import ChatTrainingArguments
 
 
 @dataclass

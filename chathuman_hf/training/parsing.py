@@ -17,7 +17,8 @@ from transformers import HfArgumentParser, TrainingArguments
 from chathuman_hf.core.cli import SHORT_USAGE, UsageError
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.tokens.labels import LABEL_MODE_NAMES
-from chathuman_hf.training.arguments import ChatArguments, ChatTrainingArguments, ModelArguments
+from chathuman_hf.training.arguments import ChatArguments, ModelArguments
+from chathuman_hf.training.training_arguments import ChatTrainingArguments
 
 # Values that start with "-" would be read by argparse as an option; parse_args rewrites them to --label-mode=VALUE.
 _LABEL_MODE_FLAGS = ("--label-mode", "--label_mode")
