@@ -10,12 +10,9 @@ end-of-turn tokens), so they are what the training evaluations see.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402,F401  (this checkout's package first, offline Hub)
+import bench.common  # noqa: F401  (offline Hub defaults)
 
 PROMPTS = ("오늘 너무 피곤해", "시험 망쳤어", "여자친구랑 헤어졌어", "배고파", "주말에 뭐하지",
            "비가 와서 우울해", "내일 면접이야", "고양이 키우고 싶어", "친구랑 싸웠어", "오늘 월급날이야!")

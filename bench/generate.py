@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import PeakRSS, machine_info, ratio, target_row, write_results  # noqa: E402
+from bench.common import ratio
+from bench.machine import machine_info
+from bench.peak_memory import PeakRSS
+from bench.writers import target_row, write_results
 
 SHAPES = {
     "tiny": {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 256},

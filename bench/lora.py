@@ -30,8 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import CHATBOT_CSV, PeakRSS, machine_info, median, ratio  # noqa: I001 - bench/ is the script directory
-from train_contenders import TRL_TEMPLATE  # TRL's {% generation %} variant of our template
+from bench.common import CHATBOT_CSV, REPO, child_env, median, ratio
+from bench.machine import machine_info
+from bench.peak_memory import PeakRSS
+from bench.train_contenders import TRL_TEMPLATE  # TRL's {% generation %} variant of our template
 
 CONTENDERS = ("full_ft", "lora", "lora_unpacked", "trl_lora")
 
@@ -77,11 +79,11 @@ def build_base(args, work: Path) -> Path:
 def run_contender(
     name: str, args, work: Path, *, base: Path, out: Path | None = None, seed: int = 0
 ) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--run", name, "--base", str(base), "--work", str(work), "--seed", str(seed),
-           *args.passthrough]
+    cmd = [sys.executable, "-m", "bench.lora", "--run", name, "--base", str(base), "--work", str(work),
+           "--seed", str(seed), *args.passthrough]
     if out is not None:
         cmd += ["--save", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=child_env())
     if proc.returncode != 0:
         return {"status": "failed", "error": proc.stderr.strip().splitlines()[-1:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -17,18 +17,17 @@ import argparse
 import random
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import torch  # noqa: E402
-from common import machine_info, target_row, write_results  # noqa: E402
-from datasets import Dataset  # noqa: E402
+import torch
+from datasets import Dataset
 
-from chathuman_hf.evaluation.perplexity import token_nll_sums  # noqa: E402
-from chathuman_hf.models.build import build_model  # noqa: E402
-from chathuman_hf.tokens.collators import ChatCollator  # noqa: E402
-from chathuman_hf.tokens.packing import pack_dataset  # noqa: E402
-from tests.helpers.families import TINY_FAMILY_CONFIGS  # noqa: E402
+from bench.machine import machine_info
+from bench.writers import target_row, write_results
+from chathuman_hf.evaluation.perplexity import token_nll_sums
+from chathuman_hf.models.build import build_model
+from chathuman_hf.tokens.collators import ChatCollator
+from chathuman_hf.tokens.packing import pack_dataset
+from tests.helpers.families import TINY_FAMILY_CONFIGS
 
 TOLERANCE = 1e-4
 

@@ -17,18 +17,17 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import CHATBOT_CSV, PeakRSS, machine_info, target_row, write_results  # noqa: E402
-
-from chathuman_hf.data.names import FakeNamer  # noqa: E402
-from chathuman_hf.data.pii_synthetic import GENERATORS, positives  # noqa: E402
-from chathuman_hf.data.scrub import scrub_dialogue  # noqa: E402
+from bench.common import CHATBOT_CSV
+from bench.machine import machine_info
+from bench.peak_memory import PeakRSS
+from bench.writers import target_row, write_results
+from chathuman_hf.data.names import FakeNamer
+from chathuman_hf.data.pii_synthetic import GENERATORS, positives
+from chathuman_hf.data.scrub import scrub_dialogue
 
 TARGET = 20_000
 SPEAKERS = ["김민준", "이서연"]

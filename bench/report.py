@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import markdown_table  # noqa: E402
+from bench.writers import markdown_table
 
 SCRIPTS = ["preprocess", "train_throughput", "generate", "serve_load"]
 

@@ -28,9 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import REPO, _tree_rss, machine_info, ratio, target_row, write_results  # noqa: E402
+from bench.common import REPO, child_env, ratio
+from bench.machine import machine_info
+from bench.peak_memory import tree_rss
+from bench.writers import target_row, write_results
 
 MESSAGES = [  # no skill triggers: every message reaches the model, here and on a plain OpenAI server
     "오늘 하루 너무 길었어",
@@ -115,7 +116,7 @@ async def load(base_url: str, model: str | None, n_sessions: int, n_messages: in
     import httpx
 
     out: dict[str, Any] = {"ttft": [], "reply": [], "tokens": [], "errors": [], "rejected_503": []}
-    peak = {"mb": _tree_rss(proc) / 2**20 if proc else None}
+    peak = {"mb": tree_rss(proc) / 2**20 if proc else None}
     limits = httpx.Limits(max_connections=n_sessions + 4, max_keepalive_connections=n_sessions + 4)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=max_seconds + 30) as client:
         t0 = time.perf_counter()
@@ -123,7 +124,7 @@ async def load(base_url: str, model: str | None, n_sessions: int, n_messages: in
                  for i in range(n_sessions)]
         while not all(t.done() for t in tasks) and time.perf_counter() - t0 < max_seconds:
             if proc is not None:
-                peak["mb"] = max(peak["mb"], _tree_rss(proc) / 2**20)
+                peak["mb"] = max(peak["mb"], tree_rss(proc) / 2**20)
             await asyncio.wait(tasks, timeout=0.1)
         for task in tasks:
             task.cancel()
@@ -157,7 +158,7 @@ def start_server(model_dir: str, batch: int, a: argparse.Namespace, tmp: Path):
            "--port", str(port), "--device", "cpu", "--preset", a.preset, "--log_level", "warning",
            "--max_batch_size", str(batch), "--max_queue", str(a.max_queue)]
     log = open(tmp / f"server_b{batch}.log", "w")  # noqa: SIM115 - closed by stop_server
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", **({"OMP_NUM_THREADS": str(a.threads)} if a.threads else {})}
+    env = child_env(HF_HUB_OFFLINE="1", **({"OMP_NUM_THREADS": str(a.threads)} if a.threads else {}))
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
     base, t0 = f"http://127.0.0.1:{port}", time.perf_counter()
     while True:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import csv
 import random
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import CHATBOT_CSV, machine_info, target_row, write_results  # noqa: E402
+from bench.common import CHATBOT_CSV
+from bench.machine import machine_info
+from bench.writers import target_row, write_results
 
 
 def main(argv: list[str] | None = None) -> dict:

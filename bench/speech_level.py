@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import CHATBOT_CSV, REPO, PeakRSS, machine_info, target_row, write_results  # noqa: E402
+from bench.common import CHATBOT_CSV, REPO
+from bench.machine import machine_info
+from bench.peak_memory import PeakRSS
+from bench.writers import target_row, write_results
 
 LABELLED = REPO / "tests" / "speech_levels.tsv"
 

@@ -26,17 +26,16 @@ everyone at fixed token marks, so the curve also gives the wall-clock time to a 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_models import ARCHS, SIZES, build_config, matmul_params, shape  # noqa: E402
-from common import machine_info, median, mm_peak_flops, write_results  # noqa: E402
-from train_contenders import CONTENDERS, TRL_CONFIGS, TRL_NOT_ELIGIBLE, one_run  # noqa: E402
-from train_data import attention_context, encode_all, load_messages, split  # noqa: E402
-from train_report import aggregate, ratios_and_targets, with_best_trl  # noqa: E402
+from bench.bench_models import ARCHS, SIZES, build_config, matmul_params, shape
+from bench.common import median
+from bench.machine import machine_info, mm_peak_flops
+from bench.train_contenders import CONTENDERS, TRL_CONFIGS, TRL_NOT_ELIGIBLE, one_run
+from bench.train_data import attention_context, encode_all, load_messages, split
+from bench.train_report import aggregate, ratios_and_targets, with_best_trl
+from bench.writers import write_results
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
@@ -124,8 +123,9 @@ def run_shape(a: argparse.Namespace, arch: str, out: Path, budget_tokens: int) -
     import datasets
     import torch
     import transformers
-    from bench_tokenizer import bench_tokenizer, tokenizer_origin
     from transformers import AutoModelForCausalLM
+
+    from bench.bench_tokenizer import bench_tokenizer, tokenizer_origin
 
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
