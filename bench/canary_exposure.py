@@ -1,6 +1,6 @@
 """Canary exposure ("The Secret Sharer", Carlini et al. 2019) with PII scrubbing on and off.
 
-    python bench/canary_exposure.py [--quick] --out results/canary_exposure.json
+    python -m bench.canary_exposure [--quick] --out results/canary_exposure.json
 
 A KakaoTalk export is written from ChatbotData question/answer pairs (the embedded sample when the shared data is
 absent), and random secrets of four PII shapes (phone, resident id, card, bank account) are planted in it, each
@@ -154,7 +154,7 @@ def exposures(model_dir: Path, planted: dict[str, list[str]], controls: dict[str
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.canary_exposure", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="150 base dialogues, 1 canary per shape, fewer epochs")
     p.add_argument("--pairs", type=int, default=None, help="ChatbotData pairs in the export (default 1000; quick 150)")
     p.add_argument("--canaries", type=int, default=None, help="planted secrets per shape (default 3; quick 1)")

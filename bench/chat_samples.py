@@ -1,6 +1,6 @@
 """Greedy replies of saved chat models to 10 fixed everyday prompts, side by side, with their speech levels.
 
-    python bench/chat_samples.py --models outputs/quickstart outputs/chatbotdata --out results/chat_samples.md
+    python -m bench.chat_samples --models outputs/quickstart outputs/chatbotdata --out results/chat_samples.md
 
 The prompts are the issue's five (where the collapsed ChatbotData model answered "좋은 사람 만날 수 있을 거예요."
 to all) and five more; replies come from ``chathuman_hf.evaluation.perplexity.generate_replies`` (greedy, the model's
@@ -32,7 +32,8 @@ def replies(model_dir: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.chat_samples", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", required=True, help="Saved chat model directories.")
     parser.add_argument("--out", default=None, help="Write the Markdown table here.")
     a = parser.parse_args(argv)

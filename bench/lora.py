@@ -1,8 +1,8 @@
 """LoRA benchmark: full fine-tuning vs LoRA, and our LoRA vs TRL ``SFTTrainer`` with the same PEFT config.
 
-    python bench/lora.py --quick --out bench/results/lora_quick.json
-    python bench/lora.py --out bench/results/lora.json
-    python bench/lora.py --seeds 3 --out bench/results/lora_3seeds.json   # medians over 3 data-order seeds
+    python -m bench.lora --quick --out bench/results/lora_quick.json
+    python -m bench.lora --out bench/results/lora.json
+    python -m bench.lora --seeds 3 --out bench/results/lora_3seeds.json   # medians over 3 data-order seeds
 
 A tiny Llama base (its tokenizer already has ``<usr>``/``<sys>``: no token is added) is first trained in full on
 one half of the dialogues (ChatbotData when ``../shared`` has it, else the embedded sample), so the adapters start
@@ -230,7 +230,8 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m bench.lora", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="Small sizes for a smoke run (seconds to a few minutes).")
     p.add_argument("--out", default="bench/results/lora.json")
     p.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)

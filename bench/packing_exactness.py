@@ -1,6 +1,6 @@
 """Packed vs unpacked logits and loss per architecture family and attention implementation.
 
-    python bench/packing_exactness.py [--quick] [--families gpt2 llama ...] [--attn eager sdpa]
+    python -m bench.packing_exactness [--quick] [--families gpt2 llama ...] [--attn eager sdpa]
         --out results/packing_exactness.json
 
 For tiny models of each family (``tests.helpers.families.TINY_FAMILY_CONFIGS``; gemma3_text and exaone4 with a
@@ -106,7 +106,7 @@ def measure(family: str, attn: str, ds: Dataset, packed: Dataset, vocab: int) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.packing_exactness", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer examples (24 instead of 96)")
     p.add_argument("--families", nargs="+", default=sorted(TINY_FAMILY_CONFIGS))
     p.add_argument("--attn", nargs="+", default=["eager", "sdpa"],

@@ -1,6 +1,6 @@
 """PII scrubbing speed on one core: utterances per second of ``scrub_dialogue`` (names + every PII type).
 
-    python bench/pii_speed.py [--quick] --out results/pii_speed.json
+    python -m bench.pii_speed [--quick] --out results/pii_speed.json
 
 Contenders (the same code, different text mixes), each the median of ``--repeats`` timed passes in this process:
 
@@ -67,7 +67,7 @@ def measure(texts: list[str], repeats: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.pii_speed", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="5,000 utterances per mix, 3 passes")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--out", default="results/pii_speed.json")

@@ -1,6 +1,6 @@
 """Preprocessing: raw AIHub JSON → tokenized, label-ready Arrow dataset; ours vs the seed-style loop.
 
-    python bench/preprocess.py [--quick] [--scale N] --out results/preprocess.json
+    python -m bench.preprocess [--quick] [--scale N] --out results/preprocess.json
 
 The corpus (AIHub 한국어 대화 요약 layout) is built first at the chosen scale (default 190,000 dialogues, ``--quick``
 20,000) from the embedded sample and ``../shared/data/ChatbotData.csv``; building it is not timed. Each contender
@@ -103,7 +103,7 @@ def run_worker(name: str, files_json: Path, tokenizer: Path, cache_dir: Path, a:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.preprocess", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="20,000 dialogues instead of 190,000")
     p.add_argument("--scale", type=int, default=None, help="dialogues in the synthetic corpus")
     p.add_argument("--out", default="results/preprocess.json")

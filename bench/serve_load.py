@@ -1,8 +1,8 @@
 """Serving load: 1, 8, 32, 128 concurrent chat sessions against the one-at-a-time and the batching engine.
 
-    python bench/serve_load.py [--quick] [--sizes tiny kogpt2] [--batch-sizes 1 32] [--sessions 1 8 32 128]
+    python -m bench.serve_load [--quick] [--sizes tiny kogpt2] [--batch-sizes 1 32] [--sessions 1 8 32 128]
                                [--messages 3 1] [--threads 1] --out results/serve_load.json
-    python bench/serve_load.py --url http://127.0.0.1:8001 --sessions 1 8 32 128   # any OpenAI-compatible server
+    python -m bench.serve_load --url http://127.0.0.1:8001 --sessions 1 8 32 128   # any OpenAI-compatible server
 
 For each model size (``tiny``: the quickstart shape; ``kogpt2``: the 125M KoGPT2 shape, random init from a config,
 as in bench/generate.py) and each ``--max_batch_size`` (1 = one reply at a time), `recipes/serve.py` runs as its own
@@ -188,7 +188,7 @@ def wait_idle(base: str, seconds: float = 60.0) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.serve_load", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny model only, 1/8/32 sessions × 2 messages, 60 s bound")
     p.add_argument("--out", default="results/serve_load.json")
     p.add_argument("--sizes", nargs="+", default=None, choices=["tiny", "kogpt2"], help="default: tiny kogpt2")

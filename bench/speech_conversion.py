@@ -1,6 +1,6 @@
 """Accuracy of the Kiwi speech-level conversion (chathuman_hf.korean.conversion) on ChatbotData, both ways.
 
-    python bench/speech_conversion.py [--n 300] [--sample 40] --out results/speech_conversion.json
+    python -m bench.speech_conversion [--n 300] [--sample 40] --out results/speech_conversion.json
 
 Polite → plain: ``--n`` answers of ChatbotData the classifier reads as polite (seeded draw); plain → polite: ``--n``
 questions it reads as plain. Per direction: the share the classifier reads at the target level afterwards, the share
@@ -22,7 +22,8 @@ from bench.writers import target_row, write_results
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.speech_conversion", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=300, help="Sentences per direction (>= 200 for the target).")
     parser.add_argument("--sample", type=int, default=40, help="Pairs per direction written out for a hand check.")
     parser.add_argument("--seed", type=int, default=0)

@@ -1,6 +1,6 @@
 """Speech-level classifier (chathuman_hf.korean.analysis) throughput on one core, and its accuracy on our labelled set.
 
-    python bench/speech_level.py [--quick] --out results/speech_level.json
+    python -m bench.speech_level [--quick] --out results/speech_level.json
 
 Utterances: every question and answer of ChatbotData (../shared/data, 23,646 everyday utterances) when present,
 else our hand-labelled set repeated. The process is pinned to one CPU core; Kiwi runs without a thread pool.
@@ -39,7 +39,8 @@ def utterances(limit: int) -> tuple[list[str], str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.speech_level", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="5,000 utterances instead of all.")
     parser.add_argument("--limit", type=int, default=None, help="Number of utterances (default: all, quick: 5,000).")
     parser.add_argument("--out", default="results/speech_level.json")

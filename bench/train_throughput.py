@@ -1,6 +1,6 @@
 """Training throughput and quality at equal useful tokens: seed-style loop vs TRL SFTTrainer vs ours.
 
-    python bench/train_throughput.py [--quick] [--arch gpt2 llama] [--size small|kogpt2] [--device cpu|cuda] [--bf16] \
+    python -m bench.train_throughput [--quick] [--arch gpt2 llama] [--size small|kogpt2] [--device cpu|cuda] [--bf16] \
         [--variant NAME:key=value,...] --out results/train.json
 
 Every contender starts from the same random init (same config: GPT-2, or a Llama-family model of the same matmul
@@ -58,7 +58,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.train_throughput", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer tokens, 1 seed, small eval set")
     p.add_argument("--out", default="results/train_throughput.json")
     p.add_argument("--arch", nargs="+", choices=ARCHS, default=["gpt2"],
