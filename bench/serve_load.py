@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
             contenders[f"url_s{n}"] = {"server": a.url, "model": model, "max_batch_size": None, "sessions": n,
                                        **summarise(res, n * per_size[0])}
     else:
-        from generate import make_model_dir
+        from bench.generate import make_model_dir
 
         with tempfile.TemporaryDirectory(prefix="bench_serve_") as tmp:
             for size in sizes:
