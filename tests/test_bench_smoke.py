@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -102,10 +103,13 @@ SCRIPTS = sorted(p.stem for p in (REPO / "bench").glob("*.py") if 'if __name__ =
 def test_every_bench_script_runs_as_a_module_without_path_hacks() -> None:
     """``python -m bench.NAME --help`` for every script (one process); no bench module edits ``sys.path``."""
     assert {"lora", "preprocess", "serve_load", "train_throughput"} <= set(SCRIPTS)
+    siblings = "|".join(p.stem for p in (REPO / "bench").glob("*.py")) + "|baselines"
+    bare_import = re.compile(rf"^\s*(?:from|import) (?:{siblings})\b", re.M)  # would need bench/ on sys.path
     for path in sorted((REPO / "bench").rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         assert "sys.path.insert" not in text and "sys.path.append" not in text, path
         assert "python bench/" not in text, f"{path}: usage lines read python -m bench.NAME"
+        assert not bare_import.findall(text), f"{path}: import bench modules as bench.NAME"
     code = ("import importlib, sys\n"
             "for name in sys.argv[1:]:\n"
             "    try:\n"
