@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from common import CACHE
+from bench.common import CACHE
 
 
 def _train_fallback(texts: list[str], vocab_size: int):

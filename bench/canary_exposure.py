@@ -1,6 +1,6 @@
 """Canary exposure ("The Secret Sharer", Carlini et al. 2019) with PII scrubbing on and off.
 
-    python bench/canary_exposure.py [--quick] --out results/canary_exposure.json
+    python -m bench.canary_exposure [--quick] --out results/canary_exposure.json
 
 A KakaoTalk export is written from ChatbotData question/answer pairs (the embedded sample when the shared data is
 absent), and random secrets of four PII shapes (phone, resident id, card, bank account) are planted in it, each
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import os
 import random
 import statistics
 import subprocess
@@ -28,9 +27,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import CHATBOT_CSV, REPO, machine_info, target_row, write_results  # noqa: E402
+from bench.common import CHATBOT_CSV, REPO, child_env
+from bench.machine import machine_info
+from bench.writers import target_row, write_results
 
 SHAPES = {  # shape: (user question, assistant reply template, value maker)
     "phone": ("전화번호 뭐야?", "내 번호는 {} 이야", lambda r: (
@@ -101,7 +100,7 @@ def train(export: Path, out: Path, scrub: bool, a: argparse.Namespace) -> float:
     if not scrub:
         cmd.append("--no_scrub_pii")
     # one thread: a 2-layer model gains nothing from more, and a shared machine's other jobs are not slowed down
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    env = child_env(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -155,7 +154,7 @@ def exposures(model_dir: Path, planted: dict[str, list[str]], controls: dict[str
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.canary_exposure", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="150 base dialogues, 1 canary per shape, fewer epochs")
     p.add_argument("--pairs", type=int, default=None, help="ChatbotData pairs in the export (default 1000; quick 150)")
     p.add_argument("--canaries", type=int, default=None, help="planted secrets per shape (default 3; quick 1)")

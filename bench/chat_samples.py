@@ -1,6 +1,6 @@
 """Greedy replies of saved chat models to 10 fixed everyday prompts, side by side, with their speech levels.
 
-    python bench/chat_samples.py --models outputs/quickstart outputs/chatbotdata --out results/chat_samples.md
+    python -m bench.chat_samples --models outputs/quickstart outputs/chatbotdata --out results/chat_samples.md
 
 The prompts are the issue's five (where the collapsed ChatbotData model answered "좋은 사람 만날 수 있을 거예요."
 to all) and five more; replies come from ``chathuman_hf.evaluation.perplexity.generate_replies`` (greedy, the model's
@@ -10,12 +10,9 @@ end-of-turn tokens), so they are what the training evaluations see.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402,F401  (this checkout's package first, offline Hub)
+import bench.common  # noqa: F401  (offline Hub defaults)
 
 PROMPTS = ("오늘 너무 피곤해", "시험 망쳤어", "여자친구랑 헤어졌어", "배고파", "주말에 뭐하지",
            "비가 와서 우울해", "내일 면접이야", "고양이 키우고 싶어", "친구랑 싸웠어", "오늘 월급날이야!")
@@ -35,7 +32,8 @@ def replies(model_dir: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.chat_samples", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", required=True, help="Saved chat model directories.")
     parser.add_argument("--out", default=None, help="Write the Markdown table here.")
     a = parser.parse_args(argv)

@@ -15,7 +15,7 @@ import json
 import random
 from pathlib import Path
 
-from common import CHATBOT_CSV, SAMPLE_DIR
+from bench.common import CHATBOT_CSV, SAMPLE_DIR
 
 DIALOGUES_PER_FILE = 10_000
 CORPUS_VERSION = 1

@@ -1,6 +1,6 @@
 """Reply latency of the `seed` and `fast` generation presets at equal reply length, plus streaming first-token.
 
-    python bench/generate.py [--quick] [--sizes tiny kogpt2] --out results/generate.json
+    python -m bench.generate [--quick] [--sizes tiny kogpt2] --out results/generate.json
 
 Models are random-init GPT-2s saved as chat model directories (tokenizer + chat template + generation config +
 chat_window.json): ``tiny`` (2 × 64, ``make_tiny_model_dir``), ``small`` (4 × 256) and ``kogpt2`` (the 125M
@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import PeakRSS, machine_info, ratio, target_row, write_results  # noqa: E402
+from bench.common import ratio
+from bench.machine import machine_info
+from bench.peak_memory import PeakRSS
+from bench.writers import target_row, write_results
 
 SHAPES = {
     "tiny": {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 256},
@@ -135,7 +135,7 @@ def bench_presets(engine, names: list[str], prompt_set, n_tokens: int, repeats: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.generate", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer prompts and repeats")
     p.add_argument("--out", default="results/generate.json")
     p.add_argument("--sizes", nargs="+", default=None, choices=list(SHAPES), help="default: tiny kogpt2")

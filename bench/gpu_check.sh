@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU rows in one go, on a machine with one or more CUDA GPUs (about 4 minutes on one H200, 2026-12-04):
-#   1. training throughput at the KoGPT2 shape in bf16 (bench/train_throughput.py, packed vs dynamic padding),
+#   1. training throughput at the KoGPT2 shape in bf16 (python -m bench.train_throughput, packed vs dynamic padding),
 #   2. the single-GPU quickstart (accelerate_configs/single_gpu.yaml) and a pipeline("text-generation") reply,
 #   3. with two or more GPUs: DDP (multi_gpu.yaml) and FSDP2 (fsdp.yaml) across all of them, and the slow FSDP tests
 #      of tests/test_scale_out.py (fsdp_cpu.yaml's sharded checkpoints, here on the GPUs: SIGKILL, resume auto,
@@ -42,7 +42,7 @@ run() {
 
 # --batch-size 1120 ≈ 63 packed rows of 256 per step: the CPU benchmark's 35 examples (2 rows) leave an H200 idle
 # between steps (10,882 useful tok/s, 0.9% of the bf16 matmul peak, 2026-12-04); 1120 gave 163,206 tok/s.
-run throughput 300 "$PY" bench/train_throughput.py --size kogpt2 --device cuda --bf16 --batch-size 1120 \
+run throughput 300 "$PY" -m bench.train_throughput --size kogpt2 --device cuda --bf16 --batch-size 1120 \
     --contenders ours_packed reference --tokens 3000000 --seeds 1 --evals 2 --out "$OUT/train_gpu.json"
 run quickstart 180 "$PY" -m accelerate.commands.launch --config_file accelerate_configs/single_gpu.yaml recipes/train.py \
     --config recipes/configs/quickstart.yaml --output_dir "$OUT/quickstart"

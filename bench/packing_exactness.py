@@ -1,6 +1,6 @@
 """Packed vs unpacked logits and loss per architecture family and attention implementation.
 
-    python bench/packing_exactness.py [--quick] [--families gpt2 llama ...] [--attn eager sdpa]
+    python -m bench.packing_exactness [--quick] [--families gpt2 llama ...] [--attn eager sdpa]
         --out results/packing_exactness.json
 
 For tiny models of each family (``tests.helpers.families.TINY_FAMILY_CONFIGS``; gemma3_text and exaone4 with a
@@ -17,18 +17,17 @@ import argparse
 import random
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import torch  # noqa: E402
-from common import machine_info, target_row, write_results  # noqa: E402
-from datasets import Dataset  # noqa: E402
+import torch
+from datasets import Dataset
 
-from chathuman_hf.evaluation.perplexity import token_nll_sums  # noqa: E402
-from chathuman_hf.models.build import build_model  # noqa: E402
-from chathuman_hf.tokens.collators import ChatCollator  # noqa: E402
-from chathuman_hf.tokens.packing import pack_dataset  # noqa: E402
-from tests.helpers.families import TINY_FAMILY_CONFIGS  # noqa: E402
+from bench.machine import machine_info
+from bench.writers import target_row, write_results
+from chathuman_hf.evaluation.perplexity import token_nll_sums
+from chathuman_hf.models.build import build_model
+from chathuman_hf.tokens.collators import ChatCollator
+from chathuman_hf.tokens.packing import pack_dataset
+from tests.helpers.families import TINY_FAMILY_CONFIGS
 
 TOLERANCE = 1e-4
 
@@ -107,7 +106,7 @@ def measure(family: str, attn: str, ds: Dataset, packed: Dataset, vocab: int) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.packing_exactness", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="fewer examples (24 instead of 96)")
     p.add_argument("--families", nargs="+", default=sorted(TINY_FAMILY_CONFIGS))
     p.add_argument("--attn", nargs="+", default=["eager", "sdpa"],

@@ -1,6 +1,6 @@
 """PII scrubbing speed on one core: utterances per second of ``scrub_dialogue`` (names + every PII type).
 
-    python bench/pii_speed.py [--quick] --out results/pii_speed.json
+    python -m bench.pii_speed [--quick] --out results/pii_speed.json
 
 Contenders (the same code, different text mixes), each the median of ``--repeats`` timed passes in this process:
 
@@ -17,18 +17,17 @@ from __future__ import annotations
 import argparse
 import csv
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import CHATBOT_CSV, PeakRSS, machine_info, target_row, write_results  # noqa: E402
-
-from chathuman_hf.data.names import FakeNamer  # noqa: E402
-from chathuman_hf.data.pii_synthetic import GENERATORS, positives  # noqa: E402
-from chathuman_hf.data.scrub import scrub_dialogue  # noqa: E402
+from bench.common import CHATBOT_CSV
+from bench.machine import machine_info
+from bench.peak_memory import PeakRSS
+from bench.writers import target_row, write_results
+from chathuman_hf.data.names import FakeNamer
+from chathuman_hf.data.pii_synthetic import GENERATORS, positives
+from chathuman_hf.data.scrub import scrub_dialogue
 
 TARGET = 20_000
 SPEAKERS = ["김민준", "이서연"]
@@ -68,7 +67,7 @@ def measure(texts: list[str], repeats: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.pii_speed", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="5,000 utterances per mix, 3 passes")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--out", default="results/pii_speed.json")

@@ -1,6 +1,6 @@
 """Preprocessing: raw AIHub JSON → tokenized, label-ready Arrow dataset; ours vs the seed-style loop.
 
-    python bench/preprocess.py [--quick] [--scale N] --out results/preprocess.json
+    python -m bench.preprocess [--quick] [--scale N] --out results/preprocess.json
 
 The corpus (AIHub 한국어 대화 요약 layout) is built first at the chosen scale (default 190,000 dialogues, ``--quick``
 20,000) from the embedded sample and ``../shared/data/ChatbotData.csv``; building it is not timed. Each contender
@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import CACHE, REPO, PeakRSS, machine_info, ratio, target_row, write_results  # noqa: E402
+from bench.common import CACHE, REPO, child_env, ratio
+from bench.machine import machine_info
+from bench.peak_memory import PeakRSS
+from bench.writers import target_row, write_results
 
 SEED_SCALE = 190_000
 
@@ -61,12 +62,12 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
                    cache_files=len(ds.cache_files), pad_share=0.0,
                    inference_context_rows=report.stats.get("inference_context_rows"))
     elif args.worker == "plain_loop":
-        from baselines.seed_preprocess import plain_loop
+        from bench.baselines.seed_preprocess import plain_loop
 
         ds = plain_loop(files, tok)
         out.update(dialogues=len(ds), examples=len(ds), tokens=sum(ds["length"][:]), pad_share=0.0)
     elif args.worker == "seed_style":
-        from baselines.seed_preprocess import seed_style
+        from bench.baselines.seed_preprocess import seed_style
 
         df = seed_style(files, tok, limit=args.limit, max_seconds=args.max_seconds)
         out.update(dialogues=len(df), examples=len(df), tokens=int(sum(sum(m) for m in df["attention_mask"])),
@@ -79,13 +80,14 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_worker(name: str, files_json: Path, tokenizer: Path, cache_dir: Path, a: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--worker", name, "--files-json", str(files_json), "--tokenizer", str(tokenizer),
-           "--cache-dir", str(cache_dir), "--num-proc", str(a.num_proc), f"--label-mode={a.label_mode}"]
+    cmd = [sys.executable, "-m", "bench.preprocess", "--worker", name, "--files-json", str(files_json),
+           "--tokenizer", str(tokenizer), "--cache-dir", str(cache_dir), "--num-proc", str(a.num_proc),
+           f"--label-mode={a.label_mode}"]
     if name == "seed_style":
         cmd += ["--max-seconds", str(a.baseline_max_seconds)]
     if a.scrub_pii:
         cmd += ["--scrub-pii"]
-    env = {**os.environ, "HF_DATASETS_CACHE": str(cache_dir), "TOKENIZERS_PARALLELISM": "false"}
+    env = child_env(HF_DATASETS_CACHE=str(cache_dir), TOKENIZERS_PARALLELISM="false")
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
     with PeakRSS(pid=proc.pid) as rss:
@@ -101,7 +103,7 @@ def run_worker(name: str, files_json: Path, tokenizer: Path, cache_dir: Path, a:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.preprocess", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="20,000 dialogues instead of 190,000")
     p.add_argument("--scale", type=int, default=None, help="dialogues in the synthetic corpus")
     p.add_argument("--out", default="results/preprocess.json")
@@ -127,8 +129,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(worker(a)))
         return
 
-    from bench_tokenizer import bench_tokenizer, chatml_tokenizer, tokenizer_origin
-    from corpus import build_corpus, exchange_pool
+    from bench.bench_tokenizer import bench_tokenizer, chatml_tokenizer, tokenizer_origin
+    from bench.corpus import build_corpus, exchange_pool
 
     scale = a.scale or (20_000 if a.quick else SEED_SCALE)
     if a.baseline_max_seconds is None:

@@ -1,24 +1,21 @@
 """Collect the benchmark JSON files into one markdown summary (targets first, then each script's table).
 
-    python bench/report.py [--results bench/results] [--out bench/results/SUMMARY.md]
+    python -m bench.report [--results bench/results] [--out bench/results/SUMMARY.md]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import markdown_table  # noqa: E402
+from bench.writers import markdown_table
 
 SCRIPTS = ["preprocess", "train_throughput", "generate", "serve_load"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.split("\n")[0])
     p.add_argument("--results", default=str(Path(__file__).resolve().parent / "results"))
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)

@@ -1,6 +1,6 @@
 """Accuracy of the Kiwi speech-level conversion (chathuman_hf.korean.conversion) on ChatbotData, both ways.
 
-    python bench/speech_conversion.py [--n 300] [--sample 40] --out results/speech_conversion.json
+    python -m bench.speech_conversion [--n 300] [--sample 40] --out results/speech_conversion.json
 
 Polite → plain: ``--n`` answers of ChatbotData the classifier reads as polite (seeded draw); plain → polite: ``--n``
 questions it reads as plain. Per direction: the share the classifier reads at the target level afterwards, the share
@@ -13,17 +13,17 @@ from __future__ import annotations
 import argparse
 import csv
 import random
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import CHATBOT_CSV, machine_info, target_row, write_results  # noqa: E402
+from bench.common import CHATBOT_CSV
+from bench.machine import machine_info
+from bench.writers import target_row, write_results
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.speech_conversion", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=300, help="Sentences per direction (>= 200 for the target).")
     parser.add_argument("--sample", type=int, default=40, help="Pairs per direction written out for a hand check.")
     parser.add_argument("--seed", type=int, default=0)

@@ -1,6 +1,6 @@
 """Speech-level classifier (chathuman_hf.korean.analysis) throughput on one core, and its accuracy on our labelled set.
 
-    python bench/speech_level.py [--quick] --out results/speech_level.json
+    python -m bench.speech_level [--quick] --out results/speech_level.json
 
 Utterances: every question and answer of ChatbotData (../shared/data, 23,646 everyday utterances) when present,
 else our hand-labelled set repeated. The process is pinned to one CPU core; Kiwi runs without a thread pool.
@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import CHATBOT_CSV, REPO, PeakRSS, machine_info, target_row, write_results  # noqa: E402
+from bench.common import CHATBOT_CSV, REPO
+from bench.machine import machine_info
+from bench.peak_memory import PeakRSS
+from bench.writers import target_row, write_results
 
 LABELLED = REPO / "tests" / "speech_levels.tsv"
 
@@ -39,7 +39,8 @@ def utterances(limit: int) -> tuple[list[str], str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.speech_level", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="5,000 utterances instead of all.")
     parser.add_argument("--limit", type=int, default=None, help="Number of utterances (default: all, quick: 5,000).")
     parser.add_argument("--out", default="results/speech_level.json")

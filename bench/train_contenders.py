@@ -12,9 +12,9 @@ import time
 import traceback
 from typing import Any
 
-from common import PeakRSS
-from train_budget import Budget, budget_callback
-from train_data import assistant_perplexity
+from bench.peak_memory import PeakRSS
+from bench.train_budget import Budget, budget_callback
+from bench.train_data import assistant_perplexity
 
 CONTENDERS = ["seed_style", "trl", "reference", "ours_dynamic", "ours_packed"]
 TRL_CONFIGS = {
@@ -144,7 +144,7 @@ def run_ours(model, tok, train_msgs, kind: str, ctx: dict) -> dict[str, Any]:
 
 
 def run_seed_style(model, tok, train_msgs, ctx: dict) -> dict[str, Any]:
-    from baselines.seed_train import seed_style_train
+    from bench.baselines.seed_train import seed_style_train
 
     budget = ctx["budget"]
     budget.start()

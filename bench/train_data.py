@@ -9,7 +9,8 @@ import random
 from pathlib import Path
 
 import torch
-from common import CHATBOT_CSV, SAMPLE_DIR
+
+from bench.common import CHATBOT_CSV, SAMPLE_DIR
 
 
 def load_messages(csv_path: Path = CHATBOT_CSV, sample_dir: Path = SAMPLE_DIR) -> list[list[dict]]:

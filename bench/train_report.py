@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from common import median, ratio, target_row
-from train_budget import time_to_target
+from bench.common import median, ratio
+from bench.train_budget import time_to_target
+from bench.writers import target_row
 
 
 def aggregate(runs: dict[str, list[dict[str, Any]]], target: float | None,

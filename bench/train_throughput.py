@@ -1,6 +1,6 @@
 """Training throughput and quality at equal useful tokens: seed-style loop vs TRL SFTTrainer vs ours.
 
-    python bench/train_throughput.py [--quick] [--arch gpt2 llama] [--size small|kogpt2] [--device cpu|cuda] [--bf16] \
+    python -m bench.train_throughput [--quick] [--arch gpt2 llama] [--size small|kogpt2] [--device cpu|cuda] [--bf16] \
         [--variant NAME:key=value,...] --out results/train.json
 
 Every contender starts from the same random init (same config: GPT-2, or a Llama-family model of the same matmul
@@ -26,80 +26,21 @@ everyone at fixed token marks, so the curve also gives the wall-clock time to a 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_models import ARCHS, SIZES, build_config, matmul_params, shape  # noqa: E402
-from common import machine_info, median, mm_peak_flops, write_results  # noqa: E402
-from train_contenders import CONTENDERS, TRL_CONFIGS, TRL_NOT_ELIGIBLE, one_run  # noqa: E402
-from train_data import attention_context, encode_all, load_messages, split  # noqa: E402
-from train_report import aggregate, ratios_and_targets, with_best_trl  # noqa: E402
-
-
-def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
-    """`NAME:key=value,key=value` → (NAME, {key: value}); values are JSON when they parse (true, 1, 2.0e-05)."""
-    import json
-
-    name, _, spec = text.partition(":")
-    if not name or not spec:
-        raise argparse.ArgumentTypeError(f"--variant {text!r}: write NAME:key=value[,key=value]")
-    out: dict[str, Any] = {}
-    for item in spec.split(","):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise argparse.ArgumentTypeError(f"--variant {text!r}: {item!r} is not key=value")
-        try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value
-    return name, out
+from bench.bench_models import SIZES, build_config, matmul_params, shape
+from bench.common import median
+from bench.machine import machine_info, mm_peak_flops
+from bench.train_contenders import TRL_NOT_ELIGIBLE, one_run
+from bench.train_data import attention_context, encode_all, load_messages, split
+from bench.train_options import build_parser
+from bench.train_report import aggregate, ratios_and_targets, with_best_trl
+from bench.writers import write_results
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="fewer tokens, 1 seed, small eval set")
-    p.add_argument("--out", default="results/train_throughput.json")
-    p.add_argument("--arch", nargs="+", choices=ARCHS, default=["gpt2"],
-                   help="model shape(s); several run one after the other, each into <out>_<arch>.json")
-    p.add_argument("--size", choices=sorted(SIZES["gpt2"]), default="small")
-    p.add_argument("--variant", action="append", type=parse_variant, default=[],
-                   help="NAME:key=value,... an extra ours_packed run with these TrainingArguments (threads=N: torch "
-                        "threads); repeatable")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--bf16", action="store_true")
-    p.add_argument("--tokens", type=int, default=None, help="useful-token budget per run (default 300k, quick 30k)")
-    p.add_argument("--budgets", type=int, nargs="+", default=None,
-                   help="several useful-token budgets (e.g. 30000 100000 300000), one after the other, each into "
-                        "<out>_30k.json etc.; replaces --tokens")
-    p.add_argument("--seeds", type=int, default=None, help="data-order seeds (default 3, quick 1)")
-    p.add_argument("--contenders", nargs="+", default=CONTENDERS, choices=CONTENDERS)
-    p.add_argument("--trl-configs", nargs="+", default=list(TRL_CONFIGS), choices=list(TRL_CONFIGS))
-    p.add_argument("--trl-finalists", type=int, default=2,
-                   help="TRL configurations (fastest probes) trained to the full budget; `trl` is the one reaching "
-                        "the perplexity target first")
-    p.add_argument("--trl-probe-tokens", type=int, default=None, help="tokens per TRL configuration probe")
-    p.add_argument("--seed-style-max-seconds", type=float, default=None,
-                   help="cap the seed-style run's training time (default none, quick 25 s)")
-    p.add_argument("--label-mode", default="-100+sys", choices=["-100+sys", "input"])
-    p.add_argument("--batch-size", type=int, default=32,
-                   help="examples per step, rounded so that it fills whole packed rows (same tokens per step)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--max-length", type=int, default=256)
-    p.add_argument("--vocab-size", type=int, default=8000)
-    p.add_argument("--eval-dialogues", type=int, default=None, help="held-out dialogues (default 600, quick 250)")
-    p.add_argument("--evals", type=int, default=6, help="held-out evaluations per run (the ppl curve)")
-    p.add_argument("--ppl-target", type=float, default=None,
-                   help="held-out ppl target for time-to-target (default: 1.10 × the reference's median final ppl)")
-    p.add_argument("--seed-tokens-per-dialogue", type=float, default=40.0,
-                   help="mean tokens of one seed-workload dialogue for the 190,000 × 5 epochs projection "
-                        "(40 ≈ the synthetic AIHub corpus of bench/preprocess.py)")
-    p.add_argument("--limit-dialogues", type=int, default=None, help="use only this many training dialogues")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch intra-op threads (default: torch's choice = cores); on a shared machine 1 thread "
-                        "avoids OpenMP oversubscription stalls")
+    p = build_parser(__doc__.split("\n")[0])
     a = p.parse_args(argv)
     if a.budgets and a.tokens:
         p.error("--tokens and --budgets: pass one of them")
@@ -124,8 +65,9 @@ def run_shape(a: argparse.Namespace, arch: str, out: Path, budget_tokens: int) -
     import datasets
     import torch
     import transformers
-    from bench_tokenizer import bench_tokenizer, tokenizer_origin
     from transformers import AutoModelForCausalLM
+
+    from bench.bench_tokenizer import bench_tokenizer, tokenizer_origin
 
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()

@@ -1,5 +1,7 @@
 """Smoke test: every benchmark script runs in --quick mode on a tiny size and writes the agreed JSON shape.
 
+The scripts run as the README shows them: ``python -m bench.NAME`` from the repository root.
+
 Only the shape is checked (machine, contenders with their headline metric, ratios) — never the numbers, which
 belong to bench/RESULTS.md.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +51,7 @@ def test_bench_script_quick(script: str, tmp_path: Path) -> None:
     out = tmp_path / f"{script}.json"
     env = {**os.environ, "CHATHUMAN_BENCH_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "hf")}
-    proc = subprocess.run([sys.executable, str(REPO / "bench" / f"{script}.py"), "--quick", *args, "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", f"bench.{script}", "--quick", *args, "--out", str(out)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text(encoding="utf-8"))
@@ -62,6 +65,7 @@ def test_bench_script_quick(script: str, tmp_path: Path) -> None:
         assert entry.get("status", "ok") == "ok", f"{script}/{name}: {entry}"
         assert isinstance(entry[metric], float) and entry[metric] > 0, f"{script}/{name}: {metric}={entry.get(metric)}"
         assert "peak_rss_mb" in entry
+    assert f"-m bench.{script} --quick" in result["command"], result["command"]  # the command as typed
     md = out.with_suffix(".md").read_text(encoding="utf-8")
     assert "| contender |" in md
 
@@ -73,7 +77,7 @@ def test_train_throughput_llama_shape_and_variant(tmp_path: Path) -> None:
     args = ["--quick", "--arch", "llama", "--size", "tiny", "--budgets", "300", "200", "--limit-dialogues", "120",
             "--eval-dialogues", "8", "--evals", "1", "--vocab-size", "400", "--batch-size", "8", "--contenders",
             "ours_packed", "--variant", "fused:optim=adamw_torch_fused", "--seeds", "2", "--out", str(out)]
-    proc = subprocess.run([sys.executable, str(REPO / "bench" / "train_throughput.py"), *args],
+    proc = subprocess.run([sys.executable, "-m", "bench.train_throughput", *args],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     small = json.loads((tmp_path / "train_200.json").read_text(encoding="utf-8"))  # one result per --budgets value
@@ -91,3 +95,29 @@ def test_train_throughput_llama_shape_and_variant(tmp_path: Path) -> None:
     for entry in result["contenders"].values():
         assert entry["budget_reached"] and entry["heldout_assistant_ppl"] > 1
     assert result["ratios"]["ours_packed+fused_vs_ours_packed_tokens_per_s"] > 0
+
+
+SCRIPTS = sorted(p.stem for p in (REPO / "bench").glob("*.py") if 'if __name__ == "__main__":' in p.read_text())
+
+
+def test_every_bench_script_runs_as_a_module_without_path_hacks() -> None:
+    """``python -m bench.NAME --help`` for every script (one process); no bench module edits ``sys.path``."""
+    assert {"lora", "preprocess", "serve_load", "train_throughput"} <= set(SCRIPTS)
+    siblings = "|".join(p.stem for p in (REPO / "bench").glob("*.py")) + "|baselines"
+    bare_import = re.compile(rf"^\s*(?:from|import) (?:{siblings})\b", re.M)  # would need bench/ on sys.path
+    for path in sorted((REPO / "bench").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert "sys.path.insert" not in text and "sys.path.append" not in text, path
+        assert "python bench/" not in text, f"{path}: usage lines read python -m bench.NAME"
+        assert not bare_import.findall(text), f"{path}: import bench modules as bench.NAME"
+    code = ("import importlib, sys\n"
+            "for name in sys.argv[1:]:\n"
+            "    try:\n"
+            "        importlib.import_module('bench.' + name).main(['--help'])\n"
+            "    except SystemExit as exc:\n"
+            "        assert exc.code == 0, (name, exc.code)\n")
+    proc = subprocess.run([sys.executable, "-c", code, *SCRIPTS], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in SCRIPTS:
+        assert f"usage: python -m bench.{name} " in proc.stdout, name

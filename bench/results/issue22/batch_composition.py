@@ -1,21 +1,19 @@
 """Issue 22: what a packed step holds vs a random-order step of the bench (--quick, gpt2, seeds 0-2, 60 steps).
 
-    PYTHONPATH=. python bench/results/issue22/batch_composition.py
+    python -m bench.results.issue22.batch_composition      (from the repository root)
+
+Archived with its output (batch_composition.txt); run as a module, it imports the bench and this checkout's package.
 """
 
 from __future__ import annotations
 
 import random
 import statistics as st
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/
-
-from bench_tokenizer import bench_tokenizer  # noqa: E402
-from chathuman_hf.labels import ASSISTANT  # noqa: E402
-from chathuman_hf.packing import best_fit_bins  # noqa: E402
-from train_data import encode_all, load_messages, split  # noqa: E402
+from bench.bench_tokenizer import bench_tokenizer
+from bench.train_data import encode_all, load_messages, split
+from chathuman_hf.tokens.labels import ASSISTANT
+from chathuman_hf.tokens.packing import best_fit_bins
 
 
 def main() -> None:

@@ -1,20 +1,17 @@
 """Issue 22: one packed batch vs the same dialogues unpacked — loss and every parameter gradient (gpt2, llama).
 
-    PYTHONPATH=. python bench/results/issue22/grad_check.py
+    python -m bench.results.issue22.grad_check      (from the repository root)
+
+Archived with its output (grad_check.txt); run as a module, it imports the bench and this checkout's package.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/
-
-from bench_models import build_config  # noqa: E402
-from bench_tokenizer import bench_tokenizer  # noqa: E402
-from train_data import load_messages, split  # noqa: E402
+from bench.bench_models import build_config
+from bench.bench_tokenizer import bench_tokenizer
+from bench.train_data import load_messages, split
 
 
 def loss_and_grads(model, batch):
@@ -29,11 +26,12 @@ def loss_and_grads(model, batch):
 
 
 def main() -> None:
-    from chathuman_hf.collators import ChatCollator
-    from chathuman_hf.features import tokenize_dialogues
-    from chathuman_hf.packing import pack_dataset
     from datasets import Dataset
     from transformers import AutoModelForCausalLM
+
+    from chathuman_hf.tokens.collators import ChatCollator
+    from chathuman_hf.tokens.features import tokenize_dialogues
+    from chathuman_hf.tokens.packing import pack_dataset
 
     torch.set_num_threads(1)
     dialogues = load_messages()
