@@ -7,10 +7,11 @@ import statistics
 from collections.abc import Iterable
 from pathlib import Path
 
+from chathuman_hf.data.files import SAMPLE_DIR  # noqa: F401  (re-exported for the bench scripts)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CHATBOT_CSV = SHARED / "data" / "ChatbotData.csv"
-SAMPLE_DIR = REPO / "chathuman_hf" / "sample_data"
 # corpora and tokenizers built by the scripts (reused across runs); results/ is git-ignored
 CACHE = Path(os.environ.get("CHATHUMAN_BENCH_CACHE") or REPO / "results" / "bench_cache")
 

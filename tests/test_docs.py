@@ -403,8 +403,6 @@ def bench_help(module: str) -> str:
 def check_bench(command: DocCommand) -> None:
     module = command.argv[2]
     assert (REPO / (module.replace(".", "/") + ".py")).is_file(), f"{module}: no such bench script"
-    if not (REPO / "bench" / "__init__.py").exists():
-        pytest.skip("bench/ is not a package yet: python -m bench.NAME --help cannot run")
     text = bench_help(module)
     for option in option_names(list(command.argv[3:])):
         assert option in text, f"{command.doc}:{command.line}: {module} has no option {option}"

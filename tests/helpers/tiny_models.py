@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "chathuman_hf" / "sample_data"
+from chathuman_hf.data.files import SAMPLE_DIR
 
 FALLBACK_DIALOGUES = [
     ["안녕", "안녕! 오늘 하루 어땠어?"],
