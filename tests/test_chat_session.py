@@ -117,9 +117,13 @@ def test_generation_stops_at_user_token_or_eos(engine, stop):
     handle = boost(engine, [stop_id])
     try:
         generation = engine.generate([{"role": "user", "content": "안녕"}], get_preset("greedy", max_new_tokens=20))
+        chat = ChatSession(engine, preset="greedy", use_skills=False)
+        shown, streamed = chat.reply("안녕").text, "".join(chat.stream("안녕"))
     finally:
         handle.remove()
-    assert (generation.completion_tokens, generation.finish_reason, generation.text) == (1, "stop", EMPTY_REPLY)
+    # the engine reports what the model generated (nothing: the API answers ""), the page and terminal say so
+    assert (generation.completion_tokens, generation.finish_reason, generation.text) == (1, "stop", "")
+    assert shown == streamed == EMPTY_REPLY
 
 
 def test_banned_words_are_never_generated(engine):

@@ -211,17 +211,19 @@ def test_openai_streaming_matches_the_non_streaming_answer(client):
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] <= 5
 
 
-def test_openai_skill_answer(client):
-    body = client.post("/v1/chat/completions", json={"messages": [
-        {"role": "user", "content": "dk rkqwkrl gksrmfdl dkscuwu"}]}).json()
-    assert "아 갑자기 한글이 안쳐져" in body["choices"][0]["message"]["content"]
+def test_skills_answer_on_the_page_but_not_on_v1_by_default(client):
+    typed = "dk rkqwkrl gksrmfdl dkscuwu"  # the keyboard skill's message (issue 31: skills answered on /v1)
+    assert "아 갑자기 한글이 안쳐져" in client.post("/api/chat", json={"message": typed}).json()["reply"]
+    body = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": typed}]}).json()
+    assert "아 갑자기 한글이 안쳐져" not in body["choices"][0]["message"]["content"]
+    assert body["usage"]["completion_tokens"] <= 5  # the model's reply (max_new_tokens 5), not the skill's
 
 
 @pytest.mark.parametrize(("request_body", "message"), [
     ({"user": "u"}, "Missing field 'messages'"),
     ({"messages": []}, "messages is empty"),
     ({"messages": [{"role": "assistant", "content": "안녕"}]}, "last message must come from the user"),
-    ({"messages": [{"role": "user", "content": "안녕"}], "n": 2}, "Only n=1"),
+    ({"messages": [{"role": "user", "content": "안녕"}], "n": 17}, "Field 'n'"),
     ({"messages": [{"role": "tool", "content": "x"}, {"role": "user", "content": "hi"}]}, "not supported"),
     ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"},
                                  {"role": "user", "content": "c"}]}, "system message is only allowed first"),

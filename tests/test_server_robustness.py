@@ -45,19 +45,22 @@ def events(text: str) -> list:
     return [json.loads(b[6:]) if b[6:] != "[DONE]" else "[DONE]" for b in text.split("\n\n") if b.startswith("data: ")]
 
 
-def test_max_tokens_beyond_the_positions_is_clamped_not_a_500(engine, client):
-    room = engine.max_new_tokens_limit()
-    assert room == 24 - 8
-    ask = {"messages": [{"role": "user", "content": "안녕"}], "max_tokens": 1000, "temperature": 0}
-    response = client.post("/v1/chat/completions", json=ask)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["usage"]["completion_tokens"] <= room
-    assert body["choices"][0]["finish_reason"] == (
-        "length" if body["usage"]["completion_tokens"] == room else "stop")
-    streamed = events(client.post("/v1/chat/completions", json={**ask, "stream": True}).text)
-    assert streamed[-1] == "[DONE]" and not any("error" in e for e in streamed[:-1])
-    assert streamed[-2]["choices"][0]["finish_reason"] in {"stop", "length"}
+def test_max_tokens_beyond_the_positions_is_a_400_naming_both_numbers(engine, client):
+    """Issue 31: a large max_tokens silently cut the prompt (vLLM answers 400); the newest message is never cut."""
+    ask = {"messages": [{"role": "user", "content": "안녕"}], "temperature": 0}
+    prompt = len(engine.prompt_ids(ask["messages"], max_new_tokens=1))
+    for streaming in (False, True):
+        refused = client.post("/v1/chat/completions", json={**ask, "max_tokens": 1000, "stream": streaming})
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert error["param"] == "max_tokens" and error["message"] == (
+            f"'max_tokens' or 'max_completion_tokens' is too large: 1000. This model's maximum context length is 24 "
+            f"tokens and your request has {prompt} input tokens (1000 > 24 - {prompt}).")
+    fits = client.post("/v1/chat/completions", json={**ask, "max_tokens": 24 - prompt}).json()
+    assert fits["usage"]["prompt_tokens"] == prompt and fits["usage"]["completion_tokens"] <= 24 - prompt
+    too_long = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "가나다라 " * 30}]})
+    assert too_long.status_code == 400 and too_long.json()["error"]["param"] == "messages"
+    assert "maximum context length is 24 tokens" in too_long.json()["error"]["message"]
 
 
 def test_a_lone_surrogate_is_a_400(client):

@@ -11,6 +11,8 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList, PreTrainedModel
 from transformers.generation import logits_process as lp
 
+from chathuman_hf.chat.reply_options import ReplyOptions, TokenLogprob, token_logprob
+
 # Processors that ignore the token history and treat each row alone: run once on all rows that share a config
 # (measured on the 125M shape, 16 replies: SuppressTokens' isin over 51,200 ids took 12 ms per call, per-row
 # multinomial 4 ms; once per group instead of once per row). Every other processor runs on each row's own history.
@@ -37,6 +39,14 @@ class Job:
     stops: frozenset[int] = frozenset()
     group: int = 0  # replies whose configs are one object share row-wise processing and sampling
     cut: bool = False  # stopped at its deadline
+    options: ReplyOptions | None = None  # seed, extra processors (as generate's logits_processor), log-probs
+    generator: torch.Generator | None = None  # this reply's sampling draws (seeded replies)
+    scored: list[TokenLogprob] = field(default_factory=list)  # filled when options.logprobs is set
+
+
+def job_scored(job: Job) -> list[TokenLogprob] | None:
+    """The job's recorded log-probs, or ``None`` when it did not ask for them."""
+    return job.scored if job.options is not None and job.options.logprobs is not None else None
 
 
 def prepare_job(model: PreTrainedModel, job: Job,
@@ -53,9 +63,11 @@ def prepare_job(model: PreTrainedModel, job: Job,
         prepared[job.group] = job.config, config  # the original kept alive: its id stays unique
     config = prepared[job.group][1]
     prompt = torch.tensor([job.ids], dtype=torch.long, device=device)
+    options = job.options or ReplyOptions()
+    job.generator = options.generator(device)
     job.processors = model._get_logits_processor(
         generation_config=config, input_ids_seq_length=prompt.shape[1], encoder_input_ids=prompt,
-        prefix_allowed_tokens_fn=None, logits_processor=LogitsProcessorList(), device=device,
+        prefix_allowed_tokens_fn=None, logits_processor=options.logits_processors(), device=device,
         model_kwargs={"attention_mask": torch.ones_like(prompt)})
     eos = config.eos_token_id
     job.stops = frozenset(eos if isinstance(eos, list) else [] if eos is None else [eos])
@@ -78,12 +90,18 @@ def choose_tokens(jobs: list[Job], logits: torch.Tensor) -> torch.Tensor:
             else:
                 scores = torch.cat([jobs[i].processors[k](jobs[i].history, scores[r:r + 1])
                                     for r, i in enumerate(members)])
-        if first.config.do_sample:
+        if first.config.do_sample and any(jobs[i].generator is not None for i in members):
+            probs = torch.softmax(scores, dim=-1)  # seeded replies draw from their own generator, row by row
+            tokens = torch.cat([torch.multinomial(probs[r:r + 1], 1, generator=jobs[i].generator)[:, 0]
+                                for r, i in enumerate(members)])
+        elif first.config.do_sample:
             tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[:, 0]
         else:
             tokens = torch.argmax(scores, dim=-1)
         chosen[members] = tokens
-    for job, token in zip(jobs, chosen.tolist(), strict=True):
+    for row, (job, token) in enumerate(zip(jobs, chosen.tolist(), strict=True)):
+        if job.options is not None and job.options.logprobs is not None:
+            job.scored.append(token_logprob(logits[row], token, job.options.logprobs))
         job.history = torch.cat([job.history, job.history.new_tensor([[token]])], dim=1)
         job.tokens.append(token)
         if job.streamer is not None:

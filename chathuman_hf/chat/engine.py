@@ -21,12 +21,13 @@ from transformers import (
 
 from chathuman_hf.chat.admission import Admission, EngineBusy
 from chathuman_hf.chat.batching import BatchScheduler, supports_batching
-from chathuman_hf.chat.decoding import Job
+from chathuman_hf.chat.decoding import Job, job_scored
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
 from chathuman_hf.chat.replies import Generation, finish_reply
+from chathuman_hf.chat.reply_options import ReplyOptions, generate_kwargs, scored_tokens, seeded
 from chathuman_hf.chat.saved_model import open_saved_model
 from chathuman_hf.chat.text_stream import CancelGeneration, shown_pieces
-from chathuman_hf.core.window import DEFAULT_MAX_TURNS, MIN_PROMPT_TOKENS, ChatWindow, fit_prompt
+from chathuman_hf.core.window import DEFAULT_MAX_TURNS, MIN_PROMPT_TOKENS, ChatWindow, ContextOverflow, fit_prompt
 from chathuman_hf.models.build import position_limit
 
 
@@ -118,19 +119,27 @@ class ChatEngine:
     def _batched(self, preset: GenerationPreset) -> bool:
         return self.scheduler is not None and preset.streams
 
-    def max_new_tokens_limit(self) -> int | None:
-        """The longest reply that leaves ``MIN_PROMPT_TOKENS`` for the prompt within the model's positions."""
+    def context_limit(self) -> int | None:
+        """Positions a prompt and its reply share: the model's position limit and the window's ``max_length``."""
         limits = [x for x in (position_limit(self.model), self.window.max_length) if x]
-        return min(limits) - MIN_PROMPT_TOKENS if limits else None
+        return min(limits) if limits else None
 
-    def prompt_ids(self, messages: list[dict], *, max_new_tokens: int, max_turns: int | None = None) -> list[int]:
-        """Token ids of the trimmed conversation rendered with the tokenizer's chat template (+ ``<sys>``)."""
-        limits = [x for x in (position_limit(self.model), self.window.max_length) if x]
-        budget = min(limits) - max_new_tokens if limits else None
-        if budget is not None and budget < MIN_PROMPT_TOKENS:
+    def prompt_ids(self, messages: list[dict], *, max_new_tokens: int, max_turns: int | None = None,
+                   cut_newest: bool = True) -> list[int]:
+        """Token ids of the trimmed conversation rendered with the tokenizer's chat template (+ ``<sys>``).
+
+        Older exchanges are dropped whole until the prompt and ``max_new_tokens`` fit; the newest exchange is then
+        cut from the front (a warning), or, with ``cut_newest=False`` (the API), ``ContextOverflow`` is raised."""
+        limit = self.context_limit()
+        budget = limit - max_new_tokens if limit else None
+        if cut_newest and budget is not None and budget < MIN_PROMPT_TOKENS:
             raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt within the model's "
-                             f"{min(limits)} positions; lower max_new_tokens.")
-        ids, full = fit_prompt(messages, self.tokenizer, max_turns=max_turns, max_prompt_tokens=budget)
+                             f"{limit} positions; lower max_new_tokens.")
+        try:
+            ids, full = fit_prompt(messages, self.tokenizer, max_turns=max_turns, max_prompt_tokens=budget,
+                                   cut_newest=cut_newest)
+        except ContextOverflow as exc:
+            raise ContextOverflow(exc.prompt_tokens, max_new_tokens, limit) from None
         if full > len(ids):
             warnings.warn(f"The last message alone is {full} tokens; keeping its last {budget} tokens so the "
                           f"prompt fits the model's positions.", stacklevel=2)
@@ -141,77 +150,93 @@ class ChatEngine:
         return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 
     def generate(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
-                 max_turns: int | None = None) -> Generation:
-        """Generate the assistant's next reply to ``messages`` (which must end with a user message)."""
+                 max_turns: int | None = None, options: ReplyOptions | None = None,
+                 cut_newest: bool = True) -> Generation:
+        """Generate the assistant's next reply to ``messages`` (which must end with a user message); ``options``:
+        seed, extra logits processors, log-probs of this reply; ``cut_newest``: see ``prompt_ids``."""
         preset = get_preset(preset)
         config = self.generation_config(preset)
-        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns)
+        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns,
+                              cut_newest=cut_newest)
         with self._admitted() as deadline:
             if self._batched(preset):
-                job = self.scheduler.submit(Job(ids, config, deadline))
+                job = self.scheduler.submit(Job(ids, config, deadline, options=options))
                 job.done.wait()
                 if job.error is not None:
                     raise job.error
-                return finish_reply(self.tokenizer, job.tokens, len(ids), config, job.cut)
+                return finish_reply(self.tokenizer, job.tokens, len(ids), config, job.cut, job_scored(job))
             stop = StoppingCriteriaList([CancelGeneration(threading.Event(), deadline)])
-            with self._one_at_a_time(deadline), torch.inference_mode():
-                output = self.model.generate(**self._inputs(ids), generation_config=config, stopping_criteria=stop)
-        return finish_reply(self.tokenizer, output[0, len(ids):].tolist(), len(ids), config,
-                            time.monotonic() > deadline)
+            with self._one_at_a_time(deadline), torch.inference_mode(), seeded(options and options.seed,
+                                                                                self.model.device):
+                output = self.model.generate(**self._inputs(ids), generation_config=config, stopping_criteria=stop,
+                                             **generate_kwargs(options))
+        new = output.sequences[0, len(ids):].tolist()
+        return finish_reply(self.tokenizer, new, len(ids), config, time.monotonic() > deadline,
+                            scored_tokens(output, new, options))
 
     def stream(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
-               max_turns: int | None = None, timeout: float | None = None) -> Iterator[str]:
+               max_turns: int | None = None, timeout: float | None = None, options: ReplyOptions | None = None,
+               cut_newest: bool = True, scored: list | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated; the generator's return value is the final ``Generation``.
 
         Beam-search presets cannot stream token by token: they yield the whole reply once. Closing the generator
         early (a client disconnect) stops the generation at the next token and frees its slot (or the lock).
-        ``timeout``: the longest wait for the next piece (default: the request timeout + 30 s).
+        ``timeout``: the longest wait for the next piece (default: the request timeout + 30 s). ``scored``: a list
+        that batched decoding fills with log-probs as tokens come (when ``options.logprobs`` is set).
         """
         preset = get_preset(preset)
         if not preset.streams:
-            result = self.generate(messages, preset, max_turns=max_turns)
-            yield result.text
+            result = self.generate(messages, preset, max_turns=max_turns, options=options, cut_newest=cut_newest)
+            if result.text:
+                yield result.text
             return result
         config = self.generation_config(preset)
-        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns)
+        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns,
+                              cut_newest=cut_newest)
         batched = self._batched(preset)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=not batched, skip_special_tokens=True,
                                         timeout=timeout or self.admission.timeout + 30)
         with self._admitted() as deadline:
             if batched:
-                job = self.scheduler.submit(Job(ids, config, deadline, streamer=streamer))
+                job = Job(ids, config, deadline, streamer=streamer, options=options)
+                if scored is not None:
+                    job.scored = scored
+                self.scheduler.submit(job)
                 try:
                     shown, held, started = yield from shown_pieces(streamer)
                 finally:
                     job.cancel.set()  # a client that went away frees its slot at the next step
                 job.done.wait()
-                error, new, cut = job.error, job.tokens, job.cut
+                error, new, cut, logprobs = job.error, job.tokens, job.cut, job_scored(job)
             else:
-                shown, held, started, error, new = yield from self._stream_alone(ids, config, streamer, deadline)
+                shown, held, started, error, new, logprobs = yield from self._stream_alone(
+                    ids, config, streamer, deadline, options)
                 cut = time.monotonic() > deadline
         if isinstance(error, EngineBusy):  # waited in the queue until its deadline: nothing was shown
             raise error
         if error is not None:
             raise RuntimeError(f"generation failed: {error}") from error
-        result = finish_reply(self.tokenizer, new, len(ids), config, cut)
-        if not started:
+        result = finish_reply(self.tokenizer, new, len(ids), config, cut, logprobs)
+        if not started and result.text:
             yield result.text
         elif held and result.text.startswith("".join(shown)) and result.text != "".join(shown):
             yield result.text[len("".join(shown)):]  # complete characters decoded together with a cut one
         return result
 
     def _stream_alone(self, ids: list[int], config: GenerationConfig, streamer: TextIteratorStreamer,
-                      deadline: float) -> Iterator[str]:
-        """``generate`` in a thread under the lock, streaming; returns (shown, held, started, error, new ids)."""
+                      deadline: float, options: ReplyOptions | None) -> Iterator[str]:
+        """``generate`` in a thread under the lock, streaming; returns (shown, held, started, error, new ids,
+        log-probs)."""
         box: dict[str, Any] = {}
         cancel = threading.Event()
 
         def run() -> None:
             try:
-                with torch.inference_mode():
+                with torch.inference_mode(), seeded(options and options.seed, self.model.device):
                     box["output"] = self.model.generate(
                         **self._inputs(ids), generation_config=config, streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([CancelGeneration(cancel, deadline)]))
+                        stopping_criteria=StoppingCriteriaList([CancelGeneration(cancel, deadline)]),
+                        **generate_kwargs(options))
             except BaseException as exc:  # surfaced to the consumer
                 box["error"] = exc
                 streamer.end()
@@ -224,6 +249,7 @@ class ChatEngine:
             finally:
                 cancel.set()
                 thread.join()
-        new = box["output"][0, len(ids):].tolist() if "output" in box else []
-        return shown, held, started, box.get("error"), new
+        new = box["output"].sequences[0, len(ids):].tolist() if "output" in box else []
+        scored = scored_tokens(box["output"], new, options) if "output" in box else None
+        return shown, held, started, box.get("error"), new, scored
 

@@ -27,6 +27,9 @@ class GenerationPreset:
     no_repeat_ngram_size: int = CHAT_SAMPLING["no_repeat_ngram_size"]
     max_new_tokens: int | None = None
     banned_words: tuple[str, ...] = field(default=DEFAULT_BANNED_WORDS)
+    top_k: int | None = None  # None: the model directory's value (sampling only); 0: off
+    min_p: float | None = None
+    min_new_tokens: int | None = None  # end-of-turn tokens are held back until this many were generated
 
     @property
     def streams(self) -> bool:
@@ -86,6 +89,12 @@ def build_generation_config(base: GenerationConfig, preset: GenerationPreset,
     config.top_p = preset.top_p if preset.do_sample and preset.top_p is not None else 1.0
     if not preset.do_sample:
         config.top_k = None
+    elif preset.top_k is not None:
+        config.top_k = preset.top_k
+    if preset.do_sample and preset.min_p is not None:
+        config.min_p = preset.min_p
+    if preset.min_new_tokens:
+        config.min_new_tokens = preset.min_new_tokens
     config.use_cache = True
     config.repetition_penalty = preset.repetition_penalty
     config.no_repeat_ngram_size = preset.no_repeat_ngram_size

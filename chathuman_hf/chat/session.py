@@ -9,7 +9,7 @@ from typing import Any
 
 from chathuman_hf.chat.engine import ChatEngine
 from chathuman_hf.chat.presets import GenerationPreset, get_preset
-from chathuman_hf.chat.replies import Generation
+from chathuman_hf.chat.replies import EMPTY_REPLY, Generation
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS
 from chathuman_hf.korean.analysis import parse_speech_level, requested_level, with_level_instruction
 from chathuman_hf.skills import SkillRouter, SkillsConfig, build_router
@@ -102,9 +102,9 @@ class ChatSession:
             return skill
         generation = self.engine.generate(self.messages_for(text, speech_level), self.preset,
                                           max_turns=self.max_turns)
-        self._remember(text, generation.text)
+        self._remember(text, generation.text or EMPTY_REPLY)
         self.last_generation = generation
-        self.last_reply = Reply(generation.text)
+        self.last_reply = Reply(generation.text or EMPTY_REPLY)
         return self.last_reply
 
     def stream(self, text: str, *, speech_level: str | None = None) -> Iterator[str]:
@@ -115,6 +115,8 @@ class ChatSession:
             return
         generation = yield from self.engine.stream(self.messages_for(text, speech_level), self.preset,
                                                    max_turns=self.max_turns)
-        self._remember(text, generation.text)
+        if not generation.text:  # the model said nothing shown: the page and the terminal say so in words
+            yield EMPTY_REPLY
+        self._remember(text, generation.text or EMPTY_REPLY)
         self.last_generation = generation
-        self.last_reply = Reply(generation.text)
+        self.last_reply = Reply(generation.text or EMPTY_REPLY)

@@ -15,6 +15,22 @@ DEFAULT_MAX_TURNS = 3
 MIN_PROMPT_TOKENS = 8  # a reply may use every position but these
 
 
+class ContextOverflow(ValueError):
+    """The newest exchange alone (``prompt_tokens``) and ``max_new_tokens`` do not fit the model's ``limit``
+    positions; the message has vLLM's shape, naming both numbers."""
+
+    def __init__(self, prompt_tokens: int, max_new_tokens: int | None, limit: int) -> None:
+        self.prompt_tokens, self.max_new_tokens, self.limit = prompt_tokens, max_new_tokens, limit
+        if max_new_tokens is None or prompt_tokens >= limit:
+            message = (f"This model's maximum context length is {limit} tokens. However, your request has "
+                       f"{prompt_tokens} input tokens. Please reduce the length of the input messages.")
+        else:
+            message = (f"'max_tokens' or 'max_completion_tokens' is too large: {max_new_tokens}. This model's maximum "
+                       f"context length is {limit} tokens and your request has {prompt_tokens} input tokens "
+                       f"({max_new_tokens} > {limit} - {prompt_tokens}).")
+        super().__init__(message)
+
+
 @dataclass
 class ChatWindow:
     """How much history a chat model sees: at most ``max_turns`` exchanges (the newest included, as in training's
@@ -84,16 +100,21 @@ def trim_history(
 
 
 def fit_prompt(
-    messages: list[dict], tokenizer: PreTrainedTokenizerBase, *, max_turns: int | None, max_prompt_tokens: int | None
+    messages: list[dict], tokenizer: PreTrainedTokenizerBase, *, max_turns: int | None, max_prompt_tokens: int | None,
+    cut_newest: bool = True,
 ) -> tuple[list[int], int]:
     """Generation-prompt ids of the trimmed conversation (``trim_history``), and their length before any cut.
 
-    When the newest exchange alone exceeds ``max_prompt_tokens``, its last tokens are kept after a leading bos.
+    When the newest exchange alone exceeds ``max_prompt_tokens``, its last tokens are kept after a leading bos, or,
+    with ``cut_newest=False`` (the API: the newest message is never cut), ``ContextOverflow`` is raised (its
+    ``limit`` is then ``max_prompt_tokens``; the caller adds the reply's tokens back).
     """
     trimmed = trim_history(messages, tokenizer, max_turns=max_turns, max_prompt_tokens=max_prompt_tokens)
     ids = tokenizer.apply_chat_template(trimmed, tokenize=True, add_generation_prompt=True, return_dict=False)
     ids = list(ids[0] if ids and isinstance(ids[0], list) else ids)
     full = len(ids)
+    if max_prompt_tokens is not None and full > max_prompt_tokens and not cut_newest:
+        raise ContextOverflow(full, None, max_prompt_tokens)
     if max_prompt_tokens is not None and full > max_prompt_tokens:
         head = ids[:1] if ids and ids[0] == tokenizer.bos_token_id else []
         ids = head + ids[full - (max_prompt_tokens - len(head)):]

@@ -35,14 +35,15 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                max_message_chars: int = 1000, session_ttl: float = 1800.0, max_sessions: int = 1000,
                device: str | None = None, title: str = "이랑 · 일상 대화 친구",
                chat_template: str = "auto", max_body_bytes: int = 1 << 20, max_batch_size: int = 1,
-               max_queue: int = 64, request_timeout: float = 120.0, speech_level: str | None = None) -> FastAPI:
+               max_queue: int = 64, request_timeout: float = 120.0, speech_level: str | None = None,
+               skills_on_api: bool = False) -> FastAPI:
     """Build the app around a model directory or a loaded ``ChatEngine`` (one of them is required).
 
     Each visitor's history lives in its own ``ChatSession`` on the server (idle TTL ``session_ttl`` seconds, at
     most ``max_sessions`` live). Replies are decoded ``max_batch_size`` at a time (1: one after another), at most
     ``max_queue`` more wait, each for ``request_timeout`` seconds; past that a request gets 503 with ``Retry-After``
     (the limits of a loaded ``engine`` are its own). Request bodies over ``max_body_bytes`` are refused (413) from
-    their ``Content-Length``, before they are read.
+    their ``Content-Length``, before they are read. Skills answer on the page; on ``/v1`` only with ``skills_on_api``.
     """
     if engine is None:
         if model_dir is None:
@@ -153,6 +154,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             raise ApiError(400, str(exc), param="session_id") from exc
         return {"ok": True, "session_id": body.session_id, "existed": existed}
 
-    app.include_router(make_openai_router(engine, router, base_preset, max_chars=max_message_chars,
-                                          max_turns=window_turns))
+    app.include_router(make_openai_router(engine, router if skills_on_api else None, base_preset,
+                                          max_chars=max_message_chars, max_turns=window_turns,
+                                          speech_level=speech_level))
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ChatRequest(BaseModel):
@@ -37,11 +37,15 @@ class OpenAIMessage(BaseModel):
     content: str | list[ContentPart] | None = None
 
     def text(self) -> str:
+        """The text parts joined; a part that is not text (an image, audio, a file) is ``ValueError``."""
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text or "" for part in self.content if part.type == "text")
+        other = [part.type for part in self.content if part.type != "text"]
+        if other:
+            raise ValueError(f"a '{other[0]}' content part cannot be read by this text-only model; send text parts")
+        return "".join(part.text or "" for part in self.content)
 
 
 class ChatCompletionRequest(BaseModel):
@@ -56,6 +60,26 @@ class ChatCompletionRequest(BaseModel):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    n: int = 1
+    n: int = Field(default=1, ge=1, le=16)
     stop: str | list[str] | None = None
     user: str | None = None
+    # sampling fields honoured per request (serving/sampling_params.py); vLLM's extensions after seed
+    seed: int | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    logit_bias: dict[str, float] | None = None
+    top_k: int | None = Field(default=None, ge=-1)
+    min_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_tokens: int | None = Field(default=None, ge=0)
+    repetition_penalty: float | None = Field(default=None, gt=0.0, le=10.0)
+    speech_level: Literal["none", "plain", "polite", "mirror"] | None = Field(
+        default=None, description="반말/존댓말 as on the page; absent: the server's --speech_level.")
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _bias_range(cls, bias: dict[str, float] | None) -> dict[str, float] | None:
+        if bias and any(not -100 <= v <= 100 for v in bias.values()):
+            raise ValueError("logit_bias values must be between -100 and 100")
+        return bias
