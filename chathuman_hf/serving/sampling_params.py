@@ -33,7 +33,8 @@ def check_fields(request: Any, vocab_size: int) -> None:
             raise refuse(name, f"{name} is not supported here: {why}.")
     modalities = extra.get("modalities")
     if modalities is not None and list(modalities) != ["text"]:
-        raise refuse("modalities", "Only the text modality is available (modalities: [\"text\"]).")
+        raise refuse("modalities", "modalities other than text are not available here (send [\"text\"] or leave "
+                     "it out).")
     if request.stream_options is not None and not request.stream:
         raise refuse("stream_options", "stream_options is only allowed when stream is true.")
     if request.top_logprobs is not None and not request.logprobs:
