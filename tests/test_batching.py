@@ -159,13 +159,13 @@ def test_a_full_server_answers_503_with_retry_after_and_a_leaving_client_frees_i
                 assert (health["batch_occupancy"], health["queue_depth"], health["max_batch_size"]) == (2, 0, 2)
                 for path, body in [("/v1/chat/completions", {"messages": messages("안녕")}),
                                    ("/v1/chat/completions", ENDLESS),
-                                   ("/api/chat", {"message": "안녕"}),
-                                   ("/api/chat/stream", {"message": "안녕"})]:
+                                   ("/page/api/chat", {"message": "안녕"}),
+                                   ("/page/api/chat/stream", {"message": "안녕"})]:
                     refused = client.post(path, json=body)
                     assert refused.status_code == 503, (path, refused.text)
                     assert int(refused.headers["Retry-After"]) >= 1
                     assert refused.json()["error"]["type"] == "server_busy"
-                assert client.post("/api/chat", json={"message": "몇시야?"}).json()["skill"] == "time"  # no model
+                assert client.post("/page/api/chat", json={"message": "몇시야?"}).json()["skill"] == "time"  # no model
                 first.close()  # the first client goes away mid-reply
                 assert wait_for(client, batch_occupancy=1)["batch_occupancy"] == 1
                 reply = client.post("/v1/chat/completions", json={"messages": messages("안녕"), "max_tokens": 3})

@@ -64,24 +64,24 @@ def test_page_health_and_static(engine, client):
 
 
 def test_chat_skills_and_reset(app, client):
-    first = client.post("/api/chat", json={"session_id": "s1", "message": "안녕"})
+    first = client.post("/page/api/chat", json={"session_id": "s1", "message": "안녕"})
     assert first.status_code == 200
     body = first.json()
     assert body["skill"] is None and body["reply"] and body["session_id"] == "s1"
-    assert client.post("/api/chat", json={"session_id": "s1", "message": "몇시야?"}).json()["skill"] == "time"
+    assert client.post("/page/api/chat", json={"session_id": "s1", "message": "몇시야?"}).json()["skill"] == "time"
     assert history(app, "s1") == [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": body["reply"]}]
-    assert client.post("/api/reset", json={"session_id": "s1"}).json()["existed"] is True
+    assert client.post("/page/api/reset", json={"session_id": "s1"}).json()["existed"] is True
     assert history(app, "s1") == []
-    fresh = client.post("/api/chat", json={"message": "로또 번호 뽑아줘"}).json()
+    fresh = client.post("/page/api/chat", json={"message": "로또 번호 뽑아줘"}).json()
     assert fresh["skill"] == "lotto" and len(fresh["session_id"]) == 32
-    said = client.post("/api/chat", json={"session_id": "s1", "message": "초기화"}).json()
+    said = client.post("/page/api/chat", json={"session_id": "s1", "message": "초기화"}).json()
     assert said["skill"] == "reset"
 
 
 def test_sessions_are_isolated_over_http(app, client):
     for a, b in [("사과 좋아해", "바나나 좋아해"), ("내일 시험이야", "내일 여행 가")]:
-        assert client.post("/api/chat", json={"session_id": "alice", "message": a}).status_code == 200
-        assert client.post("/api/chat", json={"session_id": "bob", "message": b}).status_code == 200
+        assert client.post("/page/api/chat", json={"session_id": "alice", "message": a}).status_code == 200
+        assert client.post("/page/api/chat", json={"session_id": "bob", "message": b}).status_code == 200
     assert [m["content"] for m in history(app, "alice") if m["role"] == "user"] == ["사과 좋아해", "내일 시험이야"]
     assert [m["content"] for m in history(app, "bob") if m["role"] == "user"] == ["바나나 좋아해", "내일 여행 가"]
 
@@ -96,14 +96,14 @@ def test_sessions_are_isolated_over_http(app, client):
     ({"json": {"session_id": "../etc", "message": "안녕"}}, "session_id must be"),
 ])
 def test_chat_validation(client, kwargs, message):
-    response = client.post("/api/chat", **kwargs)
+    response = client.post("/page/api/chat", **kwargs)
     assert response.status_code == 400
     assert message in response.json()["error"]["message"]
 
 
 @pytest.mark.filterwarnings("ignore:The last message alone")
 def test_exactly_1000_characters_is_accepted(client):
-    assert client.post("/api/chat", json={"session_id": "long", "message": "가" * 1000}).status_code == 200
+    assert client.post("/page/api/chat", json={"session_id": "long", "message": "가" * 1000}).status_code == 200
 
 
 def test_generation_error_is_a_500_and_the_server_keeps_serving(engine, client):
@@ -112,8 +112,8 @@ def test_generation_error_is_a_500_and_the_server_keeps_serving(engine, client):
 
     handle = engine.model.lm_head.register_forward_hook(boom)
     try:
-        failed = client.post("/api/chat", json={"session_id": "err", "message": "안녕"})
-        streamed = client.post("/api/chat/stream", json={"session_id": "err", "message": "안녕"})
+        failed = client.post("/page/api/chat", json={"session_id": "err", "message": "안녕"})
+        streamed = client.post("/page/api/chat/stream", json={"session_id": "err", "message": "안녕"})
         openai = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "안녕"}]})
     finally:
         handle.remove()
@@ -125,7 +125,7 @@ def test_generation_error_is_a_500_and_the_server_keeps_serving(engine, client):
     }
     assert openai.status_code == 500 and "simulated GPU failure" in openai.json()["error"]["message"]
     assert not engine.lock.locked()
-    assert client.post("/api/chat", json={"session_id": "err", "message": "안녕"}).status_code == 200
+    assert client.post("/page/api/chat", json={"session_id": "err", "message": "안녕"}).status_code == 200
 
 
 def test_client_leaving_mid_stream_stops_generation_and_frees_the_model(engine, client):
@@ -148,7 +148,7 @@ def test_client_leaving_mid_stream_stops_generation_and_frees_the_model(engine, 
             assert next(lines).startswith("data: ")
             assert next(lines) == ""
         # leaving the block closes the connection while the server is still generating
-        reply = client.post("/api/chat", json={"session_id": "after-leave", "message": "안녕"})
+        reply = client.post("/page/api/chat", json={"session_id": "after-leave", "message": "안녕"})
     finally:
         handle.remove()
     assert reply.status_code == 200
@@ -156,14 +156,14 @@ def test_client_leaving_mid_stream_stops_generation_and_frees_the_model(engine, 
 
 
 def test_page_stream_endpoint(client):
-    response = client.post("/api/chat/stream", json={"session_id": "stream", "message": "안녕"})
+    response = client.post("/page/api/chat/stream", json={"session_id": "stream", "message": "안녕"})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     events = sse(response.text)
     deltas = [e["text"] for e in events if e["type"] == "delta"]
     done = events[-1]
     assert done["type"] == "done" and done["skill"] is None and done["session_id"] == "stream"
     assert "".join(deltas).replace(" ", "") == done["reply"].replace(" ", "")
-    skill = sse(client.post("/api/chat/stream", json={"session_id": "stream", "message": "dkssud"}).text)
+    skill = sse(client.post("/page/api/chat/stream", json={"session_id": "stream", "message": "dkssud"}).text)
     assert skill[-1]["skill"] == "keyboard" and "안녕" in skill[-1]["reply"]
 
 
@@ -213,7 +213,7 @@ def test_openai_streaming_matches_the_non_streaming_answer(client):
 
 def test_skills_answer_on_the_page_but_not_on_v1_by_default(client):
     typed = "dk rkqwkrl gksrmfdl dkscuwu"  # the keyboard skill's message (issue 31: skills answered on /v1)
-    assert "아 갑자기 한글이 안쳐져" in client.post("/api/chat", json={"message": typed}).json()["reply"]
+    assert "아 갑자기 한글이 안쳐져" in client.post("/page/api/chat", json={"message": typed}).json()["reply"]
     body = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": typed}]}).json()
     assert "아 갑자기 한글이 안쳐져" not in body["choices"][0]["message"]["content"]
     assert body["usage"]["completion_tokens"] <= 5  # the model's reply (max_new_tokens 5), not the skill's
@@ -240,8 +240,8 @@ def test_openai_validation(client, request_body, message):
 def test_32_concurrent_sessions(app, client):
     def talk(i: int) -> tuple[int, int, str]:
         sid = f"c{i}"
-        first = client.post("/api/chat", json={"session_id": sid, "message": f"안녕 {i}"})
-        second = client.post("/api/chat", json={"session_id": sid, "message": "지금 몇 시야"})
+        first = client.post("/page/api/chat", json={"session_id": sid, "message": f"안녕 {i}"})
+        second = client.post("/page/api/chat", json={"session_id": sid, "message": "지금 몇 시야"})
         return first.status_code, second.status_code, second.json().get("skill")
 
     with ThreadPoolExecutor(max_workers=32) as pool:
@@ -281,13 +281,13 @@ def test_requests_are_logged_without_their_bodies(app, capfd, caplog):
     secret = "초록색기린비밀"
     caplog.set_level(logging.DEBUG)
     with serve_in_thread(app, log_level="info") as url, httpx.Client(base_url=url, timeout=60) as client:
-        assert client.post("/api/chat", json={"session_id": "logs", "message": secret}).status_code == 200
-        assert client.post("/api/chat", json={"session_id": "logs", "message": secret * 200}).status_code == 400
+        assert client.post("/page/api/chat", json={"session_id": "logs", "message": secret}).status_code == 200
+        assert client.post("/page/api/chat", json={"session_id": "logs", "message": secret * 200}).status_code == 400
         body = {"messages": [{"role": "user", "content": secret}], "stream": True}
         assert client.post("/v1/chat/completions", json=body).status_code == 200
     out, err = capfd.readouterr()
     logged = out + err + caplog.text
-    assert "POST /api/chat" in logged and secret not in logged
+    assert "POST /page/api/chat" in logged and secret not in logged
 
 
 @pytest.mark.slow
@@ -317,16 +317,16 @@ def test_serve_recipe_logs_no_message_bodies(tiny_model_dir, repo_root, tmp_path
                 except httpx.TransportError:
                     assert proc.poll() is None and time.monotonic() < deadline, log.seek(0) or log.read()[-2000:]
                     time.sleep(0.3)
-            assert client.post("/api/chat", json={"session_id": "s", "message": f"{secret} 안녕"}).status_code == 200
-            assert client.post("/api/chat/stream", json={"session_id": "s", "message": secret}).status_code == 200
+            assert client.post("/page/api/chat", json={"session_id": "s", "message": f"{secret} 안녕"}).status_code == 200
+            assert client.post("/page/api/chat/stream", json={"session_id": "s", "message": secret}).status_code == 200
             body = {"messages": [{"role": "user", "content": secret}]}
             assert client.post("/v1/chat/completions", json=body).status_code == 200
-            assert client.post("/api/chat", json={"session_id": "s", "message": secret * 200}).status_code == 400
-            assert client.post("/api/chat", content=f'{{"message": "{secret}"'.encode()).status_code == 400
+            assert client.post("/page/api/chat", json={"session_id": "s", "message": secret * 200}).status_code == 400
+            assert client.post("/page/api/chat", content=f'{{"message": "{secret}"'.encode()).status_code == 400
     finally:
         proc.terminate()
         proc.wait(30)
     log.seek(0)
     text = log.read()
-    assert "POST /api/chat" in text and "POST /v1/chat/completions" in text  # requests are logged ...
+    assert "POST /page/api/chat" in text and "POST /v1/chat/completions" in text  # requests are logged ...
     assert secret not in text  # ... their bodies are not

@@ -65,8 +65,8 @@ def test_max_tokens_beyond_the_positions_is_a_400_naming_both_numbers(engine, cl
 
 def test_a_lone_surrogate_is_a_400(client):
     text = "안녕\ud800"  # httpx writes it as the JSON escape "\ud800", as a broken client would
-    for path, body in [("/api/chat", {"session_id": "s", "message": text}),
-                       ("/api/chat/stream", {"session_id": "s", "message": text}),
+    for path, body in [("/page/api/chat", {"session_id": "s", "message": text}),
+                       ("/page/api/chat/stream", {"session_id": "s", "message": text}),
                        ("/v1/chat/completions", {"messages": [{"role": "user", "content": text}]})]:
         response = client.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
         assert response.status_code == 400, (path, response.text)
@@ -74,15 +74,15 @@ def test_a_lone_surrogate_is_a_400(client):
 
 
 def test_session_ids_reset_and_empty_bodies(client):
-    assert client.post("/api/chat", json={"session_id": "abc\n", "message": "안녕"}).status_code == 400
+    assert client.post("/page/api/chat", json={"session_id": "abc\n", "message": "안녕"}).status_code == 400
     huge = "a" * 100_000 + "!"
     for sid in ("abc\n", huge[:90_000] + "!"):
-        response = client.post("/api/reset", json={"session_id": sid})
+        response = client.post("/page/api/reset", json={"session_id": sid})
         assert response.status_code == 400 and len(response.content) < 500
         assert response.json()["error"]["message"].startswith("session_id must be 1-64 characters")
-    assert client.post("/api/reset", json={"session_id": "fresh"}).json() == {
+    assert client.post("/page/api/reset", json={"session_id": "fresh"}).json() == {
         "ok": True, "session_id": "fresh", "existed": False}
-    empty = client.post("/api/chat", content=b"", headers={"content-type": "application/json"})
+    empty = client.post("/page/api/chat", content=b"", headers={"content-type": "application/json"})
     assert empty.status_code == 400
     assert empty.json()["error"]["message"] == "The request body is empty: send a JSON object."
 
@@ -90,7 +90,7 @@ def test_session_ids_reset_and_empty_bodies(client):
 def test_a_large_body_is_refused_from_its_content_length_before_it_is_read(url):
     address = urlparse(url)
     with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
-        sock.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(b"POST /page/api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 67108864\r\n\r\n")  # promises 64 MB and sends none of it
         reply = b""
         while chunk := sock.recv(65536):  # the server answers and closes without waiting for the body

@@ -104,7 +104,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                 "max_batch_size": load["max_batch_size"], "batch_occupancy": load["running"],
                 "queue_depth": load["queued"], "max_queue": load["max_queue"], "refused": load["refused"]}
 
-    @app.post("/api/chat", response_model=ChatResponse)
+    @app.post("/page/api/chat", response_model=ChatResponse)
     def chat(body: ChatRequest) -> ChatResponse:
         text = check_message(body.message)
         session_id, entry = session_for(body.session_id)
@@ -118,7 +118,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                 raise ApiError(500, f"Generation failed: {exc}", type="server_error") from exc
         return ChatResponse(reply=reply.text, skill=reply.skill, session_id=session_id)
 
-    @app.post("/api/chat/stream")
+    @app.post("/page/api/chat/stream")
     def chat_stream(body: ChatRequest) -> EventStreamResponse:
         """Server-sent events: ``{"type": "delta", "text"}`` pieces, then ``done`` (or ``error``)."""
         text = check_message(body.message)
@@ -146,7 +146,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
 
         return EventStreamResponse(events())
 
-    @app.post("/api/reset")
+    @app.post("/page/api/reset")
     def reset(body: ResetRequest) -> dict:
         try:
             existed = store.reset(body.session_id)

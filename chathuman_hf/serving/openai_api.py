@@ -10,16 +10,14 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter
 
-from chathuman_hf.chat import ChatEngine, EngineBusy, Generation, GenerationPreset
-from chathuman_hf.korean.analysis import parse_speech_level, requested_level, with_level_instruction
+from chathuman_hf.chat import ChatEngine, EngineBusy, GenerationPreset
+from chathuman_hf.serving.chat_request import ChatApi
 from chathuman_hf.serving.errors import ApiError, check_unicode, error_body
 from chathuman_hf.serving.logprobs import chat_logprobs
-from chathuman_hf.serving.request_checks import StopStream, check_template_accepts, cut_at_stop, stop_strings
-from chathuman_hf.serving.sampling_params import check_fields, fit_reply, reply_options, request_preset
+from chathuman_hf.serving.request_checks import cut_at_stop
 from chathuman_hf.serving.schemas import ChatCompletionRequest
 from chathuman_hf.serving.streaming import EventStreamResponse
 from chathuman_hf.skills import SkillRouter
@@ -53,15 +51,6 @@ def to_messages(request: ChatCompletionRequest, max_chars: int) -> list[dict[str
     return out
 
 
-def skill_reply(engine: ChatEngine, text: str, max_new_tokens: int, prompt_tokens: int) -> Generation:
-    """A skill's answer as a reply of at most ``max_new_tokens`` tokens (cut there: finish_reason "length")."""
-    ids = engine.tokenizer.encode(text, add_special_tokens=False)
-    if len(ids) <= max_new_tokens:
-        return Generation(text, prompt_tokens, len(ids), "stop")
-    cut = engine.tokenizer.decode(ids[:max_new_tokens], skip_special_tokens=True).rstrip("\ufffd").strip()
-    return Generation(cut, prompt_tokens, max_new_tokens, "length")
-
-
 def usage(prompt_tokens: int, completion_tokens: int) -> dict:
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens}
@@ -73,8 +62,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
     ``create_app`` unless ``skills_on_api``); ``speech_level``: the server's default for the ``speech_level`` field."""
     api = APIRouter()
     created = int(time.time())
-    default_new = engine.generation_config(preset).max_new_tokens
-    vocab_size = engine.model.config.get_text_config().vocab_size
+    chat_api = ChatApi(engine, preset, max_chars, max_turns, skills, speech_level)
 
     @api.get("/v1/models")
     def list_models() -> dict:
@@ -87,46 +75,19 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
         if request.model not in (None, "", engine.name):  # as OpenAI-compatible servers do: no silent stand-in
             raise ApiError(404, f"The model '{request.model[:100]}' does not exist here; this server serves "
                            f"'{engine.name}' (GET /v1/models).", param="model", type="not_found_error")
-        check_fields(request, vocab_size)
-        level = parse_speech_level(request.speech_level or speech_level)
-        messages = with_level_instruction(messages, requested_level(messages, level))
-        stops = stop_strings(request.stop)
-        check_template_accepts(engine.tokenizer, messages)  # a 400 before generation or a stream starts
-        max_new, prompt_tokens = fit_reply(engine, messages, request.max_completion_tokens or request.max_tokens,
-                                           default_new, max_turns)
-        chosen = request_preset(preset, request, max_new)
-        skill = skills.route(messages[-1]["content"]) if skills is not None else None
+        chat = chat_api.prepare(request, messages)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         model = engine.name
         now = int(time.time())
 
-        def count(text: str) -> int:
-            return len(engine.tokenizer.encode(text, add_special_tokens=False))
-
-        def reply(choice: int) -> Generation:
-            if skill is not None:
-                return skill_reply(engine, skill.text, max_new, prompt_tokens)
-            try:
-                return engine.generate(messages, chosen, max_turns=max_turns, options=reply_options(request, choice),
-                                       cut_newest=False)
-            except EngineBusy:
-                raise  # 503 + Retry-After (install_error_handlers)
-            except Exception as exc:
-                raise ApiError(500, f"Generation failed: {exc}", type="server_error") from exc
-
         if not request.stream:
-            if request.n == 1:
-                results = [reply(0)]
-            else:  # the n replies are admitted separately and decoded in one batch
-                with ThreadPoolExecutor(request.n, thread_name_prefix="n-choice") as pool:
-                    results = list(pool.map(reply, range(request.n)))
             choices = []
-            for i, result in enumerate(results):
+            for i, result in enumerate(chat.replies(request.n)):
                 content, finish, scored = result.text, result.finish_reason, result.logprobs
-                content, stopped = cut_at_stop(content, stops)
+                content, stopped = cut_at_stop(content, chat.stops)
                 completion_tokens = result.completion_tokens
                 if stopped:
-                    finish, completion_tokens = "stop", count(content)
+                    finish, completion_tokens = "stop", chat.count(content)
                     scored = scored[:completion_tokens] if scored is not None else None
                 choices.append(({"index": i, "message": {"role": "assistant", "content": content},
                                  "logprobs": chat_logprobs(engine.tokenizer, scored), "finish_reason": finish},
@@ -134,7 +95,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             return {
                 "id": completion_id, "object": "chat.completion", "created": now, "model": model,
                 "choices": [c for c, _ in choices],
-                "usage": usage(results[0].prompt_tokens, sum(n for _, n in choices)),
+                "usage": usage(chat.prompt_tokens, sum(n for _, n in choices)),
             }
 
         include_usage = bool((request.stream_options or {}).get("include_usage"))
@@ -146,38 +107,19 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
         def events() -> Iterator[str]:
-            cutter, shown, live, sent = StopStream(stops), [], [], 0
-            wants = reply_options(request)
-            scoring = wants is not None and wants.logprobs is not None
-
-            def fresh() -> list | None:  # log-probs of the tokens recorded since the last chunk
-                nonlocal sent
-                if not scoring:
-                    return None
-                new, sent = live[sent:], len(live)
-                return new
-
-            if skill is not None:
-                pieces = iter([skill_reply(engine, skill.text, max_new, prompt_tokens).text])
-            else:
-                pieces = engine.stream(messages, chosen, max_turns=max_turns, options=wants, cut_newest=False,
-                                       scored=live)
-            result = None
+            pieces = chat.shown()
             started = False  # the role chunk goes with the first piece: a full engine is a 503 before it
             try:
-                while not cutter.stopped:
+                while True:
                     try:
-                        piece = next(pieces)
-                    except StopIteration as stop:
-                        result = stop.value
+                        piece, scored = next(pieces)
+                    except StopIteration as end:
+                        finish, completion_tokens, scored = end.value
                         break
                     if not started:
                         started = True
                         yield chunk({"role": "assistant", "content": ""})
-                    piece = cutter.feed(piece)
-                    if piece:
-                        shown.append(piece)
-                        yield chunk({"content": piece}, scored=fresh())
+                    yield chunk({"content": piece}, scored=scored)
             except EngineBusy:
                 raise  # before any chunk (admission comes first): EventStreamResponse answers 503
             except Exception as exc:  # headers are sent: report in-band, as OpenAI does
@@ -185,27 +127,13 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 yield "data: [DONE]\n\n"
                 return
             finally:
-                if hasattr(pieces, "close"):
-                    pieces.close()  # a client that went away (or a stop string) stops the generation, frees the model
+                pieces.close()
             if not started:
                 yield chunk({"role": "assistant", "content": ""})
-            rest = cutter.flush()
-            if rest:
-                shown.append(rest)
-                yield chunk({"content": rest}, scored=fresh())
-            if skill is not None:
-                result = skill_reply(engine, skill.text, max_new, prompt_tokens)
-            if result is None:  # ended at a stop string
-                finish, used = "stop", (prompt_tokens, count("".join(shown)))
-            else:
-                finish, used = result.finish_reason, (result.prompt_tokens, result.completion_tokens)
-                if scoring and result.logprobs is not None and len(result.logprobs) > len(live):
-                    live[:] = result.logprobs  # decoded one at a time: the log-probs come with the last chunk
-            last = (live[sent:used[1]] if result is None else live[sent:]) if scoring else None
-            yield chunk({}, finish, scored=last)
+            yield chunk({}, finish, scored=scored)
             if include_usage:
                 body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,
-                        "choices": [], "usage": usage(*used)}
+                        "choices": [], "usage": usage(chat.prompt_tokens, completion_tokens)}
                 yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
             yield "data: [DONE]\n\n"
 

@@ -65,7 +65,7 @@
     const textNode = row.querySelector(".text");
     send.disabled = true;
     try {
-      const response = await fetch("/api/chat/stream", {
+      const response = await fetch("/page/api/chat/stream", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ session_id: sessionId, message: text,
@@ -129,7 +129,7 @@
     });
   });
   document.getElementById("reset").addEventListener("click", async () => {
-    await fetch("/api/reset", { method: "POST", headers: { "Content-Type": "application/json" },
+    await fetch("/page/api/reset", { method: "POST", headers: { "Content-Type": "application/json" },
                                 body: JSON.stringify({ session_id: sessionId }) }).catch(() => null);
     sessionId = newId();
     sessionStorage.setItem("chathuman-session", sessionId);
