@@ -317,7 +317,8 @@ def test_serve_recipe_logs_no_message_bodies(tiny_model_dir, repo_root, tmp_path
                 except httpx.TransportError:
                     assert proc.poll() is None and time.monotonic() < deadline, log.seek(0) or log.read()[-2000:]
                     time.sleep(0.3)
-            assert client.post("/page/api/chat", json={"session_id": "s", "message": f"{secret} 안녕"}).status_code == 200
+            said = client.post("/page/api/chat", json={"session_id": "s", "message": f"{secret} 안녕"})
+            assert said.status_code == 200
             assert client.post("/page/api/chat/stream", json={"session_id": "s", "message": secret}).status_code == 200
             body = {"messages": [{"role": "user", "content": secret}]}
             assert client.post("/v1/chat/completions", json=body).status_code == 200

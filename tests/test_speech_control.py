@@ -191,13 +191,15 @@ def test_api_field_and_page_toggle(engine):
     app = create_app(engine=engine, preset="greedy", preset_overrides={"max_new_tokens": 4}, use_skills=False)
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as client:
         assert 'id="speech-level"' in client.get("/").text and "speech_level" in client.get("/static/chat.js").text
-        ok = client.post("/page/api/chat", json={"session_id": "s1", "message": "밥 먹었어?", "speech_level": "polite"})
+        ok = client.post("/page/api/chat",
+                         json={"session_id": "s1", "message": "밥 먹었어?", "speech_level": "polite"})
         assert ok.status_code == 200
         session = app.state.store.get("s1").session
         asked = with_level_instruction([{"role": "user", "content": "밥 먹었어?"}], "polite")
         assert session.last_generation.prompt_tokens == len(engine.prompt_ids(asked, max_new_tokens=4))
         assert session.history[0] == {"role": "user", "content": "밥 먹었어?"}  # the instruction is not history
-        stream = client.post("/page/api/chat/stream", json={"session_id": "s2", "message": "안녕", "speech_level": "plain"})
+        stream = client.post("/page/api/chat/stream",
+                             json={"session_id": "s2", "message": "안녕", "speech_level": "plain"})
         assert stream.status_code == 200 and '"type": "done"' in stream.text
         bad = client.post("/page/api/chat", json={"message": "안녕", "speech_level": "반말"})
         assert bad.status_code in (400, 422)

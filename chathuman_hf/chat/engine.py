@@ -168,8 +168,8 @@ class ChatEngine:
             stop = StoppingCriteriaList([CancelGeneration(threading.Event(), deadline)])
             with self._one_at_a_time(deadline), torch.inference_mode(), seeded(options and options.seed,
                                                                                 self.model.device):
-                output = self.model.generate(**self._inputs(ids), generation_config=config, stopping_criteria=stop,
-                                             **generate_kwargs(options))
+                output = self.model.generate(**self._inputs(ids), stopping_criteria=stop,
+                                             **generate_kwargs(config, options))
         new = output.sequences[0, len(ids):].tolist()
         return finish_reply(self.tokenizer, new, len(ids), config, time.monotonic() > deadline,
                             scored_tokens(output, new, options))
@@ -234,9 +234,9 @@ class ChatEngine:
             try:
                 with torch.inference_mode(), seeded(options and options.seed, self.model.device):
                     box["output"] = self.model.generate(
-                        **self._inputs(ids), generation_config=config, streamer=streamer,
+                        **self._inputs(ids), streamer=streamer,
                         stopping_criteria=StoppingCriteriaList([CancelGeneration(cancel, deadline)]),
-                        **generate_kwargs(options))
+                        **generate_kwargs(config, options))
             except BaseException as exc:  # surfaced to the consumer
                 box["error"] = exc
                 streamer.end()

@@ -3,13 +3,14 @@ the log-probabilities of chosen tokens (``TokenLogprob``), the same in batched a
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,13 @@ def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
         yield
 
 
-def generate_kwargs(options: ReplyOptions | None) -> dict[str, Any]:
-    """``generate``'s arguments for ``options``: its extra processors, raw logits when log-probs are wanted."""
+def generate_kwargs(config: GenerationConfig, options: ReplyOptions | None) -> dict[str, Any]:
+    """``generate``'s arguments for ``options``: ``config`` returning a dict (raw logits too when log-probs are
+    wanted; a shallow copy, the cached config stays as it is) and the extra processors."""
     options = options or ReplyOptions()
-    return {"logits_processor": options.logits_processors(), "return_dict_in_generate": True,
-            "output_logits": options.logprobs is not None}
+    config = copy.copy(config)
+    config.return_dict_in_generate, config.output_logits = True, options.logprobs is not None
+    return {"generation_config": config, "logits_processor": options.logits_processors()}
 
 
 def scored_tokens(output: Any, new: list[int], options: ReplyOptions | None) -> list[TokenLogprob] | None:

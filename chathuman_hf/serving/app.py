@@ -1,4 +1,5 @@
-"""The FastAPI app: the chat page, the per-session chat API, health, and the OpenAI-compatible endpoint."""
+"""The FastAPI app: the chat page and its per-session API (``/page/api/*``), health, the OpenAI-compatible
+``/v1/*`` and Ollama's ``/api/*``."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from fastapi.templating import Jinja2Templates
 
 from chathuman_hf.chat import ChatEngine, ChatSession, EngineBusy, get_preset
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS
+from chathuman_hf.serving.chat_request import ChatApi
 from chathuman_hf.serving.errors import ApiError, check_unicode, install_error_handlers
 from chathuman_hf.serving.limits import BodySizeLimit, WorkerThreads
+from chathuman_hf.serving.ollama_api import make_ollama_router
 from chathuman_hf.serving.openai_api import make_openai_router
 from chathuman_hf.serving.schemas import ChatRequest, ChatResponse, ResetRequest
 from chathuman_hf.serving.store import SessionStore
@@ -154,7 +157,9 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             raise ApiError(400, str(exc), param="session_id") from exc
         return {"ok": True, "session_id": body.session_id, "existed": existed}
 
-    app.include_router(make_openai_router(engine, router if skills_on_api else None, base_preset,
-                                          max_chars=max_message_chars, max_turns=window_turns,
-                                          speech_level=speech_level))
+    api_skills = router if skills_on_api else None
+    app.include_router(make_openai_router(engine, api_skills, base_preset, max_chars=max_message_chars,
+                                          max_turns=window_turns, speech_level=speech_level))
+    app.include_router(make_ollama_router(ChatApi(engine, base_preset, max_message_chars, window_turns, api_skills,
+                                                  speech_level)))
     return app
