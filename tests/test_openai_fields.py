@@ -278,3 +278,27 @@ def test_langchain_chat_openai_with_seed_and_logprobs(servers):
     assert len(first.response_metadata["logprobs"]["content"]) == first.usage_metadata["output_tokens"]
     assert "".join(c.content for c in chat.stream("안녕 오늘 뭐 했어")) .replace(" ", "") == \
         first.content.replace(" ", "")
+
+
+# --- /v1/completions ---
+
+def test_completions_echo_logprobs_are_the_models_prompt_logprobs(servers, alone):
+    ids = alone.tokenizer.encode("안녕 오늘 뭐 했어", add_special_tokens=False)
+    done = client(servers).completions.create(model=alone.name, prompt=[ids, "비 온다"], max_tokens=0, echo=True,
+                                              logprobs=2)
+    first = done.choices[0].logprobs
+    with torch.no_grad():
+        expected = torch.log_softmax(alone.model(torch.tensor([ids])).logits[0], -1)
+    assert first.token_logprobs[0] is None and len(first.token_logprobs) == len(ids)
+    assert first.token_logprobs[1:] == pytest.approx([float(expected[i - 1, t]) for i, t in enumerate(ids) if i],
+                                                     abs=1e-4)
+    assert first.tokens == [alone.tokenizer.decode([t]) for t in ids] and len(first.top_logprobs[1]) == 2
+    assert done.choices[0].text == alone.tokenizer.decode(ids) and done.usage.completion_tokens == 0
+    assert [c.index for c in done.choices] == [0, 1]
+    greedy = client(servers).completions.create(model=alone.name, prompt="안녕 오늘", max_tokens=4, temperature=0,
+                                                logprobs=0)
+    out = alone.model.generate(torch.tensor([alone.tokenizer.encode("안녕 오늘", add_special_tokens=False)]),
+                               generation_config=alone.generation_config(get_preset("greedy", max_new_tokens=4)))
+    assert greedy.choices[0].logprobs.tokens == [alone.tokenizer.decode([t]) for t in out[0, -4:].tolist()]
+    with pytest.raises(openai.BadRequestError, match="maximum context length is 256"):
+        client(servers).completions.create(model=alone.name, prompt="안녕", max_tokens=300)

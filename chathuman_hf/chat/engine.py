@@ -158,6 +158,13 @@ class ChatEngine:
         config = self.generation_config(preset)
         ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns,
                               cut_newest=cut_newest)
+        return self.complete(ids, preset, options=options)
+
+    def complete(self, ids: list[int], preset: GenerationPreset | str = "fast", *,
+                 options: ReplyOptions | None = None) -> Generation:
+        """Continue the token ids ``ids`` as they are (no template; ``generate`` renders one first)."""
+        preset = get_preset(preset)
+        config = self.generation_config(preset)
         with self._admitted() as deadline:
             if self._batched(preset):
                 job = self.scheduler.submit(Job(ids, config, deadline, options=options))

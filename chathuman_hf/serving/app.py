@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from chathuman_hf.chat import ChatEngine, ChatSession, EngineBusy, get_preset
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS
 from chathuman_hf.serving.chat_request import ChatApi
+from chathuman_hf.serving.completions_api import make_completions_router
 from chathuman_hf.serving.errors import ApiError, check_unicode, install_error_handlers
 from chathuman_hf.serving.limits import BodySizeLimit, WorkerThreads
 from chathuman_hf.serving.ollama_api import make_ollama_router
@@ -160,6 +161,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     api_skills = router if skills_on_api else None
     app.include_router(make_openai_router(engine, api_skills, base_preset, max_chars=max_message_chars,
                                           max_turns=window_turns, speech_level=speech_level))
+    app.include_router(make_completions_router(engine, base_preset))
     app.include_router(make_ollama_router(ChatApi(engine, base_preset, max_message_chars, window_turns, api_skills,
                                                   speech_level)))
     return app

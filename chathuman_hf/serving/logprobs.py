@@ -26,16 +26,12 @@ def chat_logprobs(tokenizer: Any, scored: list[TokenLogprob] | None) -> dict | N
             "refusal": None}
 
 
-def completion_logprobs(tokenizer: Any, scored: list[TokenLogprob | None], offset: int = 0) -> dict:
-    """The completions API's ``{"tokens", "token_logprobs", "top_logprobs", "text_offset"}`` (``None`` entries: a
-    first prompt token, which has no log-probability)."""
-    tokens, values, tops, offsets = [], [], [], []
-    for s in scored:
-        text = token_text(tokenizer, s.token) if s is not None else ""
-        tokens.append(text)
-        values.append(s.logprob if s is not None and s.logprob is not None else None)
-        tops.append({token_text(tokenizer, t): lp for t, lp in s.top} if s is not None and s.logprob is not None
-                    else None)
-        offsets.append(offset)
-        offset += len(text)
-    return {"tokens": tokens, "token_logprobs": values, "top_logprobs": tops, "text_offset": offsets}
+def completion_logprobs(tokenizer: Any, tokens: list[int], scored: list[TokenLogprob | None]) -> dict:
+    """The completions API's ``{"tokens", "token_logprobs", "top_logprobs", "text_offset"}`` for ``tokens`` (a
+    ``None`` in ``scored``: the first prompt token, which has no log-probability)."""
+    texts = [token_text(tokenizer, t) for t in tokens]
+    offsets = [sum(len(t) for t in texts[:i]) for i in range(len(texts))]
+    return {"tokens": texts, "token_logprobs": [s.logprob if s is not None else None for s in scored],
+            "top_logprobs": [{token_text(tokenizer, t): lp for t, lp in s.top} if s is not None else None
+                             for s in scored],
+            "text_offset": offsets}
