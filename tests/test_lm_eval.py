@@ -1,5 +1,5 @@
 """``lm-eval --model local-completions`` scores a small local log-likelihood task against the server's
-``/v1/completions`` (echo + logprobs) and gets what lm-eval's own ``hf`` model gets from the same weights (issue 31)."""
+``/v1/completions`` (echo + logprobs) and gets what lm-eval's own ``hf`` model gets from the same weights."""
 
 from __future__ import annotations
 
