@@ -89,6 +89,11 @@ def test_max_tokens_1_is_the_models_one_token(servers, alone, which):
     reply = ask(servers, which, max_tokens=1, temperature=0)
     assert reply.choices[0].message.content == text_of(alone, ids) and reply.choices[0].finish_reason == "length"
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (len(prompt), 1)
+    byte = next(i for i in range(len(alone.tokenizer)) if alone.tokenizer.decode([i]) == "\ufffd")  # a lone byte
+    cut = ask(servers, which, max_tokens=1, temperature=0, logit_bias={str(byte): 100})
+    assert (cut.choices[0].message.content, cut.choices[0].finish_reason) == ("", "length")  # not a canned sentence
+    eos = ask(servers, which, temperature=0, logit_bias={str(alone.tokenizer.eos_token_id): 100})
+    assert (eos.choices[0].message.content, eos.choices[0].finish_reason) == ("", "stop")
 
 
 def test_max_completion_tokens_too_large_is_a_400_naming_both_numbers(servers, alone):
