@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                      speech_level=model_args.speech_level, skills_on_api=serve_args.skills_on_api)
     if serve_args.host not in {"127.0.0.1", "localhost", "::1"}:
         logger.warning("Binding %s: the chat is reachable from other machines.", serve_args.host)
-    logger.info("Chat page on http://%s:%d  (OpenAI API: /v1/chat/completions)", serve_args.host, serve_args.port)
+    logger.info("Chat page on http://%s:%d  (OpenAI API: /v1, Ollama API: /api)", serve_args.host, serve_args.port)
     uvicorn.run(app, host=serve_args.host, port=serve_args.port, log_level=serve_args.log_level)
     return 0
 
