@@ -307,3 +307,20 @@ def test_completions_echo_logprobs_are_the_models_prompt_logprobs(servers, alone
     assert greedy.choices[0].logprobs.tokens == [alone.tokenizer.decode([t]) for t in out[0, -4:].tolist()]
     with pytest.raises(openai.BadRequestError, match="maximum context length is 256"):
         client(servers).completions.create(model=alone.name, prompt="안녕", max_tokens=300)
+
+
+@pytest.mark.parametrize(("path", "body", "param"), [
+    ("/v1/chat/completions", {"messages": HELLO, "seed": 2**70}, "seed"),
+    ("/v1/chat/completions", {"messages": HELLO, "logit_bias": {"12": 101}}, "logit_bias"),
+    ("/v1/completions", {"prompt": [[-1, 5]]}, "prompt"),
+    ("/v1/completions", {"prompt": "안녕", "logprobs": 6}, "logprobs"),
+    ("/v1/completions", {"prompt": "안녕", "max_tokens": 0}, "max_tokens"),
+    ("/v1/completions", {"prompt": "안녕", "stream": True}, "stream"),
+    ("/v1/completions", {"prompt": "안녕", "suffix": "요"}, "suffix"),
+    ("/v1/completions", {"prompt": []}, "prompt"),
+])
+def test_bad_sampling_and_completion_fields_are_400s(servers, path, body, param):
+    import httpx
+
+    response = httpx.post(servers["batched"] + path, json=body, timeout=60)
+    assert response.status_code == 400 and response.json()["error"]["param"] == param, response.text
