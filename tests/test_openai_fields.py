@@ -203,6 +203,16 @@ def test_presence_and_frequency_penalties_are_openais_additive_ones(servers, alo
     assert reply.choices[0].message.content == expected
 
 
+def test_replies_with_their_own_processors_share_a_batch_with_plain_ones(servers):
+    """A reply with penalties or a bias decodes beside plain replies of the same preset, each as it would alone."""
+    asks = [{"temperature": 0}, {"temperature": 0, "frequency_penalty": 2.0}, {"temperature": 0},
+            {"temperature": 0, "logit_bias": {"30": 5}}]
+    alone_replies = [ask(servers, **a).choices[0].message.content for a in asks]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda a: ask(servers, **a).choices[0].message.content, asks))
+    assert together == alone_replies
+
+
 def test_logit_bias(servers, alone):
     assert LogitBias({1: 5.0, 3: -100.0})(None, torch.zeros(1, 4)).tolist() == [[0.0, 5.0, 0.0, -100.0]]
     token = alone.tokenizer.convert_tokens_to_ids("밥") if "밥" in alone.tokenizer.get_vocab() else 500

@@ -65,9 +65,12 @@ def prepare_job(model: PreTrainedModel, job: Job,
     prompt = torch.tensor([job.ids], dtype=torch.long, device=device)
     options = job.options or ReplyOptions()
     job.generator = options.generator(device)
+    extra = options.logits_processors()
+    if extra:  # its processor list differs from the others of its config: it cannot share their group
+        job.group = id(job)
     job.processors = model._get_logits_processor(
         generation_config=config, input_ids_seq_length=prompt.shape[1], encoder_input_ids=prompt,
-        prefix_allowed_tokens_fn=None, logits_processor=options.logits_processors(), device=device,
+        prefix_allowed_tokens_fn=None, logits_processor=extra, device=device,
         model_kwargs={"attention_mask": torch.ones_like(prompt)})
     eos = config.eos_token_id
     job.stops = frozenset(eos if isinstance(eos, list) else [] if eos is None else [eos])
