@@ -149,16 +149,24 @@ def test_seed_gives_the_same_reply_batched_and_alone(servers):
         ask(servers, "alone", **sampled).choices[0].message.content
 
 
-def test_n_choices_batched(servers):
-    reply = ask(servers, n=3, seed=5, temperature=1.0, max_tokens=12)
+@pytest.mark.parametrize("which", ["batched", "alone"])
+def test_n_choices(servers, which):
+    reply = ask(servers, which, n=3, seed=5, temperature=1.0, max_tokens=12)
     assert [c.index for c in reply.choices] == [0, 1, 2]
-    assert reply.choices[0].message.content == ask(servers, seed=5, temperature=1.0, max_tokens=12).choices[0] \
+    assert reply.choices[0].message.content == ask(servers, which, seed=5, temperature=1.0, max_tokens=12).choices[0] \
         .message.content  # choice i is seeded with seed + i
     assert reply.usage.completion_tokens == sum(
-        ask(servers, seed=5 + i, temperature=1.0, max_tokens=12).usage.completion_tokens for i in range(3))
-    greedy = ask(servers, n=2, temperature=0)
+        ask(servers, which, seed=5 + i, temperature=1.0, max_tokens=12).usage.completion_tokens for i in range(3))
+    greedy = ask(servers, which, n=2, temperature=0)
     assert greedy.choices[0].message.content == greedy.choices[1].message.content
-    assert "stream" in refused(servers, "n", n=2, stream=True)
+    chunks = list(ask(servers, which, n=3, seed=5, temperature=1.0, max_tokens=12, stream=True,
+                      stream_options={"include_usage": True}))
+    streamed = ["".join(c.choices[0].delta.content or "" for c in chunks if c.choices and c.choices[0].index == i)
+                for i in range(3)]
+    assert [t.replace(" ", "") for t in streamed] == [c.message.content.replace(" ", "") for c in reply.choices]
+    finals = [c.choices[0] for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert sorted(f.index for f in finals) == [0, 1, 2] and chunks[-1].usage.completion_tokens == \
+        reply.usage.completion_tokens
 
 
 @pytest.mark.parametrize("which", ["batched", "alone"])

@@ -87,14 +87,14 @@ class PreparedChat:
         with ThreadPoolExecutor(n, thread_name_prefix="n-choice") as pool:
             return list(pool.map(self.reply, range(n)))
 
-    def stream(self, scored: list | None = None) -> Iterator[str]:
+    def stream(self, scored: list | None = None, choice: int = 0) -> Iterator[str]:
         """Text pieces as generated (``Generation`` as the return value; ``None`` for a skill's answer)."""
         if self.skill_text is not None:
             return iter([self.skill_reply().text])
         return self.api.engine.stream(self.messages, self.preset, max_turns=self.api.max_turns,
-                                      options=reply_options(self.request), cut_newest=False, scored=scored)
+                                      options=reply_options(self.request, choice), cut_newest=False, scored=scored)
 
-    def shown(self) -> Iterator[tuple[str, list | None]]:
+    def shown(self, choice: int = 0) -> Iterator[tuple[str, list | None]]:
         """The reply as shown while it is generated: (piece, log-probs of the tokens since the previous piece or
         ``None`` when not asked for), stop strings applied; returns (finish_reason, completion tokens, the
         log-probs not yet given). ``EngineBusy`` comes before the first piece; closing it stops the generation."""
@@ -109,7 +109,7 @@ class PreparedChat:
             sent += len(new)
             return new
 
-        pieces = self.stream(scored=live)
+        pieces = self.stream(scored=live, choice=choice)
         result = None
         try:
             while not cutter.stopped:

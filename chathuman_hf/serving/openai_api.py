@@ -19,6 +19,7 @@ from chathuman_hf.serving.errors import ApiError, check_unicode, error_body
 from chathuman_hf.serving.logprobs import chat_logprobs
 from chathuman_hf.serving.request_checks import cut_at_stop
 from chathuman_hf.serving.schemas import ChatCompletionRequest
+from chathuman_hf.serving.stream_choices import merge_streams
 from chathuman_hf.serving.streaming import EventStreamResponse
 from chathuman_hf.skills import SkillRouter
 
@@ -100,9 +101,9 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
 
         include_usage = bool((request.stream_options or {}).get("include_usage"))
 
-        def chunk(delta: dict, finish: str | None = None, scored: list | None = None) -> str:
+        def chunk(delta: dict, finish: str | None = None, scored: list | None = None, index: int = 0) -> str:
             body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "logprobs": chat_logprobs(engine.tokenizer, scored),
+                    "choices": [{"index": index, "delta": delta, "logprobs": chat_logprobs(engine.tokenizer, scored),
                                  "finish_reason": finish}]}
             return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
@@ -137,6 +138,42 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
             yield "data: [DONE]\n\n"
 
-        return EventStreamResponse(events())
+        def choice_events() -> Iterator[str]:  # n > 1: the replies decode together, chunks tagged by index
+            merged = merge_streams([chat.shown(i) for i in range(request.n)])
+            started: set[int] = set()
+            try:
+                while True:
+                    try:
+                        i, (piece, scored) = next(merged)
+                    except StopIteration as end:
+                        finals = end.value
+                        break
+                    if i not in started:
+                        started.add(i)
+                        yield chunk({"role": "assistant", "content": ""}, index=i)
+                    yield chunk({"content": piece}, scored=scored, index=i)
+            except EngineBusy:
+                if not started:
+                    raise  # before any chunk: EventStreamResponse answers 503
+                yield f"data: {json.dumps(error_body('The server is busy: a reply was refused.', 'server_busy'))}\n\n"
+                yield "data: [DONE]\n\n"
+                return
+            except Exception as exc:  # headers are sent: report in-band, as OpenAI does
+                yield f"data: {json.dumps(error_body(f'Generation failed: {exc}', 'server_error'))}\n\n"
+                yield "data: [DONE]\n\n"
+                return
+            finally:
+                merged.close()
+            for i, (finish, _, scored) in enumerate(finals):
+                if i not in started:
+                    yield chunk({"role": "assistant", "content": ""}, index=i)
+                yield chunk({}, finish, scored=scored, index=i)
+            if include_usage:
+                body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,
+                        "choices": [], "usage": usage(chat.prompt_tokens, sum(f[1] for f in finals))}
+                yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return EventStreamResponse(events() if request.n == 1 else choice_events())
 
     return api

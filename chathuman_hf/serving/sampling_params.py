@@ -42,8 +42,6 @@ def check_fields(request: Any, vocab_size: int) -> None:
     tool_choice = getattr(request, "tool_choice", None) or extra.get("tool_choice")
     if tool_choice not in (None, "none") and not (getattr(request, "tools", None) or extra.get("tools")):
         raise refuse("tool_choice", "tool_choice is only allowed when tools are given.")
-    if request.n > 1 and request.stream:
-        raise refuse("n", "n > 1 is not available with stream: true; send n requests, or n without stream.")
     for key in request.logit_bias or {}:
         if not key.lstrip("-").isdigit() or not 0 <= int(key) < vocab_size:
             raise refuse("logit_bias", f"logit_bias: '{key[:20]}' is not a token id of this model (0 to "
