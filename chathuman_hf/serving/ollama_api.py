@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from chathuman_hf.chat import EngineBusy
 from chathuman_hf.serving.chat_request import ChatApi, PreparedChat
@@ -116,7 +117,8 @@ def make_ollama_router(chat_api: ChatApi) -> APIRouter:
             raise ApiError(400, "The request body must be a JSON object.")
         return body
 
-    def answer(body: dict, messages: list[dict], shape: Callable[[str], dict], last: Callable[[str], dict]):
+    def answer(body: dict, messages: list[dict], shape: Callable[[str], dict]):
+        """The reply to ``messages`` as one JSON object or NDJSON lines; ``shape``: where the text goes."""
         check_model(body)
         request = openai_request(body, messages)
         chat = chat_api.prepare(request, to_messages(request, chat_api.max_chars))
@@ -151,7 +153,7 @@ def make_ollama_router(chat_api: ChatApi) -> APIRouter:
             finally:
                 pieces.close()
             extra = {"logprobs": ollama_logprobs(engine.tokenizer, scored)} if scored else {}
-            yield json.dumps({**base, "created_at": now_iso(), **last(""), "done": True, "done_reason": finish,
+            yield json.dumps({**base, "created_at": now_iso(), **shape(""), "done": True, "done_reason": finish,
                               **stats(chat, start, used), **extra}, ensure_ascii=False) + "\n"
 
         return NdjsonResponse(lines())
@@ -183,7 +185,7 @@ def make_ollama_router(chat_api: ChatApi) -> APIRouter:
         def message(text: str) -> dict:
             return {"message": {"role": "assistant", "content": text}}
         return await run(answer, body, [{"role": m.get("role"), "content": m.get("content")} for m in messages],
-                         message, message)
+                         message)
 
     @api.post("/api/generate")
     @ollama_errors
@@ -198,7 +200,7 @@ def make_ollama_router(chat_api: ChatApi) -> APIRouter:
 
         def response(text: str) -> dict:
             return {"response": text}
-        return await run(answer, body, [*system, {"role": "user", "content": prompt}], response, response)
+        return await run(answer, body, [*system, {"role": "user", "content": prompt}], response)
 
     @api.get("/api/tags")
     def tags() -> dict:
@@ -231,6 +233,4 @@ def make_ollama_router(chat_api: ChatApi) -> APIRouter:
 
 async def run(answer: Callable, *args: Any) -> Any:
     """``answer`` (which blocks on the model when not streaming) in a worker thread."""
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(answer, *args)
