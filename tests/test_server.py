@@ -56,6 +56,7 @@ def test_page_health_and_static(engine, client):
         assert part in page.text
     script = client.get("/static/chat.js")
     assert script.status_code == 200 and "textContent" in script.text and "innerHTML" not in script.text
+    assert "/page/api/chat/stream" in script.text and "\"/api/" not in script.text  # /api/* is Ollama's
     assert client.get("/static/chat.css").status_code == 200
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["model"] == engine.name
