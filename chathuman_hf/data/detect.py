@@ -23,9 +23,9 @@ JSON_KEY_HINTS = (
     (re.compile(r'"messages"\s*:\s*\['), "chat_json"),
     (re.compile(r'"conversations"\s*:\s*\['), "sharegpt"),
 )
-PREFERENCE_HINT = re.compile(r'"(chosen|rejected|completions|label)"\s*:')
-PREFERENCE_KEYS = ("chosen", "rejected", "conversations", "instruction", "messages", "completion", "label",
-                   "completions", "prompt")
+PREFERENCE_HINT = re.compile(r'"(chosen|rejected|completions|label|kto_tag|generations)"\s*:')
+PREFERENCE_KEYS = ("chosen", "rejected", "conversations", "instruction", "completion", "label", "kto_tag",
+                   "completions", "generations", "ratings", "prompt")
 
 
 def normalize_format(name: str) -> str:

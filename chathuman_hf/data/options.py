@@ -34,7 +34,7 @@ class DataArguments:
         metadata={
             "help": "auto (per file, from content), aihub_summary, aihub_sns, aihub_topic, kakao, qa_table, "
             "conversation_csv, chat_json or sharegpt; preference data: trl_preference, trl_unpaired, "
-            "llamafactory_ranking or ultrafeedback."
+            "llamafactory or ultrafeedback."
         },
     )
     assistant: str | None = field(

@@ -92,3 +92,82 @@ def test_nothing_loaded_is_one_line(tmp_path: Path) -> None:
     assert report.skipped == {
         str(data): "dialogues, not preference data (--rejected other|self builds pairs from them)"
     }
+
+
+def test_llamafactory_ranking_sharegpt_and_alpaca() -> None:
+    pairs, _, report = load("llamafactory_sharegpt.json", "llamafactory_alpaca.json")
+    assert pairs == [
+        {"prompt": [user("주말에 뭐 할까?"), bot("날씨가 좋으면 한강 어때?"), user("좋아, 누구랑 가지?")],
+         "chosen": [bot("친구들한테 연락해 보자!")], "rejected": [bot("혼자 가.")]},
+        {"prompt": [{"role": "system", "content": "너는 친절한 비서야."}, user("김민준 계좌 [계좌번호]로 보내 줘")],
+         "chosen": [bot("송금은 직접 앱에서 해 줘.")], "rejected": [bot("[계좌번호]로 보냈어.")]},
+        # Alpaca style: instruction and input joined by a newline (cleaning makes it a space), history before
+        {"prompt": [user("다음 문장을 존댓말로 바꿔 줘. 밥 먹었어?")], "chosen": [bot("식사하셨어요?")],
+         "rejected": [bot("밥 먹었냐?")]},
+        {"prompt": [{"role": "system", "content": "날씨 도우미"}, user("오늘 날씨 어때?"), bot("맑아요."),
+                    user("그럼 내일은?")],
+         "chosen": [bot("내일은 비가 온대요.")], "rejected": [bot("몰라요.")]},
+    ]  # fmt: skip
+    assert report["records"] == {
+        "read": 7,
+        "kept": 4,
+        "dropped": {"chosen_equals_rejected": 1, "empty_reply": 1, "tool_message": 1},
+    }
+    assert {info["format"] for info in report["files"].values()} == {"llamafactory"}
+
+
+def test_llamafactory_kto_tags_are_ratings() -> None:
+    pairs, ratings, report = load("llamafactory_kto.json")
+    assert pairs == []
+    assert ratings == [
+        {"prompt": [user("심심해")], "completion": [bot("같이 게임할래?")], "label": True},
+        {"prompt": [user("심심해")], "completion": [bot("그래서?")], "label": False},
+        {"prompt": [user("배고파")], "completion": [bot("치킨 시킬까?")], "label": True},
+    ]
+    assert report["records"] == {"read": 3, "kept": 3, "dropped": {}}
+
+
+def test_ultrafeedback_best_against_worst() -> None:
+    pairs, _, report = load("ultrafeedback.jsonl")
+    assert pairs == [
+        # overall_score 8.5 / 3.0 / 7.0: the best against the worst
+        {"prompt": [user("서울에서 가볼 만한 곳 추천해 줘")], "chosen": [bot("경복궁과 북촌 한옥마을을 추천해.")],
+         "rejected": [bot("서울은 도시야.")]},
+        # no overall_score: the mean of the aspect ratings ("N/A" left out)
+        {"prompt": [user("산책 갈까?")], "chosen": [bot("좋아, 공원 가자!")], "rejected": [bot("아니.")]},
+    ]  # fmt: skip
+    assert report["records"]["dropped"] == {"tied_scores": 1, "too_few_completions": 1}
+    assert report["drop_examples"]["tied_scores"] == [
+        f"{FIXTURES / 'ultrafeedback.jsonl'}: line 2: every completion scores 6: no preference"
+    ]
+
+
+def test_parquet_as_the_hub_stores_ultrafeedback_binarized(tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    rows = [
+        {"prompt": "점심 뭐 먹지?", "prompt_id": "a1", "chosen": [user("점심 뭐 먹지?"), bot("김치찌개 어때?")],
+         "rejected": [user("점심 뭐 먹지?"), bot("굶어.")], "messages": [user("점심 뭐 먹지?"), bot("김치찌개 어때?")],
+         "score_chosen": 8.0, "score_rejected": 4.0},
+        {"prompt": "안녕?", "prompt_id": "a2", "chosen": [user("안녕?"), bot("안녕!")],
+         "rejected": [user("안녕?"), bot("응.")], "messages": [user("안녕?"), bot("안녕!")],
+         "score_chosen": 5.0, "score_rejected": 5.0},
+    ]  # fmt: skip
+    path = tmp_path / "train-00000-of-00001.parquet"
+    Dataset.from_list(rows).to_parquet(str(path))
+    report = DataReport()
+    data = load_preferences(DataArguments(data=[str(tmp_path)]), report)
+    assert data.pairs.to_list() == [
+        {"prompt": [user("점심 뭐 먹지?")], "chosen": [bot("김치찌개 어때?")], "rejected": [bot("굶어.")]}
+    ]
+    assert report.records_summary() == {"read": 2, "kept": 1, "dropped": {"tied_scores": 1}}
+    assert report.files[str(path)] == {"format": "trl_preference", "encoding": "parquet", "records": 2}
+
+
+def test_distilabel_generations_and_ratings(tmp_path: Path) -> None:
+    path = tmp_path / "distilabel.jsonl"
+    row = {"instruction": "인사해 줘", "generations": ["안녕하세요!", "뭐.", "반가워요."], "ratings": ["5", "1", None]}
+    path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    data = load_preferences(DataArguments(data=[str(path)]))
+    assert data.pairs.to_list() == [{"prompt": [user("인사해 줘")], "chosen": [bot("안녕하세요!")],
+                                     "rejected": [bot("뭐.")]}]  # fmt: skip

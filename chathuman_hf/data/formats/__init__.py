@@ -72,7 +72,7 @@ FORMATS = (
     "sharegpt",
     "trl_preference",  # preference data: read by data/preferences.py, skipped by the dialogue pipeline
     "trl_unpaired",
-    "llamafactory_ranking",
+    "llamafactory",
     "ultrafeedback",
 )
 ALIASES = {
@@ -86,5 +86,6 @@ ALIASES = {
     "kakaotalk": "kakao",
     "dpo": "trl_preference",
     "kto": "trl_unpaired",
-    "ranking": "llamafactory_ranking",
+    "ranking": "llamafactory",
+    "llamafactory_ranking": "llamafactory",
 }

@@ -5,10 +5,13 @@ Formats (keys as the projects document them):
 - ``trl_preference``: TRL's preference type, conversational (``prompt``/``chosen``/``rejected`` message lists, or the
   implicit-prompt form where ``chosen``/``rejected`` hold the whole conversation) or standard (strings).
 - ``trl_unpaired``: TRL's unpaired preference type (``prompt``/``completion``/``label``).
-- ``llamafactory_ranking``: LLaMA-Factory ``ranking: true`` data, ShareGPT style (``conversations`` +
-  ``chosen``/``rejected`` ``{from, value}``) or Alpaca style (``instruction``/``input``/``chosen``/``rejected``).
-- ``ultrafeedback``: scored completions (``instruction`` or ``prompt`` + ``completions`` with ``response``/``text``
-  and ``overall_score`` or per-aspect ``annotations``/``ratings``): the best against the worst.
+- ``llamafactory``: LLaMA-Factory ``ranking: true`` data, ShareGPT style (``conversations`` + ``chosen``/``rejected``
+  ``{from, value}``; ``messages`` with ``{role, content}``) or Alpaca style (``instruction``/``input``/``chosen``/
+  ``rejected``, optional ``system`` and ``history``), and its KTO data (a ``kto_tag`` on ``output`` or on the last
+  ``gpt`` message): ratings.
+- ``ultrafeedback``: scored completions, openbmb/UltraFeedback (``instruction`` + ``completions`` with ``response``,
+  ``overall_score``, ``fine-grained_score`` and per-aspect ``annotations``) or distilabel's UltraFeedback task
+  (``instruction`` + ``generations`` + ``ratings``): the best against the worst.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ ROLES = {
     "chatgpt": "assistant",
 }
 TOOL_ROLES = ("observation", "function_call", "tool", "function")
-PREFERENCE_FORMATS = ("trl_preference", "trl_unpaired", "llamafactory_ranking", "ultrafeedback")
+PREFERENCE_FORMATS = ("trl_preference", "trl_unpaired", "llamafactory", "ultrafeedback")
 
 
 class BadRecord(ValueError):
@@ -147,51 +150,65 @@ def _system(obj: dict[str, Any]) -> Messages:
     return [{"role": "system", "content": system}] if isinstance(system, str) and system.strip() else []
 
 
+def _alpaca_prompt(obj: dict[str, Any]) -> Messages:
+    instruction = _text(obj.get("instruction", ""), "instruction")
+    query = obj.get("input") or ""
+    history = obj.get("history") or []
+    if not isinstance(history, list) or not all(isinstance(h, list) and len(h) == 2 for h in history):
+        raise BadRecord("malformed_record", "history is not a list of [question, answer] pairs")
+    prompt = _system(obj)
+    for question, answer in history:
+        prompt += [{"role": "user", "content": _text(question, "history question")},
+                   {"role": "assistant", "content": _text(answer, "history answer")}]  # fmt: skip
+    content = "\n".join(part for part in (instruction, _text(query, "input")) if part)  # as LLaMA-Factory joins
+    return [*prompt, {"role": "user", "content": content}]
+
+
 def parse_llamafactory(obj: dict[str, Any]) -> PrefRecord:
-    """LLaMA-Factory ranking data, ShareGPT style (``conversations``/``messages``) or Alpaca style."""
-    if "conversations" in obj or "messages" in obj:
-        key = "conversations" if "conversations" in obj else "messages"
-        prompt = _system(obj) + messages(obj[key], key)
-    else:
-        instruction = _text(obj.get("instruction", ""), "instruction")
-        query = obj.get("input") or ""
-        history = obj.get("history") or []
-        if not isinstance(history, list) or not all(isinstance(h, list) and len(h) == 2 for h in history):
-            raise BadRecord("malformed_record", "history is not a list of [question, answer] pairs")
-        prompt = _system(obj)
-        for question, answer in history:
-            prompt += [{"role": "user", "content": _text(question, "history question")},
-                       {"role": "assistant", "content": _text(answer, "history answer")}]  # fmt: skip
-        content = "\n".join(part for part in (instruction, _text(query, "input")) if part)  # as LLaMA-Factory joins
-        prompt.append({"role": "user", "content": content})
+    """LLaMA-Factory ranking data (ShareGPT/OpenAI or Alpaca style) and KTO data (``kto_tag``)."""
+    key = "conversations" if "conversations" in obj else "messages" if "messages" in obj else None
+    prompt = _system(obj) + messages(obj[key], key) if key else _alpaca_prompt(obj)
+    if "kto_tag" in obj:
+        if key:  # the last message is the rated reply
+            if not prompt or prompt[-1]["role"] != "assistant":
+                raise BadRecord("not_one_reply", f"{key} does not end with the rated gpt reply")
+            return rating(prompt[:-1], prompt[-1]["content"], _label(obj["kto_tag"]))
+        return rating(prompt, reply(obj.get("output"), "output"), _label(obj["kto_tag"]))
     return pair(prompt, reply(obj.get("chosen"), "chosen"), reply(obj.get("rejected"), "rejected"))
 
 
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None  # UltraFeedback's "N/A"
+    return number if math.isfinite(number) else None
+
+
 def completion_score(completion: dict[str, Any]) -> float | None:
-    """``overall_score``/``score``; else the mean of ``ratings`` or of the per-aspect ``annotations`` ratings."""
-    for key in ("overall_score", "score"):
+    """``overall_score`` (``score``), else ``fine-grained_score``, else the mean of the per-aspect ratings."""
+    for key in ("overall_score", "score", "fine-grained_score"):
         value = completion.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-    values: list[Any] = list(completion.get("ratings") or [])
+        if not isinstance(value, bool) and (number := _number(value)) is not None:
+            return number
     annotations = completion.get("annotations")
-    if isinstance(annotations, dict):
-        values += [a.get("Rating") for a in annotations.values() if isinstance(a, dict)]
-    numbers = []
-    for value in values:
-        try:
-            numbers.append(float(value))
-        except (TypeError, ValueError):
-            continue  # UltraFeedback's "N/A"
+    values: list[Any] = []
+    if isinstance(annotations, dict):  # {"helpfulness": {"Rating": "4", ...} or [{"Rating": "4", ...}], ...}
+        for aspect in annotations.values():
+            for entry in aspect if isinstance(aspect, list) else [aspect]:
+                if isinstance(entry, dict):
+                    values.append(entry.get("Rating"))
+    numbers = [n for n in map(_number, values) if n is not None]
     return sum(numbers) / len(numbers) if numbers else None
 
 
-def parse_ultrafeedback(obj: dict[str, Any]) -> PrefRecord:
-    """Scored completions: the highest-scored against the lowest-scored (the first of equals); a tie is dropped."""
-    prompt = obj.get("prompt", obj.get("instruction"))
-    if prompt is None:
-        raise BadRecord("malformed_record", 'no "instruction" or "prompt"')
-    context = messages(prompt, "prompt" if "prompt" in obj else "instruction")
+def _scored(obj: dict[str, Any]) -> list[tuple[float, int, str]]:
+    if "generations" in obj:  # distilabel: parallel generations / ratings lists
+        generations, ratings = obj.get("generations"), obj.get("ratings")
+        if not isinstance(generations, list) or not isinstance(ratings, list) or len(generations) != len(ratings):
+            raise BadRecord("malformed_record", "generations and ratings must be lists of the same length")
+        return [(score, i, _text(text, f"generations[{i}]")) for i, (text, rated) in enumerate(zip(
+            generations, ratings, strict=True)) if (score := _number(rated)) is not None]  # fmt: skip
     completions = obj.get("completions")
     if not isinstance(completions, list):
         raise BadRecord("malformed_record", f"completions is {type(completions).__name__}, expected a list")
@@ -203,6 +220,16 @@ def parse_ultrafeedback(obj: dict[str, Any]) -> PrefRecord:
         text = item.get("response", item.get("text"))
         if score is not None and text is not None:
             scored.append((score, i, _text(text, f"completions[{i}].response")))
+    return scored
+
+
+def parse_ultrafeedback(obj: dict[str, Any]) -> PrefRecord:
+    """Scored completions: the highest-scored against the lowest-scored (the first of equals); a tie is dropped."""
+    prompt = obj.get("prompt", obj.get("instruction"))
+    if prompt is None:
+        raise BadRecord("malformed_record", 'no "instruction" or "prompt"')
+    context = messages(prompt, "prompt" if "prompt" in obj else "instruction")
+    scored = _scored(obj)
     if len(scored) < 2:
         raise BadRecord("too_few_completions", f"{len(scored)} scored completion(s), a pair needs 2")
     best = max(scored, key=lambda s: (s[0], -s[1]))
@@ -215,7 +242,7 @@ def parse_ultrafeedback(obj: dict[str, Any]) -> PrefRecord:
 PARSERS = {
     "trl_preference": parse_trl_preference,
     "trl_unpaired": parse_trl_unpaired,
-    "llamafactory_ranking": parse_llamafactory,
+    "llamafactory": parse_llamafactory,
     "ultrafeedback": parse_ultrafeedback,
 }
 
@@ -225,13 +252,15 @@ def preference_kind(obj: Any) -> str | None:
     if not isinstance(obj, dict):
         return None
     if "chosen" in obj and "rejected" in obj:
-        if any(key in obj for key in ("conversations", "instruction")):
-            return "llamafactory_ranking"
-        if "messages" in obj and isinstance(obj.get("chosen"), dict):
-            return "llamafactory_ranking"
+        if "conversations" in obj or "instruction" in obj or isinstance(obj.get("chosen"), dict):
+            return "llamafactory"
         return "trl_preference"
+    if "kto_tag" in obj:
+        return "llamafactory"
     if "completion" in obj and "label" in obj:
         return "trl_unpaired"
-    if isinstance(obj.get("completions"), list) and ("instruction" in obj or "prompt" in obj):
+    if ("instruction" in obj or "prompt" in obj) and (
+        isinstance(obj.get("completions"), list) or ("generations" in obj and "ratings" in obj)
+    ):
         return "ultrafeedback"
     return None
