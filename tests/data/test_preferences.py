@@ -216,3 +216,23 @@ def test_the_dialogue_pipeline_leaves_preference_files_out(tmp_path: Path) -> No
         str(tmp_path / "pairs.jsonl"): "preference data (trl_preference): read into preferences.jsonl"
     }
     assert report.records_summary() == {"read": 1, "kept": 1, "dropped": {}}
+
+
+def test_bad_parquet_files_are_counted_or_stop_strict_runs(tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    Dataset.from_list([{"messages": [user("안녕"), bot("반가워")]}]).to_parquet(str(tmp_path / "sft.parquet"))
+    rating = {"prompt": "안녕", "completion": "반가워", "label": True}
+    Dataset.from_list([rating]).to_parquet(str(tmp_path / "ok.parquet"))
+    report = DataReport()
+    data = load_preferences(DataArguments(data=[str(tmp_path)]), report)
+    assert data.ratings.to_list() == [{"prompt": [user("안녕")], "completion": [bot("반가워")], "label": True}]
+    assert report.records_summary() == {"read": 3, "kept": 1, "dropped": {"malformed_file": 1, "unknown_format": 1}}
+    assert report.examples["unknown_format"] == [
+        f"{tmp_path / 'sft.parquet'}: Parquet columns ['messages'] are no preference format (expected prompt/chosen/"
+        "rejected, prompt/completion/label, conversations+chosen+rejected or completions)"
+    ]
+    assert report.examples["malformed_file"][0].startswith(f"{tmp_path / 'broken.parquet'}: cannot read as Parquet")
+    with pytest.raises(DataFormatError, match=r"broken\.parquet: cannot read as Parquet .*\(strict mode\)$"):
+        load_preferences(DataArguments(data=[str(tmp_path)], strict=True))
