@@ -236,3 +236,23 @@ def test_bad_parquet_files_are_counted_or_stop_strict_runs(tmp_path: Path) -> No
     assert report.examples["malformed_file"][0].startswith(f"{tmp_path / 'broken.parquet'}: cannot read as Parquet")
     with pytest.raises(DataFormatError, match=r"broken\.parquet: cannot read as Parquet .*\(strict mode\)$"):
         load_preferences(DataArguments(data=[str(tmp_path)], strict=True))
+
+
+def test_standard_strings_and_the_openai_style_ranking(tmp_path: Path) -> None:
+    rows = [
+        {"prompt": "밥 먹었어?", "chosen": " 응, 방금 먹었어.", "rejected": " 몰라."},  # TRL standard
+        {"chosen": "밥 먹었어? 응", "rejected": "밥 먹었어? 아니"},  # standard implicit: no turn boundary
+        {"messages": [{"role": "user", "content": "뭐 해?"}], "chosen": {"role": "assistant", "content": "공부해."},
+         "rejected": {"role": "assistant", "content": "왜?"}},  # LLaMA-Factory, OpenAI style
+    ]  # fmt: skip
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    report = DataReport()
+    data = load_preferences(DataArguments(data=[str(path)], format="dpo"), report)
+    assert data.pairs.to_list() == [
+        {"prompt": [user("밥 먹었어?")], "chosen": [bot("응, 방금 먹었어.")], "rejected": [bot("몰라.")]}
+    ]
+    assert report.records_summary()["dropped"] == {"malformed_record": 1, "missing_prompt": 1}
+    ranking = load_preferences(DataArguments(data=[str(path)], format="llamafactory"))
+    assert ranking.pairs.to_list()[-1] == {"prompt": [user("뭐 해?")], "chosen": [bot("공부해.")],
+                                           "rejected": [bot("왜?")]}  # fmt: skip
