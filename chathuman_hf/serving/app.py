@@ -42,7 +42,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     most ``max_sessions`` live). Replies are decoded ``max_batch_size`` at a time (1: one after another), at most
     ``max_queue`` more wait, each for ``request_timeout`` seconds; past that a request gets 503 with ``Retry-After``
     (the limits of a loaded ``engine`` are its own). Request bodies over ``max_body_bytes`` are refused (413) from
-    their ``Content-Length``, before they are read.
+    their ``Content-Length`` before they are read, or as they arrive when they have none (chunked).
     """
     if engine is None:
         if model_dir is None:
