@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 import select
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from urllib.parse import urlparse
 
 import httpx
@@ -99,3 +102,69 @@ def test_a_chunked_body_within_the_limit_is_answered(url):
                              headers={"content-type": "application/json"})
         assert answer.status_code == 413 and "over the limit of 100000 bytes" in answer.json()["error"]["message"]
         assert client.get("/healthz").status_code == 200
+
+
+def _post(url: str, path: str, body: dict) -> tuple[int, dict, float, str]:
+    start = time.monotonic()
+    with httpx.Client(base_url=url, timeout=30) as client:
+        response = client.post(path, json=body)
+    return response.status_code, dict(response.headers), time.monotonic() - start, response.text
+
+
+@contextmanager
+def session_busy(app, session_id: str):
+    """The session answers a long message meanwhile: its lock is held (as by a reply still generating)."""
+    entry = app.state.store.get(session_id)
+    entry.lock.acquire()
+    try:
+        yield
+    finally:
+        entry.lock.release()
+
+
+def test_requests_waiting_for_their_session_count_in_the_queue_and_time_out(app, url):
+    """max_batch_size 1 + max_queue 3: four may wait; the rest, and other visitors, get 503 + Retry-After at once."""
+    asks = [("/api/chat", {"session_id": "busy", "message": "안녕"}),
+            ("/api/chat/stream", {"session_id": "busy", "message": "안녕"}),
+            ("/api/reset", {"session_id": "busy"})] * 2
+    with httpx.Client(base_url=url, timeout=30) as client, ThreadPoolExecutor(8) as pool:
+        refused_before = client.get("/healthz").json()["refused"]
+        with session_busy(app, "busy"):
+            waiting = [pool.submit(_post, url, path, body) for path, body in asks]
+            deadline = time.monotonic() + 5
+            while (health := client.get("/healthz").json())["waiting_for_session"] < 4:
+                assert time.monotonic() < deadline, health
+                time.sleep(0.05)
+            assert health["queue_depth"] == 4 and health["batch_occupancy"] == 0
+            other = client.post("/api/chat", json={"session_id": "other", "message": "안녕"})
+            assert other.status_code == 503 and int(other.headers["retry-after"]) >= 1  # seen at once, not queued
+            results = [f.result(timeout=20) for f in waiting]
+        at_once = [r for r in results if r[2] < 1.5]
+        timed_out = [r for r in results if r[2] >= 1.5]
+        assert len(at_once) == 2 and len(timed_out) == 4, [(r[0], round(r[2], 2)) for r in results]
+        for status, headers, _seconds, text in results:
+            assert status == 503 and int(headers["retry-after"]) >= 1, text
+            assert json.loads(text)["error"]["type"] == "server_busy"
+        assert all(r[2] < 4 for r in timed_out)  # the request timeout (2 s) is honoured while waiting
+        assert all("waited 2 s behind this session's earlier message" in r[3] for r in timed_out)
+        assert all("limit 4" in r[3] for r in at_once)
+        health = client.get("/healthz").json()
+        assert health["queue_depth"] == 0 and health["waiting_for_session"] == 0
+        assert health["refused"] == refused_before + 7
+
+
+def test_waiting_requests_of_a_session_are_answered_in_turn_while_others_are_served(app, url):
+    with ThreadPoolExecutor(4) as pool:
+        with session_busy(app, "turns"):
+            waiting = [pool.submit(_post, url, "/api/chat", {"session_id": "turns", "message": m})
+                       for m in ("안녕", "뭐해")]
+            status, _, seconds, _ = _post(url, "/api/chat", {"session_id": "visitor", "message": "안녕"})
+            assert status == 200 and seconds < 1.5  # another visitor is served while they wait
+            time.sleep(0.5)
+            stream = pool.submit(_post, url, "/api/chat/stream", {"session_id": "turns", "message": "응"})
+            time.sleep(0.3)
+        results = [f.result(timeout=20) for f in [*waiting, stream]]
+    assert [r[0] for r in results] == [200, 200, 200], results
+    session = app.state.store.get("turns").session
+    kept = [m["content"] for m in session.history if m["role"] == "user"]
+    assert len(kept) == min(3, session.max_turns - 1) and set(kept) <= {"안녕", "뭐해", "응"}  # one at a time

@@ -59,7 +59,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         return ChatSession(engine, preset=base_preset, router=router, use_skills=use_skills, max_turns=window_turns,
                            speech_level=speech_level)
 
-    store = SessionStore(session_factory or default_factory, ttl=session_ttl, max_sessions=max_sessions)
+    store = SessionStore(session_factory or default_factory, ttl=session_ttl, max_sessions=max_sessions,
+                         admission=engine.admission)
     app = FastAPI(title="chathuman_hf chat", version="0.1.0")
     app.state.engine, app.state.store, app.state.router = engine, store, router
     install_error_handlers(app)
@@ -101,13 +102,14 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         load = engine.load()
         return {"status": "ok", "model": engine.name, "sessions": len(store), "preset": base_preset.name,
                 "max_batch_size": load["max_batch_size"], "batch_occupancy": load["running"],
-                "queue_depth": load["queued"], "max_queue": load["max_queue"], "refused": load["refused"]}
+                "queue_depth": load["queued"], "max_queue": load["max_queue"], "refused": load["refused"],
+                "waiting_for_session": store.waiting}
 
     @app.post("/api/chat", response_model=ChatResponse)
     def chat(body: ChatRequest) -> ChatResponse:
         text = check_message(body.message)
         session_id, entry = session_for(body.session_id)
-        with entry.lock:
+        with store.turn(entry):  # EngineBusy (503 + Retry-After) when the queue is full or the wait too long
             try:
                 reply = entry.session.reply(text, speech_level=body.speech_level)
             except EngineBusy:
@@ -127,7 +129,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
         def events() -> Iterator[str]:
-            with entry.lock:
+            with store.turn(entry):  # EngineBusy before the first event: 503 + Retry-After
                 pieces = entry.session.stream(text, speech_level=body.speech_level)
                 try:
                     for piece in pieces:
