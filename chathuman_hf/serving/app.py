@@ -16,9 +16,11 @@ from fastapi.templating import Jinja2Templates
 
 from chathuman_hf.chat import ChatEngine, ChatSession, EngineBusy, get_preset
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS
+from chathuman_hf.korean.analysis import parse_speech_level, with_level_instruction
 from chathuman_hf.serving.errors import ApiError, check_unicode, install_error_handlers
 from chathuman_hf.serving.limits import BodySizeLimit, WorkerThreads
 from chathuman_hf.serving.openai_api import make_openai_router
+from chathuman_hf.serving.request_checks import check_template_accepts
 from chathuman_hf.serving.schemas import ChatRequest, ChatResponse, ResetRequest
 from chathuman_hf.serving.store import SessionStore
 from chathuman_hf.serving.streaming import EventStreamResponse
@@ -54,6 +56,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         router = build_router(skills)
     base_preset = get_preset(preset, **(preset_overrides or {}))
     window_turns = max_turns if max_turns is not None else (engine.window.max_turns or DEFAULT_MAX_TURNS)
+    check_server_level(engine.tokenizer, speech_level)
 
     def default_factory() -> ChatSession:
         return ChatSession(engine, preset=base_preset, router=router, use_skills=use_skills, max_turns=window_turns,
@@ -78,6 +81,17 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             raise ApiError(400, f"message is {len(text)} characters long; the limit is {max_message_chars}.",
                            param="message")
         return text
+
+    def check_prompt(messages: list[dict[str, str]]) -> None:
+        """A 400 with the template's reason when it refuses what the model would see (speech_level: a system line)."""
+        try:
+            check_template_accepts(engine.tokenizer, messages)
+        except ApiError as exc:
+            leveled = messages[0]["role"] == "system"
+            exc.param = "speech_level" if leveled else "message"
+            if leveled:
+                exc.message += ' (speech_level adds a system message: send "speech_level": "none")'
+            raise
 
     def session_for(session_id: str | None) -> tuple[str, Any]:
         session_id = session_id or uuid.uuid4().hex
@@ -111,9 +125,9 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         session_id, entry = session_for(body.session_id)
         with store.turn(entry):  # EngineBusy (503 + Retry-After) when the queue is full or the wait too long
             try:
-                reply = entry.session.reply(text, speech_level=body.speech_level)
-            except EngineBusy:
-                raise  # 503 + Retry-After (install_error_handlers)
+                reply = entry.session.reply(text, speech_level=body.speech_level, check=check_prompt)
+            except (EngineBusy, ApiError):
+                raise  # 503 + Retry-After, or 400 (install_error_handlers)
             except Exception as exc:
                 logger.exception("generation failed for session %s", session_id)
                 raise ApiError(500, f"Generation failed: {exc}", type="server_error") from exc
@@ -130,12 +144,12 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
 
         def events() -> Iterator[str]:
             with store.turn(entry):  # EngineBusy before the first event: 503 + Retry-After
-                pieces = entry.session.stream(text, speech_level=body.speech_level)
+                pieces = entry.session.stream(text, speech_level=body.speech_level, check=check_prompt)
                 try:
                     for piece in pieces:
                         yield event({"type": "delta", "text": piece})
-                except EngineBusy:
-                    raise  # raised before the first event: EventStreamResponse answers 503 + Retry-After
+                except (EngineBusy, ApiError):
+                    raise  # raised before the first event: EventStreamResponse answers 503 / 400
                 except Exception as exc:
                     logger.exception("generation failed for session %s", session_id)
                     yield event({"type": "error", "message": f"Generation failed: {exc}"})
@@ -158,3 +172,18 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     app.include_router(make_openai_router(engine, router, base_preset, max_chars=max_message_chars,
                                           max_turns=window_turns))
     return app
+
+
+def check_server_level(tokenizer: Any, speech_level: str | None) -> None:
+    """``ValueError`` (one line from serve.py) when ``--speech_level`` asks for a system message the chat template
+    refuses (Gemma 2): every model reply would be refused otherwise."""
+    choice = parse_speech_level(speech_level)
+    if choice is None:
+        return
+    level = "polite" if choice == "mirror" else choice
+    messages = with_level_instruction([{"role": "user", "content": "안녕"}], level)
+    try:
+        check_template_accepts(tokenizer, messages)
+    except ApiError as exc:
+        raise ValueError(f"--speech_level {speech_level}: {exc.message} (the level is asked for in a system "
+                         "message); leave --speech_level out for this model.") from None
