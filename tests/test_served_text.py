@@ -194,3 +194,30 @@ def test_streamed_is_returned_one_at_a_time_and_batched(qwen3_engine, batch, tex
                 pieces.append(next(stream))
         assert "".join(pieces) == stop.value.value.text == engine.generate(ask, preset).text == shown
         assert stop.value.value.finish_reason == "length"
+
+
+@pytest.mark.parametrize("name", ["qwen3", "exaone4", "gemma2", "byte-fallback"])
+def test_what_is_shown_of_every_prefix_begins_what_is_returned(name, request):
+    """The rule behind the stream: for every token prefix of a reply, what may be shown is a prefix of the final text
+    (real templates' byte-level tokenizers, our byte-fallback one; emoji, Hanja, a reasoning block, a '<' that is not
+    a tag)."""
+    from functools import partial
+
+    from transformers import AutoTokenizer
+
+    from chathuman_hf.chat.reply_text import final_text, split_reply
+    from tests.helpers.real_templates import real_template_tokenizer
+
+    if name == "byte-fallback":
+        tokenizer = AutoTokenizer.from_pretrained(request.getfixturevalue("tiny_model_dir"))
+    else:
+        tokenizer = real_template_tokenizer(name)
+    decode = partial(tokenizer.decode, skip_special_tokens=True)
+    texts = ("<think>\n생각\n</think>\n\n밥 😀 먹었어 漢字 좋아👍🇰🇷", "<3 반가워요  안녕하세요\n\n ",
+             "ㅋㅋ <thought>아</thought>")
+    for text in texts:
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        for k in range(len(ids) + 1):
+            final = final_text(decode, ids[:k])[1]
+            for j in range(k + 1):
+                assert final.startswith(split_reply(decode(ids[:j]), final=False)[1]), (text, j, k)
