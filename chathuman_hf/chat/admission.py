@@ -62,10 +62,10 @@ class Admission:
             if seconds is not None:
                 self.reply_seconds = 0.8 * self.reply_seconds + 0.2 * seconds
 
-    def expired(self) -> EngineBusy:
-        """The error for a request that waited in the queue until its deadline."""
+    def expired(self, where: str = "in the queue") -> EngineBusy:
+        """The error for a request that waited (``where``) until its deadline."""
         with self._lock:
             self.refused += 1
             wait = self.retry_after()
-        return EngineBusy(f"The server is busy: the request waited {self.timeout:g} s in the queue; retry in "
-                          f"{wait} s.", wait)
+        return EngineBusy(f"The server is busy: the request waited {self.timeout:g} s {where}; retry in {wait} s.",
+                          wait)

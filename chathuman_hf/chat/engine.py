@@ -7,6 +7,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,6 @@ from transformers import (
     PreTrainedModel,
     PreTrainedTokenizerBase,
     StoppingCriteriaList,
-    TextIteratorStreamer,
 )
 
 from chathuman_hf.chat.admission import Admission, EngineBusy
@@ -25,8 +25,9 @@ from chathuman_hf.chat.decoding import Job, job_scored
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
 from chathuman_hf.chat.replies import Generation, finish_reply
 from chathuman_hf.chat.reply_options import ReplyOptions, generate_kwargs, scored_tokens, seeded
+from chathuman_hf.chat.reply_text import opens_reasoning
 from chathuman_hf.chat.saved_model import open_saved_model
-from chathuman_hf.chat.text_stream import CancelGeneration, shown_pieces
+from chathuman_hf.chat.text_stream import CancelGeneration, ReplyStreamer, shown_pieces
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS, MIN_PROMPT_TOKENS, ChatWindow, ContextOverflow, fit_prompt
 from chathuman_hf.models.build import position_limit
 
@@ -171,7 +172,8 @@ class ChatEngine:
                 job.done.wait()
                 if job.error is not None:
                     raise job.error
-                return finish_reply(self.tokenizer, job.tokens, len(ids), config, job.cut, job_scored(job))
+                return finish_reply(self.tokenizer, job.tokens, len(ids), config, job.cut, job_scored(job),
+                                    self._opened(ids))
             stop = StoppingCriteriaList([CancelGeneration(threading.Event(), deadline)])
             with self._one_at_a_time(deadline), torch.inference_mode(), seeded(options and options.seed,
                                                                                 self.model.device):
@@ -179,7 +181,11 @@ class ChatEngine:
                                              **generate_kwargs(config, options))
         new = output.sequences[0, len(ids):].tolist()
         return finish_reply(self.tokenizer, new, len(ids), config, time.monotonic() > deadline,
-                            scored_tokens(output, new, options))
+                            scored_tokens(output, new, options), self._opened(ids))
+
+    def _opened(self, ids: list[int]) -> str | None:
+        """The closing tag awaited when the prompt ends inside a reasoning block it opened (DeepSeek-R1)."""
+        return opens_reasoning(self.tokenizer.decode(ids[-8:]))
 
     def stream(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
                max_turns: int | None = None, timeout: float | None = None, options: ReplyOptions | None = None,
@@ -201,8 +207,9 @@ class ChatEngine:
         ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns,
                               cut_newest=cut_newest)
         batched = self._batched(preset)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=not batched, skip_special_tokens=True,
-                                        timeout=timeout or self.admission.timeout + 30)
+        streamer = ReplyStreamer(self.tokenizer, skip_prompt=not batched,
+                                 timeout=timeout or self.admission.timeout + 30)
+        opened = self._opened(ids)
         with self._admitted() as deadline:
             if batched:
                 job = Job(ids, config, deadline, streamer=streamer, options=options)
@@ -210,30 +217,29 @@ class ChatEngine:
                     job.scored = scored
                 self.scheduler.submit(job)
                 try:
-                    shown, held, started = yield from shown_pieces(streamer)
+                    shown = yield from shown_pieces(streamer, opened)
                 finally:
                     job.cancel.set()  # a client that went away frees its slot at the next step
                 job.done.wait()
                 error, new, cut, logprobs = job.error, job.tokens, job.cut, job_scored(job)
             else:
-                shown, held, started, error, new, logprobs = yield from self._stream_alone(
-                    ids, config, streamer, deadline, options)
+                shown, error, new, logprobs = yield from self._stream_alone(ids, config, streamer, deadline,
+                                                                            options, opened)
                 cut = time.monotonic() > deadline
         if isinstance(error, EngineBusy):  # waited in the queue until its deadline: nothing was shown
             raise error
         if error is not None:
             raise RuntimeError(f"generation failed: {error}") from error
-        result = finish_reply(self.tokenizer, new, len(ids), config, cut, logprobs)
-        if not started and result.text:
-            yield result.text
-        elif held and result.text.startswith("".join(shown)) and result.text != "".join(shown):
-            yield result.text[len("".join(shown)):]  # complete characters decoded together with a cut one
+        result = finish_reply(self.tokenizer, new, len(ids), config, cut, logprobs, opened)
+        if not result.text.startswith(shown):  # what a client saw is the reply (never expected: reply_text's rule)
+            return replace(result, text=shown)
+        if result.text != shown:
+            yield result.text[len(shown):]  # complete characters held with a cut one
         return result
 
-    def _stream_alone(self, ids: list[int], config: GenerationConfig, streamer: TextIteratorStreamer,
-                      deadline: float, options: ReplyOptions | None) -> Iterator[str]:
-        """``generate`` in a thread under the lock, streaming; returns (shown, held, started, error, new ids,
-        log-probs)."""
+    def _stream_alone(self, ids: list[int], config: GenerationConfig, streamer: ReplyStreamer,
+                      deadline: float, options: ReplyOptions | None, opened: str | None) -> Iterator[str]:
+        """``generate`` in a thread under the lock, streaming; returns (text shown, error, new ids, log-probs)."""
         box: dict[str, Any] = {}
         cancel = threading.Event()
 
@@ -252,11 +258,11 @@ class ChatEngine:
             thread = threading.Thread(target=run, name="chat-generate", daemon=True)
             thread.start()
             try:
-                shown, held, started = yield from shown_pieces(streamer)
+                shown = yield from shown_pieces(streamer, opened)
             finally:
                 cancel.set()
                 thread.join()
         new = box["output"].sequences[0, len(ids):].tolist() if "output" in box else []
         scored = scored_tokens(box["output"], new, options) if "output" in box else None
-        return shown, held, started, box.get("error"), new, scored
+        return shown, box.get("error"), new, scored
 

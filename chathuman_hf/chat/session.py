@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,26 +95,33 @@ class ChatSession:
         if len(self.history) > keep:
             del self.history[: len(self.history) - keep]
 
-    def reply(self, text: str, *, speech_level: str | None = None) -> Reply:
-        """Answer one user message (a skill's answer or the model's), updating the history."""
+    def reply(self, text: str, *, speech_level: str | None = None,
+              check: Callable[[list[dict[str, str]]], None] | None = None) -> Reply:
+        """Answer one user message (a skill's answer or the model's), updating the history. ``check`` is called
+        with the messages the model is about to see (a server refuses what the chat template refuses)."""
         text, skill = self._accept(text)
         if skill is not None:
             return skill
-        generation = self.engine.generate(self.messages_for(text, speech_level), self.preset,
-                                          max_turns=self.max_turns)
+        messages = self.messages_for(text, speech_level)
+        if check is not None:
+            check(messages)
+        generation = self.engine.generate(messages, self.preset, max_turns=self.max_turns)
         self._remember(text, generation.text or EMPTY_REPLY)
         self.last_generation = generation
         self.last_reply = Reply(generation.text or EMPTY_REPLY)
         return self.last_reply
 
-    def stream(self, text: str, *, speech_level: str | None = None) -> Iterator[str]:
+    def stream(self, text: str, *, speech_level: str | None = None,
+               check: Callable[[list[dict[str, str]]], None] | None = None) -> Iterator[str]:
         """Like ``reply`` but yields the answer in pieces; ``last_reply`` holds the full answer afterwards."""
         text, skill = self._accept(text)
         if skill is not None:
             yield skill.text
             return
-        generation = yield from self.engine.stream(self.messages_for(text, speech_level), self.preset,
-                                                   max_turns=self.max_turns)
+        messages = self.messages_for(text, speech_level)
+        if check is not None:
+            check(messages)  # before the first piece: a refusal is not inside a started stream
+        generation = yield from self.engine.stream(messages, self.preset, max_turns=self.max_turns)
         if not generation.text:  # the model said nothing shown: the page and the terminal say so in words
             yield EMPTY_REPLY
         self._remember(text, generation.text or EMPTY_REPLY)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from queue import Queue
 from typing import Any
 
 import torch
-from transformers import StoppingCriteria, TextIteratorStreamer
+from transformers import PreTrainedTokenizerBase, StoppingCriteria
+from transformers.generation.streamers import BaseStreamer
+
+from chathuman_hf.chat.reply_text import split_reply
 
 
 class CancelGeneration(StoppingCriteria):
@@ -23,24 +27,47 @@ class CancelGeneration(StoppingCriteria):
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
-def shown_pieces(streamer: TextIteratorStreamer) -> Iterator[str]:
-    """Yield the streamer's text as shown to a user; returns (pieces shown, trailing U+FFFD held, started)."""
-    started, shown = False, []
-    spaces = ""  # trailing whitespace held back until more text comes (never at the end of a reply)
-    held = ""  # trailing U+FFFD: bytes of a character not complete yet (byte fallback): never shown
-    for piece in streamer:
-        piece = held + piece
-        kept = piece.rstrip("\ufffd")
-        held, piece = piece[len(kept):], kept
-        if not piece:
-            continue
-        if not started:
-            piece = piece.lstrip()
-            started = bool(piece)
-        piece = spaces + piece  # whitespace is shown once text follows it: the reply is stripped
-        body = piece.rstrip()
-        spaces = piece[len(body):]
-        if body:
-            shown.append(body)
-            yield body
-    return shown, held, started
+class ReplyStreamer(BaseStreamer):
+    """A streamer for ``generate`` and the batch scheduler (``put``/``end``): iterating it yields the whole reply
+    decoded so far each time tokens came, decoded on the consumer's thread, never in the generation loop.
+
+    transformers' ``TextIteratorStreamer`` yields pieces decoded in separate runs (reset at each newline), whose
+    concatenation can differ from the reply decoded at once; here every text is the decode of a token prefix."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, *, skip_prompt: bool, timeout: float | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.skip_prompt = skip_prompt
+        self.timeout = timeout
+        self.tokens: list[int] = []
+        self.queue: Queue = Queue()
+
+    def put(self, value: torch.Tensor) -> None:
+        if self.skip_prompt:
+            self.skip_prompt = False
+            return
+        self.tokens.extend(value.reshape(-1).tolist())
+        self.queue.put(len(self.tokens))
+
+    def end(self) -> None:
+        self.queue.put(None)
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            count = self.queue.get(timeout=self.timeout)  # queue.Empty after ``timeout`` seconds without a token
+            while count is not None and not self.queue.empty():  # behind: decode only the latest prefix
+                count = self.queue.get_nowait()
+            if count is None:
+                return
+            yield self.tokenizer.decode(self.tokens[:count], skip_special_tokens=True)
+
+
+def shown_pieces(streamer: ReplyStreamer, opened: str | None = None) -> Generator[str, None, str]:
+    """Yield the reply as shown to a user (``reply_text.split_reply`` of each decoded prefix), the new text each
+    time it grows; returns the text shown."""
+    shown = ""
+    for text in streamer:
+        now = split_reply(text, opened=opened, final=False)[1]
+        if len(now) > len(shown) and now.startswith(shown):
+            yield now[len(shown):]
+            shown = now
+    return shown

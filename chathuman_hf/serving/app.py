@@ -17,12 +17,14 @@ from fastapi.templating import Jinja2Templates
 
 from chathuman_hf.chat import ChatEngine, ChatSession, EngineBusy, get_preset
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS
+from chathuman_hf.korean.analysis import parse_speech_level, with_level_instruction
 from chathuman_hf.serving.chat_request import ChatApi
 from chathuman_hf.serving.completions_api import make_completions_router
 from chathuman_hf.serving.errors import ApiError, check_unicode, install_error_handlers
 from chathuman_hf.serving.limits import BodySizeLimit, WorkerThreads
 from chathuman_hf.serving.ollama_api import make_ollama_router
 from chathuman_hf.serving.openai_api import make_openai_router
+from chathuman_hf.serving.request_checks import check_template_accepts
 from chathuman_hf.serving.schemas import ChatRequest, ChatResponse, ResetRequest
 from chathuman_hf.serving.store import SessionStore
 from chathuman_hf.serving.streaming import EventStreamResponse
@@ -47,7 +49,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     most ``max_sessions`` live). Replies are decoded ``max_batch_size`` at a time (1: one after another), at most
     ``max_queue`` more wait, each for ``request_timeout`` seconds; past that a request gets 503 with ``Retry-After``
     (the limits of a loaded ``engine`` are its own). Request bodies over ``max_body_bytes`` are refused (413) from
-    their ``Content-Length``, before they are read. Skills answer on the page; on ``/v1`` only with ``skills_on_api``.
+    their ``Content-Length`` before they are read, or as they arrive when they have none (chunked). Skills answer
+    on the page; on ``/v1`` and Ollama's API only with ``skills_on_api``.
     """
     if engine is None:
         if model_dir is None:
@@ -59,12 +62,14 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         router = build_router(skills)
     base_preset = get_preset(preset, **(preset_overrides or {}))
     window_turns = max_turns if max_turns is not None else (engine.window.max_turns or DEFAULT_MAX_TURNS)
+    check_server_level(engine.tokenizer, speech_level)
 
     def default_factory() -> ChatSession:
         return ChatSession(engine, preset=base_preset, router=router, use_skills=use_skills, max_turns=window_turns,
                            speech_level=speech_level)
 
-    store = SessionStore(session_factory or default_factory, ttl=session_ttl, max_sessions=max_sessions)
+    store = SessionStore(session_factory or default_factory, ttl=session_ttl, max_sessions=max_sessions,
+                         admission=engine.admission)
     app = FastAPI(title="chathuman_hf chat", version="0.1.0")
     app.state.engine, app.state.store, app.state.router = engine, store, router
     install_error_handlers(app)
@@ -82,6 +87,17 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             raise ApiError(400, f"message is {len(text)} characters long; the limit is {max_message_chars}.",
                            param="message")
         return text
+
+    def check_prompt(messages: list[dict[str, str]]) -> None:
+        """A 400 with the template's reason when it refuses what the model would see (speech_level: a system line)."""
+        try:
+            check_template_accepts(engine.tokenizer, messages)
+        except ApiError as exc:
+            leveled = messages[0]["role"] == "system"
+            exc.param = "speech_level" if leveled else "message"
+            if leveled:
+                exc.message += ' (speech_level adds a system message: send "speech_level": "none")'
+            raise
 
     def session_for(session_id: str | None) -> tuple[str, Any]:
         session_id = session_id or uuid.uuid4().hex
@@ -106,17 +122,18 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         load = engine.load()
         return {"status": "ok", "model": engine.name, "sessions": len(store), "preset": base_preset.name,
                 "max_batch_size": load["max_batch_size"], "batch_occupancy": load["running"],
-                "queue_depth": load["queued"], "max_queue": load["max_queue"], "refused": load["refused"]}
+                "queue_depth": load["queued"], "max_queue": load["max_queue"], "refused": load["refused"],
+                "waiting_for_session": store.waiting}
 
     @app.post("/page/api/chat", response_model=ChatResponse)
     def chat(body: ChatRequest) -> ChatResponse:
         text = check_message(body.message)
         session_id, entry = session_for(body.session_id)
-        with entry.lock:
+        with store.turn(entry):  # EngineBusy (503 + Retry-After) when the queue is full or the wait too long
             try:
-                reply = entry.session.reply(text, speech_level=body.speech_level)
-            except EngineBusy:
-                raise  # 503 + Retry-After (install_error_handlers)
+                reply = entry.session.reply(text, speech_level=body.speech_level, check=check_prompt)
+            except (EngineBusy, ApiError):
+                raise  # 503 + Retry-After, or 400 (install_error_handlers)
             except Exception as exc:
                 logger.exception("generation failed for session %s", session_id)
                 raise ApiError(500, f"Generation failed: {exc}", type="server_error") from exc
@@ -132,13 +149,13 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
         def events() -> Iterator[str]:
-            with entry.lock:
-                pieces = entry.session.stream(text, speech_level=body.speech_level)
+            with store.turn(entry):  # EngineBusy before the first event: 503 + Retry-After
+                pieces = entry.session.stream(text, speech_level=body.speech_level, check=check_prompt)
                 try:
                     for piece in pieces:
                         yield event({"type": "delta", "text": piece})
-                except EngineBusy:
-                    raise  # raised before the first event: EventStreamResponse answers 503 + Retry-After
+                except (EngineBusy, ApiError):
+                    raise  # raised before the first event: EventStreamResponse answers 503 / 400
                 except Exception as exc:
                     logger.exception("generation failed for session %s", session_id)
                     yield event({"type": "error", "message": f"Generation failed: {exc}"})
@@ -165,3 +182,18 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     app.include_router(make_ollama_router(ChatApi(engine, base_preset, max_message_chars, window_turns, api_skills,
                                                   speech_level)))
     return app
+
+
+def check_server_level(tokenizer: Any, speech_level: str | None) -> None:
+    """``ValueError`` (one line from serve.py) when ``--speech_level`` asks for a system message the chat template
+    refuses (Gemma 2): every model reply would be refused otherwise."""
+    choice = parse_speech_level(speech_level)
+    if choice is None:
+        return
+    level = "polite" if choice == "mirror" else choice
+    messages = with_level_instruction([{"role": "user", "content": "안녕"}], level)
+    try:
+        check_template_accepts(tokenizer, messages)
+    except ApiError as exc:
+        raise ValueError(f"--speech_level {speech_level}: {exc.message} (the level is asked for in a system "
+                         "message); leave --speech_level out for this model.") from None
