@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Generator, Iterator
 from queue import Queue
 from typing import Any
@@ -27,6 +28,19 @@ class CancelGeneration(StoppingCriteria):
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
+_BYTE_IDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def byte_fallback_ids(tokenizer: PreTrainedTokenizerBase) -> frozenset[int]:
+    """Ids of byte-fallback tokens (``<0x15>``): a run of them is decoded together, and a run that is not valid
+    UTF-8 as a whole becomes U+FFFD byte for byte (``<0x15>`` alone is ``\\x15``, ``<0x15><0xEC>`` is two U+FFFD),
+    so a prefix ending inside a run is not a prefix of the whole reply. Computed once per tokenizer."""
+    if tokenizer not in _BYTE_IDS:
+        _BYTE_IDS[tokenizer] = frozenset(i for token, i in tokenizer.get_vocab().items()
+                                         if len(token) == 6 and token.startswith("<0x") and token.endswith(">"))
+    return _BYTE_IDS[tokenizer]
+
+
 class ReplyStreamer(BaseStreamer):
     """A streamer for ``generate`` and the batch scheduler (``put``/``end``): iterating it yields the whole reply
     decoded so far each time tokens came, decoded on the consumer's thread, never in the generation loop.
@@ -36,6 +50,7 @@ class ReplyStreamer(BaseStreamer):
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, *, skip_prompt: bool, timeout: float | None = None) -> None:
         self.tokenizer = tokenizer
+        self.byte_ids = byte_fallback_ids(tokenizer)
         self.skip_prompt = skip_prompt
         self.timeout = timeout
         self.tokens: list[int] = []
@@ -58,6 +73,8 @@ class ReplyStreamer(BaseStreamer):
                 count = self.queue.get_nowait()
             if count is None:
                 return
+            while count and self.tokens[count - 1] in self.byte_ids:  # a run of byte tokens decodes as a whole
+                count -= 1
             yield self.tokenizer.decode(self.tokens[:count], skip_special_tokens=True)
 
 
