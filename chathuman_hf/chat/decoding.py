@@ -37,6 +37,7 @@ class Job:
     stops: frozenset[int] = frozenset()
     group: int = 0  # replies whose configs are one object share row-wise processing and sampling
     cut: bool = False  # stopped at its deadline
+    constraints: list = field(default_factory=list)  # this reply's own processors (a grammar mask), before warpers
 
 
 def prepare_job(model: PreTrainedModel, job: Job,
@@ -44,18 +45,19 @@ def prepare_job(model: PreTrainedModel, job: Job,
     """The job's logits processors and stop ids, built from its config as ``generate`` builds them; ``prepared``:
     the prepared config per original config object, kept by the caller."""
     device = model.device
-    job.group = id(job.config)
-    if job.group not in prepared:  # a deep copy per config, not per reply (bad words: 150 ms a copy)
+    key = id(job.config)
+    job.group = id(job) if job.constraints else key  # a grammar is this reply's alone: its row is a group
+    if key not in prepared:  # a deep copy per config, not per reply (bad words: 150 ms a copy)
         if len(prepared) >= 64:
             prepared.clear()
         config, _ = model._prepare_generation_config(job.config)
         model._prepare_special_tokens(config, kwargs_has_attention_mask=True, device=device)
-        prepared[job.group] = job.config, config  # the original kept alive: its id stays unique
-    config = prepared[job.group][1]
+        prepared[key] = job.config, config  # the original kept alive: its id stays unique
+    config = prepared[key][1]
     prompt = torch.tensor([job.ids], dtype=torch.long, device=device)
     job.processors = model._get_logits_processor(
         generation_config=config, input_ids_seq_length=prompt.shape[1], encoder_input_ids=prompt,
-        prefix_allowed_tokens_fn=None, logits_processor=LogitsProcessorList(), device=device,
+        prefix_allowed_tokens_fn=None, logits_processor=LogitsProcessorList(job.constraints), device=device,
         model_kwargs={"attention_mask": torch.ones_like(prompt)})
     eos = config.eos_token_id
     job.stops = frozenset(eos if isinstance(eos, list) else [] if eos is None else [eos])

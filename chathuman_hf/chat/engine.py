@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from transformers import (
     GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     StoppingCriteriaList,
@@ -123,14 +125,16 @@ class ChatEngine:
         limits = [x for x in (position_limit(self.model), self.window.max_length) if x]
         return min(limits) - MIN_PROMPT_TOKENS if limits else None
 
-    def prompt_ids(self, messages: list[dict], *, max_new_tokens: int, max_turns: int | None = None) -> list[int]:
-        """Token ids of the trimmed conversation rendered with the tokenizer's chat template (+ ``<sys>``)."""
+    def prompt_ids(self, messages: list[dict], *, max_new_tokens: int, max_turns: int | None = None,
+                   tools: list[dict] | None = None) -> list[int]:
+        """Token ids of the trimmed conversation rendered with the tokenizer's chat template (+ ``<sys>``);
+        ``tools``: OpenAI tool definitions for the template."""
         limits = [x for x in (position_limit(self.model), self.window.max_length) if x]
         budget = min(limits) - max_new_tokens if limits else None
         if budget is not None and budget < MIN_PROMPT_TOKENS:
             raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt within the model's "
                              f"{min(limits)} positions; lower max_new_tokens.")
-        ids, full = fit_prompt(messages, self.tokenizer, max_turns=max_turns, max_prompt_tokens=budget)
+        ids, full = fit_prompt(messages, self.tokenizer, max_turns=max_turns, max_prompt_tokens=budget, tools=tools)
         if full > len(ids):
             warnings.warn(f"The last message alone is {full} tokens; keeping its last {budget} tokens so the "
                           f"prompt fits the model's positions.", stacklevel=2)
@@ -141,26 +145,33 @@ class ChatEngine:
         return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
 
     def generate(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
-                 max_turns: int | None = None) -> Generation:
-        """Generate the assistant's next reply to ``messages`` (which must end with a user message)."""
+                 max_turns: int | None = None, tools: list[dict] | None = None,
+                 constraint: Callable[[], list[LogitsProcessor]] | None = None) -> Generation:
+        """Generate the assistant's next reply to ``messages`` (which must end with a user message).
+
+        ``constraint``: makes this reply's own logits processors (a grammar mask, ``chat/constrained.py``), run
+        before the sampling warpers."""
         preset = get_preset(preset)
         config = self.generation_config(preset)
-        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns)
+        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns, tools=tools)
+        extra = constraint() if constraint is not None else []
         with self._admitted() as deadline:
             if self._batched(preset):
-                job = self.scheduler.submit(Job(ids, config, deadline))
+                job = self.scheduler.submit(Job(ids, config, deadline, constraints=extra))
                 job.done.wait()
                 if job.error is not None:
                     raise job.error
                 return finish_reply(self.tokenizer, job.tokens, len(ids), config, job.cut)
             stop = StoppingCriteriaList([CancelGeneration(threading.Event(), deadline)])
             with self._one_at_a_time(deadline), torch.inference_mode():
-                output = self.model.generate(**self._inputs(ids), generation_config=config, stopping_criteria=stop)
+                output = self.model.generate(**self._inputs(ids), generation_config=config, stopping_criteria=stop,
+                                             logits_processor=LogitsProcessorList(extra))
         return finish_reply(self.tokenizer, output[0, len(ids):].tolist(), len(ids), config,
                             time.monotonic() > deadline)
 
     def stream(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
-               max_turns: int | None = None, timeout: float | None = None) -> Iterator[str]:
+               max_turns: int | None = None, timeout: float | None = None, tools: list[dict] | None = None,
+               constraint: Callable[[], list[LogitsProcessor]] | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated; the generator's return value is the final ``Generation``.
 
         Beam-search presets cannot stream token by token: they yield the whole reply once. Closing the generator
@@ -169,17 +180,18 @@ class ChatEngine:
         """
         preset = get_preset(preset)
         if not preset.streams:
-            result = self.generate(messages, preset, max_turns=max_turns)
+            result = self.generate(messages, preset, max_turns=max_turns, tools=tools, constraint=constraint)
             yield result.text
             return result
         config = self.generation_config(preset)
-        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns)
+        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns, tools=tools)
+        extra = constraint() if constraint is not None else []
         batched = self._batched(preset)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=not batched, skip_special_tokens=True,
                                         timeout=timeout or self.admission.timeout + 30)
         with self._admitted() as deadline:
             if batched:
-                job = self.scheduler.submit(Job(ids, config, deadline, streamer=streamer))
+                job = self.scheduler.submit(Job(ids, config, deadline, streamer=streamer, constraints=extra))
                 try:
                     shown, held, started = yield from shown_pieces(streamer)
                 finally:
@@ -187,7 +199,8 @@ class ChatEngine:
                 job.done.wait()
                 error, new, cut = job.error, job.tokens, job.cut
             else:
-                shown, held, started, error, new = yield from self._stream_alone(ids, config, streamer, deadline)
+                shown, held, started, error, new = yield from self._stream_alone(ids, config, streamer, deadline,
+                                                                                 extra)
                 cut = time.monotonic() > deadline
         if isinstance(error, EngineBusy):  # waited in the queue until its deadline: nothing was shown
             raise error
@@ -201,7 +214,7 @@ class ChatEngine:
         return result
 
     def _stream_alone(self, ids: list[int], config: GenerationConfig, streamer: TextIteratorStreamer,
-                      deadline: float) -> Iterator[str]:
+                      deadline: float, extra: list[LogitsProcessor]) -> Iterator[str]:
         """``generate`` in a thread under the lock, streaming; returns (shown, held, started, error, new ids)."""
         box: dict[str, Any] = {}
         cancel = threading.Event()
@@ -211,7 +224,8 @@ class ChatEngine:
                 with torch.inference_mode():
                     box["output"] = self.model.generate(
                         **self._inputs(ids), generation_config=config, streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([CancelGeneration(cancel, deadline)]))
+                        stopping_criteria=StoppingCriteriaList([CancelGeneration(cancel, deadline)]),
+                        logits_processor=LogitsProcessorList(extra))
             except BaseException as exc:  # surfaced to the consumer
                 box["error"] = exc
                 streamer.end()

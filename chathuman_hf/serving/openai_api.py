@@ -15,6 +15,7 @@ from chathuman_hf.serving.errors import ApiError, check_unicode, error_body
 from chathuman_hf.serving.request_checks import StopStream, check_template_accepts, cut_at_stop, stop_strings
 from chathuman_hf.serving.schemas import ChatCompletionRequest
 from chathuman_hf.serving.streaming import EventStreamResponse
+from chathuman_hf.serving.structured import history_fields, plan_structured, stream_delta
 from chathuman_hf.skills import SkillRouter
 
 MAX_TOKENS_CAP = 512
@@ -29,20 +30,20 @@ def to_messages(request: ChatCompletionRequest, max_chars: int) -> list[dict[str
     out: list[dict[str, str]] = []
     for i, message in enumerate(request.messages):
         role = "system" if message.role == "developer" else message.role
-        if role not in {"system", "user", "assistant"}:
-            raise ApiError(400, f"messages[{i}]: role '{message.role}' is not supported (tools are not available).",
+        if role not in {"system", "user", "assistant", "tool"}:
+            raise ApiError(400, f"messages[{i}]: role '{message.role}' is not supported.",
                            param=f"messages[{i}].role")
         if role == "system" and i != 0:
             raise ApiError(400, f"messages[{i}]: a system message is only allowed first.", param=f"messages[{i}]")
         text = check_unicode(message.text(), f"messages[{i}].content").strip()
-        if not text and role != "assistant":
+        if not text and role not in ("assistant", "tool"):
             raise ApiError(400, f"messages[{i}]: content is empty.", param=f"messages[{i}].content")
         if len(text) > max_chars:
             raise ApiError(400, f"messages[{i}]: content is {len(text)} characters long; the limit is {max_chars}.",
                            param=f"messages[{i}].content")
-        out.append({"role": role, "content": text})
-    if out[-1]["role"] != "user":
-        raise ApiError(400, "The last message must come from the user.", param="messages")
+        out.append({"role": role, "content": text, **history_fields(message, i)})
+    if out[-1]["role"] not in ("user", "tool"):
+        raise ApiError(400, "The last message must come from the user (or be a tool result).", param="messages")
     return out
 
 
@@ -82,14 +83,17 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
         if request.model not in (None, "", engine.name):  # as OpenAI-compatible servers do: no silent stand-in
             raise ApiError(404, f"The model '{request.model[:100]}' does not exist here; this server serves "
                            f"'{engine.name}' (GET /v1/models).", param="model", type="not_found_error")
-        chosen = request_preset(preset, request, engine.max_new_tokens_limit())
+        structured = plan_structured(request, engine, messages)
+        chosen = structured.preset(request_preset(preset, request, engine.max_new_tokens_limit()))
+        extra = {"tools": structured.tools, "constraint": structured.constraint}
         stops = stop_strings(request.stop)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         model = engine.name
         now = int(time.time())
-        skill = skills.route(messages[-1]["content"]) if skills is not None else None
+        plain = structured.style is None and structured.constraint is None
+        skill = skills.route(messages[-1]["content"]) if skills is not None and plain else None
         if skill is None:
-            check_template_accepts(engine.tokenizer, messages)  # a 400 before generation or a stream starts
+            check_template_accepts(engine.tokenizer, messages, structured.tools)  # a 400 before generation starts
 
         def count(text: str) -> int:
             return len(engine.tokenizer.encode(text, add_special_tokens=False))
@@ -100,7 +104,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 prompt_tokens, completion_tokens = count(messages[-1]["content"]), count(skill.text)
             else:
                 try:
-                    result = engine.generate(messages, chosen, max_turns=max_turns)
+                    result = engine.generate(messages, chosen, max_turns=max_turns, **extra)
                 except EngineBusy:
                     raise  # 503 + Retry-After (install_error_handlers)
                 except Exception as exc:
@@ -110,10 +114,10 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             content, stopped = cut_at_stop(content, stops)
             if stopped:
                 finish, completion_tokens = "stop", count(content)
+            message, finish = structured.reply(content, finish)
             return {
                 "id": completion_id, "object": "chat.completion", "created": now, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                             "logprobs": None, "finish_reason": finish}],
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                           "total_tokens": prompt_tokens + completion_tokens},
             }
@@ -133,7 +137,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 yield chunk({"content": shown[-1]})
                 finish, usage = "stop", (count(messages[-1]["content"]), count(shown[-1]))
             else:
-                pieces = engine.stream(messages, chosen, max_turns=max_turns)
+                pieces = engine.stream(messages, chosen, max_turns=max_turns, **extra)
                 result = None
                 started = False  # the role chunk goes with the first piece: a full engine is a 503 before it
                 try:
@@ -149,7 +153,8 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                         piece = cutter.feed(piece)
                         if piece:
                             shown.append(piece)
-                            yield chunk({"content": piece})
+                            if structured.style is None:  # tool calls are parsed from the whole reply, sent at its end
+                                yield chunk({"content": piece})
                 except EngineBusy:
                     raise  # before any chunk (admission comes first): EventStreamResponse answers 503
                 except Exception as exc:  # headers are sent: report in-band, as OpenAI does
@@ -163,13 +168,18 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 rest = cutter.flush()
                 if rest:
                     shown.append(rest)
-                    yield chunk({"content": rest})
+                    if structured.style is None:
+                        yield chunk({"content": rest})
                 if result is None:  # ended at a stop string
                     limit = engine.generation_config(chosen).max_new_tokens
-                    prompt = engine.prompt_ids(messages, max_new_tokens=limit, max_turns=max_turns)
+                    prompt = engine.prompt_ids(messages, max_new_tokens=limit, max_turns=max_turns,
+                                               tools=structured.tools)
                     finish, usage = "stop", (len(prompt), count("".join(shown)))
                 else:
                     finish, usage = result.finish_reason, (result.prompt_tokens, result.completion_tokens)
+                if structured.style is not None:
+                    message, finish = structured.reply("".join(shown), finish)
+                    yield chunk(stream_delta(message))
             yield chunk({}, finish)
             if include_usage:
                 body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,
