@@ -91,8 +91,9 @@ class Grammars:
         """A compiled grammar for ``style``'s tool-call syntax (xgrammar's model structural tag: ``qwen_3``,
         ``llama``, ``exaone``) with each tool's parameters schema; ``tool_choice`` ``required`` or named."""
         xgr = _xgrammar()
+        # one call; at most one whitespace character between JSON tokens (unbounded, a small model spams them)
         tag = xgr.get_model_structural_tag(style, tools=tools, tool_choice=tool_choice, reasoning="disabled",
-                                           parallel_tool_calls=False)
+                                           parallel_tool_calls=False, max_whitespace_cnt=1)
         with self.lock:
             return self.compiler.compile_structural_tag(tag)
 

@@ -50,11 +50,8 @@ class Structured:
 def history_fields(message: Any, index: int) -> dict:
     """The template fields of an assistant ``tool_calls`` message (arguments as objects) or a ``tool`` message."""
     where = f"messages[{index}]"
-    if message.role == "tool":
-        call_id = getattr(message, "tool_call_id", None)
-        if not isinstance(call_id, str) or not call_id:
-            raise ApiError(400, f"{where}: a tool message needs tool_call_id.", param=f"{where}.tool_call_id")
-        return {"tool_call_id": call_id}
+    if message.role == "tool":  # its tool_call_id is checked once the template is known to support tools
+        return {"tool_call_id": getattr(message, "tool_call_id", None)}
     calls = getattr(message, "tool_calls", None)
     if message.role != "assistant" or not calls:
         return {}
@@ -132,9 +129,13 @@ def plan_structured(request: Any, engine: ChatEngine, messages: list[dict]) -> S
     if uses_tools:
         plan.style = tool_style(engine.tokenizer)
         if plan.style is None:
-            raise ApiError(400, "This model's chat template has no tool support (it does not render tools, or calls "
-                           "in a syntax this server parses: Qwen/Hermes, Llama 3.x, EXAONE 4.0); send no tools or "
-                           "tool messages.", param="tools" if plan.tools else "messages")
+            raise ApiError(400, "Tools are not supported by this model's chat template (it does not render tools, "
+                           "or writes calls in a syntax this server cannot parse; it parses Qwen/Hermes, Llama 3.x, "
+                           "EXAONE 4.0): send no tools or tool messages.", param="tools" if plan.tools else "messages")
+        for i, m in enumerate(messages):
+            if m["role"] == "tool" and not (isinstance(m["tool_call_id"], str) and m["tool_call_id"]):
+                raise ApiError(400, f"messages[{i}]: a tool message needs tool_call_id.",
+                               param=f"messages[{i}].tool_call_id")
     forced = plan.tools is not None and choice not in (None, "auto")
     if forced and constrained:
         raise ApiError(400, "response_format cannot be combined with a forced tool_choice (the reply is a tool call).",
