@@ -35,7 +35,7 @@ class Job:
     history: torch.Tensor | None = None  # [1, prompt + generated]: what this reply's logits processors see
     processors: LogitsProcessorList | None = None
     stops: frozenset[int] = frozenset()
-    group: int = 0  # replies whose configs are one object share row-wise processing and sampling
+    group: tuple[int, int] = (0, 0)  # replies whose configs are one object share row-wise processing and sampling
     cut: bool = False  # stopped at its deadline
     constraints: list = field(default_factory=list)  # this reply's own processors (a grammar mask), before warpers
 
@@ -46,7 +46,7 @@ def prepare_job(model: PreTrainedModel, job: Job,
     the prepared config per original config object, kept by the caller."""
     device = model.device
     key = id(job.config)
-    job.group = id(job) if job.constraints else key  # a grammar is this reply's alone: its row is a group
+    job.group = (key, len(job.constraints))  # grammar rows group apart: their processor lists are longer
     if key not in prepared:  # a deep copy per config, not per reply (bad words: 150 ms a copy)
         if len(prepared) >= 64:
             prepared.clear()
@@ -68,7 +68,7 @@ def prepare_job(model: PreTrainedModel, job: Job,
 def choose_tokens(jobs: list[Job], logits: torch.Tensor) -> torch.Tensor:
     """The next token of each job from its own processors and sampling settings (as ``generate`` chooses)."""
     chosen = torch.zeros(len(jobs), dtype=torch.long, device=logits.device)
-    groups: dict[int, list[int]] = {}
+    groups: dict[tuple[int, int], list[int]] = {}
     for i, job in enumerate(jobs):
         groups.setdefault(job.group, []).append(i)
     for members in groups.values():
