@@ -147,3 +147,23 @@ def test_tools_the_server_cannot_honour_are_400(plain_client, kwargs, param):
     with pytest.raises(openai.BadRequestError) as err:
         plain_client.chat.completions.create(model="", messages=[{"role": "user", "content": "안녕"}], **kwargs)
     assert err.value.body["param"] == param
+
+
+def test_training_data_with_tool_calls_is_a_counted_drop_with_its_own_reason(tmp_path):
+    from chathuman_hf.data import DataReport, load_dialogues
+
+    good = {"messages": [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "반가워"}]}
+    called = {"messages": [{"role": "user", "content": "서울 날씨?"},
+                           {"role": "assistant", "content": None, "tool_calls": [
+                               {"id": "call_1", "type": "function",
+                                "function": {"name": "get_weather", "arguments": '{"city": "서울"}'}}]},
+                           {"role": "tool", "tool_call_id": "call_1", "content": "맑음"},
+                           {"role": "assistant", "content": "맑아요."}]}
+    path = tmp_path / "chat.jsonl"
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in (good, called, good)) + "\n",
+                    encoding="utf-8")
+    report = DataReport()
+    assert len(load_dialogues(path, report=report)) == 2
+    assert report.examples["tool_calls"] == [
+        f"{path}: line 2: messages[1] is a tool call or tool result: training on tool calls is not supported yet; "
+        "remove the tool turns (or the record)"]
