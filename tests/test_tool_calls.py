@@ -15,6 +15,7 @@ from chathuman_hf.serving import create_app
 from chathuman_hf.serving.openai_api import to_messages
 from chathuman_hf.serving.runner import serve_in_thread
 from chathuman_hf.serving.schemas import ChatCompletionRequest
+from chathuman_hf.serving.structured import Structured, ToolStream
 from tests.helpers.families import TINY_FAMILY_CONFIGS
 from tests.helpers.real_templates import real_template_tokenizer
 
@@ -167,3 +168,19 @@ def test_training_data_with_tool_calls_is_a_counted_drop_with_its_own_reason(tmp
     assert report.examples["tool_calls"] == [
         f"{path}: line 2: messages[1] is a tool call or tool result: training on tool calls is not supported yet; "
         "remove the tool turns (or the record)"]
+
+
+@pytest.mark.parametrize("style, pieces, shown, calls", [
+    ("qwen_3", ["잠깐만요.", "\n<tool", '_call>\n{"name": "get_weather", "arguments": {"city": "서울", "days": 1}}',
+                "\n</tool_call>"], "잠깐만요.\n", 1),
+    ("exaone", ["맑아요", " <tool_", "콜이 아니에요"], "맑아요 <tool_콜이 아니에요", 0),
+    ("llama", ['{"name": "get_weather", ', '"parameters": {"city": "서울", "days": 1}}'], "", 1),
+    ("llama", ["서울은 ", "맑아요"], "서울은 맑아요", 0),
+])
+def test_streamed_content_is_held_back_where_a_call_may_begin(style, pieces, shown, calls):
+    stream = ToolStream(Structured(style=style, names={"get_weather"}))
+    out = "".join(stream.feed(p) for p in pieces)
+    delta, finish = stream.finish("stop")
+    assert out == shown
+    assert len(delta.get("tool_calls", [])) == calls and finish == ("tool_calls" if calls else "stop")
+    assert out + delta.get("content", "") == (shown if calls else "".join(pieces))  # all content, once

@@ -88,12 +88,20 @@ class Grammars:
             return self.compiler.compile_json_schema(json.dumps(schema), any_whitespace=False, strict_mode=True)
 
     def tool_call(self, style: str, tools: list[dict], tool_choice: str | dict) -> Any:
-        """A compiled grammar for ``style``'s tool-call syntax (xgrammar's model structural tag: ``qwen_3``,
-        ``llama``, ``exaone``) with each tool's parameters schema; ``tool_choice`` ``required`` or named."""
+        """A compiled grammar for one call in ``style``'s tool-call syntax (xgrammar's model structural tag:
+        ``qwen_3``, ``llama``, ``exaone``) with the tool's parameters schema; ``tool_choice`` ``required`` (any of
+        ``tools``) or named. The reply is the call from its first token: xgrammar's own ``required`` lets free text
+        come first, which a small model may never end."""
         xgr = _xgrammar()
-        # one call; at most one whitespace character between JSON tokens (unbounded, a small model spams them)
-        tag = xgr.get_model_structural_tag(style, tools=tools, tool_choice=tool_choice, reasoning="disabled",
-                                           parallel_tool_calls=False, max_whitespace_cnt=1)
+        from xgrammar.structural_tag import OrFormat
+
+        names = [tool_choice["function"]["name"]] if isinstance(tool_choice, dict) else [
+            t["function"]["name"] for t in tools]
+        # at most one whitespace character between JSON tokens (unbounded, a small model spams them)
+        formats = [xgr.get_model_structural_tag(style, tools=tools, tool_choice={"type": "function", "function": {
+            "name": name}}, reasoning="disabled", parallel_tool_calls=False, max_whitespace_cnt=1).format
+            for name in names]
+        tag = xgr.StructuralTag(format=formats[0] if len(formats) == 1 else OrFormat(elements=formats))
         with self.lock:
             return self.compiler.compile_structural_tag(tag)
 

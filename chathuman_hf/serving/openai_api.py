@@ -15,7 +15,7 @@ from chathuman_hf.serving.errors import ApiError, check_unicode, error_body
 from chathuman_hf.serving.request_checks import StopStream, check_template_accepts, cut_at_stop, stop_strings
 from chathuman_hf.serving.schemas import ChatCompletionRequest
 from chathuman_hf.serving.streaming import EventStreamResponse
-from chathuman_hf.serving.structured import history_fields, plan_structured, stream_delta
+from chathuman_hf.serving.structured import ToolStream, history_fields, plan_structured
 from chathuman_hf.skills import SkillRouter
 
 MAX_TOKENS_CAP = 512
@@ -138,6 +138,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 finish, usage = "stop", (count(messages[-1]["content"]), count(shown[-1]))
             else:
                 pieces = engine.stream(messages, chosen, max_turns=max_turns, **extra)
+                calls = ToolStream(structured)  # content is held back where a tool call may begin
                 result = None
                 started = False  # the role chunk goes with the first piece: a full engine is a 503 before it
                 try:
@@ -153,7 +154,8 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                         piece = cutter.feed(piece)
                         if piece:
                             shown.append(piece)
-                            if structured.style is None:  # tool calls are parsed from the whole reply, sent at its end
+                            piece = calls.feed(piece)
+                            if piece:
                                 yield chunk({"content": piece})
                 except EngineBusy:
                     raise  # before any chunk (admission comes first): EventStreamResponse answers 503
@@ -168,7 +170,8 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 rest = cutter.flush()
                 if rest:
                     shown.append(rest)
-                    if structured.style is None:
+                    rest = calls.feed(rest)
+                    if rest:
                         yield chunk({"content": rest})
                 if result is None:  # ended at a stop string
                     limit = engine.generation_config(chosen).max_new_tokens
@@ -178,8 +181,9 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 else:
                     finish, usage = result.finish_reason, (result.prompt_tokens, result.completion_tokens)
                 if structured.style is not None:
-                    message, finish = structured.reply("".join(shown), finish)
-                    yield chunk(stream_delta(message))
+                    delta, finish = calls.finish(finish)
+                    if delta:
+                        yield chunk(delta)
             yield chunk({}, finish)
             if include_usage:
                 body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,

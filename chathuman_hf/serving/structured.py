@@ -17,6 +17,8 @@ from chathuman_hf.chat.constrained import grammars_for
 from chathuman_hf.chat.tool_calls import parse_tool_calls, tool_style
 from chathuman_hf.serving.errors import ApiError
 
+TRIGGER = "<tool_call>"  # where a Qwen/Hermes or EXAONE 4.0 call begins
+
 
 def _field(request: Any, name: str) -> Any:
     value = getattr(request, name, None)
@@ -154,9 +156,39 @@ def plan_structured(request: Any, engine: ChatEngine, messages: list[dict]) -> S
     return plan
 
 
-def stream_delta(message: dict) -> dict:
-    """The last streamed delta of a reply parsed for tool calls (content, if any, and each call with its index)."""
-    delta: dict = {"content": message["content"]} if message.get("content") else {}
-    if message.get("tool_calls"):
-        delta["tool_calls"] = [{"index": k, **call} for k, call in enumerate(message["tool_calls"])]
-    return delta
+class ToolStream:
+    """A streamed reply's content as it may be shown: text from where a tool call may begin (``<tool_call>``; for
+    Llama, a reply that starts with ``{``) is held back; ``finish`` parses the whole reply and gives the last delta
+    (the calls, or the held text as content) and the finish reason."""
+
+    def __init__(self, plan: Structured) -> None:
+        self.plan, self.text, self.sent, self.holding = plan, "", 0, False
+
+    def feed(self, piece: str) -> str:
+        self.text += piece
+        style = self.plan.style
+        if style is not None and not self.holding:
+            if style == "llama":
+                self.holding = self.text.lstrip().startswith("{")
+                end = self.sent if self.holding else len(self.text)
+            else:
+                at = self.text.find(TRIGGER, self.sent)
+                self.holding = at >= 0
+                end = at if self.holding else len(self.text) - max(
+                    (k for k in range(1, len(TRIGGER)) if self.text.endswith(TRIGGER[:k])), default=0)
+        else:
+            end = self.sent if self.holding else len(self.text)
+        shown, self.sent = self.text[self.sent:end], max(self.sent, end)
+        return shown
+
+    def finish(self, finish: str) -> tuple[dict, str]:
+        message, finish = self.plan.reply(self.text, finish)
+        if not message.get("tool_calls"):
+            rest = self.text[self.sent:]
+            return ({"content": rest} if rest else {}), finish
+        delta: dict = {"tool_calls": [{"index": k, **call} for k, call in enumerate(message["tool_calls"])]}
+        content, sent = message["content"] or "", self.text[:self.sent].strip()
+        rest = content[len(sent):].strip() if content.startswith(sent) else ""
+        if rest:
+            delta["content"] = rest
+        return delta, finish
