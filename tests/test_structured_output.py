@@ -59,7 +59,7 @@ def client(url):
 
 
 def ask(client, **kwargs):
-    kwargs.setdefault("max_tokens", 120)
+    kwargs.setdefault("max_tokens", 200)  # the schema bounds a reply under ~110 tokens
     return client.chat.completions.create(model="", messages=[{"role": "user", "content": "서울 날씨 알려줘"}],
                                           **kwargs)
 
@@ -92,15 +92,23 @@ def test_streamed_json_schema_reply_validates(client):
 
 def test_openai_parse_helper_gets_a_validated_object(client):
     completion = client.chat.completions.parse(model="", messages=[{"role": "user", "content": "날씨"}],
-                                               response_format=Forecast, max_tokens=120)
+                                               response_format=Forecast, max_tokens=200)
     parsed = completion.choices[0].message.parsed
     assert isinstance(parsed, Forecast) and 1 <= parsed.days <= 7
 
 
 def test_json_object_cut_mid_json_is_length_and_bad_formats_are_400(client):
-    reply = ask(client, response_format={"type": "json_object"}, max_tokens=3)
-    assert reply.choices[0].finish_reason == "length"
-    assert reply.choices[0].message.content.startswith("{")
+    fmt = {"type": "json_schema", "json_schema": {"name": "forecast", "schema": SCHEMA}}
+    reply = ask(client, response_format=fmt, max_tokens=3)  # a whole reply needs far more than 3 tokens
+    assert reply.choices[0].finish_reason == "length" and reply.choices[0].message.content.startswith("{")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(reply.choices[0].message.content)
+    for _ in range(3):  # a JSON object when the grammar completed ({} counts); a random model may loop to the limit
+        reply = ask(client, response_format={"type": "json_object"}, max_tokens=40)
+        if reply.choices[0].finish_reason == "stop":
+            assert isinstance(json.loads(reply.choices[0].message.content), dict)
+        else:
+            assert reply.choices[0].finish_reason == "length"
     for fmt, param in [({"type": "xml"}, "response_format.type"),
                        ({"type": "json_schema", "json_schema": {"schema": SCHEMA}}, "response_format.json_schema"),
                        ({"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object",
@@ -113,7 +121,7 @@ def test_json_object_cut_mid_json_is_length_and_bad_formats_are_400(client):
 
 def test_langchain_with_structured_output_json_schema(url, engine):
     langchain_openai = pytest.importorskip("langchain_openai")
-    llm = langchain_openai.ChatOpenAI(base_url=f"{url}/v1", api_key="unused", model=engine.name, max_tokens=120,
+    llm = langchain_openai.ChatOpenAI(base_url=f"{url}/v1", api_key="unused", model=engine.name, max_tokens=200,
                                       max_retries=0)
     forecast = llm.with_structured_output(Forecast, method="json_schema").invoke("내일 부산 날씨는?")
     assert isinstance(forecast, Forecast) and 1 <= forecast.days <= 7
@@ -122,7 +130,7 @@ def test_langchain_with_structured_output_json_schema(url, engine):
 def test_grammar_rows_and_plain_rows_share_a_batch_and_greedy_rows_stay_unchanged(tiny_model_dir, engine):
     solo = ChatEngine.from_pretrained(tiny_model_dir)
     greedy = get_preset("greedy", max_new_tokens=20)
-    structured = get_preset("fast", max_new_tokens=120, no_repeat_ngram_size=0, banned_words=())
+    structured = get_preset("fast", max_new_tokens=200, no_repeat_ngram_size=0, banned_words=())
     eos = engine.base_config.eos_token_id
     grammars = grammars_for(engine.model, engine.tokenizer, eos if isinstance(eos, list) else [eos])
     compiled = grammars.json_schema(SCHEMA)
@@ -130,7 +138,7 @@ def test_grammar_rows_and_plain_rows_share_a_batch_and_greedy_rows_stay_unchange
     expected = [solo.generate([{"role": "user", "content": p}], greedy).text for p in prompts]
     jobs = []
     for i, prompt in enumerate(prompts * 2):  # plain greedy rows and grammar rows, joined in one batch
-        ids = engine.prompt_ids([{"role": "user", "content": prompt}], max_new_tokens=120)
+        ids = engine.prompt_ids([{"role": "user", "content": prompt}], max_new_tokens=200)
         grammar = i >= len(prompts)
         config = engine.generation_config(structured if grammar else greedy)
         jobs.append(engine.scheduler.submit(Job(ids, config, time.monotonic() + 60,
@@ -149,6 +157,6 @@ def test_one_at_a_time_engine_honours_the_grammar(tiny_model_dir):
     fmt = {"type": "json_schema", "json_schema": {"name": "forecast", "schema": SCHEMA}}
     with serve_in_thread(app) as base:
         body = httpx.post(f"{base}/v1/chat/completions", timeout=60, json={
-            "messages": [{"role": "user", "content": "날씨"}], "response_format": fmt, "max_tokens": 120}).json()
+            "messages": [{"role": "user", "content": "날씨"}], "response_format": fmt, "max_tokens": 200}).json()
     assert body["choices"][0]["finish_reason"] == "stop"
     jsonschema.validate(json.loads(body["choices"][0]["message"]["content"]), SCHEMA)

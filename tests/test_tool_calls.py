@@ -86,7 +86,7 @@ def server(request, tmp_path_factory):
 
 def ask(client, **kwargs):
     return client.chat.completions.create(model="", messages=[{"role": "user", "content": "서울 날씨 어때?"}],
-                                          max_tokens=160, tools=[WEATHER, TIME], **kwargs)
+                                          max_tokens=240, tools=[WEATHER, TIME], **kwargs)
 
 
 def test_forced_tool_choice_gives_a_valid_call_streamed_or_not(server):
@@ -124,7 +124,7 @@ def test_tool_results_in_the_history_reach_the_template(server):
 def test_langchain_bind_tools_forcing_a_call(server):
     langchain_openai = pytest.importorskip("langchain_openai")
     _, engine, _, url = server
-    llm = langchain_openai.ChatOpenAI(base_url=f"{url}/v1", api_key="unused", model=engine.name, max_tokens=160,
+    llm = langchain_openai.ChatOpenAI(base_url=f"{url}/v1", api_key="unused", model=engine.name, max_tokens=240,
                                       max_retries=0)
     message = llm.bind_tools([WEATHER], tool_choice="get_weather").invoke("부산 날씨 알려줘")
     assert [call["name"] for call in message.tool_calls] == ["get_weather"]
