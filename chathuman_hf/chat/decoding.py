@@ -37,8 +37,9 @@ class Job:
     history: torch.Tensor | None = None  # [1, prompt + generated]: what this reply's logits processors see
     processors: LogitsProcessorList | None = None
     stops: frozenset[int] = frozenset()
-    group: int = 0  # replies whose configs are one object share row-wise processing and sampling
+    group: tuple[int, int] = (0, 0)  # replies whose configs are one object share row-wise processing and sampling
     cut: bool = False  # stopped at its deadline
+    constraints: list = field(default_factory=list)  # this reply's own processors (a grammar mask), before warpers
     options: ReplyOptions | None = None  # seed, extra processors (as generate's logits_processor), log-probs
     generator: torch.Generator | None = None  # this reply's sampling draws (seeded replies)
     scored: list[TokenLogprob] = field(default_factory=list)  # filled when options.logprobs is set
@@ -54,23 +55,25 @@ def prepare_job(model: PreTrainedModel, job: Job,
     """The job's logits processors and stop ids, built from its config as ``generate`` builds them; ``prepared``:
     the prepared config per original config object, kept by the caller."""
     device = model.device
-    job.group = id(job.config)
-    if job.group not in prepared:  # a deep copy per config, not per reply (bad words: 150 ms a copy)
+    key = id(job.config)
+    job.group = (key, len(job.constraints))  # grammar rows group apart: their processor lists are longer
+    if key not in prepared:  # a deep copy per config, not per reply (bad words: 150 ms a copy)
         if len(prepared) >= 64:
             prepared.clear()
         config, _ = model._prepare_generation_config(job.config)
         model._prepare_special_tokens(config, kwargs_has_attention_mask=True, device=device)
-        prepared[job.group] = job.config, config  # the original kept alive: its id stays unique
-    config = prepared[job.group][1]
+        prepared[key] = job.config, config  # the original kept alive: its id stays unique
+    config = prepared[key][1]
     prompt = torch.tensor([job.ids], dtype=torch.long, device=device)
     options = job.options or ReplyOptions()
     job.generator = options.generator(device)
     extra = options.logits_processors()
     if extra:  # its processor list differs from the others of its config: it cannot share their group
-        job.group = id(job)
+        job.group = (id(job), -1)
     job.processors = model._get_logits_processor(
         generation_config=config, input_ids_seq_length=prompt.shape[1], encoder_input_ids=prompt,
-        prefix_allowed_tokens_fn=None, logits_processor=extra, device=device,
+        prefix_allowed_tokens_fn=None, logits_processor=LogitsProcessorList([*job.constraints, *extra]),
+        device=device,
         model_kwargs={"attention_mask": torch.ones_like(prompt)})
     eos = config.eos_token_id
     job.stops = frozenset(eos if isinstance(eos, list) else [] if eos is None else [eos])
@@ -81,7 +84,7 @@ def prepare_job(model: PreTrainedModel, job: Job,
 def choose_tokens(jobs: list[Job], logits: torch.Tensor) -> torch.Tensor:
     """The next token of each job from its own processors and sampling settings (as ``generate`` chooses)."""
     chosen = torch.zeros(len(jobs), dtype=torch.long, device=logits.device)
-    groups: dict[int, list[int]] = {}
+    groups: dict[tuple[int, int], list[int]] = {}
     for i, job in enumerate(jobs):
         groups.setdefault(job.group, []).append(i)
     for members in groups.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from transformers import (
     GenerationConfig,
+    LogitsProcessor,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     StoppingCriteriaList,
@@ -126,8 +127,9 @@ class ChatEngine:
         return min(limits) if limits else None
 
     def prompt_ids(self, messages: list[dict], *, max_new_tokens: int, max_turns: int | None = None,
-                   cut_newest: bool = True) -> list[int]:
-        """Token ids of the trimmed conversation rendered with the tokenizer's chat template (+ ``<sys>``).
+                   cut_newest: bool = True, tools: list[dict] | None = None) -> list[int]:
+        """Token ids of the trimmed conversation rendered with the tokenizer's chat template (+ ``<sys>``);
+        ``tools``: OpenAI tool definitions for the template.
 
         Older exchanges are dropped whole until the prompt and ``max_new_tokens`` fit; the newest exchange is then
         cut from the front (a warning), or, with ``cut_newest=False`` (the API), ``ContextOverflow`` is raised."""
@@ -138,7 +140,7 @@ class ChatEngine:
                              f"{limit} positions; lower max_new_tokens.")
         try:
             ids, full = fit_prompt(messages, self.tokenizer, max_turns=max_turns, max_prompt_tokens=budget,
-                                   cut_newest=cut_newest)
+                                   cut_newest=cut_newest, tools=tools)
         except ContextOverflow as exc:
             raise ContextOverflow(exc.prompt_tokens, max_new_tokens, limit) from None
         if full > len(ids):
@@ -152,23 +154,27 @@ class ChatEngine:
 
     def generate(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
                  max_turns: int | None = None, options: ReplyOptions | None = None,
-                 cut_newest: bool = True) -> Generation:
+                 cut_newest: bool = True, tools: list[dict] | None = None,
+                 constraint: Callable[[], list[LogitsProcessor]] | None = None) -> Generation:
         """Generate the assistant's next reply to ``messages`` (which must end with a user message); ``options``:
-        seed, extra logits processors, log-probs of this reply; ``cut_newest``: see ``prompt_ids``."""
+        seed, extra logits processors, log-probs of this reply; ``cut_newest``: see ``prompt_ids``; ``constraint``:
+        makes this reply's own logits processors (a grammar mask, ``chat/constrained.py``), run before the warpers."""
         preset = get_preset(preset)
         config = self.generation_config(preset)
         ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns,
-                              cut_newest=cut_newest)
-        return self.complete(ids, preset, options=options)
+                              cut_newest=cut_newest, tools=tools)
+        return self.complete(ids, preset, options=options, constraint=constraint)
 
     def complete(self, ids: list[int], preset: GenerationPreset | str = "fast", *,
-                 options: ReplyOptions | None = None) -> Generation:
+                 options: ReplyOptions | None = None,
+                 constraint: Callable[[], list[LogitsProcessor]] | None = None) -> Generation:
         """Continue the token ids ``ids`` as they are (no template; ``generate`` renders one first)."""
         preset = get_preset(preset)
         config = self.generation_config(preset)
+        extra = constraint() if constraint is not None else []
         with self._admitted() as deadline:
             if self._batched(preset):
-                job = self.scheduler.submit(Job(ids, config, deadline, options=options))
+                job = self.scheduler.submit(Job(ids, config, deadline, options=options, constraints=extra))
                 job.done.wait()
                 if job.error is not None:
                     raise job.error
@@ -178,7 +184,7 @@ class ChatEngine:
             with self._one_at_a_time(deadline), torch.inference_mode(), seeded(options and options.seed,
                                                                                 self.model.device):
                 output = self.model.generate(**self._inputs(ids), stopping_criteria=stop,
-                                             **generate_kwargs(config, options))
+                                             **generate_kwargs(config, options, extra))
         new = output.sequences[0, len(ids):].tolist()
         return finish_reply(self.tokenizer, new, len(ids), config, time.monotonic() > deadline,
                             scored_tokens(output, new, options), self._opened(ids))
@@ -189,7 +195,8 @@ class ChatEngine:
 
     def stream(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
                max_turns: int | None = None, timeout: float | None = None, options: ReplyOptions | None = None,
-               cut_newest: bool = True, scored: list | None = None) -> Iterator[str]:
+               cut_newest: bool = True, scored: list | None = None, tools: list[dict] | None = None,
+               constraint: Callable[[], list[LogitsProcessor]] | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated; the generator's return value is the final ``Generation``.
 
         Beam-search presets cannot stream token by token: they yield the whole reply once. Closing the generator
@@ -199,20 +206,22 @@ class ChatEngine:
         """
         preset = get_preset(preset)
         if not preset.streams:
-            result = self.generate(messages, preset, max_turns=max_turns, options=options, cut_newest=cut_newest)
+            result = self.generate(messages, preset, max_turns=max_turns, options=options, cut_newest=cut_newest,
+                                   tools=tools, constraint=constraint)
             if result.text:
                 yield result.text
             return result
         config = self.generation_config(preset)
         ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns,
-                              cut_newest=cut_newest)
+                              cut_newest=cut_newest, tools=tools)
+        extra = constraint() if constraint is not None else []
         batched = self._batched(preset)
         streamer = ReplyStreamer(self.tokenizer, skip_prompt=not batched,
                                  timeout=timeout or self.admission.timeout + 30)
         opened = self._opened(ids)
         with self._admitted() as deadline:
             if batched:
-                job = Job(ids, config, deadline, streamer=streamer, options=options)
+                job = Job(ids, config, deadline, streamer=streamer, options=options, constraints=extra)
                 if scored is not None:
                     job.scored = scored
                 self.scheduler.submit(job)
@@ -224,7 +233,7 @@ class ChatEngine:
                 error, new, cut, logprobs = job.error, job.tokens, job.cut, job_scored(job)
             else:
                 shown, error, new, logprobs = yield from self._stream_alone(ids, config, streamer, deadline,
-                                                                            options, opened)
+                                                                            options, opened, extra)
                 cut = time.monotonic() > deadline
         if isinstance(error, EngineBusy):  # waited in the queue until its deadline: nothing was shown
             raise error
@@ -237,8 +246,9 @@ class ChatEngine:
             yield result.text[len(shown):]  # complete characters held with a cut one
         return result
 
-    def _stream_alone(self, ids: list[int], config: GenerationConfig, streamer: ReplyStreamer,
-                      deadline: float, options: ReplyOptions | None, opened: str | None) -> Iterator[str]:
+    def _stream_alone(self, ids: list[int], config: GenerationConfig, streamer: ReplyStreamer, deadline: float,
+                      options: ReplyOptions | None, opened: str | None,
+                      extra: list[LogitsProcessor]) -> Iterator[str]:
         """``generate`` in a thread under the lock, streaming; returns (text shown, error, new ids, log-probs)."""
         box: dict[str, Any] = {}
         cancel = threading.Event()
@@ -249,7 +259,7 @@ class ChatEngine:
                     box["output"] = self.model.generate(
                         **self._inputs(ids), streamer=streamer,
                         stopping_criteria=StoppingCriteriaList([CancelGeneration(cancel, deadline)]),
-                        **generate_kwargs(config, options))
+                        **generate_kwargs(config, options, extra))
             except BaseException as exc:  # surfaced to the consumer
                 box["error"] = exc
                 streamer.end()

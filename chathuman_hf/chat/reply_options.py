@@ -61,13 +61,16 @@ def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
         yield
 
 
-def generate_kwargs(config: GenerationConfig, options: ReplyOptions | None) -> dict[str, Any]:
+def generate_kwargs(config: GenerationConfig, options: ReplyOptions | None,
+                    constraints: list[LogitsProcessor] = ()) -> dict[str, Any]:
     """``generate``'s arguments for ``options``: ``config`` returning a dict (raw logits too when log-probs are
-    wanted; a shallow copy, the cached config stays as it is) and the extra processors."""
+    wanted; a shallow copy, the cached config stays as it is) and the extra processors (``constraints`` first: a
+    grammar mask, as the batched ``Job`` runs them)."""
     options = options or ReplyOptions()
     config = copy.copy(config)
     config.return_dict_in_generate, config.output_logits = True, options.logprobs is not None
-    return {"generation_config": config, "logits_processor": options.logits_processors()}
+    return {"generation_config": config,
+            "logits_processor": LogitsProcessorList([*constraints, *options.logits_processors()])}
 
 
 def scored_tokens(output: Any, new: list[int], options: ReplyOptions | None) -> list[TokenLogprob] | None:

@@ -77,6 +77,7 @@ def trim_history(
     *,
     max_turns: int | None,
     max_prompt_tokens: int | None,
+    tools: list[dict] | None = None,
 ) -> list[dict]:
     """Drop the oldest exchanges until at most ``max_turns`` remain and the prompt fits ``max_prompt_tokens``.
 
@@ -92,7 +93,7 @@ def trim_history(
         while len(exchanges) > 1:
             flat = head + [m for ex in exchanges for m in ex]
             n = len(tokenizer.apply_chat_template(flat, tokenize=True, return_dict=False,
-                                                  add_generation_prompt=gen_prompt))
+                                                  add_generation_prompt=gen_prompt, tools=tools))
             if n <= max_prompt_tokens:
                 break
             exchanges = exchanges[1:]
@@ -101,16 +102,18 @@ def trim_history(
 
 def fit_prompt(
     messages: list[dict], tokenizer: PreTrainedTokenizerBase, *, max_turns: int | None, max_prompt_tokens: int | None,
-    cut_newest: bool = True,
+    cut_newest: bool = True, tools: list[dict] | None = None,
 ) -> tuple[list[int], int]:
     """Generation-prompt ids of the trimmed conversation (``trim_history``), and their length before any cut.
 
     When the newest exchange alone exceeds ``max_prompt_tokens``, its last tokens are kept after a leading bos, or,
     with ``cut_newest=False`` (the API: the newest message is never cut), ``ContextOverflow`` is raised (its
-    ``limit`` is then ``max_prompt_tokens``; the caller adds the reply's tokens back).
+    ``limit`` is then ``max_prompt_tokens``; the caller adds the reply's tokens back). ``tools``: OpenAI tool
+    definitions, given to the chat template.
     """
-    trimmed = trim_history(messages, tokenizer, max_turns=max_turns, max_prompt_tokens=max_prompt_tokens)
-    ids = tokenizer.apply_chat_template(trimmed, tokenize=True, add_generation_prompt=True, return_dict=False)
+    trimmed = trim_history(messages, tokenizer, max_turns=max_turns, max_prompt_tokens=max_prompt_tokens, tools=tools)
+    ids = tokenizer.apply_chat_template(trimmed, tokenize=True, add_generation_prompt=True, return_dict=False,
+                                        tools=tools)
     ids = list(ids[0] if ids and isinstance(ids[0], list) else ids)
     full = len(ids)
     if max_prompt_tokens is not None and full > max_prompt_tokens and not cut_newest:

@@ -14,6 +14,7 @@ from chathuman_hf.korean.analysis import parse_speech_level, requested_level, wi
 from chathuman_hf.serving.errors import ApiError
 from chathuman_hf.serving.request_checks import StopStream, check_template_accepts, stop_strings
 from chathuman_hf.serving.sampling_params import check_fields, fit_reply, reply_options, request_preset
+from chathuman_hf.serving.structured import Structured, plan_structured
 from chathuman_hf.skills import SkillRouter
 
 
@@ -36,13 +37,17 @@ class ChatApi:
         level = parse_speech_level(request.speech_level or self.speech_level)
         messages = with_level_instruction(messages, requested_level(messages, level))
         stops = stop_strings(request.stop)
-        check_template_accepts(engine.tokenizer, messages)  # a 400 before generation or a stream starts
+        structured = plan_structured(request, engine, messages)
+        check_template_accepts(engine.tokenizer, messages, structured.tools)  # a 400 before generation or a stream
         default = engine.generation_config(self.preset).max_new_tokens
         max_new, prompt_tokens = fit_reply(engine, messages, request.max_completion_tokens or request.max_tokens,
-                                           default, self.max_turns)
-        skill = self.skills.route(messages[-1]["content"]) if self.skills is not None else None
-        return PreparedChat(self, request, messages, request_preset(self.preset, request, max_new), max_new,
-                            prompt_tokens, stops, skill.text if skill is not None else None)
+                                           default, self.max_turns, structured.tools)
+        if structured.style is not None and request.stream and (getattr(request, "n", 1) or 1) > 1:
+            raise ApiError(400, "n > 1 with tools cannot be streamed here; send stream: false or n: 1.", param="n")
+        plain = structured.style is None and structured.constraint is None
+        skill = self.skills.route(messages[-1]["content"]) if self.skills is not None and plain else None
+        return PreparedChat(self, request, messages, structured.preset(request_preset(self.preset, request, max_new)),
+                            max_new, prompt_tokens, stops, skill.text if skill is not None else None, structured)
 
 
 @dataclass
@@ -55,6 +60,7 @@ class PreparedChat:
     prompt_tokens: int
     stops: list[str]
     skill_text: str | None
+    structured: Structured  # tools for the template, a grammar mask, how the reply is read back
 
     def count(self, text: str) -> int:
         return len(self.api.engine.tokenizer.encode(text, add_special_tokens=False))
@@ -74,7 +80,8 @@ class PreparedChat:
             return self.skill_reply()
         try:
             return self.api.engine.generate(self.messages, self.preset, max_turns=self.api.max_turns,
-                                            options=reply_options(self.request, choice), cut_newest=False)
+                                            options=reply_options(self.request, choice), cut_newest=False,
+                                            tools=self.structured.tools, constraint=self.structured.constraint)
         except EngineBusy:
             raise  # 503 + Retry-After (install_error_handlers)
         except Exception as exc:
@@ -92,7 +99,8 @@ class PreparedChat:
         if self.skill_text is not None:
             return iter([self.skill_reply().text])
         return self.api.engine.stream(self.messages, self.preset, max_turns=self.api.max_turns,
-                                      options=reply_options(self.request, choice), cut_newest=False, scored=scored)
+                                      options=reply_options(self.request, choice), cut_newest=False, scored=scored,
+                                      tools=self.structured.tools, constraint=self.structured.constraint)
 
     def shown(self, choice: int = 0) -> Iterator[tuple[str, list | None]]:
         """The reply as shown while it is generated: (piece, log-probs of the tokens since the previous piece or

@@ -21,6 +21,7 @@ from chathuman_hf.serving.request_checks import cut_at_stop
 from chathuman_hf.serving.schemas import ChatCompletionRequest
 from chathuman_hf.serving.stream_choices import merge_streams
 from chathuman_hf.serving.streaming import EventStreamResponse
+from chathuman_hf.serving.structured import ToolStream, history_fields
 from chathuman_hf.skills import SkillRouter
 
 
@@ -31,8 +32,8 @@ def to_messages(request: ChatCompletionRequest, max_chars: int) -> list[dict[str
     out: list[dict[str, str]] = []
     for i, message in enumerate(request.messages):
         role = "system" if message.role == "developer" else message.role
-        if role not in {"system", "user", "assistant"}:
-            raise ApiError(400, f"messages[{i}]: role '{message.role}' is not supported (tools are not available).",
+        if role not in {"system", "user", "assistant", "tool"}:
+            raise ApiError(400, f"messages[{i}]: role '{message.role}' is not supported.",
                            param=f"messages[{i}].role")
         if role == "system" and i != 0:
             raise ApiError(400, f"messages[{i}]: a system message is only allowed first.", param=f"messages[{i}]")
@@ -41,14 +42,14 @@ def to_messages(request: ChatCompletionRequest, max_chars: int) -> list[dict[str
         except ValueError as exc:
             raise ApiError(400, f"messages[{i}]: {exc}.", param=f"messages[{i}].content") from None
         text = check_unicode(text, f"messages[{i}].content").strip()
-        if not text and role != "assistant":
+        if not text and role not in ("assistant", "tool"):
             raise ApiError(400, f"messages[{i}]: content is empty.", param=f"messages[{i}].content")
         if len(text) > max_chars:
             raise ApiError(400, f"messages[{i}]: content is {len(text)} characters long; the limit is {max_chars}.",
                            param=f"messages[{i}].content")
-        out.append({"role": role, "content": text})
-    if out[-1]["role"] != "user":
-        raise ApiError(400, "The last message must come from the user.", param="messages")
+        out.append({"role": role, "content": text, **history_fields(message, i)})
+    if out[-1]["role"] not in ("user", "tool"):
+        raise ApiError(400, "The last message must come from the user (or be a tool result).", param="messages")
     return out
 
 
@@ -90,7 +91,8 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 if stopped:
                     finish, completion_tokens = "stop", chat.count(content)
                     scored = scored[:completion_tokens] if scored is not None else None
-                choices.append(({"index": i, "message": {"role": "assistant", "content": content},
+                message, finish = chat.structured.reply(content, finish)
+                choices.append(({"index": i, "message": message,
                                  "logprobs": chat_logprobs(engine.tokenizer, scored), "finish_reason": finish},
                                 completion_tokens))
             return {
@@ -109,7 +111,9 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
 
         def events() -> Iterator[str]:
             pieces = chat.shown()
+            calls = ToolStream(chat.structured)  # content is held back where a tool call may begin
             started = False  # the role chunk goes with the first piece: a full engine is a 503 before it
+            held: list = []  # log-probs of text held back
             try:
                 while True:
                     try:
@@ -120,7 +124,12 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                     if not started:
                         started = True
                         yield chunk({"role": "assistant", "content": ""})
-                    yield chunk({"content": piece}, scored=scored)
+                    piece = calls.feed(piece)
+                    if not piece:
+                        held.extend(scored or [])
+                        continue
+                    yield chunk({"content": piece}, scored=held + scored if scored is not None else None)
+                    held = []
             except EngineBusy:
                 raise  # before any chunk (admission comes first): EventStreamResponse answers 503
             except Exception as exc:  # headers are sent: report in-band, as OpenAI does
@@ -131,6 +140,12 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 pieces.close()
             if not started:
                 yield chunk({"role": "assistant", "content": ""})
+            scored = held + scored if scored is not None else None
+            if chat.structured.style is not None:
+                delta, finish = calls.finish(finish)
+                if delta:
+                    yield chunk(delta, scored=scored)
+                    scored = [] if scored is not None else None
             yield chunk({}, finish, scored=scored)
             if include_usage:
                 body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,

@@ -16,10 +16,10 @@ from chathuman_hf.serving.errors import ApiError
 MAX_STOP_STRINGS = 4  # as OpenAI
 
 
-def check_template_accepts(tokenizer: Any, messages: list[dict[str, str]]) -> None:
-    """``ApiError`` 400 with the template's own reason when it refuses to render ``messages``."""
+def check_template_accepts(tokenizer: Any, messages: list[dict[str, str]], tools: list[dict] | None = None) -> None:
+    """``ApiError`` 400 with the template's own reason when it refuses to render ``messages`` (with ``tools``)."""
     try:
-        tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, tools=tools)
     except TemplateError as exc:  # raise_exception(...) in the template: what it says is for the client
         raise ApiError(400, f"The model's chat template refuses this conversation: {exc}", param="messages") from None
 

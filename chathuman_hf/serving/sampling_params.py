@@ -96,18 +96,18 @@ def reply_options(request: Any, choice: int = 0) -> ReplyOptions | None:
 
 
 def fit_reply(engine: ChatEngine, messages: list[dict], requested: int | None, default: int,
-              max_turns: int | None) -> tuple[int, int]:
+              max_turns: int | None, tools: list[dict] | None = None) -> tuple[int, int]:
     """(``max_new_tokens``, prompt tokens) for a request: older exchanges are dropped whole to make room; the newest
     is never cut. ``requested`` (``max_tokens``) that cannot fit beside it is a 400 naming both numbers; without
     it the reply gets ``default`` tokens or what the positions leave (as vLLM)."""
     limit = engine.context_limit()
     want = requested if requested is not None else default
     try:
-        ids = engine.prompt_ids(messages, max_new_tokens=want, max_turns=max_turns, cut_newest=False)
+        ids = engine.prompt_ids(messages, max_new_tokens=want, max_turns=max_turns, cut_newest=False, tools=tools)
         return want, len(ids)
     except ContextOverflow as exc:
         if requested is not None or exc.prompt_tokens >= limit:
             raise ApiError(400, str(exc), param="max_tokens" if requested is not None else "messages") from None
         room = limit - exc.prompt_tokens
-        ids = engine.prompt_ids(messages, max_new_tokens=room, max_turns=max_turns, cut_newest=False)
+        ids = engine.prompt_ids(messages, max_new_tokens=room, max_turns=max_turns, cut_newest=False, tools=tools)
         return room, len(ids)

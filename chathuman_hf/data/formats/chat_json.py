@@ -12,6 +12,7 @@ from . import RawRecord, issue, record
 
 JSONL_SCAN_LINES = 50  # a JSONL file is recognised by an object on one of its opening lines
 MESSAGE_ROLES = {"system": "system", "user": "user", "assistant": "assistant"}
+TOOL_ROLES = {"tool", "function", "function_call", "ipython", "observation"}  # OpenAI, Llama 3.x, LLaMA-Factory
 SHAREGPT_ROLES = {
     "system": "system",
     "human": "user",
@@ -111,12 +112,16 @@ def _parse_turns(
         if not obj[key]:
             yield issue(source, "empty_dialogue", where, f"no {key}")
             continue
-        roles, texts, problem = [], [], None
+        roles, texts, problem, reason = [], [], None, "malformed_record"
         for position, message in enumerate(obj[key]):
             if not isinstance(message, dict):
                 problem = f"{key}[{position}] is {type(message).__name__}, expected an object"
                 break
             role, content = message.get(role_key), message.get(text_key)
+            if message.get("tool_calls") or str(role).lower() in TOOL_ROLES:  # a counted drop of its own reason
+                problem, reason = (f"{key}[{position}] is a tool call or tool result: training on tool calls is not "
+                                   "supported yet; remove the tool turns (or the record)"), "tool_calls"
+                break
             if not isinstance(role, str) or role.lower() not in role_map:
                 problem = f"{key}[{position}].{role_key} is {role!r}, expected one of {sorted(role_map)}"
                 break
@@ -126,7 +131,7 @@ def _parse_turns(
             roles.append(role_map[role.lower()])
             texts.append(content)
         if problem:
-            yield issue(source, "malformed_record", where, problem)
+            yield issue(source, reason, where, problem)
             continue
         yield record(source, _dialogue_id(obj, source, where), roles, texts, roles=roles)
 
