@@ -75,7 +75,8 @@ def huge_json(chunk_size: int):
         yield b"a" * chunk_size
 
 
-@pytest.mark.parametrize("path", ["/page/api/chat", "/page/api/chat/stream", "/v1/chat/completions", "/page/api/reset"])
+@pytest.mark.parametrize("path", ["/page/api/chat", "/page/api/chat/stream", "/v1/chat/completions",
+                                  "/page/api/reset"])
 @pytest.mark.parametrize("chunk_size", [65_536, 1_000, 1_000_000], ids=["64KiB", "1KB", "1MB"])
 def test_a_chunked_body_over_the_limit_is_refused_as_it_arrives(url, path, chunk_size):
     reply, sent = send_chunked(url, path, huge_json(chunk_size), stop_at=20_000_000)
