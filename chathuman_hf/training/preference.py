@@ -41,9 +41,8 @@ class _ChatOutputMixin:
         output_dir = output_dir or self.args.output_dir
         if self.args.should_save:
             Path(output_dir).mkdir(parents=True, exist_ok=True)
-            if "ref" in model.peft_config:  # TRL's frozen copy of the SFT adapter is the reference, not the result
-                state_dict = {k: v for k, v in (state_dict or model.state_dict()).items() if ".ref." not in k}
-            save_adapter(model, output_dir, state_dict=state_dict)
+            # TRL's frozen copy of the SFT adapter ("ref") is the reference, not the result
+            save_adapter(model, output_dir, state_dict=state_dict, adapters=["default"])
             if self.processing_class is not None:
                 self.processing_class.save_pretrained(output_dir)
             torch.save(self.args, Path(output_dir) / "training_args.bin")
