@@ -1,7 +1,9 @@
 """Prepare normalized dialogues: ``python recipes/prepare.py --data PATH [PATH ...] --output DIR``.
 
 Writes ``DIR/dialogues.jsonl`` (one ``{"messages", "source", "dialogue_id"}`` per line; with ``--speech_levels``
-also ``speech_levels``, one per message) and ``DIR/report.json``
+also ``speech_levels``, one per message) when there are dialogues, ``DIR/preferences.jsonl`` (``prompt``/``chosen``/
+``rejected``) and ``DIR/ratings.jsonl`` (``prompt``/``completion``/``label``) when there is preference data (or
+``--rejected`` builds pairs from the dialogues; docs/preference.md), and ``DIR/report.json``
 (kept per source, drops per reason, turn and character statistics) and prints a summary table.
 Bad input is skipped and counted; with ``--strict`` (or when nothing loads) the run stops with one line naming
 the file, the record and what was expected, and exits with status 1; a configuration mistake exits with 2
@@ -48,9 +50,12 @@ def parse(argv: list[str]) -> tuple[DataArguments, PrepareArguments]:
     return data_args, prepare_args
 
 
-def write_outputs(dataset: Dataset, report: DataReport, output: Path) -> None:
-    """Write dialogues.jsonl and report.json (with turn/char statistics) into ``output``."""
+def write_outputs(dataset: Dataset | None, report: DataReport, output: Path) -> list[Path]:
+    """Write dialogues.jsonl (when there are dialogues) and report.json (with turn/char statistics) into ``output``."""
     output.mkdir(parents=True, exist_ok=True)
+    if dataset is None:
+        report.write_json(output / "report.json")
+        return []
     turns, chars = [], []
     with (output / "dialogues.jsonl").open("w", encoding="utf-8") as handle:
         for batch in dataset.iter(batch_size=1000):
@@ -66,24 +71,30 @@ def write_outputs(dataset: Dataset, report: DataReport, output: Path) -> None:
                 chars.append(sum(len(m["content"]) for m in messages))
     report.add_stats(turns, chars)
     report.write_json(output / "report.json")
+    return [output / "dialogues.jsonl"]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the preparation; returns the process exit status."""
     warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
     data_args, prepare_args = parse(sys.argv[1:] if argv is None else argv)
-    from chathuman_hf.data import load_dialogues_from_args  # imports datasets: after the arguments are valid
+    from chathuman_hf.training.preference_data import load_dialogues_and_preferences  # imports datasets: late
 
     report = DataReport()
-    dataset = load_dialogues_from_args(data_args, report)
-    if data_args.wants_speech_levels():
+    dataset, preferences = load_dialogues_and_preferences(data_args, report)
+    if dataset is not None and data_args.wants_speech_levels():
         from chathuman_hf.data.speech import apply_speech_options
 
         dataset = apply_speech_options(dataset, data_args, report)
     output = Path(prepare_args.output)
-    write_outputs(dataset, report, output)
+    written = write_outputs(dataset, report, output)
+    if preferences is not None:
+        from chathuman_hf.data.preferences import write_preferences
+
+        written[:0] = write_preferences(preferences, output)
+        report.write_json(output / "report.json")
     print(report.format_table())
-    print(f"wrote {output / 'dialogues.jsonl'} and {output / 'report.json'}")
+    print("wrote " + ", ".join(str(path) for path in [*written, output / "report.json"]))
     return 0
 
 

@@ -10,6 +10,7 @@ from .errors import DataFormatError, invalid_json
 from .formats import ALIASES, FORMATS
 from .formats.chat_json import first_json_object
 from .formats.kakao import HEADER, KAKAO_LINE_PATTERNS, PC_DATE, PC_MESSAGE, is_csv_export
+from .formats.preference import preference_kind
 from .formats.tables import CONVERSATION_COLUMNS, QA_COLUMN_PAIRS, delimiter_for
 
 KAKAO_SCAN_LINES = 50
@@ -22,6 +23,9 @@ JSON_KEY_HINTS = (
     (re.compile(r'"messages"\s*:\s*\['), "chat_json"),
     (re.compile(r'"conversations"\s*:\s*\['), "sharegpt"),
 )
+PREFERENCE_HINT = re.compile(r'"(chosen|rejected|completions|label|kto_tag|generations)"\s*:')
+PREFERENCE_KEYS = ("chosen", "rejected", "conversations", "instruction", "completion", "label", "kto_tag",
+                   "completions", "generations", "ratings", "prompt")
 
 
 def normalize_format(name: str) -> str:
@@ -41,6 +45,8 @@ def _json_kind(obj: Any) -> str | None:
         return _json_kind(obj[0]) if obj else None
     if not isinstance(obj, dict):
         return None
+    if kind := preference_kind(obj):
+        return kind
     if isinstance(obj.get("info"), list):
         return "aihub_topic"
     if isinstance(obj.get("data"), list):
@@ -58,6 +64,13 @@ def _json_kind(obj: Any) -> str | None:
 def _detect_json_prefix(text: str) -> str | None:
     """The loader whose key appears first in the opening of a large JSON document (None when no hint is found)."""
     head = text[:PREFIX_CHARS]
+    first = first_json_object(head) if head.startswith("{") else None  # JSON Lines: the first record decides
+    if first is not None and (kind := _json_kind(first)):
+        return kind
+    if PREFERENCE_HINT.search(head):  # a large array of preference records: their keys decide
+        keys = {key: [] if key == "completions" else None for key in PREFERENCE_KEYS if f'"{key}"' in head}
+        if kind := preference_kind(keys):
+            return kind
     hits = [(m.start(), kind) for pattern, kind in JSON_KEY_HINTS if (m := pattern.search(head))]
     return min(hits)[1] if hits else None
 
@@ -78,7 +91,8 @@ def _detect_json(text: str, source: str) -> str:
         keys = sorted(obj)[:8] if isinstance(obj, dict) else type(obj).__name__
         raise DataFormatError(
             f"JSON of unknown shape (top level: {keys}); expected 'messages', 'conversations', AIHub 'data' "
-            "or 'info'; pass --format to choose a loader",
+            "or 'info', or preference data ('chosen'/'rejected', 'completion'/'label', 'completions'); "
+            "pass --format to choose a loader",
             file=source,
             reason="unknown_format",
         )

@@ -16,7 +16,7 @@ from .options import check_silence_minutes
 from .report import DataReport
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
-DATA_EXTENSIONS = (".json", ".jsonl", ".csv", ".tsv", ".txt")
+DATA_EXTENSIONS = (".json", ".jsonl", ".csv", ".tsv", ".txt", ".parquet")
 MANIFEST = "manifest.json"
 FILE_OPTION_KEYS = ("format", "assistant", "question_column", "answer_column", "encoding", "silence_minutes")
 SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),

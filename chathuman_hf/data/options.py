@@ -10,6 +10,7 @@ from chathuman_hf.core.cli import UsageError
 
 from .clean import CleaningOptions
 from .errors import DataFormatError
+from .pairs import REJECTED_MODES
 from .pii import REPLACEMENTS
 from .turns import TurnOptions
 
@@ -32,7 +33,8 @@ class DataArguments:
         default="auto",
         metadata={
             "help": "auto (per file, from content), aihub_summary, aihub_sns, aihub_topic, kakao, qa_table, "
-            "conversation_csv, chat_json or sharegpt."
+            "conversation_csv, chat_json or sharegpt; preference data: trl_preference, trl_unpaired, "
+            "llamafactory or ultrafeedback."
         },
     )
     assistant: str | None = field(
@@ -107,6 +109,17 @@ class DataArguments:
         metadata={"help": "Add counterparts of up to this share (0-1) of the majority level's training dialogues, "
                   "their replies converted to the other level (chathuman_hf.korean.conversion); 0 = off."},
     )
+    rejected: str | None = field(
+        default=None,
+        metadata={"help": "Preference pairs from the dialogues (docs/preference.md): every reply is chosen, rejected "
+                  "is 'other' (a seeded reply of another dialogue), 'other-similar' (the reply to the most similar "
+                  "other question) or 'self' (the SFT model's own sampled reply, as in SPIN; needs "
+                  "--rejected_model). Default: none (only preference files give pairs)."},
+    )
+    rejected_model: str | None = field(
+        default=None, metadata={"help": "--rejected self: the SFT model (or adapter) folder whose replies lose."}
+    )
+    rejected_seed: int = field(default=42, metadata={"help": "Seed of --rejected (which other reply; sampling)."})
     preprocessing_num_proc: int | None = field(
         default=None, metadata={"help": "Processes for reading files and the datasets.map steps."}
     )
@@ -141,6 +154,13 @@ class DataArguments:
 
             if importlib.util.find_spec("kiwipiepy") is None:
                 raise UsageError('speech levels need kiwipiepy: pip install -e ".[korean]"')
+        if self.rejected is not None:
+            self.rejected = self.rejected.strip().lower().replace("_", "-")
+            if self.rejected not in REJECTED_MODES:
+                raise UsageError(f"rejected must be one of {', '.join(REJECTED_MODES)}, got {self.rejected!r}")
+        if (self.rejected == "self") != bool(self.rejected_model):
+            raise UsageError("--rejected self needs --rejected_model DIR (the SFT model), and --rejected_model only "
+                             "goes with --rejected self")  # fmt: skip
         if self.pii_replacement not in REPLACEMENTS:
             raise UsageError(f"pii_replacement must be 'placeholder' or 'fake', got {self.pii_replacement!r}")
 

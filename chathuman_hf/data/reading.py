@@ -11,29 +11,41 @@ from typing import Any
 from .detect import detect_format, normalize_format
 from .errors import DataFormatError
 from .formats import RawRecord, get_parser, issue, note
+from .formats.preference import PREFERENCE_FORMATS
 from .io import read_text
 from .options import DataArguments
 from .records import fix_unicode, is_record
 
 PAYLOAD_KEYS = ("speakers", "roles", "texts", "_drops", "_notes")
+PARQUET = ".parquet"  # only preference data comes as Parquet (data/preference_reading.py reads it)
+
+
+def _skipped(source: str, why: str) -> RawRecord:
+    row = note(source, "")
+    row["_drops"] = []
+    row["_file"] = json.dumps({"skipped": why})
+    return row
 
 
 def _read_file(entry: dict[str, Any], base: dict[str, Any]) -> Iterator[RawRecord]:
     source = entry["source"]
     if entry["skip"]:
-        row = note(source, "")
-        row["_drops"] = []
-        row["_file"] = json.dumps({"skipped": entry["skip"]})
-        yield row
+        yield _skipped(source, entry["skip"])
         return
     options = merge_file_options(base, json.loads(entry["options"]))
     file_info: dict[str, Any] = {"format": "", "encoding": "", "records": 0}  # records: what kept + dropped add to
     try:
+        if entry["path"].lower().endswith(PARQUET):
+            yield _skipped(source, "Parquet: read as preference data only (see preferences.jsonl)")
+            return
         text, file_info["encoding"] = read_text(entry["path"], options.get("encoding"))
         if not text.strip():
             raise DataFormatError("empty file", file=source, reason="empty_file")
         fmt = normalize_format(options.get("format") or "auto")
         file_info["format"] = detect_format(text, source) if fmt == "auto" else fmt
+        if file_info["format"] in PREFERENCE_FORMATS:
+            yield _skipped(source, f"preference data ({file_info['format']}): read into preferences.jsonl")
+            return
         for raw in get_parser(file_info["format"])(text, source, options):
             file_info["records"] += is_record(raw)
             yield raw

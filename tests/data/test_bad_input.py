@@ -200,7 +200,9 @@ def test_non_data_file_in_folder_is_reported(tmp_path: Path) -> None:
     write(tmp_path, "notes.md", "# 메모")
     report = DataReport()
     assert len(load_dialogues(tmp_path, report=report)) == 1
-    assert report.skipped == {str(tmp_path / "notes.md"): "not a data file (expected .json, .jsonl, .csv, .tsv, .txt)"}
+    assert report.skipped == {
+        str(tmp_path / "notes.md"): "not a data file (expected .json, .jsonl, .csv, .tsv, .txt, .parquet)"
+    }
 
 
 def test_manifest_with_unknown_option(tmp_path: Path) -> None:

@@ -217,7 +217,7 @@ def test_kept_plus_dropped_equals_records_read(tmp_path: Path) -> None:
     assert sorted(report["files"]) == [f"{folder}/broken.json", f"{folder}/chat.jsonl", f"{folder}/qa.csv"]
     assert report["skipped_files"] == {
         f"{folder}/again/qa.csv": f"the same file as {folder}/qa.csv (read once)",
-        f"{folder}/notes.md": "not a data file (expected .json, .jsonl, .csv, .tsv, .txt)",
+        f"{folder}/notes.md": "not a data file (expected .json, .jsonl, .csv, .tsv, .txt, .parquet)",
     }
 
 

@@ -70,6 +70,10 @@ FORMATS = (
     "conversation_csv",
     "chat_json",
     "sharegpt",
+    "trl_preference",  # preference data: read by data/preferences.py, skipped by the dialogue pipeline
+    "trl_unpaired",
+    "llamafactory",
+    "ultrafeedback",
 )
 ALIASES = {
     "csv": "qa_table",
@@ -80,4 +84,8 @@ ALIASES = {
     "jsonl": "chat_json",
     "json": "chat_json",
     "kakaotalk": "kakao",
+    "dpo": "trl_preference",
+    "kto": "trl_unpaired",
+    "ranking": "llamafactory",
+    "llamafactory_ranking": "llamafactory",
 }
