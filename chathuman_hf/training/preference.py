@@ -135,7 +135,8 @@ def stage_config(
     elif pref.stage == "kto":
         desirable, undesirable = kto_weights or (1.0, 1.0)
         base.update(desirable_weight=desirable, undesirable_weight=undesirable,
-                    precompute_ref_log_probs=pref.precompute_ref_log_probs)
+                    precompute_ref_log_probs=pref.precompute_ref_log_probs,
+                    train_sampling_strategy="sequential")  # TRL: the KL completions pair neighbours in a batch
     else:
         base.update(remove_unused_columns=False)  # ORPO's collator needs its prompt_/chosen_/rejected_ columns
     return config_class(**base)
