@@ -3,11 +3,22 @@ template renders for it when newest (end of turn included), for the real templat
 
 from __future__ import annotations
 
+import json
+import runpy
+import sys
+
 import pytest
 from datasets import Dataset
 
 from chathuman_hf.data import DataReport
-from chathuman_hf.tokens.preference_rows import prompt_ids, reply_ids, tokenize_pairs, tokenize_ratings, unpair
+from chathuman_hf.tokens.preference_rows import (
+    format_preference_view,
+    prompt_ids,
+    reply_ids,
+    tokenize_pairs,
+    tokenize_ratings,
+    unpair,
+)
 from chathuman_hf.tokens.rendering import TemplateError
 from chathuman_hf.tokens.template_choice import apply_template_choice
 from chathuman_hf.tokens.template_inputs import pinned_template
@@ -87,3 +98,24 @@ def test_kto_weights_follow_the_counts():
     assert kto_weights(30, 10, PreferenceArguments(stage="kto", desirable_weight=0.5)) == (0.5, 1.0)
     with pytest.raises(ValueError, match="needs both 👍 and 👎 replies; the training data has 12 👍 and 0 👎"):
         kto_weights(12, 0, args)
+
+
+def test_inspect_labels_shows_prompt_chosen_rejected_spans(tmp_path, repo_root, capsys, monkeypatch):
+    pytest.importorskip("chathuman_hf.data.preferences")
+    tok = real_template_tokenizer("qwen3")
+    tok.save_pretrained(tmp_path / "qwen3")
+    data = tmp_path / "prefs.jsonl"
+    data.write_text(json.dumps({"prompt": PROMPT, "chosen": CHOSEN, "rejected": REJECTED}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    script = repo_root / "recipes" / "inspect_labels.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--stage", "dpo", "--model", str(tmp_path / "qwen3"),
+                                      "--data", str(data), "--json"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(script), run_name="__main__")
+    assert exit_info.value.code == 0
+    (view,) = json.loads(capsys.readouterr().out)
+    assert view["chosen"] == "<think>\n\n</think>\n\n맑아요!<|im_end|>"
+    assert view["rejected"] == "<think>\n\n</think>\n\n몰라<|im_end|>"
+    assert view["prompt"].endswith("<|im_start|>user\n오늘 날씨 어때?<|im_end|>\n<|im_start|>assistant\n")
+    assert view["prompt_ids"] == prompt_ids(PROMPT, tok)
+    assert format_preference_view(view).splitlines()[1].startswith("  chosen     [<think>\\n\\n</think>")

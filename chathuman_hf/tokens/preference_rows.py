@@ -108,3 +108,38 @@ def unpair(pairs: Dataset) -> Dataset:
         rows["completion"] += [chosen, rejected]
         rows["label"] += [True, False]
     return Dataset.from_dict(rows)
+
+
+def preference_views(
+    rows: Dataset, tokenizer: PreTrainedTokenizerBase, *, limit: int | None = None, max_length: int = 256,
+    report: Any = None,
+) -> list[dict[str, Any]]:
+    """What a preference stage trains on, per row (``recipes/inspect_labels.py --stage dpo``): the ids and decoded
+    text of the prompt and of each reply (chosen / rejected, or the rated completion with its label)."""
+    if limit is not None and limit < len(rows):
+        rows = rows.select(range(limit))
+    paired = "chosen" in rows.column_names
+    encoded = (tokenize_pairs if paired else tokenize_ratings)(rows, tokenizer, max_length=max_length, report=report)
+    parts = ("prompt", "chosen", "rejected") if paired else ("prompt", "completion")
+    views = []
+    for row in encoded:
+        view: dict[str, Any] = {}
+        for part in parts:
+            ids = list(row[f"{part}_ids"])
+            view[f"{part}_ids"] = ids
+            view[part] = tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        if not paired:
+            view["label"] = bool(row["label"])
+        views.append(view)
+    return views
+
+
+def format_preference_view(view: dict[str, Any]) -> str:
+    """One row as text: each span on its own line with its token count (the replies are what trains)."""
+    lines = []
+    for part in ("prompt", "chosen", "rejected", "completion"):
+        if part in view:
+            tag = f"{part} ({'👍' if view['label'] else '👎'})" if part == "completion" else part
+            text = view[part].replace("\n", "\\n")
+            lines.append(f"  {tag:<10} [{text}]  ({len(view[f'{part}_ids'])} tokens)")
+    return "\n".join(lines)

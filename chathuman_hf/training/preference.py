@@ -194,8 +194,8 @@ def log_reference(trainer: Any) -> float:
     gap = reference_gap(trainer)
     what = describe_reference(trainer)
     if gap <= 0.05:  # TRL's fused head: the policy's log-probs are ~1e-3/token off the reference's on equal weights
-        logger.info("DPO reference: %s; it equals the starting policy (max |Δ log p| %.2g), so the first loss is "
-                    "ln 2 = %.4f.", what, gap, math.log(2))
+        logger.info("DPO reference: %s; it equals the starting policy (max |Δ log p| %.2g), so every reward margin "
+                    "starts at 0 (the sigmoid loss at ln 2 = %.4f).", what, gap, math.log(2))
     else:
         logger.warning("DPO reference: %s; it differs from the starting policy (max |Δ log p| %.3g on the first "
                        "rows), so the first loss is not ln 2.", what, gap)
