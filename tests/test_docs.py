@@ -98,6 +98,13 @@ REGISTRY: dict[str, Run | ByTest | Slow | Parse] = {
     f"{SAMPLE_KAKAO} --no_scrub_pii --output out/raw": Run(),
     f"{SAMPLE_KAKAO} --pii_replacement fake --output out/fake": Run(),
     "python recipes/prepare.py --speech_levels true --output out/levels": Run(),
+    # docs/preference.md
+    "python recipes/prepare.py --data tests/data/fixtures/preference/ --output out/preferences": Run(),
+    "python recipes/prepare.py --data chathuman_hf/sample_data/qa.csv --rejected other --output out/pairs": Run(),
+    "python recipes/prepare.py --data chathuman_hf/sample_data/qa.csv --rejected other-similar --rejected_seed 7 "
+    "--output out/pairs-similar": Run(),
+    "python recipes/prepare.py --data chathuman_hf/sample_data/qa.csv --rejected self --rejected_model "
+    "outputs/quickstart --output out/pairs-self": Run(),
     # docs/base-models.md
     "accelerate launch recipes/train.py --model_name_or_path LGAI-EXAONE/EXAONE-4.0-1.2B --data my_folder/ "
     "--output_dir outputs/exaone --dtype bfloat16 --auto_bf16 true": Parse(HUB),

@@ -200,12 +200,13 @@ def load_preferences(args: DataArguments, report: DataReport | None = None, *, d
         **({"from_dialogues": built} if built else {}),
     }
     if not rows["pairs"] and not rows["ratings"]:
-        dropped = {k: v for k, v in report.records_summary()["dropped"].items()}
-        raise DataFormatError(
-            f"no preference pairs or ratings loaded (dropped records: {dropped}); give files with prompt/chosen/"
-            "rejected, prompt/completion/label, LLaMA-Factory ranking or UltraFeedback records (docs/preference.md)",
-            reason="nothing_loaded",
-        )
+        dropped = report.records_summary()["dropped"]
+        hint = ("the data holds dialogues only: --rejected other (or other-similar, self) builds pairs from them"
+                if DIALOGUES_SKIP in report.skipped.values() and not args.rejected else
+                "give files with prompt/chosen/rejected, prompt/completion/label, LLaMA-Factory ranking or "
+                "UltraFeedback records (docs/preference.md)")  # fmt: skip
+        raise DataFormatError(f"no preference pairs or ratings loaded (dropped records: {dropped}); {hint}",
+                              reason="nothing_loaded")  # fmt: skip
     return to_datasets(rows)
 
 

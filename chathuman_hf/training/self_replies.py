@@ -37,7 +37,7 @@ class ReplySampler:
         model, tokenizer = load_chat_model(self.model_dir)
         config = chat_generation_config(tokenizer)
         stops = set(config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id])
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(stops)
+        pad = config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(stops)
         special = set(tokenizer.all_special_ids)
         set_seed(self.seed)
         replies: list[str] = []
@@ -47,7 +47,7 @@ class ReplySampler:
             width = max(len(ids) for ids in batch)
             input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch])
             mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch])
-            out = model.generate(input_ids, attention_mask=mask, generation_config=config, pad_token_id=pad)
+            out = model.generate(input_ids, attention_mask=mask, generation_config=config)
             for row in out[:, width:].tolist():
                 end = next((i for i, token in enumerate(row) if token in stops), len(row))
                 text = tokenizer.decode([t for t in row[:end] if t not in special], skip_special_tokens=True)

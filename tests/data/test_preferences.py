@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from chathuman_hf.data import DataArguments, DataFormatError, DataReport
+from chathuman_hf.data import DataArguments, DataFormatError, DataReport, load_dialogues
+from chathuman_hf.data.detect import detect_format, normalize_format
+from chathuman_hf.data.io import read_text
 from chathuman_hf.data.preferences import load_preferences
 
 FIXTURES = Path(__file__).parent / "fixtures" / "preference"
@@ -171,3 +174,45 @@ def test_distilabel_generations_and_ratings(tmp_path: Path) -> None:
     data = load_preferences(DataArguments(data=[str(path)]))
     assert data.pairs.to_list() == [{"prompt": [user("인사해 줘")], "chosen": [bot("안녕하세요!")],
                                      "rejected": [bot("뭐.")]}]  # fmt: skip
+
+
+def test_every_preference_fixture_detected() -> None:
+    found = {p.name: detect_format(read_text(p)[0], str(p)) for p in sorted(FIXTURES.iterdir())}
+    assert found == {
+        "llamafactory_alpaca.json": "llamafactory",
+        "llamafactory_kto.json": "llamafactory",
+        "llamafactory_sharegpt.json": "llamafactory",
+        "trl_pairs.jsonl": "trl_preference",
+        "trl_ratings.jsonl": "trl_unpaired",
+        "ultrafeedback.jsonl": "ultrafeedback",
+    }
+    assert [normalize_format(n) for n in ("dpo", "kto", "ranking", "llamafactory_ranking")] == [
+        "trl_preference", "trl_unpaired", "llamafactory", "llamafactory"
+    ]  # fmt: skip
+
+
+def test_large_preference_files_detected_from_their_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chathuman_hf.data import detect
+
+    monkeypatch.setattr(detect, "LARGE_JSON_CHARS", 10)
+    sharegpt = (FIXTURES / "llamafactory_sharegpt.json").read_text(encoding="utf-8")
+    # an array whose records open with "conversations", as plain ShareGPT does: chosen/rejected decide
+    assert detect_format(sharegpt[: len(sharegpt) // 2], "cut.json") == "llamafactory"
+    jsonl = (FIXTURES / "trl_ratings.jsonl").read_text(encoding="utf-8")
+    assert detect_format(jsonl, "big.jsonl") == "trl_unpaired"
+    ultra = (FIXTURES / "ultrafeedback.jsonl").read_text(encoding="utf-8")
+    assert detect_format("[\n" + ultra.replace("\n", ",\n", 1), "array.json") == "ultrafeedback"
+
+
+def test_the_dialogue_pipeline_leaves_preference_files_out(tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "trl_pairs.jsonl", tmp_path / "pairs.jsonl")
+    (tmp_path / "chat.jsonl").write_text(
+        json.dumps({"messages": [user("안녕"), bot("반가워")]}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    report = DataReport()
+    dialogues = load_dialogues(tmp_path, report=report)
+    assert [row["messages"] for row in dialogues] == [[user("안녕"), bot("반가워")]]
+    assert report.skipped == {
+        str(tmp_path / "pairs.jsonl"): "preference data (trl_preference): read into preferences.jsonl"
+    }
+    assert report.records_summary() == {"read": 1, "kept": 1, "dropped": {}}
