@@ -60,7 +60,8 @@ def _batch_loss(trainer) -> float:
         return float(trainer.compute_loss(trainer.model, batch))
 
 
-@pytest.mark.parametrize(("loss_type", "expected"), [("sigmoid", 0.693147), ("ipo", 0.0)])
+@pytest.mark.parametrize(("loss_type", "expected"),
+                         [("sigmoid", 0.693147), pytest.param("ipo", 0.0, marks=pytest.mark.slow)])
 def test_dpo_loss_equals_trl(models, tmp_path, loss_type, expected):
     policy_dir, ref_dir = models
     tok = real_template_tokenizer(TEMPLATE)
