@@ -102,6 +102,8 @@ def test_preference_stage_mistakes_are_one_line(stage_inputs, repo_root, tmp_pat
     cases = {
         "--beta must be > 0, got 0.0": ["--stage", "dpo", "--beta", "0", *base, "--data", str(stage_inputs["pairs"])],
         "--sft_weight must be >= 0": ["--stage", "dpo", "--sft_weight", "-1", *base],
+        "--packing belongs to --stage sft": ["--stage", "dpo", "--packing", *base, "--data",
+                                             str(stage_inputs["pairs"])],
         "A preference stage starts from a trained model": [
             "--stage", "dpo", "--model_type", "gpt2", "--tokenizer_name", str(stage_inputs["base"]), "--data",
             str(stage_inputs["pairs"]), "--output_dir", str(tmp_path / "o"), "--report_to", "none"],

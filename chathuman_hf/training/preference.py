@@ -152,6 +152,8 @@ def build_preference_trainer(
                             processing_class=tokenizer, callbacks=callbacks)
     if stage == "dpo":
         log_reference(trainer)
+    elif stage == "kto":
+        logger.info("KTO reference: %s.", describe_reference(trainer))
     elif stage == "orpo":
         logger.info("ORPO is reference-free: no reference model is loaded or computed.")
     return trainer

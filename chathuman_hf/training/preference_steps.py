@@ -115,6 +115,9 @@ def load_stage_model(
     if model_args.from_scratch:
         raise UsageError("A preference stage starts from a trained model: pass --model_name_or_path (e.g. "
                          "outputs/sft, the output of --stage sft), not --model_type.")
+    if chat_args.packing:
+        raise UsageError("--packing belongs to --stage sft: TRL's preference trainers pad each pair (TRL 1.16 has no "
+                         "padding-free DPO); drop --packing.")
     if model_args.train_tokenizer:
         raise UsageError("--train-tokenizer belongs to --stage sft: a preference stage uses its model's tokenizer.")
     path = model_args.model_name_or_path
