@@ -94,7 +94,7 @@ def one_run(contender: str, base: Path, data: Path, seed: int, args: argparse.Na
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.dpo", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="Seeds (data order, one process per contender).")
     parser.add_argument("--steps", type=int, default=12, help="Optimizer steps per run.")
     parser.add_argument("--batch_size", type=int, default=8, help="Pairs per step.")
