@@ -57,7 +57,8 @@ def test_dpo_stage_runs_and_says_what_it_did(stage_inputs, repo_root, tmp_path):
     proc = _run(repo_root, ["--stage", "dpo", "--model_name_or_path", str(stage_inputs["base"]), "--data",
                             str(stage_inputs["pairs"]), "--output_dir", str(out), "--max_steps", "3",
                             "--eval_strategy", "steps", "--eval_steps", "3", "--save_strategy", "steps",
-                            "--save_steps", "3", "--learning_rate", "1e-3"])
+                            "--save_steps", "3", "--learning_rate", "1e-3", "--push_to_hub", "--hub_model_id",
+                            "me/dpo-test"])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "DPO reference: a frozen copy of the starting model; it equals the starting policy" in proc.stdout
     history = json.loads((out / "trainer_state.json").read_text())["log_history"]
@@ -71,6 +72,22 @@ def test_dpo_stage_runs_and_says_what_it_did(stage_inputs, repo_root, tmp_path):
         assert line in card
     assert (out / "model.safetensors").is_file() and (out / "chat_window.json").is_file()
     assert (out / "checkpoint-3").is_dir()
+    assert "ready to push to me/dpo-test; not uploading" in proc.stdout + proc.stderr  # HF_HUB_OFFLINE: prepared
+    assert card.splitlines()[card.splitlines().index("---", 1) + 2] == "# dpo-test"
+
+
+def test_stage_options_come_from_the_yaml_config_too(tmp_path):
+    from chathuman_hf.training.parsing import parse_stage_args
+
+    config = tmp_path / "dpo.yaml"
+    config.write_text("stage: dpo\nbeta: 0.2\nloss_type: ipo\nsft_weight: 0.5\n", encoding="utf-8")
+    *_, stage = parse_stage_args(["--config", str(config), "--output_dir", str(tmp_path / "o")])
+    assert (stage.stage, stage.beta, stage.loss_type, stage.sft_weight) == ("dpo", 0.2, "ipo", 0.5)
+    *_, stage = parse_stage_args(["--config", str(config), "--beta", "0.05", "--output_dir", str(tmp_path / "o")])
+    assert stage.beta == 0.05  # the command line wins
+    config.write_text("stage: dpo\nbetta: 0.2\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unknown key 'betta'"):
+        parse_stage_args(["--config", str(config)])
 
 
 @pytest.mark.slow
