@@ -75,10 +75,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 def show_preference_rows(args: InspectArguments, data_args: DataArguments, tokenizer, report: DataReport) -> list:
     """``--stage dpo|orpo|kto``: the prompt / chosen / rejected (or rated completion) spans of each row."""
-    from chathuman_hf.data.preferences import load_preferences
+    from chathuman_hf.training.preference_data import load_preference_data
     from chathuman_hf.training.preference_steps import stage_rows
 
-    rows = stage_rows(load_preferences(data_args, report), args.stage)
+    rows = stage_rows(load_preference_data(data_args, report), args.stage)
     views = preference_views(rows, tokenizer, limit=args.limit, max_length=args.max_length, report=report)
     if report.dropped or report.skipped:
         print(report.format_table(), file=sys.stderr, flush=True)

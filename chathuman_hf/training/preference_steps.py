@@ -1,6 +1,7 @@
 """The preference stage's data and model steps (``recipes/train.py --stage dpo|kto|orpo``): pairs or ratings loaded
-through the data pipeline (``chathuman_hf.data.preferences``), held out, tokenized in inference form; the starting
-model loaded with its SFT adapter still training, or wrapped in a new one."""
+through the data pipeline (``chathuman_hf.data.preferences``; ``--rejected other|self`` builds pairs from dialogues),
+held out, tokenized in inference form; the starting model loaded with its SFT adapter still training, or wrapped in
+a new one."""
 
 from __future__ import annotations
 
@@ -55,13 +56,13 @@ def load_stage_rows(
     data_args: DataArguments, chat_args: ChatArguments, stage: str, report: DataReport
 ) -> tuple[Dataset, Dataset | None]:
     """Training and held-out rows (messages): ``--eval-data`` files, or a fixed-seed ``--eval-split`` share."""
-    from chathuman_hf.data.preferences import load_preferences  # the data side of issue 29
+    from chathuman_hf.training.preference_data import load_preference_data  # load_preferences, --rejected self wired
 
-    rows = stage_rows(load_preferences(data_args, report), stage)
+    rows = stage_rows(load_preference_data(data_args, report), stage)
     if chat_args.eval_data:
         eval_report = DataReport()
-        held = stage_rows(load_preferences(dataclasses.replace(data_args, data=chat_args.eval_data), eval_report),
-                          stage)
+        held = stage_rows(load_preference_data(dataclasses.replace(data_args, data=chat_args.eval_data),
+                                               eval_report), stage)
         report.stats["eval_data"] = eval_report.to_dict()
         return rows, held
     if chat_args.eval_split > 0:
