@@ -116,6 +116,8 @@ REGISTRY: dict[str, Run | ByTest | Slow | Parse] = {
     "--output_dir outputs/kto": Parse(PREFERENCE_PLACEHOLDERS),
     "accelerate launch recipes/train.py --stage orpo --model_name_or_path outputs/sft --data prefs.jsonl --beta 0.1 "
     "--output_dir outputs/orpo": Parse(PREFERENCE_PLACEHOLDERS),
+    "accelerate launch recipes/train.py --stage dpo --model_name_or_path outputs/sft --data "
+    "../shared/data/ChatbotData.csv --rejected other --output_dir outputs/dpo": Parse(PREFERENCE_PLACEHOLDERS),
     "python recipes/inspect_labels.py --stage dpo --model outputs/quickstart --data "
     "tests/data/fixtures/preference/trl_pairs.jsonl --limit 2": Run(),
     "python recipes/evaluate_model.py --model outputs/sft --data ../shared/data/ChatbotData.csv --eval-split 0.1 "
