@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class PrepareArguments:
     """Where the prepared files go."""
 
-    output: str | None = field(default=None, metadata={"help": "Output folder for dialogues.jsonl and report.json."})
+    output: str | None = field(default=None, metadata={"help": "Output folder for report.json and the data files."})
     config: str | None = field(default=None, metadata={"help": "YAML file with DataArguments fields (CLI wins)."})
 
 

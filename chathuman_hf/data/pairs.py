@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chathuman_hf.core.cli import UsageError
+
 Messages = list[dict[str, str]]
 Sampler = Callable[[list[Messages]], list[str]]
 REJECTED_MODES = ("other", "other-similar", "self")
@@ -80,8 +82,10 @@ def rejected_from_dialogues(slots: list[Slot], mode: str, seed: int,
                             sampler: Sampler | None = None) -> list[str | None]:  # fmt: skip
     """The rejected reply of every slot (None: no reply could be chosen) for ``mode`` (see the module doc)."""
     if mode == "self":
-        if sampler is None:
-            raise ValueError("--rejected self needs the SFT model's sampler (chathuman_hf.training.preference_data)")
+        if sampler is None:  # the sampler lives in the training layer (training/self_replies.py)
+            raise UsageError("--rejected self: this loader has no model to sample; run recipes/prepare.py --rejected "
+                             "self --rejected_model DIR and train on its preferences.jsonl (or load with "
+                             "chathuman_hf.training.preference_data.load_preference_data)")  # fmt: skip
         return list(sampler([slot.prompt for slot in slots]))
     rng = random.Random(seed)
     if mode == "other":

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .detect import detect_format, normalize_format
-from .errors import DataFormatError, describe
+from .errors import DataFormatError
 from .formats.chat_json import iter_json
-from .formats.preference import PARSERS, PREFERENCE_FORMATS, BadRecord, PrefRecord, preference_kind
+from .formats.preference import PREFERENCE_FORMATS, BadRecord, PrefRecord, get_preference_parser, preference_kind
 from .io import read_text
 
 PARQUET = ".parquet"
@@ -52,7 +51,7 @@ def _parse(fmt: str, where: str, obj: Any) -> Item:
     if not isinstance(obj, dict):
         return Item(where, reason="malformed_record", message=f"expected an object, got {type(obj).__name__}")
     try:
-        return Item(where, record=PARSERS[fmt](obj))
+        return Item(where, record=get_preference_parser(fmt)(obj))
     except BadRecord as err:
         return Item(where, reason=err.reason, message=str(err))
 
@@ -92,7 +91,3 @@ def read_preference_file(path: str, source: str, options: dict[str, Any]) -> Pre
             items.append(_parse(fmt, *entry))
     return PreferenceFile(source, fmt, encoding, items)
 
-
-def where_line(source: str, where: str, message: str) -> str:
-    """``file: record: message`` for the report's examples."""
-    return describe(Path(source).as_posix() if source else None, where, message)

@@ -85,6 +85,8 @@ def read_preferences(args: DataArguments, report: DataReport, dedupe: Deduper, t
         try:
             file = read_preference_file(entry["path"], source, options)
         except DataFormatError as err:
+            if args.strict:
+                raise DataFormatError(f"{err} (strict mode)", reason=err.reason) from None
             report.file_info(source, format="", encoding="", records=1)
             report.drop(err.reason, where=str(err))
             report.record_outcomes({err.reason: 1})

@@ -104,8 +104,10 @@ class DataReport:
         rows = [(k, str(v)) for k, v in sorted(self.sources.items())]
         if len(rows) > MAX_TABLE_SOURCES:
             rows = [(k, f"{v} in {n} files") for k, (v, n) in sorted(_by_folder(self.sources).items())]
-        section("kept dialogues per source", [*rows, ("total", str(self.total_kept))])
-        if prefs := self.stats.get("preferences"):
+        prefs = self.stats.get("preferences")
+        if rows or not prefs:
+            section("kept dialogues per source", [*rows, ("total", str(self.total_kept))])
+        if prefs:
             section("kept preference pairs / ratings per source",
                     [*((k, f"{v['pairs']} / {v['ratings']}") for k, v in prefs["sources"].items()),
                      ("total", f"{prefs['pairs']} / {prefs['ratings']}")])  # fmt: skip

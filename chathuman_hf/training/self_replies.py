@@ -6,6 +6,7 @@ chat defaults (``chat_generation_config``) from one seed, so a run is reproducib
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -14,7 +15,9 @@ from transformers import set_seed
 from chathuman_hf.core.cli import UsageError
 from chathuman_hf.core.window import fit_prompt
 
+logger = logging.getLogger(__name__)
 Messages = list[dict[str, str]]
+PROGRESS_EVERY = 20  # batches between progress lines
 BATCH_SIZE = 32
 MAX_PROMPT_TOKENS = 224  # the recipe's 256-token window less the 32 new tokens
 
@@ -35,6 +38,8 @@ class ReplySampler:
         from chathuman_hf.tokens.tokenizer import chat_generation_config
 
         model, tokenizer = load_chat_model(self.model_dir)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        model.to(device)
         config = chat_generation_config(tokenizer)
         stops = set(config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id])
         pad = config.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(stops)
@@ -47,9 +52,11 @@ class ReplySampler:
             width = max(len(ids) for ids in batch)
             input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch])
             mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch])
-            out = model.generate(input_ids, attention_mask=mask, generation_config=config)
+            out = model.generate(input_ids.to(device), attention_mask=mask.to(device), generation_config=config)
             for row in out[:, width:].tolist():
                 end = next((i for i, token in enumerate(row) if token in stops), len(row))
                 text = tokenizer.decode([t for t in row[:end] if t not in special], skip_special_tokens=True)
                 replies.append(text.strip())
+            if (start // self.batch_size) % PROGRESS_EVERY == PROGRESS_EVERY - 1:
+                logger.info("--rejected self: sampled %d of %d replies", len(replies), len(prompts))
         return replies

@@ -100,3 +100,9 @@ def test_dialogues_without_rejected_say_how(tmp_path: Path) -> None:
 def test_rejected_options_are_checked(options: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         DataArguments(**options)
+
+
+def test_self_without_a_sampler_says_where_to_sample(qa_folder: Path) -> None:
+    args = DataArguments(data=[str(qa_folder)], rejected="self", rejected_model="out/sft")
+    with pytest.raises(UsageError, match="^--rejected self: this loader has no model to sample; run recipes/prepare"):
+        load_preferences(args)

@@ -216,3 +216,43 @@ def test_the_dialogue_pipeline_leaves_preference_files_out(tmp_path: Path) -> No
         str(tmp_path / "pairs.jsonl"): "preference data (trl_preference): read into preferences.jsonl"
     }
     assert report.records_summary() == {"read": 1, "kept": 1, "dropped": {}}
+
+
+def test_bad_parquet_files_are_counted_or_stop_strict_runs(tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    Dataset.from_list([{"messages": [user("안녕"), bot("반가워")]}]).to_parquet(str(tmp_path / "sft.parquet"))
+    rating = {"prompt": "안녕", "completion": "반가워", "label": True}
+    Dataset.from_list([rating]).to_parquet(str(tmp_path / "ok.parquet"))
+    report = DataReport()
+    data = load_preferences(DataArguments(data=[str(tmp_path)]), report)
+    assert data.ratings.to_list() == [{"prompt": [user("안녕")], "completion": [bot("반가워")], "label": True}]
+    assert report.records_summary() == {"read": 3, "kept": 1, "dropped": {"malformed_file": 1, "unknown_format": 1}}
+    assert report.examples["unknown_format"] == [
+        f"{tmp_path / 'sft.parquet'}: Parquet columns ['messages'] are no preference format (expected prompt/chosen/"
+        "rejected, prompt/completion/label, conversations+chosen+rejected or completions)"
+    ]
+    assert report.examples["malformed_file"][0].startswith(f"{tmp_path / 'broken.parquet'}: cannot read as Parquet")
+    with pytest.raises(DataFormatError, match=r"broken\.parquet: cannot read as Parquet .*\(strict mode\)$"):
+        load_preferences(DataArguments(data=[str(tmp_path)], strict=True))
+
+
+def test_standard_strings_and_the_openai_style_ranking(tmp_path: Path) -> None:
+    rows = [
+        {"prompt": "밥 먹었어?", "chosen": " 응, 방금 먹었어.", "rejected": " 몰라."},  # TRL standard
+        {"chosen": "밥 먹었어? 응", "rejected": "밥 먹었어? 아니"},  # standard implicit: no turn boundary
+        {"messages": [{"role": "user", "content": "뭐 해?"}], "chosen": {"role": "assistant", "content": "공부해."},
+         "rejected": {"role": "assistant", "content": "왜?"}},  # LLaMA-Factory, OpenAI style
+    ]  # fmt: skip
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    report = DataReport()
+    data = load_preferences(DataArguments(data=[str(path)], format="dpo"), report)
+    assert data.pairs.to_list() == [
+        {"prompt": [user("밥 먹었어?")], "chosen": [bot("응, 방금 먹었어.")], "rejected": [bot("몰라.")]}
+    ]
+    assert report.records_summary()["dropped"] == {"malformed_record": 1, "missing_prompt": 1}
+    ranking = load_preferences(DataArguments(data=[str(path)], format="llamafactory"))
+    assert ranking.pairs.to_list()[-1] == {"prompt": [user("뭐 해?")], "chosen": [bot("공부해.")],
+                                           "rejected": [bot("왜?")]}  # fmt: skip

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from chathuman_hf.data import DataArguments, DataReport
+from chathuman_hf.data.preferences import load_preferences
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -116,10 +119,9 @@ def test_bad_preference_input_is_one_line(tmp_path: Path) -> None:
         f"error: {data}: line 2: prompt[0].role is 'robot', expected one of system, user, assistant (human, gpt) "
         "(strict mode)"
     ]
-    lenient = prepare("--data", str(data), "--output", str(tmp_path / "out"))
-    assert lenient.returncode == 0
-    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
-    assert report["records"] == {"read": 2, "kept": 1, "dropped": {"malformed_record": 1}}
+    report = DataReport()  # without --strict: a counted drop
+    assert len(load_preferences(DataArguments(data=[str(data)]), report).pairs) == 1
+    assert report.records_summary() == {"read": 2, "kept": 1, "dropped": {"malformed_record": 1}}
     only_bad = tmp_path / "bad.jsonl"
     only_bad.write_text(json.dumps(bad) + "\n", encoding="utf-8")
     nothing = prepare("--data", str(only_bad), "--output", str(tmp_path / "none"))

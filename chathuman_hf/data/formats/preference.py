@@ -9,14 +9,12 @@ Formats (keys as the projects document them):
   ``{from, value}``; ``messages`` with ``{role, content}``) or Alpaca style (``instruction``/``input``/``chosen``/
   ``rejected``, optional ``system`` and ``history``), and its KTO data (a ``kto_tag`` on ``output`` or on the last
   ``gpt`` message): ratings.
-- ``ultrafeedback``: scored completions, openbmb/UltraFeedback (``instruction`` + ``completions`` with ``response``,
-  ``overall_score``, ``fine-grained_score`` and per-aspect ``annotations``) or distilabel's UltraFeedback task
-  (``instruction`` + ``generations`` + ``ratings``): the best against the worst.
+- ``ultrafeedback``: scored completions, the best against the worst (``ultrafeedback.py``).
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable
 from typing import Any
 
 PrefRecord = dict[str, Any]
@@ -54,7 +52,7 @@ def rating(prompt: Messages, completion: str, label: bool) -> PrefRecord:
     return {"prompt": prompt, "completion": completion, "label": label}
 
 
-def _text(value: Any, what: str) -> str:
+def text_of(value: Any, what: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in value):
@@ -74,7 +72,7 @@ def message(value: Any, what: str) -> dict[str, str]:
         raise BadRecord(
             "malformed_record", f"{what}.{keys[0]} is {role!r}, expected one of system, user, assistant (human, gpt)"
         )
-    return {"role": ROLES[role.lower()], "content": _text(value.get(keys[1]), f"{what}.{keys[1]}")}
+    return {"role": ROLES[role.lower()], "content": text_of(value.get(keys[1]), f"{what}.{keys[1]}")}
 
 
 def messages(value: Any, what: str) -> Messages:
@@ -151,16 +149,16 @@ def _system(obj: dict[str, Any]) -> Messages:
 
 
 def _alpaca_prompt(obj: dict[str, Any]) -> Messages:
-    instruction = _text(obj.get("instruction", ""), "instruction")
+    instruction = text_of(obj.get("instruction", ""), "instruction")
     query = obj.get("input") or ""
     history = obj.get("history") or []
     if not isinstance(history, list) or not all(isinstance(h, list) and len(h) == 2 for h in history):
         raise BadRecord("malformed_record", "history is not a list of [question, answer] pairs")
     prompt = _system(obj)
     for question, answer in history:
-        prompt += [{"role": "user", "content": _text(question, "history question")},
-                   {"role": "assistant", "content": _text(answer, "history answer")}]  # fmt: skip
-    content = "\n".join(part for part in (instruction, _text(query, "input")) if part)  # as LLaMA-Factory joins
+        prompt += [{"role": "user", "content": text_of(question, "history question")},
+                   {"role": "assistant", "content": text_of(answer, "history answer")}]  # fmt: skip
+    content = "\n".join(part for part in (instruction, text_of(query, "input")) if part)  # as LLaMA-Factory joins
     return [*prompt, {"role": "user", "content": content}]
 
 
@@ -177,74 +175,17 @@ def parse_llamafactory(obj: dict[str, Any]) -> PrefRecord:
     return pair(prompt, reply(obj.get("chosen"), "chosen"), reply(obj.get("rejected"), "rejected"))
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None  # UltraFeedback's "N/A"
-    return number if math.isfinite(number) else None
+def get_preference_parser(name: str) -> Callable[[dict[str, Any]], PrefRecord]:
+    """The record parser of a preference format (see ``PREFERENCE_FORMATS``)."""
+    from .ultrafeedback import parse_ultrafeedback
 
-
-def completion_score(completion: dict[str, Any]) -> float | None:
-    """``overall_score`` (``score``), else ``fine-grained_score``, else the mean of the per-aspect ratings."""
-    for key in ("overall_score", "score", "fine-grained_score"):
-        value = completion.get(key)
-        if not isinstance(value, bool) and (number := _number(value)) is not None:
-            return number
-    annotations = completion.get("annotations")
-    values: list[Any] = []
-    if isinstance(annotations, dict):  # {"helpfulness": {"Rating": "4", ...} or [{"Rating": "4", ...}], ...}
-        for aspect in annotations.values():
-            for entry in aspect if isinstance(aspect, list) else [aspect]:
-                if isinstance(entry, dict):
-                    values.append(entry.get("Rating"))
-    numbers = [n for n in map(_number, values) if n is not None]
-    return sum(numbers) / len(numbers) if numbers else None
-
-
-def _scored(obj: dict[str, Any]) -> list[tuple[float, int, str]]:
-    if "generations" in obj:  # distilabel: parallel generations / ratings lists
-        generations, ratings = obj.get("generations"), obj.get("ratings")
-        if not isinstance(generations, list) or not isinstance(ratings, list) or len(generations) != len(ratings):
-            raise BadRecord("malformed_record", "generations and ratings must be lists of the same length")
-        return [(score, i, _text(text, f"generations[{i}]")) for i, (text, rated) in enumerate(zip(
-            generations, ratings, strict=True)) if (score := _number(rated)) is not None]  # fmt: skip
-    completions = obj.get("completions")
-    if not isinstance(completions, list):
-        raise BadRecord("malformed_record", f"completions is {type(completions).__name__}, expected a list")
-    scored = []
-    for i, item in enumerate(completions):
-        if not isinstance(item, dict):
-            raise BadRecord("malformed_record", f"completions[{i}] is {type(item).__name__}, expected an object")
-        score = completion_score(item)
-        text = item.get("response", item.get("text"))
-        if score is not None and text is not None:
-            scored.append((score, i, _text(text, f"completions[{i}].response")))
-    return scored
-
-
-def parse_ultrafeedback(obj: dict[str, Any]) -> PrefRecord:
-    """Scored completions: the highest-scored against the lowest-scored (the first of equals); a tie is dropped."""
-    prompt = obj.get("prompt", obj.get("instruction"))
-    if prompt is None:
-        raise BadRecord("malformed_record", 'no "instruction" or "prompt"')
-    context = messages(prompt, "prompt" if "prompt" in obj else "instruction")
-    scored = _scored(obj)
-    if len(scored) < 2:
-        raise BadRecord("too_few_completions", f"{len(scored)} scored completion(s), a pair needs 2")
-    best = max(scored, key=lambda s: (s[0], -s[1]))
-    worst = min(scored, key=lambda s: (s[0], s[1]))
-    if best[0] == worst[0]:
-        raise BadRecord("tied_scores", f"every completion scores {best[0]:g}: no preference")
-    return pair(context, best[2], worst[2])
-
-
-PARSERS = {
-    "trl_preference": parse_trl_preference,
-    "trl_unpaired": parse_trl_unpaired,
-    "llamafactory": parse_llamafactory,
-    "ultrafeedback": parse_ultrafeedback,
-}
+    parsers = {
+        "trl_preference": parse_trl_preference,
+        "trl_unpaired": parse_trl_unpaired,
+        "llamafactory": parse_llamafactory,
+        "ultrafeedback": parse_ultrafeedback,
+    }
+    return parsers[name]
 
 
 def preference_kind(obj: Any) -> str | None:
