@@ -17,6 +17,11 @@ A LoRA adapter on a Hub base with its own chat template (``--load_in_4bit`` for 
 Runs unchanged under ``python``, ``accelerate launch`` and ``torchrun``. Every option of ``TrainingArguments`` is
 accepted; ``--config FILE.yaml`` sets defaults that command-line options override; ``--help`` lists everything.
 ``--resume_from_checkpoint auto`` resumes from the latest complete checkpoint in ``--output_dir``.
+
+A preference stage after SFT (pairs or 👍/👎 ratings written by ``recipes/prepare.py``; see docs/preference.md):
+
+    accelerate launch recipes/train.py --stage dpo --model_name_or_path outputs/sft --data prefs.jsonl \
+        --output_dir outputs/dpo
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from accelerate.utils import set_seed  # transformers.set_seed imports bitsandby
 
 from chathuman_hf.core.cli import run_cli
 from chathuman_hf.models.lora import check_4bit_support
+from chathuman_hf.publishing.preference_output import preference_card_writer, save_preference_output
 from chathuman_hf.publishing.run_output import model_card_writer, save_final_output
-from chathuman_hf.training.build import build_chat_model, build_trainer, setup_logging
+from chathuman_hf.training.build import build_chat_model, build_trainer, chat_window, setup_logging
 from chathuman_hf.training.checkpoints import resolve_resume
 from chathuman_hf.training.data_steps import build_tokenizer, load_data, tokenize_data, write_report
-from chathuman_hf.training.parsing import parse_args
+from chathuman_hf.training.parsing import parse_stage_args
+from chathuman_hf.training.preference_steps import prepare_preference_run
 from chathuman_hf.training.preflight import next_steps, quiet_progress_when_piped, set_aside_previous_run
 from chathuman_hf.training.scale_out import check_engine
 
@@ -41,7 +48,7 @@ logger = logging.getLogger("chathuman_hf.train")
 
 def main(argv: list[str] | None = None) -> dict:
     # 1. arguments: ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments (YAML + command line)
-    model_args, data_args, chat_args, training_args = parse_args(argv)
+    model_args, data_args, chat_args, training_args, stage_args = parse_stage_args(argv)
     setup_logging(training_args)
     check_engine(training_args)  # e.g. FSDP asked for on a CPU-only machine: refuse rather than train DDP
     quiet_progress_when_piped(training_args)  # piped output: log lines instead of progress bars
@@ -51,6 +58,8 @@ def main(argv: list[str] | None = None) -> dict:
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     if training_args.process_index == 0:
         set_aside_previous_run(training_args.output_dir, resume)  # a fresh run never mixes with an old one
+    if stage_args.preference:  # --stage dpo|kto|orpo: the same options, TRL's trainers on our tokens
+        return preference_stage(model_args, data_args, chat_args, training_args, stage_args, resume)
 
     # 2. data: load + clean + hold out (main process first, the others reuse the datasets cache)
     with training_args.main_process_first(desc="loading dialogues"):
@@ -79,6 +88,18 @@ def main(argv: list[str] | None = None) -> dict:
     # 6. train (resuming when asked), then save the best model with everything a user needs
     train_result = trainer.train(resume_from_checkpoint=resume)
     results = save_final_output(trainer, train_result, data, run_args=(model_args, data_args, chat_args))
+    if trainer.is_world_process_zero():
+        print(next_steps(training_args.output_dir), flush=True)
+    return results
+
+
+def preference_stage(model_args, data_args, chat_args, training_args, stage_args, resume) -> dict:
+    """DPO / KTO / ORPO: rows → tokens in inference form → starting model → TRL trainer → train → save."""
+    trainer, data = prepare_preference_run(model_args, data_args, chat_args, training_args, stage_args, resume)
+    trainer.model_card = preference_card_writer(trainer, model_args, stage_args, data.stats)
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    run_args = (model_args, data_args, chat_args, stage_args)
+    results = save_preference_output(trainer, train_result, data, chat_window(chat_args), run_args=run_args)
     if trainer.is_world_process_zero():
         print(next_steps(training_args.output_dir), flush=True)
     return results

@@ -63,6 +63,8 @@ class Parse:
 QUICKSTART = "accelerate launch recipes/train.py --config recipes/configs/quickstart.yaml"
 PREPARE_SAMPLE = "python recipes/prepare.py --data chathuman_hf/sample_data/ --output out/prepared"
 SAMPLE_KAKAO = "python recipes/prepare.py --data chathuman_hf/sample_data/kakao_pc.txt --assistant 이랑"
+PAIRS_FROM_QA = "python recipes/prepare.py --data chathuman_hf/sample_data/qa.csv --rejected other --output out/pairs"
+PREFERENCE_PLACEHOLDERS = "an SFT output (outputs/sft, outputs/sft-lora) and preference files of the user's"
 HUB = "a real Hub model id (no Hub here) and placeholder data"
 GPU = "needs GPUs"
 KOGPT2_GPU = "needs GPUs and the Hub (skt/kogpt2-base-v2)"
@@ -100,11 +102,28 @@ REGISTRY: dict[str, Run | ByTest | Slow | Parse] = {
     "python recipes/prepare.py --speech_levels true --output out/levels": Run(),
     # docs/preference.md
     "python recipes/prepare.py --data tests/data/fixtures/preference/ --output out/preferences": Run(),
-    "python recipes/prepare.py --data chathuman_hf/sample_data/qa.csv --rejected other --output out/pairs": Run(),
+    PAIRS_FROM_QA: Run(),
     "python recipes/prepare.py --data chathuman_hf/sample_data/qa.csv --rejected other-similar --rejected_seed 7 "
     "--output out/pairs-similar": Run(),
     "python recipes/prepare.py --data chathuman_hf/sample_data/qa.csv --rejected self --rejected_model "
     "outputs/quickstart --output out/pairs-self": Run(),
+    "accelerate launch recipes/train.py --stage dpo --model_name_or_path outputs/quickstart --data "
+    "out/pairs/preferences.jsonl --output_dir outputs/dpo": Slow(
+        before=(PAIRS_FROM_QA,), model=True),
+    "accelerate launch recipes/train.py --stage dpo --model_name_or_path outputs/sft-lora --use_peft --data "
+    "prefs.jsonl --output_dir outputs/dpo-lora": Parse(PREFERENCE_PLACEHOLDERS),
+    "accelerate launch recipes/train.py --stage kto --model_name_or_path outputs/sft --data ratings.jsonl "
+    "--output_dir outputs/kto": Parse(PREFERENCE_PLACEHOLDERS),
+    "accelerate launch recipes/train.py --stage orpo --model_name_or_path outputs/sft --data prefs.jsonl --beta 0.1 "
+    "--output_dir outputs/orpo": Parse(PREFERENCE_PLACEHOLDERS),
+    "accelerate launch recipes/train.py --stage dpo --model_name_or_path outputs/sft --data "
+    "../shared/data/ChatbotData.csv --rejected other --output_dir outputs/dpo": Parse(PREFERENCE_PLACEHOLDERS),
+    "python recipes/inspect_labels.py --stage dpo --model outputs/quickstart --data "
+    "tests/data/fixtures/preference/trl_pairs.jsonl --limit 2": Run(),
+    "python recipes/evaluate_model.py --model outputs/sft --data ../shared/data/ChatbotData.csv --eval-split 0.1 "
+    "--output sft.json": Parse(PREFERENCE_PLACEHOLDERS),
+    "python recipes/evaluate_model.py --model outputs/dpo --data ../shared/data/ChatbotData.csv --eval-split 0.1 "
+    "--output dpo.json": Parse(PREFERENCE_PLACEHOLDERS),
     # docs/base-models.md
     "accelerate launch recipes/train.py --model_name_or_path LGAI-EXAONE/EXAONE-4.0-1.2B --data my_folder/ "
     "--output_dir outputs/exaone --dtype bfloat16 --auto_bf16 true": Parse(HUB),

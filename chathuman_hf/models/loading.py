@@ -54,9 +54,10 @@ def adapter_base(path: str | Path) -> str:
 
 
 def load_chat_model(
-    path: str | Path, *, dtype: torch.dtype | str | None = None, merge: bool = False
+    path: str | Path, *, dtype: torch.dtype | str | None = None, merge: bool = False, trainable: bool = False
 ) -> tuple[PreTrainedModel | Any, PreTrainedTokenizerBase]:
-    """(model, tokenizer) of a saved chat model or adapter; ``merge`` folds an adapter into the base weights.
+    """(model, tokenizer) of a saved chat model or adapter; ``merge`` folds an adapter into the base weights;
+    ``trainable``: an adapter's weights train on (a preference stage after a LoRA SFT run).
 
     The model's ``generation_config`` is the one saved in ``path`` (an adapter's base has its own).
     """
@@ -79,7 +80,7 @@ def load_chat_model(
     if len(tokenizer) > base.get_input_embeddings().weight.shape[0]:
         # added role tokens: their trained rows come from the adapter (trainable_tokens_delta), not from this init
         base.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    model = PeftModel.from_pretrained(base, str(path))
+    model = PeftModel.from_pretrained(base, str(path), is_trainable=trainable)
     if merge:
         model = model.merge_and_unload()
     try:
@@ -88,4 +89,4 @@ def load_chat_model(
         generation_config = None
     if generation_config is not None:
         (model if merge else model.get_base_model()).generation_config = generation_config
-    return model.eval(), tokenizer
+    return (model.train() if trainable else model.eval()), tokenizer

@@ -205,7 +205,8 @@ def is_peft_model(model: Any) -> bool:
 
 
 def save_adapter(
-    model: Any, output_dir: str | Path, *, state_dict: dict | None = None, main_process: bool = True
+    model: Any, output_dir: str | Path, *, state_dict: dict | None = None, main_process: bool = True,
+    adapters: list[str] | None = None,
 ) -> None:
     """Save a PEFT model's adapter without embedding copies, plus the base's generation config.
 
@@ -213,7 +214,8 @@ def save_adapter(
     resized (measured with PEFT 0.21: 394 KB instead of 40 KB on a 64-dim model); the added rows are already in the
     adapter as ``trainable_tokens_delta``, so the copies are never needed here.
     """
-    model.save_pretrained(output_dir, state_dict=state_dict, is_main_process=main_process, save_embedding_layers=False)
+    model.save_pretrained(output_dir, state_dict=state_dict, is_main_process=main_process, save_embedding_layers=False,
+                          selected_adapters=adapters)  # adapters: e.g. ["default"], not a preference stage's "ref"
     if main_process:
         base = model.get_base_model()
         if getattr(base, "generation_config", None) is not None:

@@ -18,12 +18,13 @@ from chathuman_hf.core.cli import SHORT_USAGE, UsageError
 from chathuman_hf.data.options import DataArguments
 from chathuman_hf.tokens.labels import LABEL_MODE_NAMES
 from chathuman_hf.training.arguments import ChatArguments, ModelArguments
+from chathuman_hf.training.preference_args import PreferenceArguments
 from chathuman_hf.training.training_arguments import ChatTrainingArguments
 
 # Values that start with "-" would be read by argparse as an option; parse_args rewrites them to --label-mode=VALUE.
 _LABEL_MODE_FLAGS = ("--label-mode", "--label_mode")
 
-ARGUMENT_CLASSES = (ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments)
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments, PreferenceArguments)
 
 
 def field_names(classes: tuple[type, ...] = ARGUMENT_CLASSES) -> dict[str, str]:
@@ -92,7 +93,7 @@ def fix_dash_values(argv: list[str]) -> list[str]:
 
 
 def build_parser() -> HfArgumentParser:
-    """The parser for ``recipes/train.py`` (the four argument dataclasses plus ``--config``)."""
+    """The parser for ``recipes/train.py`` (the argument dataclasses plus ``--config``)."""
     field_names()  # fail early on a name clash between the dataclasses
     parser = HfArgumentParser(ARGUMENT_CLASSES, usage=SHORT_USAGE)
     parser.add_argument("--config", default=None, help="YAML recipe; command-line options override its values.")
@@ -103,6 +104,13 @@ def parse_args(
     argv: list[str] | None = None,
 ) -> tuple[ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments]:
     """Parse ``--config FILE.yaml`` (optional) and command-line options; the command line wins over the file."""
+    return parse_stage_args(argv)[:4]
+
+
+def parse_stage_args(
+    argv: list[str] | None = None,
+) -> tuple[ModelArguments, DataArguments, ChatArguments, ChatTrainingArguments, PreferenceArguments]:
+    """``parse_args`` plus the ``--stage`` group (``PreferenceArguments``)."""
     argv = fix_dash_values(list(sys.argv[1:] if argv is None else argv))
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
@@ -116,10 +124,10 @@ def parse_args(
     for cls in ARGUMENT_CLASSES:
         names = {f.name for f in dataclasses.fields(cls) if f.init}
         outputs.append(cls(**{k: v for k, v in vars(namespace).items() if k in names}))
-    model_args, data_args, chat_args, training_args = outputs
+    model_args, data_args, chat_args, training_args, preference_args = outputs
     check_early_stopping(chat_args.early_stopping_patience, training_args)
     keep_hub_token_out_of_files(training_args)
-    return model_args, data_args, chat_args, training_args
+    return model_args, data_args, chat_args, training_args, preference_args
 
 
 def check_early_stopping(patience: int | None, training_args: TrainingArguments) -> None:
