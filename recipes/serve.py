@@ -35,6 +35,10 @@ class ServeArguments:
         "help": "Seconds per request: still queued then, 503; still generating, the reply is cut there."})
     log_level: str = field(default="info", metadata={"help": "uvicorn log level."})
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise UsageError(f"--port must be between 1 and 65535 (0: any free port), got {self.port}")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = HfArgumentParser((ChatModelArguments, ServeArguments, SkillsConfig), usage=SHORT_USAGE)
