@@ -6,7 +6,8 @@
 ``--model`` takes a base model (its tokenizer and template; Hub id or directory) or an output directory of
 ``train.py``. Trained tokens are green on a terminal and in [brackets] when piped. ``--json`` prints one JSON list,
 one object per example: ``{"ids": [...], "tokens": [...], "trained": [...]}`` (``trained[t]``: token ``t`` is a
-target, unshifted sense — in ``input`` mode every token but the first). Every data option of ``prepare.py`` applies.
+target, unshifted sense — in ``input`` mode every token but the first). Every data option of ``prepare.py`` applies,
+the speech-level ones (``--speech_level_control``) as ``train.py`` applies them; notes go to stderr.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from chathuman_hf.core.cli import SHORT_USAGE, UsageError, run_cli
-from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_args
+from chathuman_hf.data import DataArguments
 from chathuman_hf.tokens.label_view import format_view, label_views, load_inspect_tokenizer
 from chathuman_hf.tokens.labels import LABEL_MODE_NAMES
 from chathuman_hf.tokens.template_choice import chat_template_field
+from chathuman_hf.training.arguments import ChatArguments
+from chathuman_hf.training.data_steps import load_data
 from chathuman_hf.training.parsing import fix_dash_values
 
 
@@ -48,8 +51,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = HfArgumentParser((InspectArguments, DataArguments), usage=SHORT_USAGE)
     args, data_args = parser.parse_args_into_dataclasses(argv)
     tokenizer = load_inspect_tokenizer(args.model, args.chat_template)
-    report = DataReport()
-    dialogues = load_dialogues_from_args(data_args, report)
+    data = load_data(data_args, ChatArguments(eval_split=0.0))  # train.py's data step: speech-level options too
+    dialogues, report = data.train_dialogues, data.report
     views = label_views(dialogues, tokenizer, args.label_mode, limit=args.limit, max_length=args.max_length,
                         max_turns=args.max_turns, expand_turns=args.expand_turns, report=report)
     if report.dropped or report.skipped:  # what training would drop too, counted the same way (stderr: --json stays)
