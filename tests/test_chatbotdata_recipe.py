@@ -20,7 +20,8 @@ def test_chatbotdata_config_parses(repo_root):
                                 "--conversation_metrics", "false", "--metric_for_best_model", "assistant_perplexity"])
     assert chat.conversation_metrics is False
     with pytest.raises(ValueError, match="eval_selection_hits_at_1 needs --conversation_metrics true"):
-        parse_args(["--config", str(repo_root / "recipes/configs/chatbotdata.yaml"), "--conversation_metrics", "false"])
+        parse_args(["--config", str(repo_root / "recipes/configs/chatbotdata.yaml"), "--conversation_metrics",
+                    "false"])
 
 
 @pytest.mark.slow
