@@ -10,6 +10,7 @@ end-of-turn tokens), so they are what the training evaluations see.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import bench.common  # noqa: F401  (offline Hub defaults)
@@ -37,6 +38,12 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--models", nargs="+", required=True, help="Saved chat model directories.")
     parser.add_argument("--out", default=None, help="Write the Markdown table here.")
     a = parser.parse_args(argv)
+    from chathuman_hf.core.cli import UsageError, require_model_dir
+
+    for model in a.models:  # every directory checked before the first model loads: one line, exit 2
+        if not (Path(require_model_dir(model, "--models")) / "config.json").is_file():
+            raise UsageError(f"--models {model}: not a saved chat model directory (no config.json); pass the output "
+                             "directory of recipes/train.py")
     from chathuman_hf.evaluation.conversation import context_sensitivity
     from chathuman_hf.korean.analysis import speech_level
 
@@ -56,4 +63,6 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from chathuman_hf.core.cli import run_cli
+
+    sys.exit(run_cli(main))

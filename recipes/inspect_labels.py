@@ -8,7 +8,8 @@
 ``--model`` takes a base model (its tokenizer and template; Hub id or directory) or an output directory of
 ``train.py``. Trained tokens are green on a terminal and in [brackets] when piped. ``--json`` prints one JSON list,
 one object per example: ``{"ids": [...], "tokens": [...], "trained": [...]}`` (``trained[t]``: token ``t`` is a
-target, unshifted sense — in ``input`` mode every token but the first). Every data option of ``prepare.py`` applies.
+target, unshifted sense — in ``input`` mode every token but the first). Every data option of ``prepare.py`` applies,
+the speech-level ones (``--speech_level_control``) as ``train.py`` applies them; notes go to stderr.
 ``--stage dpo|orpo|kto`` shows a preference stage's rows instead: the prompt (the template's generation prompt) and
 each reply as the model generates it, with their token counts (``--json``: ``prompt_ids``, ``chosen_ids``…).
 """
@@ -22,11 +23,13 @@ from dataclasses import dataclass, field
 from transformers import HfArgumentParser
 
 from chathuman_hf.core.cli import SHORT_USAGE, UsageError, run_cli
-from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_args
+from chathuman_hf.data import DataArguments, DataReport
 from chathuman_hf.tokens.label_view import format_view, label_views, load_inspect_tokenizer
 from chathuman_hf.tokens.labels import LABEL_MODE_NAMES
 from chathuman_hf.tokens.preference_rows import format_preference_view, preference_views
 from chathuman_hf.tokens.template_choice import chat_template_field
+from chathuman_hf.training.arguments import ChatArguments
+from chathuman_hf.training.data_steps import load_data
 from chathuman_hf.training.parsing import fix_dash_values
 from chathuman_hf.training.preference_args import STAGES
 
@@ -57,10 +60,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = HfArgumentParser((InspectArguments, DataArguments), usage=SHORT_USAGE)
     args, data_args = parser.parse_args_into_dataclasses(argv)
     tokenizer = load_inspect_tokenizer(args.model, args.chat_template)
-    report = DataReport()
     if args.stage != "sft":
-        return show_preference_rows(args, data_args, tokenizer, report)
-    dialogues = load_dialogues_from_args(data_args, report)
+        return show_preference_rows(args, data_args, tokenizer, DataReport())
+    data = load_data(data_args, ChatArguments(eval_split=0.0))  # train.py's data step: speech-level options too
+    dialogues, report = data.train_dialogues, data.report
     views = label_views(dialogues, tokenizer, args.label_mode, limit=args.limit, max_length=args.max_length,
                         max_turns=args.max_turns, expand_turns=args.expand_turns, report=report)
     if report.dropped or report.skipped:  # what training would drop too, counted the same way (stderr: --json stays)

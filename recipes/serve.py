@@ -37,6 +37,10 @@ class ServeArguments:
     skills_on_api: bool = field(default=False, metadata={
         "help": "Let skills answer on /v1 too (by default only the page and the terminal have them)."})
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise UsageError(f"--port must be between 1 and 65535 (0: any free port), got {self.port}")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = HfArgumentParser((ChatModelArguments, ServeArguments, SkillsConfig), usage=SHORT_USAGE)

@@ -17,8 +17,11 @@ def test_chatbotdata_config_parses(repo_root):
     assert model.from_scratch and model.train_tokenizer and data.data == ["ChatbotData.csv"]
     assert chat.conversation_metrics is True and chat.generation_prompts == 20 and chat.label_mode == "-100+sys"
     _, _, chat, _ = parse_args(["--config", str(repo_root / "recipes/configs/chatbotdata.yaml"),
-                                "--conversation_metrics", "false"])
+                                "--conversation_metrics", "false", "--metric_for_best_model", "assistant_perplexity"])
     assert chat.conversation_metrics is False
+    with pytest.raises(ValueError, match="eval_selection_hits_at_1 needs --conversation_metrics true"):
+        parse_args(["--config", str(repo_root / "recipes/configs/chatbotdata.yaml"), "--conversation_metrics",
+                    "false"])
 
 
 @pytest.mark.slow

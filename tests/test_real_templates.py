@@ -179,7 +179,7 @@ def _train(tmp_path, repo_root, name: str):
 def test_train_recipe_on_the_real_qwen3_template(tmp_path, repo_root):
     run, report = _train(tmp_path, repo_root, "qwen3")
     assert report["inference_context_rows"]["rows_added"] > 0
-    assert "every reply gets its own row in its inference context" in run.stdout
+    assert "every reply gets its own row in its inference context" in run.stderr  # a note: stderr
 
 
 @pytest.mark.slow

@@ -126,6 +126,21 @@ class ChatEngine:
         limits = [x for x in (position_limit(self.model), self.window.max_length) if x]
         return min(limits) if limits else None
 
+    def check_max_new_tokens(self, max_new_tokens: int, option: str = "max_new_tokens") -> None:
+        """Refuse (``ValueError``, one line naming ``option``) a reply length below 1 or one that leaves fewer than
+        ``MIN_PROMPT_TOKENS`` of the model's positions for the prompt: the one rule for start-up and requests."""
+        if max_new_tokens < 1:
+            raise ValueError(f"{option} must be at least 1 (tokens per reply), got {max_new_tokens}")
+        limit = self.context_limit()
+        if limit is not None and max_new_tokens > limit - MIN_PROMPT_TOKENS:
+            raise ValueError(f"{option} {max_new_tokens} leaves no room for a prompt within the model's "
+                             f"{limit} positions: at most {limit - MIN_PROMPT_TOKENS}")
+
+    def check_preset(self, preset: GenerationPreset | str, option: str = "--max-new-tokens") -> None:
+        """:meth:`check_max_new_tokens` for the reply length ``preset`` gives (its own, else the model directory's
+        generation config): what ``chat.py`` and ``serve.py`` call at start-up."""
+        self.check_max_new_tokens(self.generation_config(get_preset(preset)).max_new_tokens, option)
+
     def prompt_ids(self, messages: list[dict], *, max_new_tokens: int, max_turns: int | None = None,
                    cut_newest: bool = True, tools: list[dict] | None = None) -> list[int]:
         """Token ids of the trimmed conversation rendered with the tokenizer's chat template (+ ``<sys>``);
@@ -135,9 +150,8 @@ class ChatEngine:
         cut from the front (a warning), or, with ``cut_newest=False`` (the API), ``ContextOverflow`` is raised."""
         limit = self.context_limit()
         budget = limit - max_new_tokens if limit else None
-        if cut_newest and budget is not None and budget < MIN_PROMPT_TOKENS:
-            raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt within the model's "
-                             f"{limit} positions; lower max_new_tokens.")
+        if cut_newest:
+            self.check_max_new_tokens(max_new_tokens)
         try:
             ids, full = fit_prompt(messages, self.tokenizer, max_turns=max_turns, max_prompt_tokens=budget,
                                    cut_newest=cut_newest, tools=tools)

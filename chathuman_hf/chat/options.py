@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from chathuman_hf.chat.saved_model import resolve_device
+from chathuman_hf.core.cli import UsageError
 from chathuman_hf.tokens.template_choice import chat_template_field
 
 
@@ -26,6 +28,12 @@ class ChatModelArguments:
     speech_level: str = field(default="none", metadata={
         "help": "반말 or 존댓말 from a model trained with --speech_level_control: plain, polite, mirror (the level of "
                 "your last message) or none (no instruction).", "choices": ["none", "plain", "polite", "mirror"]})
+
+    def __post_init__(self) -> None:
+        """Mistakes in these options stop the recipe in one line before the model loads."""
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise UsageError(f"--max-new-tokens must be at least 1 (tokens per reply), got {self.max_new_tokens}")
+        resolve_device(self.device)
 
     def preset_overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {}

@@ -8,11 +8,38 @@ from pathlib import Path
 import torch
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from chathuman_hf.core.cli import UsageError
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS, ChatWindow
 from chathuman_hf.models.build import position_limit
 from chathuman_hf.models.loading import is_adapter_dir, load_chat_model
 from chathuman_hf.tokens.template_choice import apply_template_choice
 from chathuman_hf.tokens.turn_end import end_of_turn_ids
+
+ACCELERATORS = {  # device types chat can run on besides the CPU, and whether this machine has one
+    "cuda": lambda: torch.cuda.is_available(),
+    "mps": lambda: torch.backends.mps.is_available(),
+    "xpu": lambda: hasattr(torch, "xpu") and torch.xpu.is_available(),
+}
+
+
+def resolve_device(device: str | None, option: str = "--device") -> str:
+    """``device`` (``auto``/None: CUDA when present, else the CPU) checked: a device type chat runs on, present on
+    this machine (``UsageError``, one line, otherwise)."""
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        parsed = None
+    if parsed is None or (parsed.type != "cpu" and parsed.type not in ACCELERATORS):
+        raise UsageError(f"{option} {device}: not a device to chat on; use auto, cpu, cuda or cuda:N (N a GPU index)")
+    if parsed.type != "cpu" and not ACCELERATORS[parsed.type]():
+        raise UsageError(f"{option} {device}: this machine has no {parsed.type.upper()} device (torch "
+                         f"{torch.__version__}); use --device cpu or auto")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise UsageError(f"{option} {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    return device
 
 
 def open_saved_model(
@@ -29,8 +56,7 @@ def open_saved_model(
                                 "directory of recipes/train.py.")
     model, tokenizer = load_chat_model(model_dir, dtype=dtype, merge=True)  # a LoRA adapter is merged once here
     tokenizer = apply_template_choice(tokenizer, chat_template)
-    if device is None or device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     model.to(device)
     try:
         generation_config = GenerationConfig.from_pretrained(model_dir)

@@ -37,6 +37,7 @@ class ChatSession:
                  speech_level: str | None = None, **preset_overrides: Any) -> None:
         self.engine = engine
         self.preset = get_preset(preset, **preset_overrides)
+        engine.check_preset(self.preset)  # a reply length the model cannot give: one line now, not at a message
         self.router = (router or build_router()) if use_skills else None
         window_turns = engine.window.max_turns
         self.max_turns = max_turns if max_turns is not None else (window_turns or DEFAULT_MAX_TURNS)

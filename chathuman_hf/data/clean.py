@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .pii import KEPT_WHOLE_RE, ODD_FORMS, WIDTH_TABLE
+from .reasoning import join_think, split_think
 
 SYSTEM_MARKER = re.compile(r"#@시스템#([^#\s]*)#")
 MASK = re.compile(r"#@([^#\s\d]+)(\d*)#")
@@ -162,3 +163,17 @@ def clean_utterance(text: str, options: CleaningOptions, namer: Namer | None = N
     if not text.strip():
         return "", "empty_after_cleaning"
     return text, None
+
+
+def clean_reply(text: str, options: CleaningOptions, namer: Namer | None = None) -> tuple[str, str | None]:
+    """:func:`clean_utterance` for an assistant message: a leading ``<think>…</think>`` block is cleaned apart and
+    kept as a block (empty reasoning leaves none); the reply without an answer is dropped like an empty utterance."""
+    split = split_think(text)
+    if split is None:
+        return clean_utterance(text, options, namer)
+    reasoning, reply = split
+    reply, reason = clean_utterance(reply, options, namer)
+    if reason:
+        return "", reason
+    reasoning = clean_utterance(reasoning, options, namer)[0] if reasoning else ""
+    return join_think(reasoning, reply), None

@@ -9,7 +9,7 @@ from typing import Any
 
 from datasets import Features, List, Value
 
-from .clean import CleaningOptions, clean_utterance
+from .clean import CleaningOptions, clean_reply, clean_utterance
 from .names import FakeNamer
 from .reading import PAYLOAD_KEYS
 from .records import is_record, record_outcome
@@ -51,7 +51,9 @@ def clean_batch(batch: dict[str, list[Any]], options: dict[str, Any], name_seed:
         namer = FakeNamer(name_seed, f"{name}#{dialogue_id}")
         kept: tuple[list[str], list[str], list[str]] = ([], [], [])
         for speaker, role, text in zip(speakers, roles, texts, strict=True):
-            if "@" in text:
+            if role == "assistant" and "</think>" in text:  # a leading think block is kept (data/reasoning.py)
+                cleaned, reason = clean_reply(text, cleaning, namer)
+            elif "@" in text:
                 cleaned, reason = clean_utterance(text, cleaning, namer)
             else:
                 hit = memo.get(text)

@@ -7,11 +7,12 @@ spaces or none), e-mail addresses, bank account numbers (hyphenated 10-14 digit 
 Luhn-valid 15-16 digit card numbers, passport numbers (M12345678, M123A4567), IPv4 addresses and URLs carrying
 credentials or a query string. Dates, times, prices, counts, measures, bus numbers, scores, years and version numbers
 do not match (synthetic set: ``pii_synthetic.py`` and tests/data/pii_cases.py). One combined regex, run only on
-texts that contain a digit, ``@`` or a URL start.
+texts that contain a digit, ``@`` or a URL start, over the text as cleaning will leave it (:func:`scan_view`).
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -104,50 +105,72 @@ def normalize_forms(text: str) -> str:
     return text.translate(FORMS_TABLE) if ODD_FORMS.search(text) else text
 
 
+# what cleaning turns into one space (clean.strip_symbols + collapse_whitespace) and no pattern reads: any run of
+# whitespace (U+00A0, U+2009, newlines, double spaces), invisible format characters (U+200B, U+2060), emoji and other
+# non-ASCII non-Hangul characters, and the ASCII symbols cleaning strips that no value contains. The scanner reads
+# each run as one space, so "010\u00a04321\u200b8765" is the number that cleaning will make of it.
+SPACE_CHAR = re.compile(r"[^!-~가-힣ㄱ-ㅎㅏ-ㅣ]|[`\\|<>{}]")
+SPACING = re.compile(f"(?:{SPACE_CHAR.pattern})+")
+ODD_SPACING = re.compile(r"[^ -~가-힣ㄱ-ㅎㅏ-ㅣ]|[`\\|<>{}]|  ")  # texts whose scanning view differs from the text
+
+
+def scan_view(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` with every :data:`SPACING` run read as one space, and ``[(view offset, text offset)]`` anchors: past
+    an anchor, offsets advance together (:func:`find_values` maps matches back through them)."""
+    if not ODD_SPACING.search(text):
+        return text, []
+    parts: list[str] = []
+    anchors: list[tuple[int, int]] = []
+    end = size = 0
+    for match in SPACING.finditer(text):
+        parts.append(text[end : match.start()] + " ")
+        size += match.start() - end + 1
+        end = match.end()
+        anchors.append((size, end))
+    parts.append(text[end:])
+    return "".join(parts), anchors
+
+
+def _to_text(offset: int, anchors: list[tuple[int, int]]) -> int:
+    at = bisect.bisect_right(anchors, offset, key=lambda anchor: anchor[0]) - 1
+    return offset if at < 0 else anchors[at][1] + offset - anchors[at][0]
+
+
+def find_values(text: str) -> list[tuple[int, int, str, str]]:
+    """``[(start, end, kind, value)]`` of every detected value in ``text`` (its offsets; ``value`` is
+    ``text[start:end]``), scanned the way cleaning will see it (:func:`scan_view`)."""
+    if not MAYBE.search(text):
+        return []
+    view, anchors = scan_view(text)
+    found = []
+    for match in PATTERN.finditer(view):
+        kind = classify(match.lastgroup or "", match.group(0))
+        if kind is None:
+            continue
+        start, end = (_to_text(match.start(), anchors), _to_text(match.end(), anchors)) if anchors else match.span()
+        found.append((start, end, kind, text[start:end]))
+    return found
+
+
+def replace_values(text: str, found: list[tuple[int, int, str, str]], replace: Replacer,
+                   counts: Counter[str] | None = None) -> str:
+    """``text`` with each of ``found`` (in order, not overlapping) replaced by ``replace(kind, value)``."""
+    parts, end = [], 0
+    for start, stop, kind, value in found:
+        if counts is not None:
+            counts[kind] += 1
+        parts += [text[end:start], replace(kind, value)]
+        end = stop
+    parts.append(text[end:])
+    return "".join(parts)
+
+
 def scrub_text(text: str, replace: Replacer = placeholder, counts: Counter[str] | None = None) -> str:
     """``text`` (full-width forms read as ASCII) with every detected value replaced by ``replace(kind, value)``;
     hits are added to ``counts``."""
     text = normalize_forms(text)
-    if not MAYBE.search(text):
-        return text
-
-    def sub(match: re.Match[str]) -> str:
-        value = match.group(0)
-        kind = classify(match.lastgroup or "", value)
-        if kind is None:
-            return value
-        if counts is not None:
-            counts[kind] += 1
-        return replace(kind, value)
-
-    return PATTERN.sub(sub, text)
-
-
-def scrub_boundaries(texts: list[str], replace: Replacer = placeholder, counts: Counter[str] | None = None,
-                     reach: int = 64) -> list[str]:
-    """``texts`` (consecutive messages, already scrubbed one by one) with every value that only appears when two
-    neighbours are joined (``… 010-4321`` then ``-8765 로 연락해``, as merging consecutive messages joins them)
-    replaced: ``replace(kind, value)`` goes where the value starts, the rest of it leaves the next message."""
-    out = list(texts)
-    for i in range(len(out) - 1):
-        left, right = out[i].rstrip(), out[i + 1].lstrip()
-        if not (left and right and VALUE_CHAR.match(left[-1]) and VALUE_CHAR.match(right[0])):
-            continue  # a value across the boundary has its characters on both sides
-        tail, head = left[-reach:], right[:reach]
-        joined = tail + head
-        for match in PATTERN.finditer(joined):
-            if not match.start() < len(tail) < match.end():
-                continue  # not across the boundary: each message alone was scanned already
-            kind = classify(match.lastgroup or "", match.group(0))
-            if kind is None:
-                continue
-            if counts is not None:
-                counts[kind] += 1
-            cut = len(left) - len(tail) + match.start()
-            out[i] = left[:cut] + replace(kind, match.group(0))
-            out[i + 1] = right[match.end() - len(tail):]
-            break  # one value spans a boundary at most
-    return out
+    found = find_values(text)
+    return replace_values(text, found, replace, counts) if found else text
 
 
 def find_pii(text: str) -> list[tuple[str, str]]:

@@ -17,7 +17,8 @@ from typing import Any
 import pyarrow.compute as pc
 
 from .names import FakeNamer, has_final_consonant
-from .pii import placeholder, scrub_boundaries, scrub_text
+from .pii import placeholder, scrub_text
+from .pii_runs import scrub_runs
 
 SURNAME_CHARS = set(
     "김이박최정강조윤장임한오서신권황안송류유전홍고문양손배백허남심노하곽성차주우구민진나지엄채원천방"
@@ -110,12 +111,12 @@ def scrub_dialogue(
     pattern, owners = _participants(distinct)
     if pattern is None:  # no participant has a name-like display name (AIHub P01, roles)
         texts = [scrub_text(text, replace, counts) for text in texts]
-        return speakers, scrub_boundaries(texts, replace, counts), counts
+        return speakers, scrub_runs(texts, replace, counts), counts
     real = frozenset(owners)
     for speaker in distinct:
         namer.person(speaker, avoid=real)  # no participant is renamed to another participant's real name
     texts = [scrub_text(_replace(pattern, owners, text, namer, counts), replace, counts) for text in texts]
-    texts = scrub_boundaries(texts, replace, counts)  # what merging consecutive messages would join
+    texts = scrub_runs(texts, replace, counts)  # what merging consecutive messages would join
     pseudonyms = ["".join(namer.person(s)) if name_forms(s) else s for s in speakers]
     return pseudonyms, texts, counts
 

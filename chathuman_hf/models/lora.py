@@ -140,21 +140,35 @@ def lora_config(args: LoraArguments, token_rows: dict[str, list[int]] | None = N
     )
 
 
+def lora_able(module: torch.nn.Module) -> bool:
+    """A layer PEFT's LoRA can wrap (linear, embedding, convolution, transformers' ``Conv1D``, multi-head attention;
+    bitsandbytes' 4/8-bit linears are ``nn.Linear`` subclasses)."""
+    kinds = (torch.nn.Linear, torch.nn.Embedding, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d,
+             torch.nn.MultiheadAttention)
+    return isinstance(module, kinds) or type(module).__name__ == "Conv1D"
+
+
 def check_target_modules(model: torch.nn.Module, targets: list[str]) -> None:
-    """Raise ``PeftSetupError`` naming every ``--lora_target_modules`` entry that matches no module (PEFT's rule:
-    the full name or its dotted end); PEFT itself only fails when none matches, so a typo beside a good name trained
-    the good one alone, silently."""
+    """Raise ``PeftSetupError`` (one line) naming every ``--lora_target_modules`` entry that matches no module (PEFT's
+    rule: the full name or its dotted end) or a module LoRA cannot wrap; PEFT itself only fails when none matches, so
+    a typo beside a good name trained the good one alone, silently, and a container such as ``attn`` failed with the
+    module tree printed."""
     if list(targets) == ["all-linear"]:
         return
-    names = [name for name, _ in model.named_modules() if name]
-    unmatched = [t for t in targets if not any(n == t or n.endswith(f".{t}") for n in names)]
+    modules = [(name, module) for name, module in model.named_modules() if name]
+    layers = ", ".join(sorted({n.rsplit(".", 1)[-1] for n, m in modules if lora_able(m)})) or "none"
+    matched = {t: [m for n, m in modules if n == t or n.endswith(f".{t}")] for t in targets}
+    unmatched = [t for t, found in matched.items() if not found]
     if unmatched:
-        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)
-                         or type(m).__name__ == "Conv1D"})
-        raise PeftSetupError(
-            f"--lora_target_modules {' '.join(unmatched)}: no module of the model is named so; layer names here: "
-            f"{', '.join(linear) or 'none'} (or all-linear)."
-        )
+        raise PeftSetupError(f"--lora_target_modules {' '.join(unmatched)}: no module of the model is named so; layer "
+                             f"names here: {layers} (or all-linear).")
+    wrong = {t: sorted({type(m).__name__ for m in found if not lora_able(m)}) for t, found in matched.items()}
+    wrong = {t: kinds for t, kinds in wrong.items() if kinds}
+    if wrong:
+        named = "; ".join(f"{t} is {'/'.join(kinds)}" for t, kinds in wrong.items())
+        raise PeftSetupError(f"--lora_target_modules {' '.join(wrong)}: not a layer LoRA can wrap ({named}: LoRA "
+                             f"wraps linear, embedding and convolution layers); layer names here: {layers} (or "
+                             "all-linear).")
 
 
 def parameter_counts(model: torch.nn.Module) -> dict[str, Any]:

@@ -61,6 +61,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     if use_skills and router is None:
         router = build_router(skills)
     base_preset = get_preset(preset, **(preset_overrides or {}))
+    engine.check_preset(base_preset)  # at start-up: a reply length the model cannot give would fail every request
     window_turns = max_turns if max_turns is not None else (engine.window.max_turns or DEFAULT_MAX_TURNS)
     check_server_level(engine.tokenizer, speech_level)
 

@@ -15,6 +15,7 @@ Which rows a dialogue becomes is decided in ``reply_rows``.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from typing import Any
 
@@ -150,7 +151,8 @@ def _note_context_rows(mapped: Dataset, report: Any) -> None:
     total = sum(n for n, k in zip(lengths, kept, strict=True) if k)
     info = {"rows_added": rows, "tokens_added": tokens, "token_share_added": round(tokens / max(total, 1), 4)}
     print(f"The chat template rewrites earlier turns: every reply gets its own row in its inference context "
-          f"({rows} rows, {tokens} tokens added; {info['token_share_added']:.1%} of the tokens).", flush=True)
+          f"({rows} rows, {tokens} tokens added; {info['token_share_added']:.1%} of the tokens).", file=sys.stderr,
+          flush=True)  # a note: stdout stays data (inspect_labels.py --json)
     target = getattr(report, "report", report)
     if target is not None and isinstance(getattr(target, "stats", None), dict):
         target.stats[getattr(report, "prefix", "") + CONTEXT_ROWS] = info

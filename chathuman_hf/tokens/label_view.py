@@ -18,6 +18,7 @@ from chathuman_hf.tokens.template_choice import apply_template_choice, saved_tem
 from chathuman_hf.tokens.tokenizer import load_tokenizer
 
 GREEN, RESET = "\033[1;32m", "\033[0m"
+WORD_START = "\u2581"  # ▁: Metaspace's and SentencePiece's mark of a token that starts a word
 
 
 def load_inspect_tokenizer(model: str, chat_template: str = "auto") -> PreTrainedTokenizerBase:
@@ -50,15 +51,20 @@ def label_views(
 
 
 def _pieces(ids: list[int], trained: list[bool], tokenizer: PreTrainedTokenizerBase) -> list[tuple[str, bool]]:
-    """Decoded tokens; byte-level pieces of one character are joined until they decode (up to 4 tokens)."""
+    """Decoded tokens; byte-level pieces of one character are joined until they decode (up to 4 tokens). A
+    Metaspace/SentencePiece token that starts a word (``▁먹``) keeps its space, which decoding it alone drops."""
     out: list[tuple[str, bool]] = []
     buffer: list[int] = []
+    tokens = tokenizer.convert_ids_to_tokens(ids)
     for i, (tid, flag) in enumerate(zip(ids, trained, strict=True)):
         buffer.append(tid)
         text = tokenizer.decode(buffer, skip_special_tokens=False, clean_up_tokenization_spaces=False)
         next_same = i + 1 < len(ids) and trained[i + 1] == flag
         if "\ufffd" in text and len(buffer) < 4 and next_same:
             continue
+        first = tokens[i + 1 - len(buffer)]
+        if isinstance(first, str) and first.startswith(WORD_START) and not text.startswith(" "):
+            text = " " + text
         out.append((text, flag))
         buffer = []
     return out

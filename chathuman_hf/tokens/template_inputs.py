@@ -5,14 +5,14 @@ templates such as Qwen3's and EXAONE 4.0's read it (a leaf module: rendering and
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from functools import lru_cache
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
+from ..data.reasoning import split_think
+
 THINK_ROLE = "assistant:think"  # the role-sequence entry of an assistant message with reasoning
-_THINK = re.compile(r"\s*<think>(.*?)</think>(.*)", re.S)
 
 
 def reads_reasoning(tokenizer: PreTrainedTokenizerBase) -> bool:
@@ -27,10 +27,7 @@ def reasoning_of(message: dict, think: bool) -> tuple[str, str] | None:
         return None
     if message.get("reasoning_content"):
         return message["reasoning_content"].strip(), message["content"].strip()
-    content = message["content"]
-    if "</think>" in content and (match := _THINK.match(content)):
-        return match.group(1).strip(), match.group(2).strip()
-    return None
+    return split_think(message["content"])
 
 
 def shape(messages: list[dict], tokenizer: PreTrainedTokenizerBase, think: bool | None = None) -> tuple[str, ...]:

@@ -152,7 +152,7 @@ class ChatArguments:
     split_seed: int = field(default=42, metadata={"help": "Seed of the held-out split (fixed across runs)."})
     early_stopping_patience: int | None = field(
         default=None,
-        metadata={"help": "Stop after this many evaluations without improving metric_for_best_model."},
+        metadata={"help": "Stop after this many evaluations without improving metric_for_best_model (0: off)."},
     )
     generation_prompts: int = field(
         default=8, metadata={"help": "Held-out prompts answered at every eval for the generation-health metrics."}
@@ -185,6 +185,9 @@ class ChatArguments:
             raise ValueError(f"label_mode {self.label_mode!r}: expected one of {', '.join(LABEL_MODE_NAMES)}")
         if not 0.0 <= self.eval_split < 1.0:
             raise ValueError(f"--eval-split must be in [0, 1), got {self.eval_split}")
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 0:
+            raise ValueError(f"--early_stopping_patience must be at least 1 (evaluations without improvement before "
+                             f"stopping) or 0 (off), got {self.early_stopping_patience}")
         if self.packing_batch not in ("dialogues", "rows"):
             raise ValueError(f"--packing-batch {self.packing_batch!r}: expected dialogues or rows")
         if self.max_length < 8:

@@ -17,6 +17,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from chathuman_hf.core.run_files import REPORT_FILE
 from chathuman_hf.data import DataArguments, DataReport, load_dialogues_from_args
+from chathuman_hf.data.held_out import held_out_split
 from chathuman_hf.tokens.features import tokenize_dialogues
 from chathuman_hf.tokens.labels import LabelMode
 from chathuman_hf.tokens.packing import pack_dataset
@@ -62,11 +63,8 @@ def load_data(data_args: DataArguments, chat_args: ChatArguments) -> ChatData:
         )
         report.stats["eval_data"] = eval_report.to_dict()
         train_dialogues = dialogues
-    elif chat_args.eval_split > 0:
-        if len(dialogues) < 2:
-            raise ValueError("Need at least 2 dialogues to hold some out; pass --eval-data or --eval-split 0.")
-        split = dialogues.train_test_split(test_size=chat_args.eval_split, seed=chat_args.split_seed)
-        train_dialogues, eval_dialogues = split["train"], split["test"]
+    elif chat_args.eval_split > 0:  # each dialogue with its variants (swaps, parts, converted twins) on one side
+        train_dialogues, eval_dialogues = held_out_split(dialogues, chat_args.eval_split, chat_args.split_seed)
     else:
         train_dialogues = dialogues
     if data_args.wants_speech_levels():  # after the split: no converted copy of a held-out reply is trained on

@@ -126,6 +126,7 @@ def parse_stage_args(
         outputs.append(cls(**{k: v for k, v in vars(namespace).items() if k in names}))
     model_args, data_args, chat_args, training_args, preference_args = outputs
     check_early_stopping(chat_args.early_stopping_patience, training_args)
+    check_best_model_metric(training_args, chat_args)
     keep_hub_token_out_of_files(training_args)
     return model_args, data_args, chat_args, training_args, preference_args
 
@@ -143,6 +144,32 @@ def check_early_stopping(patience: int | None, training_args: TrainingArguments)
             f"--metric_for_best_model (got {training_args.metric_for_best_model}); "
             "or pass --early_stopping_patience 0."
         )
+
+
+def check_best_model_metric(training_args: TrainingArguments, chat_args: ChatArguments) -> None:
+    """Refuse a ``--metric_for_best_model`` the evaluations will not report (one line, before any work; Trainer
+    would raise a KeyError at the end of the first evaluation)."""
+    import difflib
+    import importlib.util
+
+    from chathuman_hf.evaluation.metric_names import eval_metrics
+
+    name = training_args.metric_for_best_model
+    strategy = getattr(training_args.eval_strategy, "value", training_args.eval_strategy)
+    if not name or strategy == "no":
+        return
+    key = name if name.startswith("eval_") else f"eval_{name}"  # as transformers reads it
+    reported, missing = eval_metrics(
+        generation=chat_args.generation_prompts > 0, conversation=chat_args.conversation_metrics,
+        selection_every_eval=chat_args.selection_every_eval, kiwi=importlib.util.find_spec("kiwipiepy") is not None)
+    if key in reported:
+        return
+    if key in missing:
+        raise UsageError(f"--metric_for_best_model {name} {missing[key]}; or pick another metric")
+    close = difflib.get_close_matches(key, reported, n=1, cutoff=0.8)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise UsageError(f"--metric_for_best_model {name}: no evaluation reports it; {hint}"
+                     f"the evaluations report {', '.join(reported)}")
 
 
 def keep_hub_token_out_of_files(training_args: TrainingArguments) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataFormatError, invalid_json
+from ..reasoning import join_think, split_think
 from . import RawRecord, issue, record
 
 JSONL_SCAN_LINES = 50  # a JSONL file is recognised by an object on one of its opening lines
@@ -91,8 +92,23 @@ def _dialogue_id(obj: dict[str, Any], source: str, where: str) -> str:
     return f"{Path(source).stem}:{where.split()[-1]}"
 
 
+def _reasoning(message: dict[str, Any], where: str, role: str, content: str) -> tuple[str, str | None]:
+    """``content`` with the message's ``reasoning_content`` as its leading think block (``data/reasoning.py``), or
+    the problem that makes the record malformed."""
+    reasoning = message.get("reasoning_content")
+    if reasoning is None or reasoning == "":
+        return content, None
+    if not isinstance(reasoning, str):
+        return content, f"{where}.reasoning_content is {type(reasoning).__name__}, expected a string or null"
+    if role != "assistant":
+        return content, f"{where}.reasoning_content on a {role} message (only replies carry reasoning)"
+    if split_think(content) is not None:
+        return content, f"{where} has both reasoning_content and a <think> block in content; keep one"
+    return join_think(reasoning.strip(), content), None
+
+
 def _parse_turns(
-    text: str, source: str, key: str, role_key: str, text_key: str, role_map: dict[str, str]
+    text: str, source: str, key: str, role_key: str, text_key: str, role_map: dict[str, str], reasoning: bool = False
 ) -> Iterator[RawRecord]:
     expected = f'an object with "{key}": a list of {{"{role_key}": one of {sorted(role_map)}, "{text_key}": str}}'
     for item in iter_json(text, source):
@@ -128,6 +144,10 @@ def _parse_turns(
             if not isinstance(content, str):
                 problem = f"{key}[{position}].{text_key} is {type(content).__name__}, expected a string"
                 break
+            if reasoning:
+                content, problem = _reasoning(message, f"{key}[{position}]", role_map[role.lower()], content)
+                if problem:
+                    break
             roles.append(role_map[role.lower()])
             texts.append(content)
         if problem:
@@ -137,8 +157,9 @@ def _parse_turns(
 
 
 def parse_messages(text: str, source: str, options: dict[str, Any]) -> Iterator[RawRecord]:
-    """Records with ``messages: [{"role", "content"}]`` (JSON array or JSONL)."""
-    return _parse_turns(text, source, "messages", "role", "content", MESSAGE_ROLES)
+    """Records with ``messages: [{"role", "content"}]`` (JSON array or JSONL); an assistant message's
+    ``reasoning_content`` becomes its leading think block."""
+    return _parse_turns(text, source, "messages", "role", "content", MESSAGE_ROLES, reasoning=True)
 
 
 def parse_sharegpt(text: str, source: str, options: dict[str, Any]) -> Iterator[RawRecord]:
