@@ -9,6 +9,8 @@ shipped): ``forward`` (the model call), ``join`` (prefill merge / re-pad), ``lea
 ``choose`` (logits processors and sampling, without the streamers) and ``stream`` (``streamer.put``: detokenising).
 ``limit``: the same model's decode forward of ``--rows`` rows over a warm cache with no engine around it — the
 step-time limit; ``limit_tokens_per_s`` = rows / that step time. A cProfile of the engine run goes to the .md too.
+Parts and steps are timed in this thread's CPU time (``time.thread_time``: robust to a loaded machine; with
+``--threads 1`` all of torch's work runs in this thread), the runs' wall time is reported beside it.
 """
 
 from __future__ import annotations
@@ -43,10 +45,10 @@ def limit_step(model, rows: int, prompt: int, steps: int) -> float:
         model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
         times, last = [], ids[:, -1:]
         for _ in range(steps):
-            t0 = time.perf_counter()
-            out = model(input_ids=last, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            t0 = time.thread_time()
+            out = model(input_ids=last, cache=cache, use_cache=True, logits_to_keep=1)
             last = out.logits[:, -1].argmax(-1, keepdim=True)
-            times.append(time.perf_counter() - t0)
+            times.append(time.thread_time() - t0)
     return statistics.median(times[2:] or times)
 
 
@@ -72,7 +74,7 @@ def engine_run(engine, preset: str, rows: int, prof: cProfile.Profile | None = N
         t.start()
     sched = engine.scheduler
     steps0 = sched.steps
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     if prof:
         prof.enable()
     sched.pending.extend(jobs)
@@ -80,23 +82,23 @@ def engine_run(engine, preset: str, rows: int, prof: cProfile.Profile | None = N
         sched._prefill(sched._take_joiners())
         while sched.rows:
             sched._decode()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.thread_time() - c0
     if prof:
         prof.disable()
     for t in drains:
         t.join()
-    return {"wall_s": wall, "tokens": sum(len(j.tokens) for j in jobs), "steps": sched.steps - steps0}
+    return {"wall_s": wall, "cpu_s": cpu, "tokens": sum(len(j.tokens) for j in jobs), "steps": sched.steps - steps0}
 
 
 def wrap(obj, name: str, key: str, timers: dict[str, list[float]]) -> None:
     inner = getattr(obj, name)
 
     def timed(*args, **kwargs):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         try:
             return inner(*args, **kwargs)
         finally:
-            timers[key].append(time.perf_counter() - t0)
+            timers[key].append(time.thread_time() - t0)
 
     setattr(obj, name, timed)
 
@@ -104,7 +106,7 @@ def wrap(obj, name: str, key: str, timers: dict[str, list[float]]) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.batch_step", description=__doc__.split("\n")[0])
     p.add_argument("--rows", type=int, default=16)
-    p.add_argument("--tokens", type=int, default=40, help="max_new_tokens (min_new_tokens too: every reply as long)")
+    p.add_argument("--tokens", type=int, default=40, help="max_new_tokens (random weights rarely end a reply early)")
     p.add_argument("--preset", default="fast")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--size", default="kogpt2", choices=["tiny", "kogpt2"])
@@ -125,15 +127,13 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_step_") as tmp:
         engine = ChatEngine.from_pretrained(make_model_dir(Path(tmp), a.size), device="cpu",
                                             max_batch_size=max(2, a.rows))
-    engine.base_config.min_new_tokens = a.tokens
-    engine.base_config.max_new_tokens = a.tokens
     from chathuman_hf.chat.presets import get_preset
 
     config = engine.generation_config(get_preset(a.preset))
-    config.min_new_tokens = config.max_new_tokens = a.tokens
+    config.max_new_tokens = a.tokens
     sched = engine.scheduler
     for key, name in PARTS.items():
-        wrap(sched, name, key, timers)
+        wrap(sched, name if hasattr(sched, name) else "_merge", key, timers)  # _merge: the left-padded engine
     choose = decoding.choose_tokens
 
     from transformers import TextIteratorStreamer
@@ -141,18 +141,18 @@ def main(argv: list[str] | None = None) -> None:
     real_put = TextIteratorStreamer.put
 
     def timed_put(self, value):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         try:
             return real_put(self, value)
         finally:
-            timers["stream"].append(time.perf_counter() - t0)
+            timers["stream"].append(time.thread_time() - t0)
 
     def timed_choose(jobs, logits):
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         try:
             return choose(jobs, logits)
         finally:
-            timers["choose+stream"].append(time.perf_counter() - t0)
+            timers["choose+stream"].append(time.thread_time() - t0)
 
     TextIteratorStreamer.put = timed_put
     batching.choose_tokens = timed_choose
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         res.update({k: sum(v) for k, v in timers.items()})
         runs.append(res)
     timers.clear()
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.thread_time)
     engine_run(engine, a.preset, a.rows, prof)
     text = io.StringIO()
     pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(25)
@@ -177,14 +177,16 @@ def main(argv: list[str] | None = None) -> None:
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     med["choose"] = med.pop("choose+stream", 0.0) - med.get("stream", 0.0)
     accounted = sum(med.get(k, 0.0) for k in ("forward", "join", "leave", "choose", "stream"))
-    med["other"] = med["wall_s"] - accounted
-    tokens_per_s = med["tokens"] / med["wall_s"]
+    med["other"] = med["cpu_s"] - accounted
+    tokens_per_s = med["tokens"] / med["cpu_s"]
     limit_tps = a.rows / limit
     contenders = {
         f"engine_{a.rows}_rows": {
             "rows": a.rows, "tokens": int(med["tokens"]), "steps": int(med["steps"]), "wall_s": med["wall_s"],
-            "tokens_per_s": tokens_per_s, "step_ms": 1000 * med["wall_s"] / max(1, med["steps"]),
-            **{f"{k}_pct": 100 * med.get(k, 0.0) / med["wall_s"] for k in
+            "cpu_s": med["cpu_s"], "tokens_per_s": tokens_per_s, "step_ms": 1000 * med["cpu_s"] / max(1, med["steps"]),
+            **{f"{k}_ms_per_step": 1000 * med.get(k, 0.0) / max(1, med["steps"]) for k in
+               ("forward", "join", "leave", "choose", "stream", "other")},
+            **{f"{k}_pct": 100 * med.get(k, 0.0) / med["cpu_s"] for k in
                ("forward", "join", "leave", "choose", "stream", "other")}},
         f"limit_{a.rows}_rows": {"rows": a.rows, "step_ms": 1000 * limit, "tokens_per_s": limit_tps},
     }
@@ -195,8 +197,10 @@ def main(argv: list[str] | None = None) -> None:
               "contenders": contenders, "runs": runs,
               "ratios": {"engine_vs_limit_tokens_per_s": ratio(tokens_per_s, limit_tps)}}
     write_results(a.out, result, title="One batched decoding step: where the time goes",
-                  notes=["Parts are sums of wrapped scheduler calls over the run; `other` = wall - parts "
-                         "(thread hand-offs, queue, Python between calls). Medians of --repeats runs."])
+                  notes=["Parts are sums of wrapped scheduler calls over the run in this thread's CPU time; `other` = "
+                         "CPU time - parts (Python between calls). tokens_per_s and step_ms are per CPU second of "
+                         "the step loop; wall_s is the runs' wall time on this (shared) machine. Medians of "
+                         "--repeats runs."])
     md = Path(a.out).with_suffix(".md")
     md.write_text(md.read_text() + "\n## cProfile of one run (scheduler thread, by own time)\n\n```\n"
                   + text.getvalue().strip() + "\n```\n")
