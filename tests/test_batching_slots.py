@@ -103,3 +103,25 @@ def test_every_full_attention_family_decodes_in_slots_as_generate_does(solo, mod
         handle.remove()
     assert [job.tokens for job in jobs] == expected
     assert max(sizes) == 3 and len(sizes) < sum(map(len, expected))  # rows shared forwards
+
+
+def test_streamers_are_fed_in_order_beside_the_step_loop(solo):
+    """Detokenising is off the step's critical path: puts and the end run on the pump thread, in order."""
+    engine = ChatEngine(solo.model, solo.tokenizer, generation_config=solo.base_config, window=solo.window,
+                        max_batch_size=4)
+    seen: list[tuple[str, object]] = []
+
+    class Recorder:
+        def put(self, value):
+            seen.append((threading.current_thread().name, int(value[0])))
+
+        def end(self):
+            seen.append((threading.current_thread().name, "end"))
+
+    config = solo.generation_config(get_preset("greedy", max_new_tokens=8))
+    ids = solo.prompt_ids([{"role": "user", "content": "안녕"}], max_new_tokens=8)
+    job = engine.scheduler.submit(Job(ids, config, time.monotonic() + 60, streamer=Recorder()))
+    assert job.done.wait(30) and job.error is None
+    wait_for(lambda: seen and seen[-1][1] == "end")
+    assert {name for name, _ in seen} == {"chat-stream"}
+    assert [value for _, value in seen] == [*job.tokens, "end"]

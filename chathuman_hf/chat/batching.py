@@ -17,6 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from queue import SimpleQueue
 
 import torch
 from transformers import DynamicCache, GenerationConfig, PreTrainedModel
@@ -33,6 +34,37 @@ def supports_batching(model: PreTrainedModel) -> bool:
 
     cache = DynamicCache(config=model.config)
     return bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
+
+
+class StreamPump:
+    """Feeds streamers from a thread of its own, so detokenising (``TextIteratorStreamer.put`` decodes the reply so
+    far) runs beside the next forward (torch releases the GIL in its kernels), not inside the step loop."""
+
+    def __init__(self) -> None:
+        self.queue: SimpleQueue = SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="chat-stream", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            call, arg = self.queue.get()
+            try:
+                call() if arg is None else call(arg)
+            except Exception:  # a streamer's failure is its consumer's; the pump serves the others
+                pass
+
+
+class PumpedStreamer:
+    """A streamer's ``put``/``end`` queued on the pump, in order."""
+
+    def __init__(self, streamer, pump: StreamPump) -> None:
+        self.streamer, self.pump = streamer, pump
+
+    def put(self, value: torch.Tensor) -> None:
+        self.pump.queue.put((self.streamer.put, value))
+
+    def end(self) -> None:
+        self.pump.queue.put((self.streamer.end, None))
 
 
 class BatchScheduler:
@@ -52,6 +84,7 @@ class BatchScheduler:
         self.wake = threading.Condition()
         self.thread: threading.Thread | None = None
         self.steps = 0
+        self.pump: StreamPump | None = None
         self._prepared: dict[int, tuple[GenerationConfig, GenerationConfig]] = {}
         self._reset()
 
@@ -62,6 +95,10 @@ class BatchScheduler:
 
     def submit(self, job: Job) -> Job:
         """Queue ``job``; it joins the batch at the next step boundary with a free slot."""
+        if job.streamer is not None:
+            with self.wake:
+                self.pump = self.pump or StreamPump()
+            job.streamer = PumpedStreamer(job.streamer, self.pump)
         with self.wake:
             self.pending.append(job)
             if self.thread is None or not self.thread.is_alive():
