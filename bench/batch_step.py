@@ -34,8 +34,8 @@ from bench.writers import write_results
 PARTS = {"forward": "_forward", "join": "_place", "leave": "_drop"}
 
 
-def limit_step(model, rows: int, prompt: int, steps: int) -> float:
-    """Median seconds of one decode forward of ``rows`` rows over a warm cache (no engine)."""
+def limit_step(model, rows: int, prompt: int, steps: int, clock=time.thread_time) -> float:
+    """Median seconds of one decode forward of ``rows`` rows over a warm cache (no engine), by ``clock``."""
     import torch
     from transformers import DynamicCache
 
@@ -45,10 +45,10 @@ def limit_step(model, rows: int, prompt: int, steps: int) -> float:
         model(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1)
         times, last = [], ids[:, -1:]
         for _ in range(steps):
-            t0 = time.thread_time()
+            t0 = clock()
             out = model(input_ids=last, cache=cache, use_cache=True, logits_to_keep=1)
             last = out.logits[:, -1].argmax(-1, keepdim=True)
-            times.append(time.thread_time() - t0)
+            times.append(clock() - t0)
     return statistics.median(times[2:] or times)
 
 
@@ -73,6 +73,12 @@ def engine_run(engine, preset: str, rows: int, prof: cProfile.Profile | None = N
     for t in drains:
         t.start()
     sched = engine.scheduler
+    if hasattr(sched, "pump"):  # what submit() does: streamers fed from the pump thread
+        import chathuman_hf.chat.batching as batching
+
+        sched.pump = sched.pump or batching.StreamPump()
+        for job in jobs:
+            job.streamer = batching.PumpedStreamer(job.streamer, sched.pump)
     steps0 = sched.steps
     t0, c0 = time.perf_counter(), time.thread_time()
     if prof:
@@ -112,7 +118,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", default="kogpt2", choices=["tiny", "kogpt2"])
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default="results/batch_step.json")
+    p.add_argument("--limit-only", metavar="MODEL_DIR", default=None,
+                   help="only the step-time limit of this saved model, wall clock, one JSON line on stdout "
+                        "(bench/serve_load.py runs it with the server's threads)")
     a = p.parse_args(argv)
+    if a.limit_only:
+        import json
+
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        if a.threads:
+            torch.set_num_threads(a.threads)
+        model = AutoModelForCausalLM.from_pretrained(a.limit_only).eval()
+        step = statistics.median(limit_step(model, a.rows, 32 + a.tokens // 2, 12, time.perf_counter)
+                                 for _ in range(a.repeats))
+        print(json.dumps({"rows": a.rows, "step_ms": 1000 * step, "tokens_per_s": a.rows / step}))
+        return
 
     import torch
 
@@ -140,12 +162,13 @@ def main(argv: list[str] | None = None) -> None:
 
     real_put = TextIteratorStreamer.put
 
-    def timed_put(self, value):
+    def timed_put(self, value):  # in the step loop ("stream") or beside it on the pump thread ("stream_pump")
         t0 = time.thread_time()
         try:
             return real_put(self, value)
         finally:
-            timers["stream"].append(time.thread_time() - t0)
+            pumped = threading.current_thread() is not threading.main_thread()
+            timers["stream_pump" if pumped else "stream"].append(time.thread_time() - t0)
 
     def timed_choose(jobs, logits):
         t0 = time.thread_time()
@@ -174,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     TextIteratorStreamer.put = real_put
     limit = statistics.median(limit_step(engine.model, a.rows, prompt_len + a.tokens // 2, 12)
                               for _ in range(a.repeats))
-    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    med = {k: statistics.median(r.get(k, 0.0) for r in runs) for k in {k for r in runs for k in r}}
     med["choose"] = med.pop("choose+stream", 0.0) - med.get("stream", 0.0)
     accounted = sum(med.get(k, 0.0) for k in ("forward", "join", "leave", "choose", "stream"))
     med["other"] = med["cpu_s"] - accounted
@@ -185,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
             "rows": a.rows, "tokens": int(med["tokens"]), "steps": int(med["steps"]), "wall_s": med["wall_s"],
             "cpu_s": med["cpu_s"], "tokens_per_s": tokens_per_s, "step_ms": 1000 * med["cpu_s"] / max(1, med["steps"]),
             **{f"{k}_ms_per_step": 1000 * med.get(k, 0.0) / max(1, med["steps"]) for k in
-               ("forward", "join", "leave", "choose", "stream", "other")},
+               ("forward", "join", "leave", "choose", "stream", "other", "stream_pump")},
             **{f"{k}_pct": 100 * med.get(k, 0.0) / med["cpu_s"] for k in
                ("forward", "join", "leave", "choose", "stream", "other")}},
         f"limit_{a.rows}_rows": {"rows": a.rows, "step_ms": 1000 * limit, "tokens_per_s": limit_tps},

@@ -6,9 +6,11 @@ vs 18.8 s one at a time), but its logits processors see only each sequence's las
 ``no_repeat_ngram_size`` crashed its loop (IndexError in NoRepeatNGramLogitsProcessor, all 8 requests failed),
 ``repetition_penalty`` is dropped as unsupported, multi-token banned words cannot apply, and ``do_sample`` is one
 setting for the whole manager. Its replies would differ from ``generate``'s. So this module batches the model's own
-forward over a left-padded ``DynamicCache`` and runs each reply's own ``LogitsProcessorList`` (built by
-``model._get_logits_processor`` from its ``GenerationConfig``, as ``generate`` does) on that reply's own tokens:
-greedy replies equal ``generate``'s token for token (tests/test_batching.py).
+forward and runs each reply's own ``LogitsProcessorList`` (built by ``model._get_logits_processor`` from its
+``GenerationConfig``, as ``generate`` does) on that reply's own tokens: greedy replies equal ``generate``'s token for
+token (tests/test_batching.py). Joiners are prefilled together over a left-padded ``DynamicCache``, then each is
+copied into a free slot of the batch's preallocated ``SlotCache`` (chat/slot_cache.py), where decoding runs: joining
+and leaving touch no other row (tests/test_batching_slots.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from chathuman_hf.chat.slot_cache import SlotCache
 
 def supports_batching(model: PreTrainedModel) -> bool:
     """Whether every cache layer of ``model`` is a plain full-attention ``DynamicLayer`` (no sliding window), which
-    the left-padded merge below assumes."""
+    the slot cache assumes (Gemma 3's and EXAONE 4's sliding layers keep one reply at a time)."""
     from transformers.cache_utils import DynamicLayer
 
     cache = DynamicCache(config=model.config)
