@@ -125,3 +125,28 @@ def test_streamers_are_fed_in_order_beside_the_step_loop(solo):
     wait_for(lambda: seen and seen[-1][1] == "end")
     assert {name for name, _ in seen} == {"chat-stream"}
     assert [value for _, value in seen] == [*job.tokens, "end"]
+
+
+def test_the_cache_grows_when_a_reply_outruns_its_reserved_columns(solo):
+    """A reply that needs more columns than its joiner reserved grows the buffers once and stays token-exact."""
+    engine = ChatEngine(solo.model, solo.tokenizer, generation_config=solo.base_config, window=solo.window,
+                        max_batch_size=2)
+    config = solo.generation_config(get_preset("greedy", max_new_tokens=30))
+    ids = solo.prompt_ids([{"role": "user", "content": "안녕"}], max_new_tokens=30)
+    with torch.inference_mode():
+        expected = solo.model.generate(**solo._inputs(ids), generation_config=config)[0, len(ids):].tolist()
+    sched, made = engine.scheduler, []
+    place = sched._place
+
+    def short(prefilled, last, jobs):  # the slot reserved as if the reply were 2 tokens long
+        place(prefilled, last, jobs)
+        sched.cache = type(sched.cache)(prefilled, sched.cache.slots, len(ids) + 3)
+        sched.cache.put(0, prefilled, 0, len(ids))
+        made.append((sched.cache, sched.cache.capacity))
+
+    sched._place = short
+    job = sched.submit(Job(ids, config, time.monotonic() + 60))
+    assert job.done.wait(60) and job.error is None
+    assert job.tokens == expected and len(expected) == 30
+    cache, reserved = made[0]
+    assert reserved < len(ids) + 30 <= cache.capacity and cache.grows >= 1

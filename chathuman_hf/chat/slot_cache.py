@@ -94,9 +94,12 @@ class SlotCache(Cache):
     def step_inputs(self, n: int, alive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Prepare a decode step over slots ``[0, n)``: the 2-D attention mask and the position ids of the new
         tokens (each row's length). Free slots (``alive`` False) attend to column 0 only and keep length 0."""
+        width = int(self.lengths[:n].max()) + 1
+        if width > self.capacity:  # a reply longer than its joiner reserved (no max_new_tokens): grow once
+            self.reserve(self.slots, width)
         lengths = self.lengths[:n]
         self.write_at = lengths.clone()
-        self.width = int(lengths.max()) + 1
+        self.width = width
         mask = torch.arange(self.width, device=lengths.device)[None, :] <= lengths[:, None]
         self.lengths[:n] += alive.to(lengths.dtype)
         return mask.long(), self.write_at[:, None]
