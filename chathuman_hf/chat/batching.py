@@ -72,8 +72,8 @@ class PumpedStreamer:
 class BatchScheduler:
     """A daemon thread that decodes up to ``max_batch_size`` replies together, holding ``lock`` during each step.
 
-    State between steps: the batch's ``DynamicCache`` (rows left-padded to one length), its attention ``mask``, the
-    next position of each row and the last chosen token of each row (not yet in the cache)."""
+    State between steps: the batch's ``SlotCache`` (each slot's keys and length), the reply in each slot (``None``:
+    free, reused by the next joiner) and each slot's last chosen token (not yet in the cache)."""
 
     def __init__(self, model: PreTrainedModel, lock: threading.Lock, *, max_batch_size: int,
                  on_expired: Callable[[], EngineBusy]) -> None:
