@@ -75,6 +75,20 @@ def wait_idle(base: str, seconds: float = 60.0) -> dict:
         time.sleep(0.2)
 
 
+def step_limit(model_dir: str, a: argparse.Namespace) -> dict[str, Any]:
+    """The step-time limit in a process of its own with the server's threads (``bench.batch_step --limit-only``)."""
+    import json
+
+    env = child_env(HF_HUB_OFFLINE="1", **({"OMP_NUM_THREADS": str(a.threads)} if a.threads else {}))
+    out = subprocess.run([sys.executable, "-m", "bench.batch_step", "--limit-only", model_dir, "--rows",
+                          str(a.limit_rows), "--tokens", str(a.max_tokens), "--repeats", "3"],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    limit = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"[serve] step-time limit: {limit}", flush=True)
+    return {"model": "limit", "sessions": limit["rows"], "tokens_per_s": limit["tokens_per_s"],
+            "step_ms": limit["step_ms"], "loadavg_1m": os.getloadavg()[0]}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.serve_load", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny model only, 1/8/32 sessions × 2 messages, 60 s bound")
@@ -91,6 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--preset", default="fast")
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS for the server process")
     p.add_argument("--url", default=None, help="an OpenAI-compatible server to load instead (e.g. vLLM)")
+    p.add_argument("--limit-rows", type=int, default=16,
+                   help="rows of the step-time limit: a forward of that many rows over a warm cache, no engine")
     a = p.parse_args(argv)
     sizes = a.sizes or (["tiny"] if a.quick else ["tiny", "kogpt2"])
     if a.model:
@@ -118,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="bench_serve_") as tmp:
             for size in sizes:
                 model_dir = a.model or str(make_model_dir(Path(tmp) / "models", size))
+                contenders[f"{size}_limit_r{a.limit_rows}"] = step_limit(model_dir, a)
                 for batch in a.batch_sizes:
                     server, log, base, startup = start_server(model_dir, batch, a, Path(tmp))
                     try:
@@ -155,11 +172,22 @@ def main(argv: list[str] | None = None) -> None:
         big = "kogpt2" if "kogpt2" in sizes else sizes[0]
         speed = ratios.get(f"{big}_s32_tokens_per_s_b{many}_vs_b{one}")
         p95 = ratios.get(f"{big}_s32_p95_reply_b{many}_vs_b{one}")
-        targets += [target_row(f"{big}, 32 sessions: tokens/s batched vs one at a time", "≥ 4", speed,
-                               None if speed is None else speed >= 4),
+        speed16 = ratios.get(f"{big}_s16_tokens_per_s_b{many}_vs_b{one}")
+        limit, batched16 = contenders.get(f"{big}_limit_r{a.limit_rows}"), contenders.get(f"{big}_b{many}_s16")
+        of_limit = ratio(batched16["tokens_per_s"], limit["tokens_per_s"]) if limit and batched16 else None
+        ratios[f"{big}_s16_tokens_per_s_b{many}_vs_step_limit_r{a.limit_rows}"] = of_limit
+        ttft = (contenders.get(f"{big}_b{many}_s32") or {}).get("ttft_ms_p95")
+        targets += [target_row(f"{big}, 16 sessions: tokens/s batched vs one at a time", "≥ 4", speed16,
+                               None if speed16 is None else speed16 >= 4),
+                    target_row(f"{big}, 32 sessions: tokens/s batched vs one at a time", "≥ 6", speed,
+                               None if speed is None else speed >= 6),
+                    target_row(f"{big}, 16 sessions: batched tokens/s vs the step-time limit of {a.limit_rows} rows",
+                               "≥ 0.5", of_limit, None if of_limit is None else of_limit >= 0.5),
+                    target_row(f"{big}, 32 sessions: p95 time to first token (ms)", "≤ 2000", ttft,
+                               None if ttft is None else ttft <= 2000),
                     target_row(f"{big}, 32 sessions: p95 reply batched vs one at a time", "≤ 0.5", p95,
                                None if p95 is None else p95 <= 0.5)]
-    errors = sum(c["errors"] for c in contenders.values())
+    errors = sum(c.get("errors", 0) for c in contenders.values())
     targets.append(target_row("errors (503s retried are not errors)", "0", errors, errors == 0))
     result = {
         "machine": machine,

@@ -6,9 +6,11 @@ vs 18.8 s one at a time), but its logits processors see only each sequence's las
 ``no_repeat_ngram_size`` crashed its loop (IndexError in NoRepeatNGramLogitsProcessor, all 8 requests failed),
 ``repetition_penalty`` is dropped as unsupported, multi-token banned words cannot apply, and ``do_sample`` is one
 setting for the whole manager. Its replies would differ from ``generate``'s. So this module batches the model's own
-forward over a left-padded ``DynamicCache`` and runs each reply's own ``LogitsProcessorList`` (built by
-``model._get_logits_processor`` from its ``GenerationConfig``, as ``generate`` does) on that reply's own tokens:
-greedy replies equal ``generate``'s token for token (tests/test_batching.py).
+forward and runs each reply's own ``LogitsProcessorList`` (built by ``model._get_logits_processor`` from its
+``GenerationConfig``, as ``generate`` does) on that reply's own tokens: greedy replies equal ``generate``'s token for
+token (tests/test_batching.py). Joiners are prefilled together over a left-padded ``DynamicCache``, then each is
+copied into a free slot of the batch's preallocated ``SlotCache`` (chat/slot_cache.py), where decoding runs: joining
+and leaving touch no other row (tests/test_batching_slots.py).
 """
 
 from __future__ import annotations
@@ -17,29 +19,61 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from queue import SimpleQueue
 
 import torch
-import torch.nn.functional as F
 from transformers import DynamicCache, GenerationConfig, PreTrainedModel
 
 from chathuman_hf.chat.admission import EngineBusy
 from chathuman_hf.chat.decoding import Job, choose_tokens, prepare_job
+from chathuman_hf.chat.slot_cache import SlotCache
 
 
 def supports_batching(model: PreTrainedModel) -> bool:
     """Whether every cache layer of ``model`` is a plain full-attention ``DynamicLayer`` (no sliding window), which
-    the left-padded merge below assumes."""
+    the slot cache assumes (Gemma 3's and EXAONE 4's sliding layers keep one reply at a time)."""
     from transformers.cache_utils import DynamicLayer
 
     cache = DynamicCache(config=model.config)
     return bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
 
 
+class StreamPump:
+    """Feeds streamers from a thread of its own, so detokenising (``TextIteratorStreamer.put`` decodes the reply so
+    far) runs beside the next forward (torch releases the GIL in its kernels), not inside the step loop."""
+
+    def __init__(self) -> None:
+        self.queue: SimpleQueue = SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="chat-stream", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            call, arg = self.queue.get()
+            try:
+                call() if arg is None else call(arg)
+            except Exception:  # a streamer's failure is its consumer's; the pump serves the others
+                pass
+
+
+class PumpedStreamer:
+    """A streamer's ``put``/``end`` queued on the pump, in order."""
+
+    def __init__(self, streamer, pump: StreamPump) -> None:
+        self.streamer, self.pump = streamer, pump
+
+    def put(self, value: torch.Tensor) -> None:
+        self.pump.queue.put((self.streamer.put, value))
+
+    def end(self) -> None:
+        self.pump.queue.put((self.streamer.end, None))
+
+
 class BatchScheduler:
     """A daemon thread that decodes up to ``max_batch_size`` replies together, holding ``lock`` during each step.
 
-    State between steps: the batch's ``DynamicCache`` (rows left-padded to one length), its attention ``mask``, the
-    next position of each row and the last chosen token of each row (not yet in the cache)."""
+    State between steps: the batch's ``SlotCache`` (each slot's keys and length), the reply in each slot (``None``:
+    free, reused by the next joiner) and each slot's last chosen token (not yet in the cache)."""
 
     def __init__(self, model: PreTrainedModel, lock: threading.Lock, *, max_batch_size: int,
                  on_expired: Callable[[], EngineBusy]) -> None:
@@ -52,15 +86,21 @@ class BatchScheduler:
         self.wake = threading.Condition()
         self.thread: threading.Thread | None = None
         self.steps = 0
+        self.pump: StreamPump | None = None
         self._prepared: dict[int, tuple[GenerationConfig, GenerationConfig]] = {}
         self._reset()
 
     def _reset(self) -> None:
-        self.cache: DynamicCache | None = None
-        self.mask = self.positions = self.last = None
+        self.cache: SlotCache | None = None  # freed when the batch empties
+        self.slots: list[Job | None] = []  # slot i of the cache: its reply, or None when free
+        self.last: torch.Tensor | None = None  # each slot's last chosen token (not yet in the cache)
 
     def submit(self, job: Job) -> Job:
         """Queue ``job``; it joins the batch at the next step boundary with a free slot."""
+        if job.streamer is not None:
+            with self.wake:
+                self.pump = self.pump or StreamPump()
+            job.streamer = PumpedStreamer(job.streamer, self.pump)
         with self.wake:
             self.pending.append(job)
             if self.thread is None or not self.thread.is_alive():
@@ -115,7 +155,7 @@ class BatchScheduler:
         return out.logits[:, -1, :].to(dtype=torch.float32)
 
     def _prefill(self, joiners: list[Job]) -> None:
-        """Run the joiners' prompts (left-padded together), choose their first tokens, merge them into the batch."""
+        """Run the joiners' prompts (left-padded together), choose their first tokens, place them in free slots."""
         for job in joiners:
             prepare_job(self.model, job, self._prepared)
         width = max(len(j.ids) for j in joiners)
@@ -128,36 +168,41 @@ class BatchScheduler:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self.model.config)
         last = choose_tokens(joiners, self._forward(ids, mask, positions, cache))
-        self._merge(cache, mask, mask.sum(-1), last, joiners)
+        self._place(cache, last, joiners)
         self._drop([j for j in joiners if self._ended(j)])
 
-    def _merge(self, cache: DynamicCache, mask: torch.Tensor, positions: torch.Tensor, last: torch.Tensor,
-               jobs: list[Job]) -> None:
-        with self.wake:
-            self.rows = self.rows + jobs
+    def _place(self, prefilled: DynamicCache, last: torch.Tensor, jobs: list[Job]) -> None:
+        """Copy each joiner's prompt keys into a free slot (the lowest first); the other rows are not touched."""
+        free = [i for i, j in enumerate(self.slots) if j is None]
+        free = (free + list(range(len(self.slots), len(self.slots) + len(jobs))))[:len(jobs)]
+        need = max(len(j.ids) + (j.config.max_new_tokens or 0) + 1 for j in jobs)
         if self.cache is None:
-            self.cache, self.mask, self.positions, self.last = cache, mask, positions, last
-            return
-        width = max(self.mask.shape[1], mask.shape[1])
-
-        def left(t: torch.Tensor, dim_from_end: int) -> torch.Tensor:  # left-pad the sequence axis to ``width``
-            missing = width - t.shape[-dim_from_end]
-            return F.pad(t, (0, 0) * (dim_from_end - 1) + (missing, 0)) if missing else t
-
-        for old, new in zip(self.cache.layers, cache.layers, strict=True):
-            old.keys = torch.cat([left(old.keys, 2), left(new.keys, 2)])
-            old.values = torch.cat([left(old.values, 2), left(new.values, 2)])
-        self.mask = torch.cat([left(self.mask, 1), left(mask, 1)])
-        self.positions = torch.cat([self.positions, positions])
-        self.last = torch.cat([self.last, last])
+            self.cache = SlotCache(prefilled, max(free) + 1, need)
+            self.last = last.new_zeros(self.cache.slots)
+        else:
+            self.cache.reserve(max(free) + 1, max(need, self.cache.capacity))
+            if self.last.shape[0] < self.cache.slots:
+                self.last = torch.cat([self.last, self.last.new_zeros(self.cache.slots - self.last.shape[0])])
+        slots = self.slots + [None] * (max(free) + 1 - len(self.slots))
+        for row, (slot, job) in enumerate(zip(free, jobs, strict=True)):
+            self.cache.put(slot, prefilled, row, len(job.ids))
+            slots[slot] = job
+        self.last[torch.tensor(free, device=last.device)] = last
+        with self.wake:
+            self.slots = slots
+            self.rows = [j for j in slots if j is not None]
 
     def _decode(self) -> None:
-        """One step for every row: feed each row's last token, choose its next one."""
-        mask = torch.cat([self.mask, self.mask.new_ones((self.mask.shape[0], 1))], dim=1)
-        logits = self._forward(self.last[:, None], mask, self.positions[:, None], self.cache)
-        self.mask, self.positions = mask, self.positions + 1
-        self.last = choose_tokens(self.rows, logits)
-        self._drop([j for j in self.rows if self._ended(j)])
+        """One step for every slot in use: feed each row's last token, choose its next one (free slots ride along,
+        masked, until a joiner takes them)."""
+        n = len(self.slots)
+        alive = torch.tensor([j is not None for j in self.slots], device=self.last.device)
+        mask, positions = self.cache.step_inputs(n, alive)
+        logits = self._forward(self.last[:n, None], mask, positions, self.cache)
+        live = alive.nonzero()[:, 0]
+        jobs = [j for j in self.slots if j is not None]
+        self.last[live] = choose_tokens(jobs, logits[live] if len(live) < n else logits)
+        self._drop([j for j in jobs if self._ended(j)])
 
     def _ended(self, job: Job) -> bool:
         job.cut = time.monotonic() > job.deadline
@@ -165,24 +210,22 @@ class BatchScheduler:
                 or job.cancel.is_set() or job.cut)
 
     def _drop(self, leaving: list[Job]) -> None:
-        """Finish ``leaving`` and remove their rows; trim the leading columns no remaining row uses."""
+        """Finish ``leaving`` and free their slots (nothing is copied); free slots at the end are no longer run."""
         if not leaving:
             return
+        slots = [None if j in leaving else j for j in self.slots]
+        for i, job in enumerate(self.slots):
+            if job is not None and slots[i] is None:
+                self.cache.free(i)
+        while slots and slots[-1] is None:
+            slots.pop()
+        with self.wake:  # the rows are gone before their replies are done: stats never count a finished reply
+            self.slots = slots
+            self.rows = [j for j in slots if j is not None]
+        if not self.rows:
+            self._reset()
         for job in leaving:
             self._finish(job)
-        keep = [i for i, j in enumerate(self.rows) if j not in leaving]
-        with self.wake:
-            self.rows = [self.rows[i] for i in keep]
-        if not keep:
-            self._reset()
-            return
-        index = torch.tensor(keep, device=self.mask.device)
-        self.mask, self.positions, self.last = self.mask[index], self.positions[index], self.last[index]
-        start = int(self.mask.any(dim=0).int().argmax())
-        self.mask = self.mask[:, start:]
-        for layer in self.cache.layers:
-            layer.keys = layer.keys[index, :, start:]
-            layer.values = layer.values[index, :, start:]
 
     def _finish(self, job: Job, error: BaseException | None = None) -> None:
         if job.done.is_set():

@@ -11,6 +11,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList, PreTrainedModel
 from transformers.generation import logits_process as lp
 
+from chathuman_hf.chat.fast_processors import faster_processors
 from chathuman_hf.chat.reply_options import ReplyOptions, TokenLogprob, token_logprob
 
 # Processors that ignore the token history and treat each row alone: run once on all rows that share a config
@@ -20,6 +21,38 @@ ROW_WISE = tuple(getattr(lp, name) for name in (
     "TemperatureLogitsWarper", "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper",
     "EpsilonLogitsWarper", "EtaLogitsWarper", "SuppressTokensLogitsProcessor", "InfNanRemoveLogitsProcessor",
 ) if hasattr(lp, name))
+
+# Processors that read the history but work on a left-padded batch of histories exactly as on each row alone: run
+# once per group on the group's histories padded with -1 (never a token). Sequence bias / bad words match the end of
+# each row (a -1 never matches, as a history shorter than the prefix is skipped); the repetition penalty is rebuilt
+# with each row's padding as its ``prompt_ignore_length`` (how ``generate`` handles left padding).
+PADDED = (lp.SequenceBiasLogitsProcessor, lp.NoBadWordsLogitsProcessor, lp.RepetitionPenaltyLogitsProcessor)
+
+
+def _padded(processor: lp.LogitsProcessor, histories: torch.Tensor, pads: torch.Tensor,
+            scores: torch.Tensor) -> torch.Tensor:
+    if type(processor) is lp.RepetitionPenaltyLogitsProcessor:
+        return lp.RepetitionPenaltyLogitsProcessor(processor.penalty, prompt_ignore_length=pads)(histories, scores)
+    return processor(histories, scores)
+
+
+def _stack(jobs: list[Job]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The jobs' histories left-padded with -1 into one tensor, and each row's padding length."""
+    width = max(j.history.shape[1] for j in jobs)
+    histories = jobs[0].history.new_full((len(jobs), width), -1)
+    for r, job in enumerate(jobs):
+        histories[r, width - job.history.shape[1]:] = job.history[0]
+    pads = torch.tensor([width - j.history.shape[1] for j in jobs], device=histories.device)
+    return histories, pads
+
+
+def _batchable(processor: lp.LogitsProcessor, k: int, jobs: list[Job]) -> bool:
+    """``processor`` (the first job's k-th) is one of ``PADDED`` with no prompt offset, and every job's k-th
+    processor is of the same type (a job's own extra processors keep the per-row path)."""
+    if type(processor) not in PADDED or any(type(j.processors[k]) is not type(processor) for j in jobs):
+        return False
+    ignore = getattr(processor, "prompt_ignore_length", None)
+    return ignore is None or (isinstance(ignore, torch.Tensor) and not bool(ignore.any()))
 
 
 @dataclass(eq=False)
@@ -70,11 +103,10 @@ def prepare_job(model: PreTrainedModel, job: Job,
     extra = options.logits_processors()
     if extra:  # its processor list differs from the others of its config: it cannot share their group
         job.group = (id(job), -1)
-    job.processors = model._get_logits_processor(
+    job.processors = faster_processors(model._get_logits_processor(
         generation_config=config, input_ids_seq_length=prompt.shape[1], encoder_input_ids=prompt,
         prefix_allowed_tokens_fn=None, logits_processor=LogitsProcessorList([*job.constraints, *extra]),
-        device=device,
-        model_kwargs={"attention_mask": torch.ones_like(prompt)})
+        device=device, model_kwargs={"attention_mask": torch.ones_like(prompt)}))
     eos = config.eos_token_id
     job.stops = frozenset(eos if isinstance(eos, list) else [] if eos is None else [eos])
     job.history = prompt
@@ -90,9 +122,13 @@ def choose_tokens(jobs: list[Job], logits: torch.Tensor) -> torch.Tensor:
     for members in groups.values():
         first = jobs[members[0]]
         scores = logits[members]
+        stacked = None
         for k, processor in enumerate(first.processors):
             if isinstance(processor, ROW_WISE):
                 scores = processor(first.history, scores)
+            elif len(members) > 1 and _batchable(processor, k, [jobs[i] for i in members]):
+                stacked = stacked or _stack([jobs[i] for i in members])
+                scores = _padded(processor, *stacked, scores)
             else:
                 scores = torch.cat([jobs[i].processors[k](jobs[i].history, scores[r:r + 1])
                                     for r, i in enumerate(members)])
