@@ -12,6 +12,7 @@ import torch
 
 from chathuman_hf.chat import ChatEngine, EngineBusy, get_preset
 from chathuman_hf.chat.decoding import Job
+from chathuman_hf.chat.one_at_a_time import model_inputs
 from chathuman_hf.chat.presets import bad_words_ids
 from chathuman_hf.serving import create_app
 from chathuman_hf.serving.runner import serve_in_thread
@@ -67,7 +68,7 @@ def test_greedy_replies_equal_generate_token_for_token_when_joining_mid_generati
     expected = []
     with torch.inference_mode():
         for ids in prompts:
-            out = solo.model.generate(**solo._inputs(ids), generation_config=config)
+            out = solo.model.generate(**model_inputs(solo.model, ids), generation_config=config)
             expected.append(out[0, len(ids):].tolist())
     with Slow(solo, delay=0.01, endless=False) as slow:
         jobs = []
@@ -98,7 +99,7 @@ def test_per_request_settings_are_honoured_inside_one_batch(solo):
     plain = get_preset("greedy", max_new_tokens=10, banned_words=())
     ids = solo.prompt_ids(messages("안녕"), max_new_tokens=10)
     with torch.inference_mode():
-        reply = solo.model.generate(**solo._inputs(ids), generation_config=solo.generation_config(plain))
+        reply = solo.model.generate(**model_inputs(solo.model, ids), generation_config=solo.generation_config(plain))
     words = [(t, solo.tokenizer.decode([t], skip_special_tokens=True).strip()) for t in reply[0, len(ids):].tolist()]
     first = next(w for t, w in words if w and [t] in bad_words_ids(solo.tokenizer, [w]))  # a token that is a word
     banning = plain.replace(banned_words=(first,))

@@ -13,6 +13,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 from chathuman_hf.chat import ChatEngine, get_preset
 from chathuman_hf.chat.batching import BatchScheduler, supports_batching
 from chathuman_hf.chat.decoding import Job
+from chathuman_hf.chat.one_at_a_time import model_inputs
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -134,7 +135,8 @@ def test_the_cache_grows_when_a_reply_outruns_its_reserved_columns(solo):
     config = solo.generation_config(get_preset("greedy", max_new_tokens=30))
     ids = solo.prompt_ids([{"role": "user", "content": "안녕"}], max_new_tokens=30)
     with torch.inference_mode():
-        expected = solo.model.generate(**solo._inputs(ids), generation_config=config)[0, len(ids):].tolist()
+        output = solo.model.generate(**model_inputs(solo.model, ids), generation_config=config)
+        expected = output[0, len(ids):].tolist()
     sched, made = engine.scheduler, []
     place = sched._place
 

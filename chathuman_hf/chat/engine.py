@@ -17,18 +17,18 @@ from transformers import (
     LogitsProcessor,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    StoppingCriteriaList,
 )
 
 from chathuman_hf.chat.admission import Admission, EngineBusy
 from chathuman_hf.chat.batching import BatchScheduler, supports_batching
 from chathuman_hf.chat.decoding import Job, job_scored
+from chathuman_hf.chat.one_at_a_time import generate_alone, stream_alone
 from chathuman_hf.chat.presets import GenerationPreset, build_generation_config, get_preset
 from chathuman_hf.chat.replies import Generation, finish_reply
-from chathuman_hf.chat.reply_options import ReplyOptions, generate_kwargs, scored_tokens, seeded
+from chathuman_hf.chat.reply_options import ReplyOptions
 from chathuman_hf.chat.reply_text import opens_reasoning
 from chathuman_hf.chat.saved_model import open_saved_model
-from chathuman_hf.chat.text_stream import CancelGeneration, ReplyStreamer, shown_pieces
+from chathuman_hf.chat.text_stream import ReplyStreamer, shown_pieces
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS, MIN_PROMPT_TOKENS, ChatWindow, ContextOverflow, fit_prompt
 from chathuman_hf.models.build import position_limit
 
@@ -162,10 +162,6 @@ class ChatEngine:
                           f"prompt fits the model's positions.", stacklevel=2)
         return ids
 
-    def _inputs(self, ids: list[int]) -> dict[str, torch.Tensor]:
-        input_ids = torch.tensor([ids], dtype=torch.long, device=self.model.device)
-        return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
-
     def generate(self, messages: list[dict], preset: GenerationPreset | str = "fast", *,
                  max_turns: int | None = None, options: ReplyOptions | None = None,
                  cut_newest: bool = True, tools: list[dict] | None = None,
@@ -194,14 +190,10 @@ class ChatEngine:
                     raise job.error
                 return finish_reply(self.tokenizer, job.tokens, len(ids), config, job.cut, job_scored(job),
                                     self._opened(ids))
-            stop = StoppingCriteriaList([CancelGeneration(threading.Event(), deadline)])
-            with self._one_at_a_time(deadline), torch.inference_mode(), seeded(options and options.seed,
-                                                                                self.model.device):
-                output = self.model.generate(**self._inputs(ids), stopping_criteria=stop,
-                                             **generate_kwargs(config, options, extra))
-        new = output.sequences[0, len(ids):].tolist()
-        return finish_reply(self.tokenizer, new, len(ids), config, time.monotonic() > deadline,
-                            scored_tokens(output, new, options), self._opened(ids))
+            with self._one_at_a_time(deadline):
+                new, scored = generate_alone(self.model, ids, config, deadline, options, extra)
+        return finish_reply(self.tokenizer, new, len(ids), config, time.monotonic() > deadline, scored,
+                            self._opened(ids))
 
     def _opened(self, ids: list[int]) -> str | None:
         """The closing tag awaited when the prompt ends inside a reasoning block it opened (DeepSeek-R1)."""
@@ -246,8 +238,9 @@ class ChatEngine:
                 job.done.wait()
                 error, new, cut, logprobs = job.error, job.tokens, job.cut, job_scored(job)
             else:
-                shown, error, new, logprobs = yield from self._stream_alone(ids, config, streamer, deadline,
-                                                                            options, opened, extra)
+                with self._one_at_a_time(deadline):
+                    shown, error, new, logprobs = yield from stream_alone(
+                        self.model, ids, config, streamer, deadline, options, opened, extra)
                 cut = time.monotonic() > deadline
         if isinstance(error, EngineBusy):  # waited in the queue until its deadline: nothing was shown
             raise error
@@ -259,34 +252,3 @@ class ChatEngine:
         if result.text != shown:
             yield result.text[len(shown):]  # complete characters held with a cut one
         return result
-
-    def _stream_alone(self, ids: list[int], config: GenerationConfig, streamer: ReplyStreamer, deadline: float,
-                      options: ReplyOptions | None, opened: str | None,
-                      extra: list[LogitsProcessor]) -> Iterator[str]:
-        """``generate`` in a thread under the lock, streaming; returns (text shown, error, new ids, log-probs)."""
-        box: dict[str, Any] = {}
-        cancel = threading.Event()
-
-        def run() -> None:
-            try:
-                with torch.inference_mode(), seeded(options and options.seed, self.model.device):
-                    box["output"] = self.model.generate(
-                        **self._inputs(ids), streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([CancelGeneration(cancel, deadline)]),
-                        **generate_kwargs(config, options, extra))
-            except BaseException as exc:  # surfaced to the consumer
-                box["error"] = exc
-                streamer.end()
-
-        with self._one_at_a_time(deadline):
-            thread = threading.Thread(target=run, name="chat-generate", daemon=True)
-            thread.start()
-            try:
-                shown = yield from shown_pieces(streamer, opened)
-            finally:
-                cancel.set()
-                thread.join()
-        new = box["output"].sequences[0, len(ids):].tolist() if "output" in box else []
-        scored = scored_tokens(box["output"], new, options) if "output" in box else None
-        return shown, box.get("error"), new, scored
-
