@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from chathuman_hf.publishing.llama_cpp_source import find_converter
-from chathuman_hf.publishing.modelfile import write_modelfile
+from chathuman_hf.publishing.modelfile import run_locally_lines, write_modelfile
 
 logger = logging.getLogger(__name__)
 
@@ -126,4 +126,20 @@ def export_gguf(model_dir: str | Path, output_dir: str | Path, outtype: str = "f
     convert_to_gguf(model_dir, outfile, outtype, llama_cpp_dir=llama_cpp_dir)
     logger.info("Wrote %s (%.1f MB) in %.1f s.", outfile, outfile.stat().st_size / 1e6, time.perf_counter() - start)
     write_modelfile(model_dir, output_dir / "Modelfile", outfile.name)
+    _card_section(output_dir / "README.md", output_dir.resolve().name, outfile.name)
     return outfile
+
+
+def _card_section(card: Path, name: str, gguf_name: str) -> None:
+    """Name the exported file in the card's "Run it locally" section (replaced, or added at the end)."""
+    if not card.is_file():
+        return
+    text = card.read_text(encoding="utf-8")
+    section = "\n".join(run_locally_lines(name, gguf_name))
+    head, found, rest = text.partition("## Run it locally")
+    if found:
+        after = rest.find("\n## ")
+        text = head + section + (rest[after + 1:] if after >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    card.write_text(text, encoding="utf-8")

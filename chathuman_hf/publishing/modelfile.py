@@ -123,6 +123,27 @@ def modelfile_text(model_dir: str | Path, gguf_name: str, tokenizer: Any = None)
     return "\n".join(lines) + "\n"
 
 
+def run_locally_lines(name: str, gguf_name: str | None = None) -> list[str]:
+    """The model card's section on running the model with llama.cpp or Ollama (before or after the GGUF export)."""
+    gguf = gguf_name or f"{name}-gguf/{name}-gguf-q8_0.gguf"
+    lines = ["## Run it locally (llama.cpp, Ollama, LM Studio)", ""]
+    if gguf_name is None:
+        lines += ["Export a GGUF and an Ollama `Modelfile` with chathuman_hf (`pip install -e \".[gguf]\"`):", "",
+                  "```bash", f"python recipes/export.py --model {name} --output {name}-gguf --gguf q8_0", "```", ""]
+    else:
+        lines += [f"`{gguf_name}` holds the weights, the tokenizer, the chat template and the end-of-turn token; "
+                  "`Modelfile` is its Ollama recipe.", ""]
+    folder = str(Path(gguf).parent) if gguf_name is None else "."
+    return lines + [
+        "```bash",
+        f'llama-cli -m {gguf} -cnv   # chat in the terminal with the GGUF\'s own template',
+        f"llama-server -m {gguf} --jinja --port 8080   # OpenAI-compatible API on /v1/chat/completions",
+        f"ollama create {name.lower()} -f {folder}/Modelfile && ollama run {name.lower()}",
+        "```",
+        "",
+    ]
+
+
 def write_modelfile(model_dir: str | Path, path: str | Path, gguf_name: str) -> Path:
     path = Path(path)
     path.write_text(modelfile_text(model_dir, gguf_name), encoding="utf-8")
