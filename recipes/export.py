@@ -21,7 +21,7 @@ from transformers import HfArgumentParser
 
 from chathuman_hf.core.cli import SHORT_USAGE, run_cli
 from chathuman_hf.publishing.export import export_model, push_export
-from chathuman_hf.publishing.gguf_export import GGUF_TYPES
+from chathuman_hf.publishing.gguf_export import GGUF_TYPES, check_gguf_type, export_gguf
 
 logger = logging.getLogger("chathuman_hf.publishing.export")
 
@@ -44,13 +44,11 @@ def main(argv: list[str] | None = None) -> str:
     if args.push_to_hub and not args.hub_model_id:
         raise ValueError("--push_to_hub needs --hub_model_id NAME (e.g. me/korean-chat).")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    if args.gguf is not None and args.gguf not in GGUF_TYPES:
-        raise ValueError(f"--gguf {args.gguf}: expected one of {', '.join(GGUF_TYPES)}.")
+    if args.gguf is not None:
+        check_gguf_type(args.gguf)
     out = export_model(args.model, args.output)
     print(f"Exported {args.model} to {out}", flush=True)
     if args.gguf:
-        from chathuman_hf.publishing.gguf_export import export_gguf
-
         path = export_gguf(out, out, args.gguf, llama_cpp_dir=args.llama_cpp_dir)
         print(f"Wrote {path} and {path.parent / 'Modelfile'}", flush=True)
     if args.push_to_hub:

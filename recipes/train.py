@@ -28,6 +28,8 @@ from accelerate.utils import set_seed  # transformers.set_seed imports bitsandby
 
 from chathuman_hf.core.cli import run_cli
 from chathuman_hf.models.lora import check_4bit_support
+from chathuman_hf.publishing.gguf_export import check_gguf_type, export_run_gguf
+from chathuman_hf.publishing.llama_cpp_source import find_converter
 from chathuman_hf.publishing.run_output import model_card_writer, save_final_output
 from chathuman_hf.training.build import build_chat_model, build_trainer, setup_logging
 from chathuman_hf.training.checkpoints import resolve_resume
@@ -48,6 +50,9 @@ def main(argv: list[str] | None = None) -> dict:
     logger.info("Process %d/%d on %s", training_args.process_index, training_args.world_size, training_args.device)
     if model_args.load_in_4bit:
         check_4bit_support(training_args.device)  # QLoRA: one line before any data or weights load
+    if training_args.gguf:  # before any training: a bad type or no llama.cpp converter fails in one line now
+        check_gguf_type(training_args.gguf)
+        find_converter()
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     if training_args.process_index == 0:
         set_aside_previous_run(training_args.output_dir, resume)  # a fresh run never mixes with an old one
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> dict:
     train_result = trainer.train(resume_from_checkpoint=resume)
     results = save_final_output(trainer, train_result, data, run_args=(model_args, data_args, chat_args))
     if trainer.is_world_process_zero():
+        if training_args.gguf:
+            print(f"Wrote {export_run_gguf(training_args.output_dir, training_args.gguf)}", flush=True)
         print(next_steps(training_args.output_dir), flush=True)
     return results
 

@@ -132,3 +132,25 @@ def test_unigram_tokenizer_is_refused_in_one_line(tmp_path):
 def test_bad_converter_dir_is_one_line(tmp_path):
     with pytest.raises(ConverterNotFoundError, match="llama.cpp checkout"):
         find_converter(tmp_path)
+
+
+def test_unknown_gguf_type_is_one_line_before_anything_is_written(tiny_model_dir, tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "recipes" / "export.py"), "--model", str(tiny_model_dir),
+                           "--output", str(tmp_path / "out"), "--gguf", "q4_k_m"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == "error: --gguf q4_k_m: expected one of f32, f16, bf16, q8_0."
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_train_recipe_writes_the_gguf_at_the_end(converter, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(REPO / "recipes/train.py"), "--model_type", "gpt2", "--config_overrides",
+           "n_layer=2,n_embd=32,n_head=2,n_positions=128", "--train-tokenizer", "--vocab-size", "800",
+           "--max-length", "96", "--output_dir", str(out), "--max_steps", "2", "--eval_strategy", "no",
+           "--save_strategy", "no", "--load_best_model_at_end", "false", "--generation_prompts", "0",
+           "--report_to", "none", "--disable_tqdm", "true", "--gguf", "f16"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (out / "gguf" / "run-f16.gguf").stat().st_size > 0
+    assert "FROM ./run-f16.gguf" in (out / "gguf" / "Modelfile").read_text(encoding="utf-8")

@@ -58,6 +58,13 @@ def _byte_level_pre(data: dict) -> str | None:
     return None
 
 
+def check_gguf_type(outtype: str) -> str:
+    """``outtype`` when it is a GGUF type the export writes; a one-line error otherwise (checked before training)."""
+    if outtype not in GGUF_TYPES:
+        raise GGUFExportError(f"--gguf {outtype}: expected one of {', '.join(GGUF_TYPES)}.")
+    return outtype
+
+
 def tokenizer_plan(model_dir: str | Path) -> dict[str, Any]:
     """How the model's tokenizer maps onto llama.cpp's: vocabulary kind, pre-tokenizer, space prefix, end of turn."""
     from transformers import AutoTokenizer
@@ -96,8 +103,7 @@ def tokenizer_plan(model_dir: str | Path) -> dict[str, Any]:
 def convert_to_gguf(model_dir: str | Path, outfile: str | Path, outtype: str = "f16", *,
                     llama_cpp_dir: str | Path | None = None) -> Path:
     """Write ``outfile`` (a GGUF) from a standalone Hugging Face model directory with llama.cpp's converter."""
-    if outtype not in GGUF_TYPES:
-        raise GGUFExportError(f"--gguf {outtype}: expected one of {', '.join(GGUF_TYPES)}.")
+    check_gguf_type(outtype)
     model_dir, outfile = Path(model_dir), Path(outfile)
     tree = find_converter(llama_cpp_dir)
     plan = {**tokenizer_plan(model_dir), "model_dir": str(model_dir), "outfile": str(outfile), "outtype": outtype,
@@ -117,17 +123,30 @@ def convert_to_gguf(model_dir: str | Path, outfile: str | Path, outtype: str = "
 
 
 def export_gguf(model_dir: str | Path, output_dir: str | Path, outtype: str = "f16", *,
-                llama_cpp_dir: str | Path | None = None) -> Path:
-    """Write ``OUTPUT/NAME-OUTTYPE.gguf`` and ``OUTPUT/Modelfile`` for a standalone model directory."""
+                llama_cpp_dir: str | Path | None = None, name: str | None = None) -> Path:
+    """Write ``OUTPUT/NAME-OUTTYPE.gguf`` (NAME: the output folder's) and ``OUTPUT/Modelfile`` for a standalone
+    model directory."""
     model_dir, output_dir = Path(model_dir), Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    outfile = output_dir / f"{output_dir.resolve().name}-{outtype}.gguf"
+    name = name or output_dir.resolve().name
+    outfile = output_dir / f"{name}-{outtype}.gguf"
     start = time.perf_counter()
     convert_to_gguf(model_dir, outfile, outtype, llama_cpp_dir=llama_cpp_dir)
     logger.info("Wrote %s (%.1f MB) in %.1f s.", outfile, outfile.stat().st_size / 1e6, time.perf_counter() - start)
     write_modelfile(model_dir, output_dir / "Modelfile", outfile.name)
-    _card_section(output_dir / "README.md", output_dir.resolve().name, outfile.name)
+    _card_section(output_dir / "README.md", name, outfile.name)
     return outfile
+
+
+def export_run_gguf(run_dir: str | Path, outtype: str, *, llama_cpp_dir: str | Path | None = None) -> Path:
+    """``train.py --gguf``: the run's GGUF and Modelfile in ``RUN/gguf/`` (a LoRA adapter merged there first)."""
+    from chathuman_hf.models.loading import model_kind
+    from chathuman_hf.publishing.export import export_model
+
+    run_dir = Path(run_dir)
+    dest = run_dir / "gguf"
+    source = export_model(run_dir, dest) if model_kind(run_dir) == "adapter" else run_dir
+    return export_gguf(source, dest, outtype, llama_cpp_dir=llama_cpp_dir, name=run_dir.resolve().name)
 
 
 def _card_section(card: Path, name: str, gguf_name: str) -> None:
