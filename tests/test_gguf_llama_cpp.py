@@ -18,6 +18,14 @@ pytestmark = pytest.mark.slow
 MAX_NEW = 20
 
 
+def same_text(text: str) -> str:
+    """A reply as both detokenizers agree on it: llama-cpp-python drops an incomplete UTF-8 byte sequence where
+    transformers writes U+FFFD (random tiny models emit lone byte pieces), and the space of the first word piece is
+    kept by one and dropped by the other (llama.cpp keeps SentencePiece's leading ``▁``; transformers' Metaspace
+    decoder drops it)."""
+    return text.replace("\ufffd", "").strip()
+
+
 @pytest.fixture(scope="module")
 def converter():
     try:
@@ -50,13 +58,13 @@ def _hf_reply(model, tok, messages, stop_id: int) -> str:
                 break
             new.append(nxt)
             out = torch.cat([out, torch.tensor([[nxt]])], dim=1)
-    return tok.decode(new, skip_special_tokens=True)
+    return same_text(tok.decode(new, skip_special_tokens=True))
 
 
 def _llama_reply(llm, messages) -> str:
     done = llm.create_chat_completion(messages=messages, max_tokens=MAX_NEW, temperature=0.0, top_k=1,
                                       repeat_penalty=1.0, seed=0)
-    return done["choices"][0]["message"]["content"] or ""
+    return same_text(done["choices"][0]["message"]["content"] or "")
 
 
 def _load(path):
