@@ -58,6 +58,22 @@ def _byte_level_pre(data: dict) -> str | None:
     return None
 
 
+def check_runtime_shape(model_dir: Path) -> None:
+    """Refuse configs llama.cpp would run differently than transformers (it fixes these from the layer count, and
+    GGUF has no key for them): found by running tiny models in llama.cpp against the original's logits."""
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    kind, layers = config.get("model_type"), config.get("num_hidden_layers")
+    mixed = len(set(config.get("layer_types") or [])) > 1
+    if kind == "exaone4" and mixed and layers != 64:
+        raise GGUFExportError(f"{model_dir}: llama.cpp applies EXAONE 4.0's sliding-window + global NoPE layer mix "
+                              f"only to the 64-layer (32B) shape; this {layers}-layer mix would run differently.")
+    head_dim = config.get("head_dim") or config.get("hidden_size", 0) // max(config.get("num_attention_heads", 1), 1)
+    scalar = config.get("query_pre_attn_scalar", head_dim)
+    if kind in ("gemma3", "gemma3_text") and scalar != head_dim and layers != 62:
+        raise GGUFExportError(f"{model_dir}: llama.cpp scales Gemma 3 attention by 1/sqrt(head_dim={head_dim}), "
+                              f"not by query_pre_attn_scalar={scalar} (only the 27B shape differs).")
+
+
 def check_gguf_type(outtype: str) -> str:
     """``outtype`` when it is a GGUF type the export writes; a one-line error otherwise (checked before training)."""
     if outtype not in GGUF_TYPES:
@@ -105,6 +121,7 @@ def convert_to_gguf(model_dir: str | Path, outfile: str | Path, outtype: str = "
     """Write ``outfile`` (a GGUF) from a standalone Hugging Face model directory with llama.cpp's converter."""
     check_gguf_type(outtype)
     model_dir, outfile = Path(model_dir), Path(outfile)
+    check_runtime_shape(model_dir)
     tree = find_converter(llama_cpp_dir)
     plan = {**tokenizer_plan(model_dir), "model_dir": str(model_dir), "outfile": str(outfile), "outtype": outtype,
             "name": model_dir.name}

@@ -16,26 +16,35 @@ from tests.helpers.tiny_models import make_tiny_model_dir, sample_dialogues, sam
 
 GGUF_MODELS = ("gpt2", "llama", "qwen3", "gemma3", "exaone4")
 TRANSFORMERS_GGUF_MODELS = ("gpt2", "llama", "qwen3", "gemma3")  # transformers' GGUF loader has no exaone4
+# Random init at 0.02 leaves logits so flat (std ~0.1) that greedy picks between near-ties, which float summation order
+# alone flips; a wider init makes the argmax decisive, so replies compare the models and not the rounding.
+DECISIVE_INIT = 0.02
 _FAMILY = {"llama": "llama", "qwen3": "qwen2", "gemma3": "gemma3_text", "exaone4": "exaone4"}
-# transformers' GGUF loader always uses Gemma 3's default layer mix (5 sliding : 1 global), so the Gemma 3 model for
-# it has 6 layers in that mix; llama.cpp reads the mix from the GGUF (the 2-layer sliding+global model).
-_OVERRIDES = {"gemma3": {"num_hidden_layers": 6, "layer_types": None}}
+# Real shapes where the runtimes assume them: Gemma 3's head_dim = query_pre_attn_scalar (256; llama.cpp and
+# transformers' GGUF loader scale by it), and transformers' GGUF loader always uses Gemma 3's default layer mix
+# (5 sliding : 1 global), so its Gemma 3 has 6 layers in that mix; llama.cpp reads the mix from the GGUF (2 layers,
+# sliding + global). EXAONE 4.0 in llama.cpp: the 1.2B's layout, every layer global with RoPE (llama.cpp applies the
+# sliding + NoPE mix only to the 32B's 64 layers).
+_OVERRIDES = {"gemma3": {"num_hidden_layers": 6, "layer_types": None, "head_dim": 256}}
+_LLAMA_CPP_OVERRIDES = {"gemma3": {"head_dim": 256},
+                        "exaone4": {"sliding_window": None, "layer_types": ["full_attention", "full_attention"]}}
 
 
-def make_gguf_model_dir(path: str | Path, name: str, *, default_layer_mix: bool = True, seed: int = 0) -> Path:
+def make_gguf_model_dir(path: str | Path, name: str, *, for_llama_cpp: bool = False, seed: int = 0) -> Path:
     """A tiny saved model ``name`` (one of ``GGUF_MODELS``) under ``path``."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     path = Path(path)
     if name == "gpt2":
-        return make_tiny_model_dir(path, seed=seed)
+        return make_tiny_model_dir(path, seed=seed, initializer_range=DECISIVE_INIT)
     family = _FAMILY[name]
     make_family_model_dir(path, family, seed=seed)
-    overrides = _OVERRIDES.get(name, {}) if default_layer_mix else {}
-    if name != family or overrides:
+    overrides = (_LLAMA_CPP_OVERRIDES if for_llama_cpp else _OVERRIDES).get(name, {})
+    overrides = {"initializer_range": DECISIVE_INIT, **overrides}
+    if overrides:
         config = AutoConfig.from_pretrained(path)
         settings = {**TINY_FAMILY_CONFIGS[family], **overrides}
-        settings = {k: v for k, v in settings.items() if v is not None}
+        settings = {k: v for k, v in settings.items() if v is not None or k == "sliding_window"}
         new = AutoConfig.for_model("qwen3" if name == "qwen3" else config.model_type, vocab_size=config.vocab_size,
                                    bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
                                    pad_token_id=config.pad_token_id, **settings)
