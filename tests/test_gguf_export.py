@@ -154,3 +154,19 @@ def test_train_recipe_writes_the_gguf_at_the_end(converter, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (out / "gguf" / "run-f16.gguf").stat().st_size > 0
     assert "FROM ./run-f16.gguf" in (out / "gguf" / "Modelfile").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ({"model_type": "exaone4", "num_hidden_layers": 2, "layer_types": ["sliding_attention", "full_attention"]},
+     "only to the 64-layer"),
+    ({"model_type": "gemma3_text", "num_hidden_layers": 2, "head_dim": 16, "query_pre_attn_scalar": 256},
+     "query_pre_attn_scalar=256"),
+])
+def test_shapes_llama_cpp_would_run_differently_are_refused(config, message, tmp_path):
+    import json
+
+    from chathuman_hf.publishing.gguf_export import check_runtime_shape
+
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(GGUFExportError, match=message):
+        check_runtime_shape(tmp_path)
