@@ -48,7 +48,7 @@ def engine_tokens_per_s(model_dir: Path, prompt_set: list, n_tokens: int) -> tup
     engine = ChatEngine.from_pretrained(model_dir, device="cpu")
     preset = get_preset("greedy", max_new_tokens=n_tokens)
     engine.generation_config(preset).min_new_tokens = n_tokens
-    ids = [engine.tokenizer.apply_chat_template(m, add_generation_prompt=True) for m in prompt_set]
+    ids = [engine.tokenizer.apply_chat_template(m, add_generation_prompt=True)["input_ids"] for m in prompt_set]
     rates = []
     with torch.inference_mode():
         for msgs in [prompt_set[0], *prompt_set]:
