@@ -33,6 +33,8 @@ from accelerate.utils import set_seed  # transformers.set_seed imports bitsandby
 
 from chathuman_hf.core.cli import run_cli
 from chathuman_hf.models.lora import check_4bit_support
+from chathuman_hf.publishing.gguf_export import check_gguf_type, export_run_gguf
+from chathuman_hf.publishing.llama_cpp_source import find_converter
 from chathuman_hf.publishing.preference_output import preference_card_writer, save_preference_output
 from chathuman_hf.publishing.run_output import model_card_writer, save_final_output
 from chathuman_hf.training.build import build_chat_model, build_trainer, chat_window, setup_logging
@@ -55,6 +57,9 @@ def main(argv: list[str] | None = None) -> dict:
     logger.info("Process %d/%d on %s", training_args.process_index, training_args.world_size, training_args.device)
     if model_args.load_in_4bit:
         check_4bit_support(training_args.device)  # QLoRA: one line before any data or weights load
+    if training_args.gguf:  # before any training: a bad type or no llama.cpp converter fails in one line now
+        check_gguf_type(training_args.gguf)
+        find_converter()
     resume = resolve_resume(training_args.resume_from_checkpoint, training_args.output_dir)
     if training_args.process_index == 0:
         set_aside_previous_run(training_args.output_dir, resume)  # a fresh run never mixes with an old one
@@ -88,8 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     # 6. train (resuming when asked), then save the best model with everything a user needs
     train_result = trainer.train(resume_from_checkpoint=resume)
     results = save_final_output(trainer, train_result, data, run_args=(model_args, data_args, chat_args))
-    if trainer.is_world_process_zero():
-        print(next_steps(training_args.output_dir), flush=True)
+    announce(trainer, training_args)
     return results
 
 
@@ -100,9 +104,16 @@ def preference_stage(model_args, data_args, chat_args, training_args, stage_args
     train_result = trainer.train(resume_from_checkpoint=resume)
     run_args = (model_args, data_args, chat_args, stage_args)
     results = save_preference_output(trainer, train_result, data, chat_window(chat_args), run_args=run_args)
-    if trainer.is_world_process_zero():
-        print(next_steps(training_args.output_dir), flush=True)
+    announce(trainer, training_args)
     return results
+
+
+def announce(trainer, training_args) -> None:
+    """On the main process: the GGUF export when ``--gguf`` asks for one, then what to run next."""
+    if trainer.is_world_process_zero():
+        if training_args.gguf:
+            print(f"Wrote {export_run_gguf(training_args.output_dir, training_args.gguf)}", flush=True)
+        print(next_steps(training_args.output_dir), flush=True)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,10 @@ REGISTRY: dict[str, Run | ByTest | Slow | Parse] = {
     "python recipes/chat.py --model outputs/exaone-lora": Parse("the adapter of the GPU run above"),
     "python recipes/export.py --model outputs/exaone-lora --output outputs/exaone-chat --push_to_hub "
     "--hub_model_id me/exaone-chat": Parse("the adapter of the GPU run above; a Hub upload"),
+    # docs/serving.md: Run it locally (GGUF)
+    "python -m chathuman_hf.publishing.llama_cpp_source": ByTest(".ci/run"),
+    "python recipes/export.py --model outputs/quickstart --output outputs/quickstart-gguf --gguf q8_0":
+        ByTest("tests/test_gguf_export.py::test_export_recipe_writes_gguf_and_modelfile"),
     # docs/benchmarks.md (python -m bench.* and pip are categorised by their form)
     "bash bench/run_all.sh": Parse("every benchmark in full (hours on 2 cores)"),
     # docs/conversation-quality.md

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from chathuman_hf.publishing.modelfile import run_locally_lines
 from chathuman_hf.publishing.provenance import base_model_license, grouped_sources
 
 HYPERPARAMETERS = (
@@ -112,6 +113,7 @@ def render_model_card(info: ModelCardInfo) -> str:
         f"(max_turns={info.chat_options.get('max_turns')}, max_length={info.chat_options.get('max_length')}); "
         "chathuman_hf front ends (`recipes/chat.py`, `recipes/serve.py`) drop the oldest exchanges to stay inside it.",
         "",
+        *run_locally_lines(info.model_name),
         "## Training data",
         "",
     ]

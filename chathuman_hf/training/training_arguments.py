@@ -50,6 +50,10 @@ class ChatTrainingArguments(TrainingArguments):
     auto_bf16: bool = field(
         default=False, metadata={"help": "Use bf16 mixed precision when the accelerator supports it, fp32 otherwise."}
     )
+    gguf: str | None = field(
+        default=None, metadata={"help": "At the end, also write OUTPUT_DIR/gguf/ with a GGUF of this type (f16, "
+                                        "q8_0, f32, bf16) and an Ollama Modelfile (the gguf extra)."}
+    )
 
     def __post_init__(self) -> None:
         if not self.use_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not accelerator_available():
