@@ -34,7 +34,7 @@ def run_lm_eval(tmp_path: Path, name: str, model: str, model_args: str) -> dict:
 
 def test_lm_eval_local_completions_scores_like_lm_evals_hf_model(tiny_model_dir, tmp_path):
     if shutil.which("lm-eval") is None:
-        pytest.skip("lm-eval is not installed (pip install lm-eval)")
+        pytest.skip("lm-eval is not installed (pip install -e \".[eval]\")")
     shutil.copytree(TASK, tmp_path / "task")
     app = create_app(tiny_model_dir, preset="greedy", max_batch_size=4)
     with serve_in_thread(app) as url:
