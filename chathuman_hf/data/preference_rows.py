@@ -13,7 +13,7 @@ from .clean import CleaningOptions, clean_utterance
 from .formats.preference import Messages, PrefRecord
 from .names import FakeNamer
 from .scrub import scrub_dialogue
-from .turns import merge_consecutive
+from .turns import normalize_prompt
 
 
 class Dropped(Exception):
@@ -27,25 +27,6 @@ class Dropped(Exception):
 def assistant(text: str) -> Messages:
     """A reply as TRL's conversational completion: one assistant message."""
     return [{"role": "assistant", "content": text}]
-
-
-def normalize_prompt(prompt: Messages, parts: list[str]) -> Messages:
-    """Leading system messages merged, later ones and leading assistant turns dropped (as in SFT), roles merged."""
-    head = 0
-    while head < len(prompt) and prompt[head]["role"] == "system":
-        head += 1
-    body = []
-    for message in prompt[head:]:
-        if message["role"] == "system":
-            parts.append("misplaced_system_message")
-        else:
-            body.append(message)
-    body = merge_consecutive([m["role"] for m in body], [m["content"] for m in body])
-    while body and body[0]["role"] == "assistant":
-        body.pop(0)
-        parts.append("leading_assistant_turn")
-    system = "\n".join(m["content"] for m in prompt[:head])
-    return ([{"role": "system", "content": system}] if system else []) + body
 
 
 def clean_record(record: PrefRecord, namer: FakeNamer, cleaning: CleaningOptions, scrub: str | None,

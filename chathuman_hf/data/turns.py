@@ -53,10 +53,24 @@ def normalize_turns(messages: list[Message], drop_trailing_user: bool = True) ->
     user→assistant pair remains (``no_user_assistant_pair``).
     """
     drops: list[str] = []
+    messages = normalize_prompt(messages, drops)
+    head = messages[:1] if messages and messages[0]["role"] == "system" else []
+    body = messages[len(head):]
+    if drop_trailing_user and body and body[-1]["role"] == "user":
+        body.pop()
+        drops.append("trailing_user_turn")
+    if len(body) < 2:
+        drops.append("no_user_assistant_pair")
+        return [], drops
+    return head + body, drops
+
+
+def normalize_prompt(messages: list[Message], drops: list[str]) -> list[Message]:
+    """Leading system messages merged into one, later ones and leading assistant turns dropped (their reasons added
+    to ``drops``), consecutive turns of one role merged: the part of ``normalize_turns`` a preference prompt shares."""
     system = [m["content"] for m in messages[: _leading_system(messages)]]
-    rest = messages[len(system) :]
     body = []
-    for message in rest:
+    for message in messages[len(system):]:
         if message["role"] == "system":
             drops.append("misplaced_system_message")
         else:
@@ -65,14 +79,7 @@ def normalize_turns(messages: list[Message], drop_trailing_user: bool = True) ->
     while body and body[0]["role"] == "assistant":
         body.pop(0)
         drops.append("leading_assistant_turn")
-    if drop_trailing_user and body and body[-1]["role"] == "user":
-        body.pop()
-        drops.append("trailing_user_turn")
-    if len(body) < 2:
-        drops.append("no_user_assistant_pair")
-        return [], drops
-    head = [{"role": "system", "content": "\n".join(system)}] if system else []
-    return head + body, drops
+    return ([{"role": "system", "content": "\n".join(system)}] if system else []) + body
 
 
 def _leading_system(messages: list[Message]) -> int:
