@@ -10,11 +10,10 @@ from typing import Any
 
 import yaml
 
-from chathuman_hf.core.run_files import REPORT_FILE
 from chathuman_hf.models.lora import adapter_summary
 from chathuman_hf.publishing.model_card import HYPERPARAMETERS
 from chathuman_hf.publishing.provenance import base_model_license
-from chathuman_hf.publishing.run_output import write_run_args
+from chathuman_hf.publishing.run_output import save_run
 from chathuman_hf.training.preference_args import STAGE_METHODS, PreferenceArguments
 
 logger = logging.getLogger(__name__)
@@ -85,23 +84,4 @@ def save_preference_output(
     trainer: Any, train_result: Any, data: Any, chat_window: Any, run_args: tuple[Any, ...] = ()
 ) -> dict[str, Any]:
     """Save the (best) model, results, chat window, report, run arguments and card; push when asked."""
-    metrics = {**train_result.metrics, **data.stats}
-    trainer.save_model()
-    trainer.log_metrics("train", metrics)
-    trainer.save_metrics("train", metrics)
-    trainer.save_state()
-    eval_metrics: dict[str, Any] = {}
-    if trainer.eval_dataset is not None:
-        eval_metrics = trainer.evaluate()
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
-    if trainer.is_world_process_zero():
-        out = Path(trainer.args.output_dir)
-        chat_window.save_pretrained(out)
-        data.report.write_json(out / REPORT_FILE)
-        if run_args:
-            write_run_args(out, *run_args, trainer.args)
-        trainer.create_model_card()
-    if trainer.args.push_to_hub:
-        trainer.push_to_hub(commit_message="End of training")
-    return {"train": metrics, "eval": eval_metrics}
+    return save_run(trainer, {**train_result.metrics, **data.stats}, data.report, chat_window, run_args)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,32 +97,43 @@ def save_final_output(
     trainer: ChatTrainer, train_result: Any, data: ChatData, run_args: tuple[Any, ...] = ()
 ) -> dict[str, Any]:
     """Save the (best) model, tokenizer, generation config, chat window, results, loss curve, report and card."""
-    args = trainer.args
-    metrics = dict(train_result.metrics)
-    metrics.update(data.stats)
+    if trainer.eval_dataset is not None and trainer.conversation_eval is not None:
+        trainer.conversation_eval.final = True  # response selection at least once, after training
+
+    def loss_curve(out: Path) -> None:
+        plot_loss_curves(
+            trainer.state.log_history, out / LOSS_CURVE_FILE, title=f"label mode {trainer.label_mode.value}"
+        )
+
+    results = save_run(trainer, {**train_result.metrics, **data.stats}, data.report, trainer.chat_window, run_args,
+                       extra_files=loss_curve)
+    if (warning := collapse_warning(results["eval"])) and trainer.is_world_process_zero():
+        logger.warning(warning)
+    return results
+
+
+def save_run(trainer: Any, metrics: dict[str, Any], report: Any, chat_window: Any, run_args: tuple[Any, ...] = (),
+             extra_files: Callable[[Path], None] | None = None) -> dict[str, Any]:
+    """What every stage saves at the end: the (best) model, train and held-out results, trainer state, chat window,
+    report, run arguments, ``extra_files`` and the card (main process); then the Hub push when asked."""
     trainer.save_model()
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)
     trainer.save_state()
     eval_metrics: dict[str, Any] = {}
     if trainer.eval_dataset is not None:
-        if trainer.conversation_eval is not None:
-            trainer.conversation_eval.final = True  # response selection at least once, after training
         eval_metrics = trainer.evaluate()
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
-        if (warning := collapse_warning(eval_metrics)) and trainer.is_world_process_zero():
-            logger.warning(warning)
     if trainer.is_world_process_zero():
-        out = Path(args.output_dir)
-        trainer.chat_window.save_pretrained(out)
-        data.report.write_json(out / REPORT_FILE)
+        out = Path(trainer.args.output_dir)
+        chat_window.save_pretrained(out)
+        report.write_json(out / REPORT_FILE)
         if run_args:
-            write_run_args(out, *run_args, args)
-        plot_loss_curves(
-            trainer.state.log_history, out / LOSS_CURVE_FILE, title=f"label mode {trainer.label_mode.value}"
-        )
+            write_run_args(out, *run_args, trainer.args)
+        if extra_files is not None:
+            extra_files(out)
         trainer.create_model_card()
-    if args.push_to_hub:
+    if trainer.args.push_to_hub:
         trainer.push_to_hub(commit_message="End of training")
     return {"train": metrics, "eval": eval_metrics}
