@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from transformers import HfArgumentParser
@@ -66,14 +67,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     dialogues, report = data.train_dialogues, data.report
     views = label_views(dialogues, tokenizer, args.label_mode, limit=args.limit, max_length=args.max_length,
                         max_turns=args.max_turns, expand_turns=args.expand_turns, report=report)
-    if report.dropped or report.skipped:  # what training would drop too, counted the same way (stderr: --json stays)
-        print(report.format_table(), file=sys.stderr, flush=True)
-    if args.json:
-        print(json.dumps(views, ensure_ascii=False))
-    else:
-        for i, view in enumerate(views):
-            print(f"--- example {i} ({args.label_mode})\n{format_view(view, tokenizer, color=sys.stdout.isatty())}")
-    return views
+    return show(views, report, args.json,
+                lambda i, view: f"--- example {i} ({args.label_mode})\n"
+                                f"{format_view(view, tokenizer, color=sys.stdout.isatty())}")
 
 
 def show_preference_rows(args: InspectArguments, data_args: DataArguments, tokenizer, report: DataReport) -> list:
@@ -83,13 +79,19 @@ def show_preference_rows(args: InspectArguments, data_args: DataArguments, token
 
     rows = stage_rows(load_preference_data(data_args, report), args.stage)
     views = preference_views(rows, tokenizer, limit=args.limit, max_length=args.max_length, report=report)
+    return show(views, report, args.json,
+                lambda i, view: f"--- row {i} ({args.stage})\n{format_preference_view(view)}")
+
+
+def show(views: list, report: DataReport, as_json: bool, text: Callable[[int, dict], str]) -> list:
+    """What training would drop (stderr: ``--json`` stays data), then the views as one JSON list or as ``text``."""
     if report.dropped or report.skipped:
         print(report.format_table(), file=sys.stderr, flush=True)
-    if args.json:
+    if as_json:
         print(json.dumps(views, ensure_ascii=False))
     else:
         for i, view in enumerate(views):
-            print(f"--- row {i} ({args.stage})\n{format_preference_view(view)}")
+            print(text(i, view))
     return views
 
 

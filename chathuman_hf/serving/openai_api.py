@@ -53,6 +53,12 @@ def to_messages(request: ChatCompletionRequest, max_chars: int) -> list[dict[str
     return out
 
 
+def in_band_error(message: str, kind: str) -> Iterator[str]:
+    """An error once a stream has started (the status is sent): an error event, then the end of the stream."""
+    yield f"data: {json.dumps(error_body(message, kind))}\n\n"
+    yield "data: [DONE]\n\n"
+
+
 def usage(prompt_tokens: int, completion_tokens: int) -> dict:
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens}
@@ -133,8 +139,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             except EngineBusy:
                 raise  # before any chunk (admission comes first): EventStreamResponse answers 503
             except Exception as exc:  # headers are sent: report in-band, as OpenAI does
-                yield f"data: {json.dumps(error_body(f'Generation failed: {exc}', 'server_error'))}\n\n"
-                yield "data: [DONE]\n\n"
+                yield from in_band_error(f"Generation failed: {exc}", "server_error")
                 return
             finally:
                 pieces.close()
@@ -170,12 +175,10 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             except EngineBusy:
                 if not started:
                     raise  # before any chunk: EventStreamResponse answers 503
-                yield f"data: {json.dumps(error_body('The server is busy: a reply was refused.', 'server_busy'))}\n\n"
-                yield "data: [DONE]\n\n"
+                yield from in_band_error("The server is busy: a reply was refused.", "server_busy")
                 return
             except Exception as exc:  # headers are sent: report in-band, as OpenAI does
-                yield f"data: {json.dumps(error_body(f'Generation failed: {exc}', 'server_error'))}\n\n"
-                yield "data: [DONE]\n\n"
+                yield from in_band_error(f"Generation failed: {exc}", "server_error")
                 return
             finally:
                 merged.close()
