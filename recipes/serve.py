@@ -36,6 +36,8 @@ class ServeArguments:
     log_level: str = field(default="info", metadata={"help": "uvicorn log level."})
     skills_on_api: bool = field(default=False, metadata={
         "help": "Let skills answer on /v1 too (by default only the page and the terminal have them)."})
+    feedback_log: str | None = field(default=None, metadata={
+        "help": "Append ratings (page, POST /v1/feedback) to this JSONL file, PII-scrubbed; without it none are kept"})
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -60,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                      max_sessions=serve_args.max_sessions, device=model_args.device,
                      chat_template=model_args.chat_template, max_batch_size=serve_args.max_batch_size,
                      max_queue=serve_args.max_queue, request_timeout=serve_args.request_timeout,
-                     speech_level=model_args.speech_level, skills_on_api=serve_args.skills_on_api)
+                     speech_level=model_args.speech_level, skills_on_api=serve_args.skills_on_api,
+                     feedback_log=serve_args.feedback_log)
     if serve_args.host not in {"127.0.0.1", "localhost", "::1"}:
         logger.warning("Binding %s: the chat is reachable from other machines.", serve_args.host)
     logger.info("Chat page on http://%s:%d  (OpenAI API: /v1, Ollama API: /api)", serve_args.host, serve_args.port)

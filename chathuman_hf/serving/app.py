@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 
 from chathuman_hf.chat import ChatEngine, ChatSession, EngineBusy, get_preset
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS
+from chathuman_hf.data.feedback_log import FeedbackLog
 from chathuman_hf.korean.analysis import parse_speech_level, with_level_instruction
 from chathuman_hf.serving.chat_request import ChatApi
 from chathuman_hf.serving.completions_api import make_completions_router
@@ -42,7 +43,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                device: str | None = None, title: str = "이랑 · 일상 대화 친구",
                chat_template: str = "auto", max_body_bytes: int = 1 << 20, max_batch_size: int = 1,
                max_queue: int = 64, request_timeout: float = 120.0, speech_level: str | None = None,
-               skills_on_api: bool = False) -> FastAPI:
+               skills_on_api: bool = False, feedback_log: str | Path | None = None) -> FastAPI:
     """Build the app around a model directory or a loaded ``ChatEngine`` (one of them is required).
 
     Each visitor's history lives in its own ``ChatSession`` on the server (idle TTL ``session_ttl`` seconds, at
@@ -50,7 +51,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     ``max_queue`` more wait, each for ``request_timeout`` seconds; past that a request gets 503 with ``Retry-After``
     (the limits of a loaded ``engine`` are its own). Request bodies over ``max_body_bytes`` are refused (413) from
     their ``Content-Length`` before they are read, or as they arrive when they have none (chunked). Skills answer
-    on the page; on ``/v1`` and Ollama's API only with ``skills_on_api``.
+    on the page; on ``/v1`` and Ollama's API only with ``skills_on_api``. Ratings are appended to ``feedback_log``
+    (PII-scrubbed JSONL, ``data/feedback_log.py``); without it none are kept (``app.state.feedback`` is None).
     """
     if engine is None:
         if model_dir is None:
@@ -73,6 +75,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                          admission=engine.admission)
     app = FastAPI(title="chathuman_hf chat", version="0.1.0")
     app.state.engine, app.state.store, app.state.router = engine, store, router
+    app.state.feedback = FeedbackLog(feedback_log, model=engine.name) if feedback_log else None
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(WorkerThreads, threads=engine.admission.capacity + 32)
