@@ -22,6 +22,7 @@ from chathuman_hf.korean.analysis import parse_speech_level, with_level_instruct
 from chathuman_hf.serving.chat_request import ChatApi
 from chathuman_hf.serving.completions_api import make_completions_router
 from chathuman_hf.serving.errors import ApiError, check_unicode, install_error_handlers
+from chathuman_hf.serving.feedback_api import CompletionMemory, make_feedback_router
 from chathuman_hf.serving.limits import BodySizeLimit, WorkerThreads
 from chathuman_hf.serving.ollama_api import make_ollama_router
 from chathuman_hf.serving.openai_api import make_openai_router
@@ -76,6 +77,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     app = FastAPI(title="chathuman_hf chat", version="0.1.0")
     app.state.engine, app.state.store, app.state.router = engine, store, router
     app.state.feedback = FeedbackLog(feedback_log, model=engine.name) if feedback_log else None
+    app.state.completions = CompletionMemory(ttl=session_ttl) if feedback_log else None  # for POST /v1/feedback
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(WorkerThreads, threads=engine.admission.capacity + 32)
@@ -181,7 +183,10 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
 
     api_skills = router if skills_on_api else None
     app.include_router(make_openai_router(engine, api_skills, base_preset, max_chars=max_message_chars,
-                                          max_turns=window_turns, speech_level=speech_level))
+                                          max_turns=window_turns, speech_level=speech_level,
+                                          remember=app.state.completions.remember if feedback_log else None))
+    app.include_router(make_feedback_router(app.state.completions, lambda _model: app.state.feedback,
+                                            max_chars=max_message_chars))
     app.include_router(make_completions_router(engine, base_preset))
     app.include_router(make_ollama_router(ChatApi(engine, base_preset, max_message_chars, window_turns, api_skills,
                                                   speech_level)))

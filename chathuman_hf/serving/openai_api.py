@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fastapi import APIRouter
 
@@ -65,9 +65,11 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict:
 
 
 def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: GenerationPreset, *,
-                       max_chars: int, max_turns: int, speech_level: str | None = None) -> APIRouter:
+                       max_chars: int, max_turns: int, speech_level: str | None = None,
+                       remember: Callable[[str, str, list, list[str]], None] | None = None) -> APIRouter:
     """``skills``: the router that answers before the model (``None``: the model answers everything, the default of
-    ``create_app`` unless ``skills_on_api``); ``speech_level``: the server's default for the ``speech_level`` field."""
+    ``create_app`` unless ``skills_on_api``); ``speech_level``: the server's default for the ``speech_level`` field;
+    ``remember(id, model, messages, texts)``: called with each finished completion (for ``POST /v1/feedback``)."""
     api = APIRouter()
     created = int(time.time())
     chat_api = ChatApi(engine, preset, max_chars, max_turns, skills, speech_level)
@@ -88,8 +90,12 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
         model = engine.name
         now = int(time.time())
 
+        def keep(texts: list[str]) -> None:
+            if remember is not None:
+                remember(completion_id, model, messages, texts)
+
         if not request.stream:
-            choices = []
+            choices, texts = [], []
             for i, result in enumerate(chat.replies(request.n)):
                 content, finish, scored = result.text, result.finish_reason, result.logprobs
                 content, stopped = cut_at_stop(content, chat.stops)
@@ -97,10 +103,12 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 if stopped:
                     finish, completion_tokens = "stop", chat.count(content)
                     scored = scored[:completion_tokens] if scored is not None else None
+                texts.append(content)
                 message, finish = chat.structured.reply(content, finish)
                 choices.append(({"index": i, "message": message,
                                  "logprobs": chat_logprobs(engine.tokenizer, scored), "finish_reason": finish},
                                 completion_tokens))
+            keep(texts)
             return {
                 "id": completion_id, "object": "chat.completion", "created": now, "model": model,
                 "choices": [c for c, _ in choices],
@@ -120,6 +128,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             calls = ToolStream(chat.structured)  # content is held back where a tool call may begin
             started = False  # the role chunk goes with the first piece: a full engine is a 503 before it
             held: list = []  # log-probs of text held back
+            text: list[str] = []  # the reply as generated, for POST /v1/feedback
             try:
                 while True:
                     try:
@@ -127,6 +136,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                     except StopIteration as end:
                         finish, completion_tokens, scored = end.value
                         break
+                    text.append(piece)
                     if not started:
                         started = True
                         yield chunk({"role": "assistant", "content": ""})
@@ -156,11 +166,13 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,
                         "choices": [], "usage": usage(chat.prompt_tokens, completion_tokens)}
                 yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+            keep(["".join(text)])
             yield "data: [DONE]\n\n"
 
         def choice_events() -> Iterator[str]:  # n > 1: the replies decode together, chunks tagged by index
             merged = merge_streams([chat.shown(i) for i in range(request.n)])
             started: set[int] = set()
+            texts: list[list[str]] = [[] for _ in range(request.n)]
             try:
                 while True:
                     try:
@@ -168,6 +180,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                     except StopIteration as end:
                         finals = end.value
                         break
+                    texts[i].append(piece)
                     if i not in started:
                         started.add(i)
                         yield chunk({"role": "assistant", "content": ""}, index=i)
@@ -190,6 +203,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,
                         "choices": [], "usage": usage(chat.prompt_tokens, sum(f[1] for f in finals))}
                 yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+            keep(["".join(t) for t in texts])
             yield "data: [DONE]\n\n"
 
         return EventStreamResponse(events() if request.n == 1 else choice_events())
