@@ -4,6 +4,7 @@ feedback log's lines are read back (issue 30)."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import httpx
@@ -68,9 +69,10 @@ def test_a_rated_completion_is_one_scrubbed_line_and_no_pii_reaches_the_file(ser
                       "reply_id": f"{done.id}:0"}
     (line,) = lines(log)[before:]
     assert line == {"schema": FEEDBACK_SCHEMA, "event": "rating", "time": line["time"], "source": "api",
-                    "model": engine.name, "revision": None, "conversation": done.id, "reply_id": f"{done.id}:0",
-                    "messages": SCRUBBED, "reply": done.choices[0].message.content, "rating": -1,
-                    "comment": "카드 [카드번호] 를 따라 했어"}
+                    "model": engine.name, "revision": engine.revision, "conversation": done.id,
+                    "reply_id": f"{done.id}:0", "messages": SCRUBBED, "reply": done.choices[0].message.content,
+                    "rating": -1, "comment": "카드 [카드번호] 를 따라 했어"}
+    assert re.fullmatch(r"files:[0-9a-f]{16}", line["revision"])  # the tiny model's directory (models/revision.py)
     text = log.read_text(encoding="utf-8")
     for raw in ("010-2345-6789", "minjun@example.com", "4111-1111-1111-1111"):
         assert raw not in text

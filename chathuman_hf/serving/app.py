@@ -76,7 +76,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                          admission=engine.admission)
     app = FastAPI(title="chathuman_hf chat", version="0.1.0")
     app.state.engine, app.state.store, app.state.router = engine, store, router
-    app.state.feedback = FeedbackLog(feedback_log, model=engine.name) if feedback_log else None
+    app.state.feedback = FeedbackLog(feedback_log, model=engine.name, revision=engine.revision) \
+        if feedback_log else None
     app.state.completions = CompletionMemory(ttl=session_ttl) if feedback_log else None  # for POST /v1/feedback
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
