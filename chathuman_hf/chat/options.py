@@ -42,3 +42,12 @@ class ChatModelArguments:
         if self.banned_words is not None:
             overrides["banned_words"] = tuple(self.banned_words)
         return overrides
+
+
+@dataclass
+class TerminalArguments:
+    """What only the terminal chat has."""
+
+    feedback_log: str | None = field(default=None, metadata={
+        "help": "Append /good, /bad, /retry choices and /edit corrections to this JSONL file (PII-scrubbed, "
+                "docs/serving.md); without it ratings are not kept."})

@@ -66,6 +66,14 @@ def get_preset(preset: str | GenerationPreset, **overrides: Any) -> GenerationPr
     return preset.replace(**overrides) if overrides else preset
 
 
+def retry_preset(preset: GenerationPreset) -> GenerationPreset:
+    """The preset for 다시 (a new reply to the same context): ``preset`` when it samples, else it with the chat
+    sampling settings (greedy decoding would write the same reply again)."""
+    if preset.do_sample:
+        return preset
+    return preset.replace(do_sample=True, temperature=CHAT_SAMPLING["temperature"], top_p=CHAT_SAMPLING["top_p"])
+
+
 def bad_words_ids(tokenizer: PreTrainedTokenizerBase, words: tuple[str, ...] | list[str]) -> list[list[int]]:
     """Token-id sequences for each banned word, with and without a leading space (deduplicated, no unk)."""
     unk = tokenizer.unk_token_id

@@ -26,6 +26,7 @@ from chathuman_hf.serving.feedback_api import CompletionMemory, make_feedback_ro
 from chathuman_hf.serving.limits import BodySizeLimit, WorkerThreads
 from chathuman_hf.serving.ollama_api import make_ollama_router
 from chathuman_hf.serving.openai_api import make_openai_router
+from chathuman_hf.serving.page_feedback import make_page_feedback_router, page_feedback_log
 from chathuman_hf.serving.request_checks import check_template_accepts
 from chathuman_hf.serving.schemas import ChatRequest, ChatResponse, ResetRequest
 from chathuman_hf.serving.store import SessionStore
@@ -72,8 +73,12 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         return ChatSession(engine, preset=base_preset, router=router, use_skills=use_skills, max_turns=window_turns,
                            speech_level=speech_level)
 
-    store = SessionStore(session_factory or default_factory, ttl=session_ttl, max_sessions=max_sessions,
-                         admission=engine.admission)
+    def page_session() -> ChatSession:  # its ratings go to the server's feedback log, as source "page"
+        session = (session_factory or default_factory)()
+        session.turns.log = page_feedback_log(app.state.feedback)
+        return session
+
+    store = SessionStore(page_session, ttl=session_ttl, max_sessions=max_sessions, admission=engine.admission)
     app = FastAPI(title="chathuman_hf chat", version="0.1.0")
     app.state.engine, app.state.store, app.state.router = engine, store, router
     app.state.feedback = FeedbackLog(feedback_log, model=engine.name, revision=engine.revision) \
@@ -117,7 +122,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     def index(request: Request) -> HTMLResponse:
         return templates.TemplateResponse(request, "index.html", {
             "title": title, "skills": [s for s in catalog if s["name"] != "help"],
-            "max_chars": max_message_chars, "model_name": engine.name,
+            "max_chars": max_message_chars, "model_name": engine.name, "feedback_kept": app.state.feedback is not None,
         })
 
     @app.get("/favicon.ico", include_in_schema=False)
@@ -144,7 +149,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             except Exception as exc:
                 logger.exception("generation failed for session %s", session_id)
                 raise ApiError(500, f"Generation failed: {exc}", type="server_error") from exc
-        return ChatResponse(reply=reply.text, skill=reply.skill, session_id=session_id)
+        return ChatResponse(reply=reply.text, skill=reply.skill, session_id=session_id, index=reply.index)
 
     @app.post("/page/api/chat/stream")
     def chat_stream(body: ChatRequest) -> EventStreamResponse:
@@ -170,7 +175,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                 finally:
                     pieces.close()  # a client that went away stops the generation and frees the model
                 reply = entry.session.last_reply
-            yield event({"type": "done", "reply": reply.text, "skill": reply.skill, "session_id": session_id})
+            yield event({"type": "done", "reply": reply.text, "skill": reply.skill, "session_id": session_id,
+                         "index": reply.index})
 
         return EventStreamResponse(events())
 
@@ -182,6 +188,7 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             raise ApiError(400, str(exc), param="session_id") from exc
         return {"ok": True, "session_id": body.session_id, "existed": existed}
 
+    app.include_router(make_page_feedback_router(store, check_prompt, max_message_chars))
     api_skills = router if skills_on_api else None
     app.include_router(make_openai_router(engine, api_skills, base_preset, max_chars=max_message_chars,
                                           max_turns=window_turns, speech_level=speech_level,

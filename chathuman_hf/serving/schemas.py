@@ -19,6 +19,8 @@ class ChatResponse(BaseModel):
     reply: str
     skill: str | None = None
     session_id: str
+    index: int | None = Field(default=None, description="The model's reply number (for /page/api/rate, edit, 다시); "
+                              "null for a skill's answer.")
 
 
 class ResetRequest(BaseModel):

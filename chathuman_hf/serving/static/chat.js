@@ -8,6 +8,7 @@
   const counter = document.getElementById("counter");
   const template = document.getElementById("bubble-template");
   const maxChars = Number(document.body.dataset.maxChars || 1000);
+  const feedbackKept = document.body.dataset.feedback === "on";
 
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -58,48 +59,151 @@
     }
   }
 
+  async function postJson(url, body) {
+    const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+                                        body: JSON.stringify({ session_id: sessionId, ...body }) });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error((data.error && data.error.message) || `HTTP ${response.status}`);
+    return data;
+  }
+
+  // Streams a reply into row's bubble (server-sent events: delta pieces, then done); returns the done event.
+  async function streamInto(row, url, body) {
+    const textNode = row.querySelector(".text");
+    row.classList.add("typing");
+    const response = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+                                        body: JSON.stringify({ session_id: sessionId, ...body }) });
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({}));
+      throw new Error((data.error && data.error.message) || `HTTP ${response.status}`);
+    }
+    let reply = "", done = null;
+    await readEvents(response, (event) => {
+      if (event.type === "delta") {
+        if (!reply) textNode.textContent = "";
+        row.classList.remove("typing");
+        reply += event.text;
+        textNode.textContent = reply;
+        log.scrollTop = log.scrollHeight;
+      } else if (event.type === "done") {
+        row.classList.remove("typing");
+        textNode.textContent = event.reply;
+        done = event;
+      } else if (event.type === "error") {
+        throw new Error(event.message);
+      }
+    });
+    if (!done) throw new Error("the reply ended early");
+    return done;
+  }
+
   async function sendMessage(text) {
     bubble("me", text);
+    log.querySelectorAll(".actions .retry, .actions .siblings").forEach((el) => el.remove());  // 다시: newest only
     const row = bubble("bot", "");
-    row.classList.add("typing");
     const textNode = row.querySelector(".text");
     send.disabled = true;
     try {
-      const response = await fetch("/page/api/chat/stream", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ session_id: sessionId, message: text,
-                               speech_level: document.getElementById("speech-level").value || null }),
-      });
-      if (!response.ok) {
-        const body = await response.json().catch(() => ({}));
-        throw new Error((body.error && body.error.message) || `HTTP ${response.status}`);
-      }
-      let reply = "";
-      await readEvents(response, (event) => {
-        if (event.type === "delta") {
-          row.classList.remove("typing");
-          reply += event.text;
-          textNode.textContent = reply;
-          log.scrollTop = log.scrollHeight;
-        } else if (event.type === "done") {
-          row.classList.remove("typing");
-          textNode.textContent = event.reply;
-          row.querySelector(".skill").textContent = SKILL_NAMES[event.skill] || event.skill || "";
-          row.dataset.done = "1";
-        } else if (event.type === "error") {
-          throw new Error(event.message);
-        }
-      });
+      const done = await streamInto(row, "/page/api/chat/stream", {
+        message: text, speech_level: document.getElementById("speech-level").value || null });
+      row.querySelector(".skill").textContent = SKILL_NAMES[done.skill] || done.skill || "";
+      if (done.index !== null && done.index !== undefined) addActions(row, done.index, done.reply);
     } catch (err) {
       row.classList.remove("typing");
       row.classList.add("error");
       textNode.textContent = "죄송해요, 답을 만들지 못했어요. (" + err.message + ")";
-      row.dataset.done = "1";
     } finally {
+      row.dataset.done = "1";
       send.disabled = false;
       input.focus();
     }
+  }
+
+  // 👍/👎 (when ratings are kept), 다시 with ‹ 1/2 ›, and 고치기 under a reply of the model.
+  function addActions(row, index, text) {
+    const actions = document.getElementById("actions-template").content.firstElementChild.cloneNode(true);
+    const state = { index, replies: [text], shown: 0, ratings: {} };
+    const status = actions.querySelector(".status");
+    const say = (message) => { status.textContent = message; };
+    if (!feedbackKept) actions.querySelectorAll(".rate").forEach((b) => b.remove());
+    row.dataset.index = String(index);
+    row.appendChild(actions);
+
+    function show(sibling, reply) {
+      state.shown = sibling;
+      state.replies[sibling] = reply;
+      row.querySelector(".text").textContent = reply;
+      const siblings = actions.querySelector(".siblings");
+      if (siblings) {
+        siblings.hidden = state.replies.length < 2;
+        siblings.querySelector(".pos").textContent = `${sibling + 1}/${state.replies.length}`;
+        siblings.querySelector(".prev").disabled = sibling === 0;
+        siblings.querySelector(".next").disabled = sibling === state.replies.length - 1;
+      }
+      actions.querySelectorAll(".rate").forEach((b) => {
+        b.setAttribute("aria-pressed", String(state.ratings[sibling] === (b.classList.contains("up") ? 1 : -1)));
+      });
+    }
+
+    async function busy(work) {
+      const buttons = [...actions.querySelectorAll("button")];
+      buttons.forEach((b) => { b.disabled = true; });
+      try { await work(); } catch (err) { say("안 됐어요: " + err.message); } finally {
+        buttons.forEach((b) => { if (b.isConnected) b.disabled = false; });
+        show(state.shown, state.replies[state.shown]);
+      }
+    }
+
+    actions.querySelectorAll(".rate").forEach((button) => button.addEventListener("click", () => busy(async () => {
+      const rating = button.classList.contains("up") ? 1 : -1;
+      await postJson("/page/api/rate", { index, rating, sibling: state.shown });
+      state.ratings[state.shown] = rating;
+      say(rating === 1 && state.replies.length > 1 ? "이 답을 골랐어요" : "평가를 기록했어요");
+    })));
+    actions.querySelectorAll(".nav").forEach((button) => button.addEventListener("click", () => busy(async () => {
+      const sibling = state.shown + (button.classList.contains("next") ? 1 : -1);
+      const data = await postJson("/page/api/select", { index, sibling });
+      show(data.sibling, data.reply);
+      say("");
+    })));
+    actions.querySelector(".retry").addEventListener("click", () => busy(async () => {
+      send.disabled = true;
+      try {
+        const done = await streamInto(row, "/page/api/regenerate/stream", { index });
+        state.replies.length = done.siblings;
+        show(done.sibling, done.reply);
+        say("");
+      } catch (err) {
+        row.querySelector(".text").textContent = state.replies[state.shown];
+        row.classList.remove("typing");
+        throw err;
+      } finally {
+        send.disabled = false;
+      }
+    }));
+    actions.querySelector(".edit").addEventListener("click", () => {
+      if (row.querySelector(".edit-box")) return;
+      const box = document.getElementById("edit-template").content.firstElementChild.cloneNode(true);
+      const area = box.querySelector("textarea");
+      area.value = row.querySelector(".text").textContent;
+      box.querySelector(".cancel").addEventListener("click", () => box.remove());
+      box.addEventListener("submit", (e) => {
+        e.preventDefault();
+        busy(async () => {
+          const data = await postJson("/page/api/edit", { index, text: area.value });
+          row.querySelector(".text").textContent = data.reply;
+          row.classList.add("edited");
+          row.querySelector(".skill").textContent = "고친 답";
+          actions.querySelectorAll(".rate, .retry, .siblings").forEach((el) => el.remove());
+          state.replies[state.shown] = data.reply;
+          box.remove();
+          say(data.events ? "고친 답을 기록했어요" : "고쳤어요");
+        });
+      });
+      row.insertBefore(box, actions);
+      area.focus();
+    });
+    show(0, text);
   }
 
   function submit() {
