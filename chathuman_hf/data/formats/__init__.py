@@ -74,6 +74,7 @@ FORMATS = (
     "trl_unpaired",
     "llamafactory",
     "ultrafeedback",
+    "feedback_log",  # our feedback log (data/feedback_log.py)
 )
 ALIASES = {
     "csv": "qa_table",
@@ -88,4 +89,5 @@ ALIASES = {
     "kto": "trl_unpaired",
     "ranking": "llamafactory",
     "llamafactory_ranking": "llamafactory",
+    "feedback": "feedback_log",
 }
