@@ -70,8 +70,9 @@ def _parse(fmt: str, where: str, obj: Any) -> Item:
 def _whole_file(fmt: str, entries: list[Entry], options: dict[str, Any], source: str) -> list[tuple[int, Item]]:
     """A feedback log or Open WebUI export: the file-level reader decides, since its rules span records."""
     from .formats.feedback import read_feedback_log
+    from .formats.openwebui import read_openwebui_export
 
-    readers = {"feedback_log": read_feedback_log}
+    readers = {"feedback_log": read_feedback_log, "openwebui_feedback": read_openwebui_export}
     items = []
     for read in readers[fmt](entries, options, source):
         if isinstance(read.result, BadRecord):

@@ -125,3 +125,81 @@ def test_an_unknown_schema_is_one_line(tmp_path: Path) -> None:
         "(chathuman_hf.feedback/1); upgrade chathuman_hf to read this log"
     )
     assert "Traceback" not in result.stderr
+
+
+OPENWEBUI = Path(__file__).parent / "fixtures" / "feedback" / "openwebui-feedback-export.json"
+
+
+def test_openwebui_export_to_pairs_and_ratings() -> None:
+    assert detect_format(OPENWEBUI.read_text(encoding="utf-8"), str(OPENWEBUI)) == "openwebui_feedback"
+    pairs, ratings, report = load(OPENWEBUI, feedback_model=["chatbot"])
+    system = {"role": "system", "content": "친절하게 대답해."}
+    assert pairs == [
+        {"prompt": [system, user("배고파")], "chosen": [bot("라면 먹자")], "rejected": [bot("몰라")]},
+    ]
+    assert ratings == [
+        {"prompt": [user("내 번호 [전화번호]야, 연락해 줘")], "completion": [bot("싫어.")], "label": False},
+        {"prompt": [user("안녕")], "completion": [bot("뭐.")], "label": False},
+        {"prompt": [system, user("배고파"), bot("라면 먹자"), user("뭐 넣을까?")], "completion": [bot("계란 넣자")],
+         "label": True},
+    ]  # fmt: skip
+    assert report["records"] == {
+        "read": 10,
+        "kept": 5,
+        "dropped": {"arena_other_models": 1, "duplicate_feedback": 1, "missing_message": 2, "other_model": 1},
+    }
+    assert report["files"] == {str(OPENWEBUI): {"format": "openwebui_feedback", "encoding": "utf-8", "records": 10}}
+    assert report["drop_examples"]["missing_message"] == [
+        f"{OPENWEBUI}: record 0: no snapshot.chat.history.messages: the rated message cannot be found",
+        f"{OPENWEBUI}: record 3: message 'd-r1' is not in the snapshot's history",
+    ]
+    assert report["drop_examples"]["duplicate_feedback"] == [
+        f"{OPENWEBUI}: record 9: record 7 rates the same message and was updated later"
+    ]
+    assert report["drop_examples"]["arena_other_models"] == [
+        f"{OPENWEBUI}: record 5: an arena vote between ['gpt-4o'], none of them in --feedback_model"
+    ]
+    assert report["pii"]["total"] == {"phone": 1}
+
+
+def test_openwebui_every_model_and_bad_records(tmp_path: Path) -> None:
+    records = json.loads(OPENWEBUI.read_text(encoding="utf-8"))
+    records[2]["data"]["rating"] = "-1"  # llama3's 천만에! as a string 👎
+    records[5]["data"]["rating"] = None  # a rating cleared in the page
+    records.append({"type": "rating", "data": {"rating": 1}})  # meta lost
+    export = tmp_path / "feedback-history-export-1765000000000.json"
+    export.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    pairs, ratings, report = load(export)
+    assert len(pairs) == 1
+    assert {"prompt": [user("고마워")], "completion": [bot("천만에!")], "label": False} in ratings
+    assert len(ratings) == 4
+    assert report["records"] == {"read": 11, "kept": 6,
+                                 "dropped": {"duplicate_feedback": 1, "malformed_record": 2, "missing_message": 2}}
+    assert report["drop_examples"]["malformed_record"] == [
+        f"{export}: record 5: data.rating is None, expected 1 or -1",
+        f"{export}: record 10: expected an Open WebUI feedback: "
+        '{"type": "rating", "data": {…}, "meta": {…}, "snapshot": {"chat": …}}',
+    ]
+
+
+def test_large_openwebui_export_detected_from_its_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chathuman_hf.data import detect
+
+    monkeypatch.setattr(detect, "LARGE_JSON_CHARS", 10)  # its chats hold "messages": [ ... ], not chat_json
+    assert detect_format(OPENWEBUI.read_text(encoding="utf-8"), "big.json") == "openwebui_feedback"
+
+
+def test_prepare_reads_a_log_and_an_export_together(tmp_path: Path) -> None:
+    log = tmp_path / "feedback.jsonl"
+    write_log(log)
+    command = [sys.executable, str(REPO / "recipes" / "prepare.py"), "--data", str(log), str(OPENWEBUI),
+               "--feedback_model", "chatbot", "--output", str(tmp_path / "out")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["preferences.jsonl", "ratings.jsonl", "report.json"]
+    assert len((out / "preferences.jsonl").read_text(encoding="utf-8").splitlines()) == 2 + 1
+    assert len((out / "ratings.jsonl").read_text(encoding="utf-8").splitlines()) == 2 + 3
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["records"]["read"] == 20 and report["records"]["kept"] == 10
+    assert "010-2345-6789" not in (out / "ratings.jsonl").read_text(encoding="utf-8")

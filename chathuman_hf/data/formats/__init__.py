@@ -75,6 +75,7 @@ FORMATS = (
     "llamafactory",
     "ultrafeedback",
     "feedback_log",  # our feedback log (data/feedback_log.py)
+    "openwebui_feedback",  # Open WebUI's admin feedback export
 )
 ALIASES = {
     "csv": "qa_table",
@@ -90,4 +91,5 @@ ALIASES = {
     "ranking": "llamafactory",
     "llamafactory_ranking": "llamafactory",
     "feedback": "feedback_log",
+    "openwebui": "openwebui_feedback",
 }
