@@ -13,6 +13,7 @@ from .clean import CleaningOptions, clean_reply, clean_utterance
 from .names import FakeNamer
 from .reading import PAYLOAD_KEYS
 from .records import is_record, record_outcome
+from .tool_turns import TOOL_ROLE, carries_tools
 from .turns import TurnOptions, build_messages, role_swapped, split_max_turns
 
 STRINGS = List(Value("string"))
@@ -51,7 +52,9 @@ def clean_batch(batch: dict[str, list[Any]], options: dict[str, Any], name_seed:
         namer = FakeNamer(name_seed, f"{name}#{dialogue_id}")
         kept: tuple[list[str], list[str], list[str]] = ([], [], [])
         for speaker, role, text in zip(speakers, roles, texts, strict=True):
-            if role == "assistant" and "</think>" in text:  # a leading think block is kept (data/reasoning.py)
+            if carries_tools(role, text):  # tool definitions, calls and results are data: kept verbatim
+                cleaned, reason = text, None
+            elif role == "assistant" and "</think>" in text:  # a leading think block is kept (data/reasoning.py)
                 cleaned, reason = clean_reply(text, cleaning, namer)
             elif "@" in text:
                 cleaned, reason = clean_utterance(text, cleaning, namer)
@@ -88,7 +91,7 @@ def turns_batch(batch: dict[str, list[Any]], options: dict[str, Any]) -> dict[st
             drops.extend(turn_drops)
         counted = is_record({"dialogue_id": dialogue_id, "_notes": all_notes[i]})
         variants = [(dialogue_id, messages)] if messages else [(dialogue_id, [])]
-        if messages and turn_options.role_swap and (
+        if messages and turn_options.role_swap and TOOL_ROLE not in all_roles[i] and (
             len({s for s, r in zip(all_speakers[i], all_roles[i], strict=True) if r != "system"}) <= 2
         ):
             swapped = role_swapped(messages)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.window import split_exchanges
+from .tool_turns import TOOL_ROLE, carries_tools
+
 Message = dict[str, str]
 
 
@@ -38,7 +41,7 @@ def merge_consecutive(roles: list[str], texts: list[str], separator: str = " ") 
     """One message per run of equal roles, contents joined with ``separator``."""
     messages: list[Message] = []
     for role, text in zip(roles, texts, strict=True):
-        if messages and messages[-1]["role"] == role:
+        if messages and messages[-1]["role"] == role and not carries_tools(role, text + messages[-1]["content"]):
             messages[-1]["content"] += separator + text
         else:
             messages.append({"role": role, "content": text})
@@ -110,6 +113,13 @@ def split_max_turns(messages: list[Message], max_turns: int | None) -> list[list
     size = max(2, max_turns - max_turns % 2)
     head = messages[: _leading_system(messages)]
     body = messages[len(head) :]
+    if any(m["role"] == TOOL_ROLE for m in body):  # whole exchanges: a call stays with its results and answer
+        parts: list[list[Message]] = []
+        for exchange in split_exchanges(body)[1]:
+            if not parts or sum(m["role"] != TOOL_ROLE for m in parts[-1] + exchange) > size:
+                parts.append([])
+            parts[-1].extend(exchange)
+        return [head + part for part in parts]
     return [head + body[i : i + size] for i in range(0, len(body), size)]
 
 

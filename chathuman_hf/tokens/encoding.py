@@ -17,6 +17,7 @@ from chathuman_hf.tokens.exact_encoding import _codes, _encode_exact
 from chathuman_hf.tokens.labels import ASSISTANT, FRAME, ROLE_CODES
 from chathuman_hf.tokens.rendering import Layout, TemplateError, inserted, layout_for
 from chathuman_hf.tokens.template_inputs import reads_reasoning, shape
+from chathuman_hf.tokens.tool_encoding import check_tool_template, encode_tool_dialogue, split_tool_dialogues
 
 # ---------------------------------------------------------------- the verified fast path
 # The template's frames (text around the contents) depend only on the role sequence (``rendering.Layout``), so they
@@ -181,6 +182,13 @@ def encode_dialogues(batch_messages: list[list[dict]], tokenizer: PreTrainedToke
     """Encode message lists to ``{"input_ids", "roles", "last_turn", "owner"}`` records (ids = chat template)."""
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("tokenize_dialogues needs a fast tokenizer (offset mapping); load it with use_fast=True.")
+    with_tools = split_tool_dialogues(batch_messages)
+    if with_tools:  # tool calling: read off the template's own renders (tool_encoding)
+        check_tool_template(tokenizer)
+        rest = [m for i, m in enumerate(batch_messages) if i not in set(with_tools)]
+        others = iter(encode_dialogues(rest, tokenizer) if rest else [])
+        return [encode_tool_dialogue(m, tokenizer) if i in set(with_tools) else next(others)
+                for i, m in enumerate(batch_messages)]
     plan = _fast_plan(tokenizer) if batch_messages else None
     if plan is None:
         return _encode_exact(batch_messages, tokenizer)

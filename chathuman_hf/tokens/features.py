@@ -29,6 +29,7 @@ from chathuman_hf.tokens.labels import ASSISTANT, FRAME, SYSTEM, USER, LabelMode
 from chathuman_hf.tokens.packing import pack_dataset
 from chathuman_hf.tokens.rendering import TemplateError
 from chathuman_hf.tokens.reply_rows import as_context_row, examples_for
+from chathuman_hf.tokens.tool_encoding import check_tool_template, split_tool_dialogues
 
 FEATURE_COLUMNS = ["input_ids", "roles", "last_turn", "length"]
 __all__ = ["tokenize_dialogues", "pack_dataset", "encode_dialogues", "label_token_count", "FRAME", "USER",
@@ -112,6 +113,10 @@ def _tokenize_batch(
     row_format: str = ROW_FORMAT,
 ) -> dict[str, list]:
     memo: dict = {}
+    for i in split_tool_dialogues(batch["messages"]):  # the first record with tool data names the refusal
+        where = f"{batch['source'][i]} record {batch['dialogue_id'][i]}" if "dialogue_id" in batch else "the data"
+        check_tool_template(tokenizer, where)
+        break
     rows = [row for msgs in batch["messages"] for row in examples_for(
         msgs, max_turns=max_turns, expand_turns=expand_turns, tokenizer=tokenizer, label_mode=label_mode, memo=memo)]
     examples = [messages for messages, _, _ in rows]

@@ -13,7 +13,9 @@ the turn with, e.g. ``</s>``/``<|im_end|>``; ``FRAME`` for headers and other tem
 the last assistant turn. ``HISTORY`` marks text a row carries only as context for its newest exchange: with a
 template that rewrites earlier turns (Qwen3's think blocks) every assistant turn gets its own row, rendered as at
 inference, and what came before that turn's exchange trains in no mode (it trained in the earlier row, or is a reply in
-its rewritten history form). Every consumer (features, collator, evaluation, compare, inspect_labels) asks this module.
+its rewritten history form). ``TOOL`` marks a tool result (the ``tool`` message and the template text around it): it
+is context the model reads, never text it writes, so it trains in no mode; an assistant turn that calls a tool is
+``ASSISTANT`` like any reply (``tokens/tool_encoding.py``). Every consumer (features, collator, evaluation, compare, inspect_labels) asks this module.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 
-FRAME, USER, ASSISTANT, SYSTEM, HISTORY = 0, 1, 2, 3, 4
+FRAME, USER, ASSISTANT, SYSTEM, HISTORY, TOOL = 0, 1, 2, 3, 4, 5
 ROLE_CODES = {"user": USER, "assistant": ASSISTANT, "system": SYSTEM}
+CONTEXT_ONLY = (HISTORY, TOOL)  # role codes that train in no mode
 IGNORE_INDEX = -100
 
 
@@ -69,7 +72,7 @@ def target_mask(roles: Sequence[int], last_turn: Sequence[int], mode: str | Labe
     """Per token (unshifted sense): True when the token is a target under ``mode``; the first token never is."""
     mode = LabelMode.parse(mode)
     if mode in (LabelMode.INPUT, LabelMode.SHIFT):
-        mask = [r != HISTORY for r in roles] if HISTORY in roles else [True] * len(roles)
+        mask = [r not in CONTEXT_ONLY for r in roles] if HISTORY in roles or TOOL in roles else [True] * len(roles)
     elif mode is LabelMode.ALL_SYS:
         mask = [r == ASSISTANT for r in roles]
     else:

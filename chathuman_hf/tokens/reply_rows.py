@@ -8,9 +8,11 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 
 from chathuman_hf.core.window import split_exchanges
+from chathuman_hf.data.tool_turns import has_tool_data
 from chathuman_hf.tokens.labels import HISTORY, LabelMode
 from chathuman_hf.tokens.rendering import TemplateError, layout_for
 from chathuman_hf.tokens.template_inputs import reads_reasoning, shape
+from chathuman_hf.tokens.tool_encoding import NEWEST_ONLY, tool_examples
 
 
 def _rewrites(messages: list[dict], tokenizer: PreTrainedTokenizerBase, memo: dict | None = None) -> bool | None:
@@ -36,6 +38,9 @@ def examples_for(
 ) -> list[tuple[list[dict], bool, bool]]:
     """Rows of one dialogue: (messages, asked for (else added for a rewriting template), history before the newest
     exchange is HISTORY)."""
+    if tokenizer is not None and has_tool_data(messages):
+        return tool_examples(messages, tokenizer, max_turns=max_turns, expand_turns=expand_turns,
+                             label_mode=label_mode)
     head, exchanges = split_exchanges(messages)
     asked = set(range(1, len(exchanges) + 1)) if expand_turns else {len(exchanges)}
     rewrites = _rewrites(messages, tokenizer, memo) if tokenizer is not None and len(exchanges) > 1 else False
@@ -55,10 +60,10 @@ def examples_for(
 
 
 def as_context_row(record: dict[str, Any], messages: list[dict], asked: bool, history: bool) -> dict[str, Any]:
-    """Mark what a rewriting template's row holds only as context: before its newest exchange ``HISTORY``; a row
-    that was not asked for has no ``last_turn``."""
+    """Mark what a rewriting template's row holds only as context: before its newest exchange (``NEWEST_ONLY``: its
+    last message) ``HISTORY``; a row that was not asked for has no ``last_turn``."""
     if history:
-        newest = len(split_exchanges(messages)[1][-1])
+        newest = 1 if history == NEWEST_ONLY else len(split_exchanges(messages)[1][-1])
         start = max(record["owner"]) + 1 - newest
         record["roles"] = [HISTORY if o < start else r for r, o in zip(record["roles"], record["owner"], strict=True)]
     if not asked:

@@ -11,6 +11,7 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 
 from ..data.reasoning import split_think
+from ..data.tool_turns import has_tool_data, template_form
 
 THINK_ROLE = "assistant:think"  # the role-sequence entry of an assistant message with reasoning
 
@@ -85,7 +86,13 @@ def _pinned(template: str, date: str) -> str:
 
 def render_text(tokenizer: PreTrainedTokenizerBase, messages: list, *, gen: bool = False) -> Any:
     """``apply_chat_template`` text (one conversation or a batch) as training renders it (fixed date, reasoning
-    passed as ``reasoning_content``)."""
+    passed as ``reasoning_content``, tool data unpacked: ``data/tool_turns.py``)."""
+    if messages and isinstance(messages[0], list) and any(has_tool_data(m) for m in messages):
+        return [render_text(tokenizer, m, gen=gen) for m in messages]  # tools differ per conversation
+    if messages and not isinstance(messages[0], list) and has_tool_data(messages):
+        unpacked, tools = template_form(template_messages(messages, tokenizer))
+        return tokenizer.apply_chat_template(unpacked, tools=tools, tokenize=False, add_generation_prompt=gen,
+                                             chat_template=pinned_template(tokenizer))
     if messages and isinstance(messages[0], list):
         messages = [template_messages(m, tokenizer) for m in messages]
     else:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import DataFormatError, invalid_json
 from ..reasoning import join_think, split_think
+from ..tool_turns import TOOL_ROLE, TOOL_ROLE_NAMES, check_calls, check_tools, pack, with_tools
 from . import RawRecord, issue, record
 
 JSONL_SCAN_LINES = 50  # a JSONL file is recognised by an object on one of its opening lines
@@ -107,9 +108,24 @@ def _reasoning(message: dict[str, Any], where: str, role: str, content: str) -> 
     return join_think(reasoning.strip(), content), None
 
 
+def _tool_message(message: dict[str, Any], where: str, role: str, content: Any) -> tuple[str, str, str | None]:
+    """(role, content with its tool data packed, problem) of a message holding ``tool_calls`` or a tool result."""
+    content = "" if content is None else content
+    if not isinstance(content, str):
+        return role, "", f"{where}.content is {type(content).__name__}, expected a string"
+    if role in TOOL_ROLE_NAMES:
+        data = {k: message[k] for k in ("name", "tool_call_id") if isinstance(message.get(k), str)}
+        return TOOL_ROLE, pack(content, data), None
+    if role != "assistant":
+        return role, "", f"{where}.tool_calls on a {role} message (only assistant messages call tools)"
+    calls, problem = check_calls(message["tool_calls"], where)
+    return role, pack(content, {"tool_calls": calls}) if calls else content, problem
+
+
 def _parse_turns(
     text: str, source: str, key: str, role_key: str, text_key: str, role_map: dict[str, str], reasoning: bool = False
 ) -> Iterator[RawRecord]:
+    """Records of ``key`` turns; ``reasoning`` (the messages form) also reads reasoning and tool calling."""
     expected = f'an object with "{key}": a list of {{"{role_key}": one of {sorted(role_map)}, "{text_key}": str}}'
     for item in iter_json(text, source):
         if isinstance(item, dict):  # an issue row from iter_json
@@ -129,14 +145,24 @@ def _parse_turns(
             yield issue(source, "empty_dialogue", where, f"no {key}")
             continue
         roles, texts, problem, reason = [], [], None, "malformed_record"
-        for position, message in enumerate(obj[key]):
+        tools, problem = check_tools(obj.get("tools"), where) if reasoning else ([], None)
+        for position, message in enumerate(obj[key] if problem is None else []):
             if not isinstance(message, dict):
                 problem = f"{key}[{position}] is {type(message).__name__}, expected an object"
                 break
             role, content = message.get(role_key), message.get(text_key)
+            if reasoning and (message.get("tool_calls") or str(role).lower() in TOOL_ROLE_NAMES):
+                role, content, problem = _tool_message(message, f"{key}[{position}]", str(role).lower(), content)
+                if problem:
+                    break
+                roles.append(role)
+                texts.append(content)
+                continue
             if message.get("tool_calls") or str(role).lower() in TOOL_ROLES:  # a counted drop of its own reason
-                problem, reason = (f"{key}[{position}] is a tool call or tool result: training on tool calls is not "
-                                   "supported yet; remove the tool turns (or the record)"), "tool_calls"
+                fix = ("write it as an assistant message's tool_calls or a role 'tool' message" if reasoning else
+                       'write the record as {"messages": [...], "tools": [...]} with tool_calls and role "tool"')
+                problem, reason = f"{key}[{position}] is a tool call or tool result this form cannot carry; {fix}", \
+                    "tool_calls"
                 break
             if not isinstance(role, str) or role.lower() not in role_map:
                 problem = f"{key}[{position}].{role_key} is {role!r}, expected one of {sorted(role_map)}"
@@ -153,12 +179,14 @@ def _parse_turns(
         if problem:
             yield issue(source, reason, where, problem)
             continue
+        roles, texts = with_tools(roles, texts, tools)
         yield record(source, _dialogue_id(obj, source, where), roles, texts, roles=roles)
 
 
 def parse_messages(text: str, source: str, options: dict[str, Any]) -> Iterator[RawRecord]:
     """Records with ``messages: [{"role", "content"}]`` (JSON array or JSONL); an assistant message's
-    ``reasoning_content`` becomes its leading think block."""
+    ``reasoning_content`` becomes its leading think block; ``tool_calls``, ``tool`` messages and a record's ``tools``
+    are kept (``data/tool_turns.py``)."""
     return _parse_turns(text, source, "messages", "role", "content", MESSAGE_ROLES, reasoning=True)
 
 
