@@ -65,3 +65,54 @@ def test_grouped_processing_equals_each_reply_alone_on_histories_of_different_le
                 scores = p(job.history, scores)
             expected.append(int(scores.argmax()))
         assert choose_tokens(jobs, logits).tolist() == expected
+
+
+def test_no_repeat_ngram_runs_once_on_padded_histories_as_on_each_row():
+    """No-repeat-ngram runs once on the group's left-padded histories (-1 padding): each row's bans are its own,
+    a row shorter than n bans nothing."""
+    from transformers import GenerationConfig
+
+    from chathuman_hf.chat.decoding import Job, _batchable, choose_tokens
+
+    histories = [[5, 6, 7, 5, 6], [1, 2], [9, 9, 9, 9], [3, 4, 8, 3, 4, 8, 3, 4], [6, 7]]
+    banned = [7, None, 9, 8, None]
+    jobs = []
+    for ids in histories:
+        job = Job(ids, GenerationConfig(do_sample=False), float("inf"))
+        job.history = torch.tensor([ids])
+        job.processors = LogitsProcessorList([lp.NoRepeatNGramLogitsProcessor(3)])
+        jobs.append(job)
+    assert _batchable(jobs[0].processors[0], 0, jobs)
+    logits = torch.randn((len(jobs), 20), generator=torch.Generator().manual_seed(0))
+    for row, token in enumerate(banned):
+        if token is not None:
+            logits[row, token] = 10.0  # the best score, unless banned
+    logits[1, 7] = logits[4, 5] = 10.0  # a row shorter than 3 keeps its best token
+    expected = [int(lp.NoRepeatNGramLogitsProcessor(3)(torch.tensor([ids]), logits[r:r + 1]).argmax())
+                for r, ids in enumerate(histories)]
+    assert [e != b for e, b in zip(expected, banned, strict=True) if b is not None] == [True, True, True]
+    assert expected[1] == 7 and expected[4] == 5
+    assert choose_tokens(jobs, logits).tolist() == expected
+
+
+def test_sampling_among_candidates_keeps_the_distribution():
+    """Unseeded rows draw among the ids the warpers left: only those ids come out, with softmax's frequencies; with
+    more than ``MAX_CANDIDATES`` left the draw is ``torch.multinomial`` over the whole row."""
+    from chathuman_hf.chat.decoding import MAX_CANDIDATES, sample_candidates
+
+    scores = torch.full((8000, 5000), -float("inf"))
+    scores[:, [17, 300, 4999]] = torch.log(torch.tensor([0.5, 0.3, 0.2]))
+    scores[::2, 42] = 0.0  # half the rows keep a fourth candidate
+    torch.manual_seed(0)
+    drawn = sample_candidates(scores)
+    odd, even = drawn[1::2], drawn[::2]
+    assert set(odd.tolist()) == {17, 300, 4999} and set(even.tolist()) == {17, 42, 300, 4999}
+    for token, p in [(17, 0.5), (300, 0.3), (4999, 0.2)]:
+        assert abs(float((odd == token).float().mean()) - p) < 0.03
+    for token, p in [(42, 1 / 2), (17, 0.5 / 2), (300, 0.3 / 2), (4999, 0.2 / 2)]:
+        assert abs(float((even == token).float().mean()) - p) < 0.03
+    wide = torch.randn((4, MAX_CANDIDATES + 10), generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(3)
+    expected = torch.multinomial(torch.softmax(wide, dim=-1), num_samples=1)[:, 0]
+    torch.manual_seed(3)
+    assert torch.equal(sample_candidates(wide), expected)

@@ -24,9 +24,20 @@ ROW_WISE = tuple(getattr(lp, name) for name in (
 
 # Processors that read the history but work on a left-padded batch of histories exactly as on each row alone: run
 # once per group on the group's histories padded with -1 (never a token). Sequence bias / bad words match the end of
-# each row (a -1 never matches, as a history shorter than the prefix is skipped); the repetition penalty is rebuilt
-# with each row's padding as its ``prompt_ignore_length`` (how ``generate`` handles left padding).
-PADDED = (lp.SequenceBiasLogitsProcessor, lp.NoBadWordsLogitsProcessor, lp.RepetitionPenaltyLogitsProcessor)
+# each row (a -1 never matches, as a history shorter than the prefix is skipped); no-repeat-ngram compares each
+# window with the row's last n-1 tokens (a window holding a -1 never matches a real suffix, and a row shorter than n
+# has no window that does); the repetition penalty is rebuilt with each row's padding as its
+# ``prompt_ignore_length`` (how ``generate`` handles left padding). Per row, no-repeat-ngram alone took 8 ms of a
+# 32-row step (125M shape, one thread).
+PADDED = (lp.SequenceBiasLogitsProcessor, lp.NoBadWordsLogitsProcessor, lp.RepetitionPenaltyLogitsProcessor,
+          lp.NoRepeatNGramLogitsProcessor)
+
+# Unseeded rows sample among the scores the warpers left (the others are -inf: probability 0, so the distribution is
+# the same) when at most this many are left: ``torch.multinomial`` over the whole vocabulary draws one exponential
+# per id (25 ms of a 32-row step over 51,200 ids, one thread; among 50 candidates well under 1 ms). Seeded rows keep
+# the draw over the whole vocabulary: it is ``generate``'s own, so the same seed gives the same reply batched and
+# alone (tests/test_openai_fields.py).
+MAX_CANDIDATES = 1024
 
 
 def _padded(processor: lp.LogitsProcessor, histories: torch.Tensor, pads: torch.Tensor,
@@ -113,6 +124,16 @@ def prepare_job(model: PreTrainedModel, job: Job,
     job.config = config
 
 
+def sample_candidates(scores: torch.Tensor) -> torch.Tensor:
+    """One token per row drawn from ``softmax(scores)`` (the global generator): among the ids whose score is not
+    -inf when few are (``MAX_CANDIDATES``), else over the whole row as ``generate`` draws."""
+    kept = int((scores != -float("inf")).sum(dim=-1).max())
+    if 0 < kept <= MAX_CANDIDATES:
+        values, ids = torch.topk(scores, kept, dim=-1)  # rows with fewer kept ids carry -inf: probability 0
+        return ids.gather(-1, torch.multinomial(torch.softmax(values, dim=-1), num_samples=1))[:, 0]
+    return torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[:, 0]
+
+
 def choose_tokens(jobs: list[Job], logits: torch.Tensor) -> torch.Tensor:
     """The next token of each job from its own processors and sampling settings (as ``generate`` chooses)."""
     chosen = torch.zeros(len(jobs), dtype=torch.long, device=logits.device)
@@ -137,7 +158,7 @@ def choose_tokens(jobs: list[Job], logits: torch.Tensor) -> torch.Tensor:
             tokens = torch.cat([torch.multinomial(probs[r:r + 1], 1, generator=jobs[i].generator)[:, 0]
                                 for r, i in enumerate(members)])
         elif first.config.do_sample:
-            tokens = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[:, 0]
+            tokens = sample_candidates(scores)
         else:
             tokens = torch.argmax(scores, dim=-1)
         chosen[members] = tokens
