@@ -1,5 +1,6 @@
-"""DPO benchmark: our preference stage (TRL's ``DPOTrainer`` on our inference-form token rows) vs TRL's
-``DPOTrainer`` tokenizing the same conversational pairs itself, same batch, settings, model init and data order.
+"""DPO benchmark: our preference stage (``ChatDPOTrainer``: TRL's ``DPOTrainer`` loss on our inference-form token
+rows, forwards padding-free) vs TRL's ``DPOTrainer`` tokenizing the same conversational pairs itself (padded), same
+batch, settings (fp32 as ``recipes/train.py`` on a CPU; ``--bf16`` for TRL's default), model init and data order.
 
     python -m bench.dpo --quick --out bench/results/dpo_quick.json
     python -m bench.dpo --seeds 3 --out bench/results/dpo.json
@@ -8,7 +9,8 @@ Pairs: ChatbotData (``../shared``; else the embedded sample) through ``load_pref
 (each reply chosen, a reply from elsewhere rejected). Shapes: the 125M GPT-2 shape (``kogpt2``) and the tiny Llama
 shape of ``bench.bench_models``, random init from one seed, our ``<usr>``/``<sys>`` template. Each contender and seed
 runs in its own process (clean peak RSS). Reported: useful (non-pad) tokens/s over training time, peak RSS, the loss
-at step 0 (ln 2 = 0.6931 for both: policy == reference) and the mean loss of the run.
+at step 0 (ln 2 = 0.6931 for both: policy == reference) and the mean loss of the run. ``--contenders ... ours_padded``
+adds our stage with ``--padding_free false`` (what packing alone buys).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bench.common import CHATBOT_CSV, SAMPLE_DIR, child_env, median, ratio
 from bench.machine import machine_info
 from bench.writers import write_results
 
-CONTENDERS = ("ours", "trl")
+CONTENDERS = ("ours", "trl", "ours_padded")
 SHAPES = {"gpt2_125m": ("gpt2", "kogpt2"), "llama_tiny": ("llama", "tiny")}
 
 
@@ -75,12 +77,14 @@ def one_run(contender: str, base: Path, data: Path, seed: int, args: argparse.Na
     config = DPOConfig(output_dir=str(work / f"{contender}-{seed}"), per_device_train_batch_size=args.batch_size,
                        max_steps=args.steps, learning_rate=5e-6, max_length=args.max_length, seed=seed,
                        data_seed=seed, logging_steps=1, logging_first_step=True, report_to="none",
-                       save_strategy="no", gradient_checkpointing=False, use_cpu=True, disable_tqdm=True)
+                       save_strategy="no", gradient_checkpointing=False, use_cpu=True, disable_tqdm=True,
+                       bf16=args.bf16)
     with PeakRSS() as rss:
         model = AutoModelForCausalLM.from_pretrained(base)
-        if contender == "ours":
+        if contender.startswith("ours"):
             rows = tokenize_pairs(rows, tok, max_length=args.max_length)
-            trainer = ChatDPOTrainer(model=model, args=config, train_dataset=rows, processing_class=tok)
+            trainer = ChatDPOTrainer(model=model, args=config, train_dataset=rows, processing_class=tok,
+                                     padding_free=contender == "ours")
         else:
             trainer = DPOTrainer(model=model, args=config, train_dataset=rows, processing_class=tok)
         start = time.perf_counter()
@@ -101,6 +105,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max_length", type=int, default=128, help="Tokens per prompt + reply.")
     parser.add_argument("--pairs", type=int, default=400, help="Pairs drawn from the data.")
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
+    parser.add_argument("--contenders", nargs="+", default=["ours", "trl"], choices=list(CONTENDERS))
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (TRL's DPOConfig default; fp32 without).")
     parser.add_argument("--quick", action="store_true", help="1 seed, 3 steps, the tiny Llama only.")
     parser.add_argument("--out", default="bench/results/dpo.json")
     parser.add_argument("--child", nargs=4, metavar=("CONTENDER", "BASE", "DATA", "SEED"), help=argparse.SUPPRESS)
@@ -120,29 +126,33 @@ def main(argv: list[str] | None = None) -> dict:
         data.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
         for shape in args.shapes:
             base = build_base(work, shape, rows)
-            for contender in CONTENDERS:
-                runs = []
-                for seed in range(args.seeds):
+            runs: dict[str, list[dict]] = {c: [] for c in args.contenders}
+            for seed in range(args.seeds):  # contenders alternate within a seed: load drift hits them alike
+                for contender in args.contenders:
                     cmd = [sys.executable, "-m", "bench.dpo", "--child", contender, str(base), str(data), str(seed),
                            "--steps", str(args.steps), "--batch_size", str(args.batch_size),
-                           "--max_length", str(args.max_length)]
+                           "--max_length", str(args.max_length)] + (["--bf16"] if args.bf16 else [])
                     proc = subprocess.run(cmd, env=child_env(OMP_NUM_THREADS="2"), capture_output=True, text=True)
                     if proc.returncode:
                         raise RuntimeError(proc.stderr[-3000:])
-                    runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-                    print(shape, contender, seed, runs[-1], file=sys.stderr, flush=True)
-                results["runs"][f"{shape}/{contender}"] = runs
-                results["contenders"][f"{shape}/{contender}"] = {
-                    k: median(r[k] for r in runs) for k in runs[0]}
-            ours, trl = (results["contenders"][f"{shape}/{c}"] for c in CONTENDERS)
-            results["ratios"][f"{shape} tokens/s ours/trl"] = ratio(ours["useful_tokens_per_s"],
-                                                                    trl["useful_tokens_per_s"])
-            results["ratios"][f"{shape} peak RSS ours/trl"] = ratio(ours["peak_rss_mb"], trl["peak_rss_mb"])
+                    runs[contender].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                    print(shape, contender, seed, runs[contender][-1], file=sys.stderr, flush=True)
+            for contender, done in runs.items():
+                results["runs"][f"{shape}/{contender}"] = done
+                results["contenders"][f"{shape}/{contender}"] = {k: median(r[k] for r in done) for k in done[0]}
+            if {"ours", "trl"} <= set(runs):
+                ours, trl = (results["contenders"][f"{shape}/{c}"] for c in ("ours", "trl"))
+                results["ratios"][f"{shape} tokens/s ours/trl"] = ratio(ours["useful_tokens_per_s"],
+                                                                        trl["useful_tokens_per_s"])
+                results["ratios"][f"{shape} peak RSS ours/trl"] = ratio(ours["peak_rss_mb"], trl["peak_rss_mb"])
+                results["ratios"][f"{shape} max |step-0 loss ours - trl|"] = max(
+                    abs(o["loss_step0"] - t["loss_step0"]) for o, t in zip(runs["ours"], runs["trl"], strict=True))
     results["machine"] = machine
     results["settings"] = {k: v for k, v in vars(args).items() if k != "child"}
     write_results(args.out, results, title="DPO: ours vs TRL DPOTrainer (medians over seeds)",
-                  notes=["ours = TRL's DPOTrainer with our token rows (no packing): equal speed is expected; "
-                         "the rows differ only where TRL's prompt/prompt+completion tokenization differs."])
+                  notes=["ours = ChatDPOTrainer: TRL's DPOTrainer loss on our token rows, forwards padding-free "
+                         "(chathuman_hf.training.packed_preference); ours_padded = the same with padding_free=False; "
+                         "trl = DPOTrainer tokenizing the pairs itself, padded."])
     print(json.dumps({"contenders": results["contenders"], "ratios": results["ratios"]}, indent=2))
     return results
 

@@ -23,6 +23,7 @@ from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
 from chathuman_hf.models.lora import is_peft_model, save_adapter
+from chathuman_hf.training.packed_preference import enable_padding_free, padding_free_problem
 from chathuman_hf.training.preference_args import PreferenceArguments
 
 logger = logging.getLogger(__name__)
@@ -76,7 +77,19 @@ class _ChatOutputMixin:
 
 
 class ChatDPOTrainer(_ChatOutputMixin, DPOTrainer):
-    """``DPOTrainer`` on rows already holding ``prompt_ids``/``chosen_ids``/``rejected_ids``."""
+    """``DPOTrainer`` on rows already holding ``prompt_ids``/``chosen_ids``/``rejected_ids``; with ``padding_free``
+    (the default) its forwards run on packed rows (``packed_preference``) where that is exact, with TRL's loss."""
+
+    def __init__(self, *args: Any, padding_free: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.padding_free_off = padding_free_problem(self) if padding_free else "--padding_free false"
+        if self.padding_free_off is None:
+            for model in (self.model, self.ref_model):
+                if model is not None:
+                    enable_padding_free(self.accelerator.unwrap_model(model))
+            logger.info("DPO forwards run padding-free (chosen and rejected rows packed, no padding).")
+        elif padding_free:
+            logger.warning("DPO forwards are padded, as in TRL: %s.", self.padding_free_off)
 
     def _prepare_dataset(self, dataset: Dataset, processing_class: Any, args: Any, dataset_name: str) -> Dataset:
         return dataset  # tokenized by chathuman_hf.tokens.preference_rows (prompts too long already dropped)
@@ -144,12 +157,14 @@ def stage_config(
 
 def build_preference_trainer(
     model: Any, tokenizer: Any, train: Dataset, eval_dataset: Dataset | None, config: TrainingArguments,
-    stage: str, callbacks: list | None = None,
+    stage: str, callbacks: list | None = None, padding_free: bool = True,
 ) -> Trainer:
-    """The stage's trainer; logs what the reference model is and checks it against the starting policy."""
+    """The stage's trainer (DPO padding-free unless ``padding_free=False``); logs what the reference model is and
+    checks it against the starting policy."""
     trainer_class, _ = TRAINERS[stage]
+    extra = {"padding_free": padding_free} if stage == "dpo" else {}
     trainer = trainer_class(model=model, args=config, train_dataset=train, eval_dataset=eval_dataset,
-                            processing_class=tokenizer, callbacks=callbacks)
+                            processing_class=tokenizer, callbacks=callbacks, **extra)
     if stage == "dpo":
         log_reference(trainer)
     elif stage == "kto":

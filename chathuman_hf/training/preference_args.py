@@ -54,6 +54,12 @@ class PreferenceArguments:
                   "only one model is kept in memory (with --use_peft the reference is the SFT adapter on the same "
                   "base and no copy is made anyway)."},
     )
+    padding_free: bool = field(
+        default=True,
+        metadata={"help": "DPO: run chosen and rejected rows packed end to end without padding (same loss and "
+                  "metrics as TRL's padded DPOTrainer, less compute); false: TRL's padded forwards. KTO and ORPO "
+                  "are always padded."},
+    )
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:

@@ -117,8 +117,8 @@ def load_stage_model(
         raise UsageError("A preference stage starts from a trained model: pass --model_name_or_path (e.g. "
                          "outputs/sft, the output of --stage sft), not --model_type.")
     if chat_args.packing:
-        raise UsageError("--packing belongs to --stage sft: TRL's preference trainers pad each pair (TRL 1.16 has no "
-                         "padding-free DPO); drop --packing.")
+        raise UsageError("--packing belongs to --stage sft: drop it (--stage dpo runs padding-free already, see "
+                         "--padding_free; KTO and ORPO pad each row).")
     if model_args.train_tokenizer:
         raise UsageError("--train-tokenizer belongs to --stage sft: a preference stage uses its model's tokenizer.")
     path = model_args.model_name_or_path
@@ -156,5 +156,6 @@ def prepare_preference_run(
                           kto_weights=stage_kto_weights(data, pref))
     patience = chat_args.early_stopping_patience
     callbacks = [EarlyStoppingCallback(early_stopping_patience=patience)] if patience else []
-    trainer = build_preference_trainer(model, tokenizer, data.train, data.eval, config, pref.stage, callbacks)
+    trainer = build_preference_trainer(model, tokenizer, data.train, data.eval, config, pref.stage, callbacks,
+                                       padding_free=pref.padding_free)
     return trainer, data
