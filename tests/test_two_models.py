@@ -92,3 +92,18 @@ def test_model_directories_are_named_apart_by_their_parents(tmp_path):
     assert distinct_names([tmp_path / "a" / "final", tmp_path / "b" / "c" / "final"]) == ["a/final", "c/final"]
     with pytest.raises(ValueError, match="the same model directory is given twice"):
         distinct_names(["runs/sft", "runs/sft/"])
+
+
+@pytest.mark.parametrize("second, expected", [
+    (None, "error: the same model directory is given twice"),
+    ("outputs/kto", "error: --model outputs/kto: no such directory; pass a saved chat model directory"),
+])
+def test_serve_with_a_second_model_it_cannot_serve_stops_in_one_line(repo_root, tiny_model_dir, capsys,
+                                                                      monkeypatch, second, expected):
+    from tests.test_cli_errors import run_entry_point
+
+    uvicorn = pytest.importorskip("uvicorn")
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("serve.py started with a bad second model"))
+    argv = ["--model", str(tiny_model_dir), "--model", second or str(tiny_model_dir)]
+    code, err = run_entry_point(repo_root, "serve", argv, capsys)
+    assert code == 2 and len(err) == 1 and err[0].startswith(expected), err  # before any model loads

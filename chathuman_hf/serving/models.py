@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from chathuman_hf.chat import ChatEngine
+from chathuman_hf.core.cli import require_model_dir
 from chathuman_hf.data.feedback_log import FeedbackLog
 from chathuman_hf.serving.chat_request import ChatApi
 from chathuman_hf.serving.errors import ApiError
@@ -80,7 +81,7 @@ def open_engines(first: str | Path | ChatEngine, more: Sequence[str | Path | Cha
     """The engines of ``first`` and ``more`` (loaded engines kept, directories loaded with ``load``), directories
     named apart by ``distinct_names``."""
     sources = [first, *more]
-    dirs = [s for s in sources if not isinstance(s, ChatEngine)]
+    dirs = [require_model_dir(s) for s in sources if not isinstance(s, ChatEngine)]  # all, before any loads
     names = iter(distinct_names(dirs) if dirs else [])
     engines = []
     for source in sources:
