@@ -203,6 +203,8 @@ REGISTRY: dict[str, Run | ByTest | Slow | Parse] = {
         ByTest("tests/test_server.py::test_serve_recipe_logs_no_message_bodies"),
     'curl http://127.0.0.1:8000/v1/chat/completions -H Content-Type: application/json -d {"model": "quickstart", '
     '"messages": [{"role": "user", "content": "안녕"}]}': Parse("needs the server above running"),
+    "python recipes/serve.py --model outputs/sft --model outputs/kto --feedback_log feedback/ratings.jsonl": ByTest(
+        "tests/test_feedback_processes.py::test_two_servers_share_one_log_and_a_server_killed_mid_burst_leaves_whole_lines"),
     # docs/troubleshooting.md
     "accelerate launch --config_file accelerate_configs/cpu.yaml --num_cpu_threads_per_process 2 recipes/train.py "
     "--config recipes/configs/quickstart.yaml": Slow(),

@@ -13,16 +13,15 @@ from collections.abc import Callable, Iterator
 
 from fastapi import APIRouter
 
-from chathuman_hf.chat import ChatEngine, EngineBusy, GenerationPreset
-from chathuman_hf.serving.chat_request import ChatApi
+from chathuman_hf.chat import EngineBusy
 from chathuman_hf.serving.errors import ApiError, check_unicode, error_body
 from chathuman_hf.serving.logprobs import chat_logprobs
+from chathuman_hf.serving.models import ServedModels
 from chathuman_hf.serving.request_checks import cut_at_stop
 from chathuman_hf.serving.schemas import ChatCompletionRequest
 from chathuman_hf.serving.stream_choices import merge_streams
 from chathuman_hf.serving.streaming import EventStreamResponse
 from chathuman_hf.serving.structured import ToolStream, history_fields
-from chathuman_hf.skills import SkillRouter
 
 
 def to_messages(request: ChatCompletionRequest, max_chars: int) -> list[dict[str, str]]:
@@ -64,28 +63,24 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
-def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: GenerationPreset, *,
-                       max_chars: int, max_turns: int, speech_level: str | None = None,
+def make_openai_router(models: ServedModels, *, max_chars: int,
                        remember: Callable[[str, str, list, list[str]], None] | None = None) -> APIRouter:
-    """``skills``: the router that answers before the model (``None``: the model answers everything, the default of
-    ``create_app`` unless ``skills_on_api``); ``speech_level``: the server's default for the ``speech_level`` field;
+    """``models``: what the ``model`` field picks from (each with its skills, preset, window and speech level);
     ``remember(id, model, messages, texts)``: called with each finished completion (for ``POST /v1/feedback``)."""
     api = APIRouter()
     created = int(time.time())
-    chat_api = ChatApi(engine, preset, max_chars, max_turns, skills, speech_level)
 
     @api.get("/v1/models")
     def list_models() -> dict:
-        return {"object": "list", "data": [{"id": engine.name, "object": "model", "created": created,
-                                            "owned_by": "chathuman_hf"}]}
+        return {"object": "list", "data": [{"id": m.name, "object": "model", "created": created,
+                                            "owned_by": "chathuman_hf"} for m in models]}
 
     @api.post("/v1/chat/completions")
     def chat_completions(request: ChatCompletionRequest):
         messages = to_messages(request, max_chars)
-        if request.model not in (None, "", engine.name):  # as OpenAI-compatible servers do: no silent stand-in
-            raise ApiError(404, f"The model '{request.model[:100]}' does not exist here; this server serves "
-                           f"'{engine.name}' (GET /v1/models).", param="model", type="not_found_error")
-        chat = chat_api.prepare(request, messages)
+        served = models.pick(request.model)
+        engine = served.engine
+        chat = served.chat_api.prepare(request, messages)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         model = engine.name
         now = int(time.time())
