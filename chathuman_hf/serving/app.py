@@ -177,6 +177,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
 
         return EventStreamResponse(events())
 
+    app.include_router(make_page_feedback_router(store, check_prompt, max_message_chars))  # 👍/👎, 다시, edits
+
     @app.post("/page/api/reset")
     def reset(body: ResetRequest) -> dict:
         try:
@@ -185,7 +187,6 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             raise ApiError(400, str(exc), param="session_id") from exc
         return {"ok": True, "session_id": body.session_id, "existed": existed}
 
-    app.include_router(make_page_feedback_router(store, check_prompt, max_message_chars))
     api_skills = router if skills_on_api else None
     app.include_router(make_openai_router(engine, api_skills, base_preset, max_chars=max_message_chars,
                                           max_turns=window_turns, speech_level=speech_level))
