@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
                                           chat_template=args.chat_template, speech_level=args.speech_level,
                                           **args.preset_overrides())
     if terminal.feedback_log:
-        session.turns.log = FeedbackLog(terminal.feedback_log, model=session.engine.name, source="terminal")
+        session.turns.log = FeedbackLog(terminal.feedback_log, model=session.engine.name, source="terminal",
+                                        revision=getattr(session.engine, "revision", None))
     if args.no_skills:  # the model answers everything; only 초기화 (a new conversation) stays in the terminal
         others = [skill.name for skill in build_router().skills if skill.name != "reset"]
         session.router = build_router(SkillsConfig(disabled=others))

@@ -85,6 +85,9 @@ def test_buttons_write_the_feedback_log(browser, tiny_model_dir, tmp_path):  # n
         assert second.locator(".status").text_content() == "이 답을 골랐어요"
 
         second.get_by_role("button", name="답 고치기").click()
+        second.get_by_role("textbox", name="고친 답").press("Escape")  # Esc closes the box, nothing is written
+        assert second.locator(".edit-box").count() == 0
+        second.get_by_role("button", name="답 고치기").click()
         second.get_by_role("textbox", name="고친 답").fill("그냥 쉬고 있어. 너는?")
         second.get_by_role("button", name="고친 답 저장").click()
         page.wait_for_selector(".row.bot.edited")

@@ -31,11 +31,12 @@ def test_commands_write_the_feedback_log(repo_root, tiny_model_dir, tmp_path):
 
 
 def test_without_a_log_ratings_say_how_to_keep_them(repo_root, tiny_model_dir, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "stdin", io.StringIO("/good\n안녕\n/good\n/retry\n/edit\nquit\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("/good\n안녕\n/good\n/retry\n/edit\n초기화\n/retry\nquit\n"))
     assert load_recipe(repo_root).main(["--model", str(tiny_model_dir), "--preset", "greedy",
                                         "--max-new-tokens", "4", "--no-skills"]) == 0
     out, err = capsys.readouterr()
-    assert len(out.splitlines()) == 2  # the reply and its 다시
+    assert len(out.splitlines()) == 3  # the reply, its 다시 and 초기화's answer
     assert "아직 모델의 답이 없어요" in err
     assert "평가는 저장되지 않아요: chat.py를 --feedback_log PATH로 시작하면 저장돼요." in err
     assert "/edit 뒤에 바라던 답을 써 주세요" in err
+    assert "마지막 답은 모델이 아니라 기능(시각, 로또, 초기화 …)의 답이에요" in err  # /retry after 초기화

@@ -88,6 +88,8 @@ REGISTRY: dict[str, Run | ByTest | Slow | Parse] = {
     "python recipes/evaluate_model.py --model outputs/quickstart --output metrics.json":
         ByTest("tests/test_evaluation.py::test_evaluate_recipe_writes_json"),
     r"printf 안녕\n지금 몇 시야\n | python recipes/chat.py --model outputs/quickstart --preset greedy": Run(),
+    r"printf 안녕\n/retry\n/good\n/edit 반가워! 오늘 어땠어?\n | python recipes/chat.py --model outputs/quickstart "
+    "--preset greedy --feedback_log feedback.jsonl": Run(),
     "python recipes/export.py --model outputs/quickstart --output outputs/quickstart-export": Run(),
     # docs/data.md
     "python recipes/prepare.py --output out/prepared": Run(),

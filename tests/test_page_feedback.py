@@ -70,7 +70,7 @@ def test_refusals_are_4xx_with_the_fix(engine):
         client.post("/page/api/chat", json={"session_id": "s2", "message": "뭐 해"})
 
         off = client.post("/page/api/rate", json={"session_id": "s2", "index": 1, "rating": 1})
-        assert off.status_code == 409 and "--feedback_log PATH" in off.json()["error"]["message"]
+        assert off.status_code == 403 and "--feedback_log PATH" in off.json()["error"]["message"]
         old = client.post("/page/api/regenerate/stream", json={"session_id": "s2", "index": 0})
         assert old.status_code == 409 and "newest reply only" in old.json()["error"]["message"]
         missing = client.post("/page/api/edit", json={"session_id": "s2", "index": 7, "text": "x"})

@@ -50,6 +50,9 @@ def test_retry_adds_a_sibling_and_going_on_keeps_the_shown_one(engine, tmp_path)
         session.regenerate(0)
     session.reply("또 뭐 해?")
     assert len(lines(path)) == 1  # kept once
+    before = [dict(m) for m in session.history]
+    assert session.turns.rate(0, 1, sibling=1) == 1  # those two versions were paired already: only the rating
+    assert session.history == before and session.turns.get(0).shown == 0  # an older reply's version stays
 
 
 def test_thumbs_up_on_a_sibling_keeps_it_and_ratings_carry_the_context(engine, tmp_path):

@@ -112,8 +112,8 @@ class ReplyTurns:
                    conversation=self.conversation, reply_id=self.reply_id(turn, chosen))
         if rating != 1:
             return 1
-        if chosen != turn.shown and turn.edited is None:
-            self.show(turn, chosen)
+        if chosen != turn.shown and turn.edited is None and turn is self.latest():
+            self.show(turn, chosen)  # an older reply keeps the version the conversation went on from
         return 1 + self.keep(turn, chosen)
 
     def keep(self, turn: ModelTurn, chosen: int | None = None) -> int:

@@ -27,6 +27,9 @@ def run_command(session: ChatSession, line: str, *, write: Callable[[str], None]
     if name not in COMMANDS:
         note(f"모르는 명령이에요: /{name} ({HELP})")
         return True
+    if session.last_reply is not None and session.last_reply.index is None:
+        note("마지막 답은 모델이 아니라 기능(시각, 로또, 초기화 …)의 답이에요: 모델의 답에 써 주세요.")
+        return True
     turn = session.turns.latest()
     if turn is None:
         note("아직 모델의 답이 없어요: 먼저 말을 걸어 주세요.")

@@ -194,6 +194,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
 
         return EventStreamResponse(events())
 
+    app.include_router(make_page_feedback_router(store, check_prompt, max_message_chars))  # 👍/👎, 다시, edits
+
     @app.post("/page/api/reset")
     def reset(body: ResetRequest) -> dict:
         try:
@@ -203,7 +205,10 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
         return {"ok": True, "session_id": body.session_id, "existed": existed}
 
 <<<<<<< HEAD
+<<<<<<< HEAD
     app.include_router(make_page_feedback_router(store, check_prompt, max_message_chars))
+=======
+>>>>>>> h30b
     api_skills = router if skills_on_api else None
     app.include_router(make_openai_router(engine, api_skills, base_preset, max_chars=max_message_chars,
                                           max_turns=window_turns, speech_level=speech_level,

@@ -3,8 +3,9 @@
 ``POST /page/api/rate`` ``{"session_id", "index", "rating": 1|-1, "comment"?, "sibling"?}``,
 ``POST /page/api/regenerate/stream`` ``{"session_id", "index"}`` (server-sent events as ``/page/api/chat/stream``),
 ``POST /page/api/select`` ``{"session_id", "index", "sibling"}``, ``POST /page/api/edit`` ``{"session_id", "index",
-"text"}``. An unknown reply is a 404; 다시 or a choice on a reply that is not the newest a 409; ratings on a server
-started without ``--feedback_log`` a 409 that says how to keep them.
+"text"}``. An unknown reply is a 404; 다시 or a choice on a reply that is not the newest (or that the person
+corrected) a 409; ratings on a server started without ``--feedback_log`` a 403 that says how to keep them (as
+``POST /v1/feedback``).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def make_page_feedback_router(store: SessionStore, check_prompt: Callable[[list[
         except LookupError as exc:
             raise ApiError(404, str(exc), param="index", type="not_found_error") from exc
         except FeedbackOff as exc:
-            raise ApiError(409, str(exc).replace("start with", "start the server with")) from exc
+            message = str(exc).replace("start with", "start the server with")
+            raise ApiError(403, message, type="permission_error") from exc
         except ReplyConflict as exc:
             raise ApiError(409, str(exc), param="index") from exc
         except ValueError as exc:

@@ -187,6 +187,10 @@
       const area = box.querySelector("textarea");
       area.value = row.querySelector(".text").textContent;
       box.querySelector(".cancel").addEventListener("click", () => box.remove());
+      area.addEventListener("keydown", (e) => {  // as in the composer: Enter saves, Shift+Enter a new line, Esc cancels
+        if (e.key === "Escape") box.remove();
+        if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); box.requestSubmit(); }
+      });
       box.addEventListener("submit", (e) => {
         e.preventDefault();
         busy(async () => {
