@@ -81,7 +81,7 @@ def test_log_to_pairs_and_ratings(tmp_path: Path) -> None:
         f"{log}: line 9: event is 'vote', expected 'rating' or 'pair'",
         f"{log}: line 10: invalid JSON (Unterminated string starting at at column 58)",
     ]
-    assert report["preferences"]["sources"] == {str(log): {"pairs": 2, "ratings": 2}}
+    assert report["preferences"]["sources"] == {str(log): {"pairs": 2, "ratings": 2, "paired_ratings": 2}}
 
 
 def test_every_model_without_feedback_model(tmp_path: Path) -> None:
@@ -160,6 +160,7 @@ def test_openwebui_export_to_pairs_and_ratings() -> None:
         f"{OPENWEBUI}: record 5: an arena vote between ['gpt-4o'], none of them in --feedback_model"
     ]
     assert report["pii"]["total"] == {"phone": 1}
+    assert report["preferences"]["sources"][str(OPENWEBUI)] == {"pairs": 1, "ratings": 3, "paired_ratings": 2}
 
 
 def test_openwebui_every_model_and_bad_records(tmp_path: Path) -> None:
