@@ -118,8 +118,8 @@ REGISTRY: dict[str, Run | ByTest | Slow | Parse] = {
     "--output_dir outputs/orpo": Parse(PREFERENCE_PLACEHOLDERS),
     "accelerate launch recipes/train.py --stage dpo --model_name_or_path outputs/sft --data "
     "../shared/data/ChatbotData.csv --rejected other --output_dir outputs/dpo": Parse(PREFERENCE_PLACEHOLDERS),
-    "python recipes/prepare.py --data feedback.jsonl feedback-history-export.json --feedback_model sft --output "
-    "out/feedback": Parse("the user's feedback log and Open WebUI export"),
+    "python recipes/prepare.py --data feedback.jsonl --data feedback-history-export.json --feedback_model sft "
+    "--output out/feedback": Parse("the user's feedback log and Open WebUI export"),
     "python recipes/prepare.py --data tests/data/fixtures/feedback/ --feedback_model chatbot --output out/feedback":
         Run(),
     "accelerate launch recipes/train.py --stage kto --model_name_or_path outputs/sft --data "

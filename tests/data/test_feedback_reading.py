@@ -193,7 +193,7 @@ def test_large_openwebui_export_detected_from_its_opening(monkeypatch: pytest.Mo
 def test_prepare_reads_a_log_and_an_export_together(tmp_path: Path) -> None:
     log = tmp_path / "feedback.jsonl"
     write_log(log)
-    command = [sys.executable, str(REPO / "recipes" / "prepare.py"), "--data", str(log), str(OPENWEBUI),
+    command = [sys.executable, str(REPO / "recipes" / "prepare.py"), "--data", str(log), "--data", str(OPENWEBUI),
                "--feedback_model", "chatbot", "--output", str(tmp_path / "out")]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -204,3 +204,15 @@ def test_prepare_reads_a_log_and_an_export_together(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["records"]["read"] == 20 and report["records"]["kept"] == 10
     assert "010-2345-6789" not in (out / "ratings.jsonl").read_text(encoding="utf-8")
+
+
+def test_data_and_feedback_model_may_be_repeated_and_the_command_line_wins_over_yaml() -> None:
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(DataArguments)
+    (args,) = parser.parse_args_into_dataclasses(["--data", "a.jsonl", "b.json", "--data", "c.json",
+                                                  "--feedback_model", "sft", "--feedback-model", "kto"])  # fmt: skip
+    assert (args.data, args.feedback_model) == (["a.jsonl", "b.json", "c.json"], ["sft", "kto"])
+    parser.set_defaults(data=["from_yaml.csv"])  # what --config x.yaml does
+    assert parser.parse_args_into_dataclasses([])[0].data == ["from_yaml.csv"]
+    assert parser.parse_args_into_dataclasses(["--data", "x", "--data", "y"])[0].data == ["x", "y"]
