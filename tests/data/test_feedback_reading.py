@@ -216,3 +216,29 @@ def test_data_and_feedback_model_may_be_repeated_and_the_command_line_wins_over_
     parser.set_defaults(data=["from_yaml.csv"])  # what --config x.yaml does
     assert parser.parse_args_into_dataclasses([])[0].data == ["from_yaml.csv"]
     assert parser.parse_args_into_dataclasses(["--data", "x", "--data", "y"])[0].data == ["x", "y"]
+
+
+def test_fields_of_unexpected_types_are_counted_not_tracebacks(tmp_path: Path) -> None:
+    records = json.loads(OPENWEBUI.read_text(encoding="utf-8"))
+    chat = records[1]["snapshot"]["chat"]["chat"]
+    chat["params"] = ["system"]  # not an object: no system prompt
+    records[2]["data"]["sibling_model_ids"] = 7
+    records[4]["snapshot"]["chat"]["chat"]["history"] = ["not", "a", "tree"]
+    records[8]["snapshot"]["chat"]["chat"]["history"]["messages"]["a-r2"]["parentId"] = ["a-u1"]
+    records[6]["meta"] = {"chat_id": "chat-a", "message_id": "a-r3", "arena": False}
+    records[6]["data"]["model_id"] = {"id": "chatbot"}  # unhashable, still compared safely
+    export = tmp_path / "odd.json"
+    export.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    _, ratings, report = load(export)
+    assert [user("내 번호 [전화번호]야, 연락해 줘")] in [row["prompt"] for row in ratings]
+    assert report["records"]["read"] == 10
+    assert report["records"]["dropped"]["missing_message"] == 4  # the list history, the list parentId, two before
+    log = tmp_path / "feedback.jsonl"
+    line = {"schema": "chathuman_hf.feedback/1", "event": "rating", "messages": HUNGRY, "reply": "응", "rating": 1,
+            "conversation": {"a": 1}, "reply_id": ["r", 1]}  # fmt: skip
+    log.write_text(json.dumps(line, ensure_ascii=False) + "\n" + json.dumps({**line, "messages": 5}) + "\n", "utf-8")
+    _, ratings, report = load(log)
+    assert ratings == [{"prompt": HUNGRY, "completion": [bot("응")], "label": True}]
+    assert report["drop_examples"]["malformed_record"] == [
+        f"{log}: line 2: messages is int, expected a list of messages"
+    ]
