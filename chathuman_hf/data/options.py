@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,13 +22,25 @@ def check_silence_minutes(value: Any, file: str | None = None) -> None:
         raise DataFormatError(f"silence_minutes must be a number >= 0 (0 = never split), got {value!r}", file=file)
 
 
+class RepeatedList(argparse.Action):
+    """A list option that may be repeated: ``--data a b --data c`` is ``[a, b, c]``; its first use on the command
+    line replaces the default (a ``--config`` YAML's list), so the command line still wins."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:  # fmt: skip
+        current = getattr(namespace, self.dest, None)
+        first = current is None or current is self.default
+        setattr(namespace, self.dest, [*([] if first else current), *values])  # type: ignore[misc]
+
+
 @dataclass
 class DataArguments:
     """Where the dialogues come from and how they are parsed, cleaned and cut into turns."""
 
     data: list[str] | None = field(
         default=None,
-        metadata={"help": "Files, folders (walked) or globs; none = the embedded sample in chathuman_hf/sample_data."},
+        metadata={"help": "Files, folders (walked) or globs (--data a b, or --data a --data b); none = the embedded "
+                  "sample in chathuman_hf/sample_data.", "action": RepeatedList},
     )
     format: str = field(
         default="auto",
@@ -123,7 +136,8 @@ class DataArguments:
     feedback_model: list[str] | None = field(
         default=None,
         metadata={"help": "Feedback logs and Open WebUI exports: keep the ratings of these models' replies only "
-                  "(model names / ids as the log or export names them); default: every model."},
+                  "(model names / ids as the log or export names them); default: every model.",
+                  "action": RepeatedList},
     )
     preprocessing_num_proc: int | None = field(
         default=None, metadata={"help": "Processes for reading files and the datasets.map steps."}

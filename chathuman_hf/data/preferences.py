@@ -49,6 +49,7 @@ class Tally:
 
     pairs: Counter[str] = field(default_factory=Counter)
     ratings: Counter[str] = field(default_factory=Counter)
+    paired_ratings: Counter[str] = field(default_factory=Counter)  # ratings joined into pairs (feedback)
     pii: dict[str, Counter[str]] = field(default_factory=dict)
 
 
@@ -119,6 +120,8 @@ def read_preferences(args: DataArguments, report: DataReport, dedupe: Deduper, t
                 report.drop(drop.reason, item.records, where=describe(source, item.where, str(drop)))
             else:
                 outcomes["kept"] += item.records
+                if item.records > 1:
+                    tally.paired_ratings[source] += item.records
                 _accept(source, row, tally, out)
             for reason in parts:
                 report.drop(reason, where=describe(source, item.where, ""))
@@ -201,7 +204,8 @@ def load_preferences(args: DataArguments, report: DataReport | None = None, *, d
     report.stats["preferences"] = {
         "pairs": sum(tally.pairs.values()),
         "ratings": sum(tally.ratings.values()),
-        "sources": {s: {"pairs": tally.pairs[s], "ratings": tally.ratings[s]}
+        "sources": {s: {"pairs": tally.pairs[s], "ratings": tally.ratings[s],
+                        **({"paired_ratings": tally.paired_ratings[s]} if tally.paired_ratings[s] else {})}
                     for s in sorted(set(tally.pairs) | set(tally.ratings))},  # fmt: skip
         **({"from_dialogues": built} if built else {}),
     }

@@ -81,7 +81,7 @@ def test_log_to_pairs_and_ratings(tmp_path: Path) -> None:
         f"{log}: line 9: event is 'vote', expected 'rating' or 'pair'",
         f"{log}: line 10: invalid JSON (Unterminated string starting at at column 58)",
     ]
-    assert report["preferences"]["sources"] == {str(log): {"pairs": 2, "ratings": 2}}
+    assert report["preferences"]["sources"] == {str(log): {"pairs": 2, "ratings": 2, "paired_ratings": 2}}
 
 
 def test_every_model_without_feedback_model(tmp_path: Path) -> None:
@@ -160,6 +160,7 @@ def test_openwebui_export_to_pairs_and_ratings() -> None:
         f"{OPENWEBUI}: record 5: an arena vote between ['gpt-4o'], none of them in --feedback_model"
     ]
     assert report["pii"]["total"] == {"phone": 1}
+    assert report["preferences"]["sources"][str(OPENWEBUI)] == {"pairs": 1, "ratings": 3, "paired_ratings": 2}
 
 
 def test_openwebui_every_model_and_bad_records(tmp_path: Path) -> None:
@@ -192,7 +193,7 @@ def test_large_openwebui_export_detected_from_its_opening(monkeypatch: pytest.Mo
 def test_prepare_reads_a_log_and_an_export_together(tmp_path: Path) -> None:
     log = tmp_path / "feedback.jsonl"
     write_log(log)
-    command = [sys.executable, str(REPO / "recipes" / "prepare.py"), "--data", str(log), str(OPENWEBUI),
+    command = [sys.executable, str(REPO / "recipes" / "prepare.py"), "--data", str(log), "--data", str(OPENWEBUI),
                "--feedback_model", "chatbot", "--output", str(tmp_path / "out")]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -203,3 +204,41 @@ def test_prepare_reads_a_log_and_an_export_together(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["records"]["read"] == 20 and report["records"]["kept"] == 10
     assert "010-2345-6789" not in (out / "ratings.jsonl").read_text(encoding="utf-8")
+
+
+def test_data_and_feedback_model_may_be_repeated_and_the_command_line_wins_over_yaml() -> None:
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(DataArguments)
+    (args,) = parser.parse_args_into_dataclasses(["--data", "a.jsonl", "b.json", "--data", "c.json",
+                                                  "--feedback_model", "sft", "--feedback-model", "kto"])  # fmt: skip
+    assert (args.data, args.feedback_model) == (["a.jsonl", "b.json", "c.json"], ["sft", "kto"])
+    parser.set_defaults(data=["from_yaml.csv"])  # what --config x.yaml does
+    assert parser.parse_args_into_dataclasses([])[0].data == ["from_yaml.csv"]
+    assert parser.parse_args_into_dataclasses(["--data", "x", "--data", "y"])[0].data == ["x", "y"]
+
+
+def test_fields_of_unexpected_types_are_counted_not_tracebacks(tmp_path: Path) -> None:
+    records = json.loads(OPENWEBUI.read_text(encoding="utf-8"))
+    chat = records[1]["snapshot"]["chat"]["chat"]
+    chat["params"] = ["system"]  # not an object: no system prompt
+    records[2]["data"]["sibling_model_ids"] = 7
+    records[4]["snapshot"]["chat"]["chat"]["history"] = ["not", "a", "tree"]
+    records[8]["snapshot"]["chat"]["chat"]["history"]["messages"]["a-r2"]["parentId"] = ["a-u1"]
+    records[6]["meta"] = {"chat_id": "chat-a", "message_id": "a-r3", "arena": False}
+    records[6]["data"]["model_id"] = {"id": "chatbot"}  # unhashable, still compared safely
+    export = tmp_path / "odd.json"
+    export.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    _, ratings, report = load(export)
+    assert [user("내 번호 [전화번호]야, 연락해 줘")] in [row["prompt"] for row in ratings]
+    assert report["records"]["read"] == 10
+    assert report["records"]["dropped"]["missing_message"] == 4  # the list history, the list parentId, two before
+    log = tmp_path / "feedback.jsonl"
+    line = {"schema": "chathuman_hf.feedback/1", "event": "rating", "messages": HUNGRY, "reply": "응", "rating": 1,
+            "conversation": {"a": 1}, "reply_id": ["r", 1]}  # fmt: skip
+    log.write_text(json.dumps(line, ensure_ascii=False) + "\n" + json.dumps({**line, "messages": 5}) + "\n", "utf-8")
+    _, ratings, report = load(log)
+    assert ratings == [{"prompt": HUNGRY, "completion": [bot("응")], "label": True}]
+    assert report["drop_examples"]["malformed_record"] == [
+        f"{log}: line 2: messages is int, expected a list of messages"
+    ]

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import DataFormatError
 from ..feedback_log import FEEDBACK_SCHEMA
 from .preference import BadRecord, messages, pair, text_of
-from .rated import Counted, Entry, Rated, Read, pair_opposites, rating_value, wanted_model
+from .rated import Counted, Entry, Rated, Read, pair_opposites, rating_value, unexpected, wanted_model
 
 SCHEMA_PREFIX = FEEDBACK_SCHEMA.rsplit("/", 1)[0] + "/"
 
@@ -41,7 +41,7 @@ def _key(context: list[dict[str, str]], reply: str) -> str:
 def read_feedback_log(entries: list[Entry], options: dict[str, Any], source: str) -> list[Read]:
     """Every line of a feedback log as a :class:`Read`; raises :class:`DataFormatError` on an unknown schema."""
     out: list[Read] = []
-    ratings: list[tuple[Rated, tuple[Any, Any] | None]] = []
+    ratings: list[tuple[Rated, str | None]] = []
     paired: set[tuple[str, bool]] = set()
     for index, where, obj in entries:
         try:
@@ -66,11 +66,14 @@ def read_feedback_log(entries: list[Entry], options: dict[str, Any], source: str
                 label = rating_value(obj.get("rating"), "rating")
                 reply = text_of(obj.get("reply"), "reply")
                 group = json.dumps(context, ensure_ascii=False)
-                who = (obj.get("conversation"), obj["reply_id"]) if obj.get("reply_id") is not None else None
+                replied = obj.get("reply_id")
+                who = None if replied is None else json.dumps([obj.get("conversation"), replied])
                 ratings.append((Rated(index, where, group, context, reply, label), who))
         except BadRecord as err:
             out.append(Read(index, where, 1, err))
-    last: dict[tuple[Any, Any], Rated] = {}
+        except (AttributeError, TypeError) as err:  # a field of an unexpected type: a counted drop, no traceback
+            out.append(Read(index, where, 1, unexpected(err)))
+    last: dict[str, Rated] = {}
     for item, who in ratings:
         if who is not None:
             last[who] = item

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from .preference import BadRecord, Messages, message, text_of
-from .rated import Counted, Entry, Rated, Read, pair_opposites, rating_value, wanted_model
+from .rated import Counted, Entry, Rated, Read, pair_opposites, rating_value, unexpected, wanted_model
 
 
 def is_openwebui_feedback(obj: Any) -> bool:
@@ -35,7 +35,8 @@ def _chat(snapshot: Any) -> dict[str, Any]:
     chat = snapshot.get("chat") if isinstance(snapshot, dict) else None
     if isinstance(chat, dict) and isinstance(chat.get("chat"), dict):
         chat = chat["chat"]
-    if not isinstance(chat, dict) or not isinstance((chat.get("history") or {}).get("messages"), dict):
+    history = chat.get("history") if isinstance(chat, dict) else None
+    if not isinstance(history, dict) or not isinstance(history.get("messages"), dict):
         raise Counted("missing_message", "no snapshot.chat.history.messages: the rated message cannot be found")
     return chat
 
@@ -44,7 +45,7 @@ def _path(messages: dict[str, Any], message_id: str) -> list[dict[str, Any]]:
     """The messages from the root of the tree down to ``message_id``."""
     path, seen, current = [], set(), message_id
     while current is not None:
-        node = messages.get(current)
+        node = messages.get(current) if isinstance(current, str) else None
         if not isinstance(node, dict) or current in seen:
             raise Counted("missing_message", f"message {current!r} is not in the snapshot's history")
         seen.add(current)
@@ -59,7 +60,8 @@ def _rated(index: int, where: str, obj: dict[str, Any], options: dict[str, Any])
     chat_id, message_id = meta.get("chat_id"), meta.get("message_id")
     if not isinstance(chat_id, str) or not isinstance(message_id, str):
         raise BadRecord("malformed_record", "meta.chat_id and meta.message_id must be strings")
-    model, siblings = data.get("model_id"), data.get("sibling_model_ids") or []
+    model, siblings = data.get("model_id"), data.get("sibling_model_ids")
+    siblings = siblings if isinstance(siblings, list) else []
     if not wanted_model(model, options):
         if meta.get("arena") and not any(wanted_model(m, options) for m in siblings):
             raise Counted("arena_other_models", f"an arena vote between {[model, *siblings]}, none of them in "
@@ -69,7 +71,8 @@ def _rated(index: int, where: str, obj: dict[str, Any], options: dict[str, Any])
     path = _path(chat["history"]["messages"], message_id)
     if path[-1].get("role") != "assistant":
         raise BadRecord("not_one_reply", f"message {message_id!r} is a {path[-1].get('role')!r} message, not a reply")
-    system = (chat.get("params") or {}).get("system") or chat.get("system")
+    params = chat.get("params") if isinstance(chat.get("params"), dict) else {}
+    system = params.get("system") or chat.get("system")
     prompt: Messages = [{"role": "system", "content": system}] if isinstance(system, str) and system.strip() else []
     prompt += [message(node, f"history.messages[{node.get('id')!r}]") for node in path[:-1]]
     reply = text_of(path[-1].get("content"), f"history.messages[{message_id!r}].content")
@@ -91,6 +94,8 @@ def read_openwebui_export(entries: list[Entry], options: dict[str, Any], source:
             found.append((rated, key, updated if isinstance(updated, (int, float)) else 0))
         except BadRecord as err:
             out.append(Read(index, where, 1, err))
+        except (AttributeError, TypeError) as err:  # a field of an unexpected type: a counted drop, no traceback
+            out.append(Read(index, where, 1, unexpected(err)))
     latest: dict[tuple[Any, Any], tuple[Any, Rated]] = {}
     for rated, key, updated in found:  # the last updated record of a message counts (the first of equals)
         if key not in latest or updated > latest[key][0]:

@@ -64,6 +64,11 @@ def pair_opposites(rated: list[Rated]) -> list[Read]:
     return out
 
 
+def unexpected(err: Exception) -> BadRecord:
+    """A record whose fields have unexpected types (a list where an id belongs, ...): counted, never a traceback."""
+    return BadRecord("malformed_record", f"unexpected structure ({type(err).__name__}: {err})")
+
+
 def rating_value(value: Any, what: str) -> bool:
     """👍 (1) or 👎 (-1), as an int or a string ("1", "-1"); anything else is bad input."""
     if isinstance(value, str) and value.strip() in ("1", "-1", "+1"):
