@@ -204,21 +204,9 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             raise ApiError(400, str(exc), param="session_id") from exc
         return {"ok": True, "session_id": body.session_id, "existed": existed}
 
-<<<<<<< HEAD
-<<<<<<< HEAD
-    app.include_router(make_page_feedback_router(store, check_prompt, max_message_chars))
-=======
->>>>>>> h30b
-    api_skills = router if skills_on_api else None
-    app.include_router(make_openai_router(engine, api_skills, base_preset, max_chars=max_message_chars,
-                                          max_turns=window_turns, speech_level=speech_level,
-                                          remember=app.state.completions.remember if feedback_log else None))
-    app.include_router(make_feedback_router(app.state.completions, lambda _model: app.state.feedback,
-=======
     remember = app.state.completions.remember if feedback_log else None
     app.include_router(make_openai_router(models, max_chars=max_message_chars, remember=remember))
     app.include_router(make_feedback_router(app.state.completions, lambda name: models.by_name[name].feedback,
->>>>>>> h30a
                                             max_chars=max_message_chars))
     app.include_router(make_completions_router(models))
     app.include_router(make_ollama_router(models))
