@@ -47,6 +47,34 @@ class CandidateTopP(lp.TopPLogitsWarper):
         return torch.full_like(scores, self.filter_value).scatter_(-1, indices[..., :k], kept)
 
 
+def top_k_tail(processors: LogitsProcessorList) -> int:
+    """Where ``processors`` end with top-k (then top-p on its candidates), filtering with -inf: the index of the
+    top-k warper, or ``len(processors)`` when they do not."""
+    n = len(processors)
+    start = n - 2 if n >= 2 and type(processors[-1]) is CandidateTopP else n - 1
+    if (start < 0 or type(processors[start]) is not lp.TopKLogitsWarper
+            or any(q.filter_value != -float("inf") for q in processors[start:])):
+        return n
+    return start
+
+
+def sample_top_k(scores: torch.Tensor, tail: LogitsProcessorList) -> torch.Tensor | None:
+    """One token per row drawn (global generator) from ``softmax`` of ``scores`` after ``tail`` (top-k, then top-p
+    on the candidates: ``top_k_tail``), from one ``topk`` of the scores instead of top-k's full-vocabulary mask,
+    top-p's scatter back and a draw that finds the candidates again (8 of 18 ms of a 32-row step, 125M shape, one
+    thread). ``None`` where two of the k+1 best scores tie (top-k would keep both; the caller runs ``tail`` itself)."""
+    top_k = tail[0].top_k
+    if top_k >= scores.shape[-1] or top_k > 1024:
+        return None
+    values, ids = torch.topk(scores, top_k + 1, dim=-1)
+    if bool(((values[..., 1:] == values[..., :-1]) & (values[..., 1:] != -float("inf"))).any()):
+        return None
+    values, ids = values[..., :top_k], ids[..., :top_k]
+    if len(tail) > 1:
+        values = lp.TopPLogitsWarper.__call__(tail[1], None, values)  # the library's own top-p on the candidates
+    return ids.gather(-1, torch.multinomial(torch.softmax(values, dim=-1), num_samples=1))[:, 0]
+
+
 def faster_processors(processors: LogitsProcessorList) -> LogitsProcessorList:
     """``processors`` with the stand-ins above where they apply (same order, same results)."""
     out = LogitsProcessorList()
