@@ -11,7 +11,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList, PreTrainedModel
 from transformers.generation import logits_process as lp
 
-from chathuman_hf.chat.fast_processors import faster_processors, sample_top_k, top_k_tail
+from chathuman_hf.chat.fast_processors import MAX_CANDIDATES, faster_processors, sample_top_k, top_k_tail
 from chathuman_hf.chat.reply_options import ReplyOptions, TokenLogprob, token_logprob
 
 # Processors that ignore the token history and treat each row alone: run once on all rows that share a config
@@ -33,11 +33,10 @@ PADDED = (lp.SequenceBiasLogitsProcessor, lp.NoBadWordsLogitsProcessor, lp.Repet
           lp.NoRepeatNGramLogitsProcessor)
 
 # Unseeded rows sample among the scores the warpers left (the others are -inf: probability 0, so the distribution is
-# the same) when at most this many are left: ``torch.multinomial`` over the whole vocabulary draws one exponential
-# per id (25 ms of a 32-row step over 51,200 ids, one thread; among 50 candidates well under 1 ms). Seeded rows keep
-# the draw over the whole vocabulary: it is ``generate``'s own, so the same seed gives the same reply batched and
-# alone (tests/test_openai_fields.py).
-MAX_CANDIDATES = 1024
+# the same) when at most ``MAX_CANDIDATES`` are left: ``torch.multinomial`` over the whole vocabulary draws one
+# exponential per id (25 ms of a 32-row step over 51,200 ids, one thread; among 50 candidates well under 1 ms). Seeded
+# rows keep the draw over the whole vocabulary: it is ``generate``'s own, so the same seed gives the same reply
+# batched and alone (tests/test_openai_fields.py).
 
 
 def _padded(processor: lp.LogitsProcessor, histories: torch.Tensor, pads: torch.Tensor,
