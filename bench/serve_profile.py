@@ -8,8 +8,9 @@ scheduler's parts are timed by wrapping them here (bench code, not shipped), in 
 (``time.thread_time``; with ``--threads 1`` all of torch's work runs in that thread) and wall time: ``forward`` (the
 model call), ``choose`` (logits processors and sampling), ``step`` (one decode step, all of it). Each thread's CPU
 (``/proc/self/task``) is summed by kind: the batch loop, the stream pump, the event loop, the request threads
-(AnyIO workers), others; the client's CPU is its own process's. A step's wall time beyond its CPU time is time the
-batch thread waited: for the GIL or for a core.
+(AnyIO workers, stream drains), threads that ended during the run (the process's CPU less the live threads'), others;
+the client's CPU is its own process's. A step's wall time beyond its CPU time is time the batch thread waited: for
+the GIL or a lock (``blocked``: its voluntary context switches per step) or for a core (``preempted``).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def kind(thread: threading.Thread | None) -> str:
         return "stream pump"
     if thread.name == "uvicorn":
         return "event loop"
-    if "AnyIO" in thread.name or "worker" in thread.name.lower():
+    if "AnyIO" in thread.name or thread.name == "sse-drain":
         return "request threads"
     return f"other ({thread.name})"
 
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
         cpu[kind(by_id.get(tid))] += seconds - was[0]
         wakes[kind(by_id.get(tid))] += slices - was[1]
         threads[kind(by_id.get(tid))] += 1
+    own = (c1.user + c1.system) - (c0.user + c0.system)
+    cpu["threads that ended during the run (stream drains)"] = max(0.0, own - sum(cpu.values()))
     cpu["load client (child process)"] = (c1.children_user + c1.children_system) - (c0.children_user
                                                                                      + c0.children_system)
     steps = len(parts["step_cpu"])

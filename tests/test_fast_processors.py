@@ -100,19 +100,48 @@ def test_sampling_among_candidates_keeps_the_distribution():
     more than ``MAX_CANDIDATES`` left the draw is ``torch.multinomial`` over the whole row."""
     from chathuman_hf.chat.decoding import MAX_CANDIDATES, sample_candidates
 
-    scores = torch.full((8000, 5000), -float("inf"))
-    scores[:, [17, 300, 4999]] = torch.log(torch.tensor([0.5, 0.3, 0.2]))
+    scores = torch.full((8000, 500), -float("inf"))
+    scores[:, [17, 300, 499]] = torch.log(torch.tensor([0.5, 0.3, 0.2]))
     scores[::2, 42] = 0.0  # half the rows keep a fourth candidate
     torch.manual_seed(0)
     drawn = sample_candidates(scores)
     odd, even = drawn[1::2], drawn[::2]
-    assert set(odd.tolist()) == {17, 300, 4999} and set(even.tolist()) == {17, 42, 300, 4999}
-    for token, p in [(17, 0.5), (300, 0.3), (4999, 0.2)]:
+    assert set(odd.tolist()) == {17, 300, 499} and set(even.tolist()) == {17, 42, 300, 499}
+    for token, p in [(17, 0.5), (300, 0.3), (499, 0.2)]:
         assert abs(float((odd == token).float().mean()) - p) < 0.03
-    for token, p in [(42, 1 / 2), (17, 0.5 / 2), (300, 0.3 / 2), (4999, 0.2 / 2)]:
+    for token, p in [(42, 1 / 2), (17, 0.5 / 2), (300, 0.3 / 2), (499, 0.2 / 2)]:
         assert abs(float((even == token).float().mean()) - p) < 0.03
     wide = torch.randn((4, MAX_CANDIDATES + 10), generator=torch.Generator().manual_seed(1))
     torch.manual_seed(3)
     expected = torch.multinomial(torch.softmax(wide, dim=-1), num_samples=1)[:, 0]
     torch.manual_seed(3)
     assert torch.equal(sample_candidates(wide), expected)
+
+
+def test_top_k_then_top_p_drawn_from_one_topk_keeps_the_library_distribution():
+    """Unseeded rows ending with top-k (and top-p on its candidates) draw from one ``topk`` of the scores: the tokens
+    come with the frequencies of softmax over the library processors' scores; ties across the k-th score fall back."""
+    from chathuman_hf.chat.fast_processors import sample_top_k, top_k_tail
+
+    library, ours = library_and_ours(top_k=3, top_p=0.6, suppress=[])
+    tail = top_k_tail(ours)
+    assert tail == 2 and top_k_tail(LogitsProcessorList([lp.TopPLogitsWarper(0.9)])) == 1
+    row = torch.full((50,), -5.0)
+    row[[7, 3, 41, 20]] = torch.log(torch.tensor([0.4, 0.3, 0.2, 0.1])) * 0.8  # temperature 0.8 undoes the 0.8
+    scores = row.repeat(8000, 1)
+    expected = scores.clone()
+    for p in library:
+        expected = p(None, expected)
+    probs = torch.softmax(expected[0], dim=-1)
+    assert set(torch.nonzero(probs)[:, 0].tolist()) == {7, 3}  # top-3, then top-p 0.6 of 0.44/0.33/0.22
+    torch.manual_seed(0)
+    warped = scores
+    for p in ours[:tail]:
+        warped = p(None, warped)
+    drawn = sample_top_k(warped, ours[tail:])
+    assert set(drawn.tolist()) == {7, 3}
+    for token in (7, 3):
+        assert abs(float((drawn == token).float().mean()) - float(probs[token])) < 0.03
+    tied = warped[:4].clone()
+    tied[:, 20] = tied[:, 41]  # the 3rd and 4th best scores tie: top-k keeps both
+    assert sample_top_k(tied, ours[tail:]) is None

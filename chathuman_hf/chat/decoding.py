@@ -11,7 +11,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList, PreTrainedModel
 from transformers.generation import logits_process as lp
 
-from chathuman_hf.chat.fast_processors import faster_processors
+from chathuman_hf.chat.fast_processors import MAX_CANDIDATES, faster_processors, sample_top_k, top_k_tail
 from chathuman_hf.chat.reply_options import ReplyOptions, TokenLogprob, token_logprob
 
 # Processors that ignore the token history and treat each row alone: run once on all rows that share a config
@@ -33,11 +33,10 @@ PADDED = (lp.SequenceBiasLogitsProcessor, lp.NoBadWordsLogitsProcessor, lp.Repet
           lp.NoRepeatNGramLogitsProcessor)
 
 # Unseeded rows sample among the scores the warpers left (the others are -inf: probability 0, so the distribution is
-# the same) when at most this many are left: ``torch.multinomial`` over the whole vocabulary draws one exponential
-# per id (25 ms of a 32-row step over 51,200 ids, one thread; among 50 candidates well under 1 ms). Seeded rows keep
-# the draw over the whole vocabulary: it is ``generate``'s own, so the same seed gives the same reply batched and
-# alone (tests/test_openai_fields.py).
-MAX_CANDIDATES = 1024
+# the same) when at most ``MAX_CANDIDATES`` are left: ``torch.multinomial`` over the whole vocabulary draws one
+# exponential per id (25 ms of a 32-row step over 51,200 ids, one thread; among 50 candidates well under 1 ms). Seeded
+# rows keep the draw over the whole vocabulary: it is ``generate``'s own, so the same seed gives the same reply
+# batched and alone (tests/test_openai_fields.py).
 
 
 def _padded(processor: lp.LogitsProcessor, histories: torch.Tensor, pads: torch.Tensor,
@@ -134,6 +133,17 @@ def sample_candidates(scores: torch.Tensor) -> torch.Tensor:
     return torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[:, 0]
 
 
+def _draw(scores: torch.Tensor, jobs: list[Job], do_sample: bool) -> torch.Tensor:
+    """Each row's token from its processed scores: argmax, or a draw (seeded rows from their own generator)."""
+    if do_sample and any(j.generator is not None for j in jobs):
+        probs = torch.softmax(scores, dim=-1)  # seeded replies draw from their own generator, row by row
+        return torch.cat([torch.multinomial(probs[r:r + 1], 1, generator=j.generator)[:, 0]
+                          for r, j in enumerate(jobs)])
+    if do_sample:
+        return sample_candidates(scores)
+    return torch.argmax(scores, dim=-1)
+
+
 def choose_tokens(jobs: list[Job], logits: torch.Tensor) -> torch.Tensor:
     """The next token of each job from its own processors and sampling settings (as ``generate`` chooses)."""
     chosen = torch.zeros(len(jobs), dtype=torch.long, device=logits.device)
@@ -144,7 +154,9 @@ def choose_tokens(jobs: list[Job], logits: torch.Tensor) -> torch.Tensor:
         first = jobs[members[0]]
         scores = logits[members]
         stacked = None
-        for k, processor in enumerate(first.processors):
+        seeded = any(jobs[i].generator is not None for i in members)
+        tail = top_k_tail(first.processors) if first.config.do_sample and not seeded else len(first.processors)
+        for k, processor in enumerate(first.processors[:tail]):
             if isinstance(processor, ROW_WISE):
                 scores = processor(first.history, scores)
             elif len(members) > 1 and _batchable(processor, k, [jobs[i] for i in members]):
@@ -153,14 +165,11 @@ def choose_tokens(jobs: list[Job], logits: torch.Tensor) -> torch.Tensor:
             else:
                 scores = torch.cat([jobs[i].processors[k](jobs[i].history, scores[r:r + 1])
                                     for r, i in enumerate(members)])
-        if first.config.do_sample and any(jobs[i].generator is not None for i in members):
-            probs = torch.softmax(scores, dim=-1)  # seeded replies draw from their own generator, row by row
-            tokens = torch.cat([torch.multinomial(probs[r:r + 1], 1, generator=jobs[i].generator)[:, 0]
-                                for r, i in enumerate(members)])
-        elif first.config.do_sample:
-            tokens = sample_candidates(scores)
-        else:
-            tokens = torch.argmax(scores, dim=-1)
+        tokens = sample_top_k(scores, first.processors[tail:]) if tail < len(first.processors) else None
+        if tokens is None:
+            for processor in first.processors[tail:]:  # top-k and top-p as they are (ties across the k-th score)
+                scores = processor(first.history, scores)
+            tokens = _draw(scores, [jobs[i] for i in members], first.config.do_sample)
         chosen[members] = tokens
     for row, (job, token) in enumerate(zip(jobs, chosen.tolist(), strict=True)):
         if job.options is not None and job.options.logprobs is not None:
