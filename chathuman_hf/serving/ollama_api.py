@@ -43,7 +43,7 @@ def now_iso() -> str:
 
 def openai_request(body: dict, messages: list[dict]) -> ChatCompletionRequest:
     """The OpenAI request an Ollama body stands for (``options`` mapped; unavailable ones a 400)."""
-    for name in ("format", "tools", "images", "suffix", "template", "context"):
+    for name in ("tools", "images", "suffix", "template", "context"):
         if body.get(name):
             raise ApiError(400, f"{name} is not supported by this server.", param=name)
     if body.get("raw"):
@@ -54,7 +54,7 @@ def openai_request(body: dict, messages: list[dict]) -> ChatCompletionRequest:
     if not isinstance(options, dict):
         raise ApiError(400, "options must be an object.", param="options")
     fields: dict[str, Any] = {"messages": messages, "stream": False, "logprobs": bool(body.get("logprobs")),
-                              "top_logprobs": body.get("top_logprobs")}
+                              "top_logprobs": body.get("top_logprobs"), **response_format(body.get("format"))}
     for name, value in options.items():
         if name in OPTIONS:
             if name == "num_predict" and isinstance(value, int) and value < 0:  # -1: until the end, -2: fill
@@ -68,6 +68,19 @@ def openai_request(body: dict, messages: list[dict]) -> ChatCompletionRequest:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ApiError(400, f"{where}: {first['msg']}.", param=where) from None
+
+
+def response_format(value: Any) -> dict:
+    """Ollama's ``format`` as OpenAI's ``response_format``: ``"json"`` any JSON object, an object a JSON schema the
+    reply must validate against (both decoded under a grammar, ``serving/structured.py``)."""
+    if value in (None, ""):
+        return {}
+    if value == "json":
+        return {"response_format": {"type": "json_object"}}
+    if isinstance(value, dict):
+        return {"response_format": {"type": "json_schema", "json_schema": {"name": "format", "schema": value,
+                                                                           "strict": True}}}
+    raise ApiError(400, 'format must be "json" or a JSON schema object.', param="format")
 
 
 def stats(chat: PreparedChat, start: float, completion_tokens: int) -> dict:
