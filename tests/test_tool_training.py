@@ -187,3 +187,15 @@ def test_train_recipe_on_tool_call_data(tmp_path, repo_root):
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["examples"]["train_examples"] == 2, report
+
+
+def test_reasoning_before_a_call_is_kept_and_trains_where_qwen3_renders_it(tmp_path):
+    record = json.loads(json.dumps(RECORD))
+    record["messages"][1]["reasoning_content"] = "need weather"
+    tok = _tokenizer("qwen3")
+    rows = tokenize_dialogues(load_dialogues(_write(tmp_path, record)), tok, max_length=4096, label_mode="-100")
+    assert len(rows) == 1  # with its reasoning the call renders as generated: no row of its own
+    row = rows[0]
+    assert _spans(tok, row, lambda t: target_mask(row["roles"], row["last_turn"], "-100")[t]) == [
+        f"<think>\nneed weather\n</think>\n\n<tool_call>\n{CALL}\n</tool_call><|im_end|>",
+        "<think>\n\n</think>\n\nit is sunny.<|im_end|>"]
