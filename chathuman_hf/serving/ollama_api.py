@@ -24,7 +24,7 @@ from chathuman_hf.chat import EngineBusy
 from chathuman_hf.chat.tool_calls import tool_style
 from chathuman_hf.serving.chat_request import ChatApi, PreparedChat
 from chathuman_hf.serving.errors import ApiError, busy_error
-from chathuman_hf.serving.ollama_tools import ollama_calls, openai_messages
+from chathuman_hf.serving.ollama_tools import ollama_calls, openai_messages, response_format
 from chathuman_hf.serving.openai_api import to_messages
 from chathuman_hf.serving.request_checks import cut_at_stop
 from chathuman_hf.serving.schemas import ChatCompletionRequest
@@ -72,19 +72,6 @@ def openai_request(body: dict, messages: list[dict]) -> ChatCompletionRequest:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ApiError(400, f"{where}: {first['msg']}.", param=where) from None
-
-
-def response_format(value: Any) -> dict:
-    """Ollama's ``format`` as OpenAI's ``response_format``: ``"json"`` any JSON object, an object a JSON schema the
-    reply must validate against (both decoded under a grammar, ``serving/structured.py``)."""
-    if value in (None, ""):
-        return {}
-    if value == "json":
-        return {"response_format": {"type": "json_object"}}
-    if isinstance(value, dict):
-        return {"response_format": {"type": "json_schema", "json_schema": {"name": "format", "schema": value,
-                                                                           "strict": True}}}
-    raise ApiError(400, 'format must be "json" or a JSON schema object.', param="format")
 
 
 def stats(chat: PreparedChat, start: float, completion_tokens: int) -> dict:

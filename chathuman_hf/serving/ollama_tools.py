@@ -1,6 +1,7 @@
-"""Tools on Ollama's ``/api/chat`` in Ollama's shapes: a call's ``arguments`` is an object (OpenAI's is a JSON
-string) and a ``tool`` message names its function (``tool_name``) instead of a call id. Messages are turned into the
-OpenAI form the structured-output path reads (``serving/structured.py``), and calls back into Ollama's."""
+"""Ollama's structured fields in OpenAI's form: ``format`` as ``response_format``, and tools on ``/api/chat`` in
+Ollama's shapes: a call's ``arguments`` is an object (OpenAI's is a JSON string) and a ``tool`` message names its
+function (``tool_name``) instead of a call id. Messages are turned into the OpenAI form the structured-output path
+reads (``serving/structured.py``), and calls back into Ollama's."""
 
 from __future__ import annotations
 
@@ -45,3 +46,16 @@ def ollama_calls(calls: list[dict]) -> list[dict]:
     """OpenAI tool calls as Ollama writes them (``arguments`` an object)."""
     return [{"function": {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}}
             for c in calls]
+
+
+def response_format(value: Any) -> dict:
+    """Ollama's ``format`` as OpenAI's ``response_format``: ``"json"`` any JSON object, an object a JSON schema the
+    reply must validate against (both decoded under a grammar, ``serving/structured.py``)."""
+    if value in (None, ""):
+        return {}
+    if value == "json":
+        return {"response_format": {"type": "json_object"}}
+    if isinstance(value, dict):
+        return {"response_format": {"type": "json_schema", "json_schema": {"name": "format", "schema": value,
+                                                                           "strict": True}}}
+    raise ApiError(400, 'format must be "json" or a JSON schema object.', param="format")
