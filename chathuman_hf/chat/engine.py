@@ -210,14 +210,7 @@ class ChatEngine:
         ``timeout``: the longest wait for the next piece (default: the request timeout + 30 s). ``scored``: a list
         that batched decoding fills with log-probs as tokens come (when ``options.logprobs`` is set).
         """
-        preset = get_preset(preset)
-        if not preset.streams:
-            result = self.generate(messages, preset, max_turns=max_turns, options=options, cut_newest=cut_newest,
-                                   tools=tools, constraint=constraint)
-            if result.text:
-                yield result.text
-            return result
-        config = self.generation_config(preset)
+        config = self.generation_config(get_preset(preset))
         ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns,
                               cut_newest=cut_newest, tools=tools)
         return (yield from self.stream_ids(ids, preset, timeout=timeout, options=options, scored=scored,
