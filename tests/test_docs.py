@@ -102,6 +102,8 @@ REGISTRY: dict[str, Run | ByTest | Slow | Parse] = {
     f"{SAMPLE_KAKAO} --no_scrub_pii --output out/raw": Run(),
     f"{SAMPLE_KAKAO} --pii_replacement fake --output out/fake": Run(),
     "python recipes/prepare.py --speech_levels true --output out/levels": Run(),
+    "python recipes/inspect_labels.py --model Qwen/Qwen2.5-1.5B-Instruct --data my_tools.jsonl --label-mode -100 "
+    "--max_length 1024": ByTest("tests/test_tool_training.py::test_inspect_labels_shows_the_call_and_reply_spans"),
     # docs/preference.md
     "python recipes/prepare.py --data tests/data/fixtures/preference/ --output out/preferences": Run(),
     PAIRS_FROM_QA: Run(),

@@ -333,7 +333,8 @@ def test_completions_echo_logprobs_are_the_models_prompt_logprobs(servers, alone
     ("/v1/completions", {"prompt": [[-1, 5]]}, "prompt"),
     ("/v1/completions", {"prompt": "안녕", "logprobs": 6}, "logprobs"),
     ("/v1/completions", {"prompt": "안녕", "max_tokens": 0}, "max_tokens"),
-    ("/v1/completions", {"prompt": "안녕", "stream": True}, "stream"),
+    ("/v1/completions", {"prompt": "안녕", "stream": True, "logprobs": 1}, "logprobs"),
+    ("/v1/completions", {"prompt": "안녕", "stream": True, "max_tokens": 0, "echo": True}, "max_tokens"),
     ("/v1/completions", {"prompt": "안녕", "suffix": "요"}, "suffix"),
     ("/v1/completions", {"prompt": []}, "prompt"),
 ])

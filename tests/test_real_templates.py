@@ -29,6 +29,7 @@ VERDICT = {
     "qwen2_5": 1, "qwen3": 3, "smollm2": 1, "exaone3_5": 1, "exaone4": 1, "llama3_1": 1, "llama3_2": 1, "gemma2": 1,
     "gemma3": 1, "phi4_mini": 1, "mistral_small": 1, "mistral_small3_2": 1, "tinyllama": 1, "olmo2": 1,
     "granite3_3": 1, "deepseek_r1_distill": "reasoning-only", "exaone_deep": "reasoning-only",
+    "gemma4": "prompt-mismatch",  # its generation prompt adds an empty thought channel (tests/test_gemma_tools.py)
 }
 TRAINED = [name for name in TEMPLATES if isinstance(VERDICT[name], int)]
 
@@ -103,7 +104,7 @@ def test_each_reply_trains_in_its_inference_context(name):
             assert trained == text[newest - 1 if k else len(tok.decode(row["input_ids"][:1])):]
 
 
-@pytest.mark.parametrize("name", [n for n in TEMPLATES if not isinstance(VERDICT[n], int)])
+@pytest.mark.parametrize("name", [n for n in TEMPLATES if VERDICT[n] == "reasoning-only"])
 def test_reasoning_only_templates_are_refused_in_one_line(name):
     with pytest.raises(TemplateError, match=r"is a reasoning-only template: its generation prompt opens a reasoning "
                                             r"block .* use --chat_template chathuman") as err:

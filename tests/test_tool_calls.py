@@ -150,7 +150,8 @@ def test_tools_the_server_cannot_honour_are_400(plain_client, kwargs, param):
     assert err.value.body["param"] == param
 
 
-def test_training_data_with_tool_calls_is_a_counted_drop_with_its_own_reason(tmp_path):
+def test_training_data_with_tool_calls_loads_and_sharegpt_tool_turns_are_a_counted_drop(tmp_path):
+    """Chat JSON tool calls train (tests/test_tool_training.py); ShareGPT's function turns stay a counted drop."""
     from chathuman_hf.data import DataReport, load_dialogues
 
     good = {"messages": [{"role": "user", "content": "안녕"}, {"role": "assistant", "content": "반가워"}]}
@@ -164,10 +165,17 @@ def test_training_data_with_tool_calls_is_a_counted_drop_with_its_own_reason(tmp
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in (good, called, good)) + "\n",
                     encoding="utf-8")
     report = DataReport()
-    assert len(load_dialogues(path, report=report)) == 2
+    assert [[m["role"] for m in d] for d in load_dialogues(path, report=report)["messages"]] == [
+        ["user", "assistant"], ["user", "assistant", "tool", "assistant"], ["user", "assistant"]]
+    shared = tmp_path / "sharegpt.json"
+    shared.write_text(json.dumps([{"conversations": [{"from": "human", "value": "서울 날씨?"},
+                                                     {"from": "function_call", "value": "{}"}]}]), encoding="utf-8")
+    report = DataReport()
+    with pytest.raises(Exception, match="no dialogues loaded"):
+        load_dialogues(shared, format="sharegpt", report=report)
     assert report.examples["tool_calls"] == [
-        f"{path}: line 2: messages[1] is a tool call or tool result: training on tool calls is not supported yet; "
-        "remove the tool turns (or the record)"]
+        f"{shared}: record 0: conversations[1] is a tool call or tool result this form cannot carry; write the "
+        'record as {"messages": [...], "tools": [...]} with tool_calls and role "tool"']
 
 
 @pytest.mark.parametrize("style, pieces, shown, calls", [

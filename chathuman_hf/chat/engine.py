@@ -214,16 +214,23 @@ class ChatEngine:
         ``timeout``: the longest wait for the next piece (default: the request timeout + 30 s). ``scored``: a list
         that batched decoding fills with log-probs as tokens come (when ``options.logprobs`` is set).
         """
+        config = self.generation_config(get_preset(preset))
+        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns,
+                              cut_newest=cut_newest, tools=tools)
+        return (yield from self.stream_ids(ids, preset, timeout=timeout, options=options, scored=scored,
+                                           constraint=constraint))
+
+    def stream_ids(self, ids: list[int], preset: GenerationPreset | str = "fast", *, timeout: float | None = None,
+                   options: ReplyOptions | None = None, scored: list | None = None,
+                   constraint: Callable[[], list[LogitsProcessor]] | None = None) -> Iterator[str]:
+        """``stream`` for the token ids ``ids`` as they are (no template, like ``complete``)."""
         preset = get_preset(preset)
         if not preset.streams:
-            result = self.generate(messages, preset, max_turns=max_turns, options=options, cut_newest=cut_newest,
-                                   tools=tools, constraint=constraint)
+            result = self.complete(ids, preset, options=options, constraint=constraint)
             if result.text:
                 yield result.text
             return result
         config = self.generation_config(preset)
-        ids = self.prompt_ids(messages, max_new_tokens=config.max_new_tokens, max_turns=max_turns,
-                              cut_newest=cut_newest, tools=tools)
         extra = constraint() if constraint is not None else []
         batched = self._batched(preset)
         streamer = ReplyStreamer(self.tokenizer, skip_prompt=not batched,

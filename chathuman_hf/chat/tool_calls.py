@@ -5,6 +5,8 @@ The syntax is read from what the template itself renders for an assistant turn h
 * ``qwen_3`` (Qwen 2.5/3, Hermes): ``<tool_call>\\n{"name": …, "arguments": {…}}\\n</tool_call>``
 * ``exaone`` (EXAONE 4.0): ``<tool_call>{"name": …, "arguments": {…}}</tool_call>``
 * ``llama`` (Llama 3.1/3.2): the reply is the JSON ``{"name": …, "parameters": {…}}`` (several: ``;`` between)
+* ``gemma_4`` (Gemma 4): ``<|tool_call>call:NAME{key:value,…}<tool_call|>``, keys bare and strings between ``<|"|>``
+  tokens (``chat/gemma_calls.py`` reads the arguments)
 
 The names are xgrammar's model structural tags, which ``chat/constrained.py`` uses to force a call.
 """
@@ -16,6 +18,8 @@ import re
 import uuid
 from typing import Any
 
+from chathuman_hf.chat.gemma_calls import gemma_tool_calls
+
 _PROBE = "chathuman_probe_tool"
 _PROBE_TOOL = {"type": "function", "function": {"name": _PROBE, "description": "probe",
                                                 "parameters": {"type": "object", "properties": {}}}}
@@ -26,7 +30,9 @@ _SHAPES = {  # what a rendered call starts with → style
     f'<tool_call>\n{{"name": "{_PROBE}", "arguments": ': "qwen_3",
     f'<tool_call>{{"name": "{_PROBE}", "arguments": ': "exaone",
     f'{{"name": "{_PROBE}", "parameters": ': "llama",
+    f"<|tool_call>call:{_PROBE}{{": "gemma_4",
 }
+TRIGGERS = {"gemma_4": "<|tool_call>"}  # where a call begins, when not ``<tool_call>`` (llama: a reply opening "{")
 _STYLE_CACHE: dict[str, str | None] = {}
 _TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 
@@ -81,6 +87,8 @@ def parse_tool_calls(text: str, style: str, names: set[str]) -> tuple[str | None
             last = match.end()
         content = ("".join(kept) + text[last:]).strip() if calls else text
         return content or None, calls
+    if style == "gemma_4":
+        return gemma_tool_calls(text, names, _call)
     if style == "llama":
         decoder, calls, at, body = json.JSONDecoder(), [], 0, text.strip()
         while at < len(body):

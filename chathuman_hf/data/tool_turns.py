@@ -5,8 +5,8 @@ message texts.
 The normalized dialogue keeps ``{"role", "content"}`` messages, so tool data rides in the content behind ``MARK``
 (a private-use character no chat text holds) as JSON: an assistant message's calls, a ``tool`` message's ``name`` /
 ``tool_call_id``, and the record's ``tools`` on its leading system message (one with no text of its own when the
-record has none; it renders no system turn). ``template_messages`` in ``tokens/template_inputs.py`` unpacks them into
-what a chat template reads. Such texts are kept verbatim by cleaning.
+record has none; it renders no system turn). ``template_form`` (called by ``tokens/template_inputs.render_text``)
+unpacks them into what a chat template reads. Such texts are kept verbatim by cleaning.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """OpenAI's legacy ``POST /v1/completions``: raw prompts (a string, strings, token ids or lists of them) continued
 without the chat template, ``max_tokens``, ``n``, ``echo`` and ``logprobs`` (the prompt's own log-probs too), so
-``lm-eval --model local-completions`` scores log-likelihood tasks against the server. Sampling fields are those of
-the chat endpoint (``serving/sampling_params.py``)."""
+``lm-eval --model local-completions`` scores log-likelihood tasks against the server; ``stream: true`` sends OpenAI's
+completion chunks (``serving/completions_stream.py``). Sampling fields are those of the chat endpoint
+(``serving/sampling_params.py``)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from pydantic import ConfigDict, Field
 from chathuman_hf.chat import ChatEngine, EngineBusy
 from chathuman_hf.chat.prompt_scoring import score_prompt
 from chathuman_hf.core.window import ContextOverflow
+from chathuman_hf.serving.completions_stream import completion_events
 from chathuman_hf.serving.errors import ApiError, check_unicode
 from chathuman_hf.serving.logprobs import completion_logprobs
 from chathuman_hf.serving.models import ServedModels
 from chathuman_hf.serving.request_checks import cut_at_stop, stop_strings
 from chathuman_hf.serving.sampling_params import check_fields, reply_options, request_preset
 from chathuman_hf.serving.schemas import ChatCompletionRequest
+from chathuman_hf.serving.streaming import EventStreamResponse
 
 MAX_PROMPTS = 64
 
@@ -64,14 +67,16 @@ def make_completions_router(models: ServedModels) -> APIRouter:
     api = APIRouter()
 
     @api.post("/v1/completions")
-    def completions(request: CompletionRequest) -> dict:
+    def completions(request: CompletionRequest):
         served = models.pick(request.model)
         engine, preset = served.engine, served.chat_api.preset
-        for name, given in (("suffix", request.suffix), ("stream", request.stream or None),
-                            ("speech_level", request.speech_level), ("messages", request.messages or None),
+        for name, given in (("suffix", request.suffix), ("speech_level", request.speech_level),
+                            ("messages", request.messages or None),
+                            ("logprobs", request.logprobs if request.stream else None),
                             ("best_of", request.best_of if request.best_of not in (None, 1) else None)):
             if given is not None:
-                raise ApiError(400, f"{name} is not supported on /v1/completions.", param=name)
+                how = " with stream" if name == "logprobs" else ""
+                raise ApiError(400, f"{name} is not supported{how} on /v1/completions.", param=name)
         k = request.logprobs
         chat_like = request.model_copy(update={"logprobs": k is not None, "top_logprobs": k})
         check_fields(chat_like, engine.model.config.get_text_config().vocab_size)
@@ -86,6 +91,13 @@ def make_completions_router(models: ServedModels) -> APIRouter:
                 raise ApiError(400, str(ContextOverflow(len(ids), max_new or None, limit)),
                                param="max_tokens" if len(ids) < limit else "prompt")
         chosen = request_preset(preset, chat_like, max_new or None)
+        if request.stream:
+            if not max_new:
+                raise ApiError(400, "max_tokens 0 cannot stream: nothing would be generated.", param="max_tokens")
+            include_usage = bool((request.stream_options or {}).get("include_usage"))
+            return EventStreamResponse(completion_events(
+                engine, prompts, request.n, chosen, lambda c: reply_options(chat_like, c), stops, echo=request.echo,
+                include_usage=include_usage))
         choices, prompt_tokens, completion_tokens = [], 0, 0
         for p, ids in enumerate(prompts):
             echoed = score_prompt(engine, ids, k) if request.echo and k is not None else None

@@ -21,13 +21,16 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from chathuman_hf.chat import ChatEngine, EngineBusy
+from chathuman_hf.chat.tool_calls import tool_style
 from chathuman_hf.serving.chat_request import PreparedChat
 from chathuman_hf.serving.errors import ApiError, busy_error
 from chathuman_hf.serving.models import ServedModel, ServedModels
+from chathuman_hf.serving.ollama_tools import ollama_calls, openai_messages, response_format
 from chathuman_hf.serving.openai_api import to_messages
 from chathuman_hf.serving.request_checks import cut_at_stop
 from chathuman_hf.serving.schemas import ChatCompletionRequest
 from chathuman_hf.serving.streaming import EventStreamResponse
+from chathuman_hf.serving.structured import ToolStream
 
 OPTIONS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "seed": "seed",
            "num_predict": "max_tokens", "stop": "stop", "repeat_penalty": "repetition_penalty",
@@ -44,7 +47,7 @@ def now_iso() -> str:
 
 def openai_request(body: dict, messages: list[dict]) -> ChatCompletionRequest:
     """The OpenAI request an Ollama body stands for (``options`` mapped; unavailable ones a 400)."""
-    for name in ("format", "tools", "images", "suffix", "template", "context"):
+    for name in ("images", "suffix", "template", "context"):
         if body.get(name):
             raise ApiError(400, f"{name} is not supported by this server.", param=name)
     if body.get("raw"):
@@ -55,7 +58,8 @@ def openai_request(body: dict, messages: list[dict]) -> ChatCompletionRequest:
     if not isinstance(options, dict):
         raise ApiError(400, "options must be an object.", param="options")
     fields: dict[str, Any] = {"messages": messages, "stream": False, "logprobs": bool(body.get("logprobs")),
-                              "top_logprobs": body.get("top_logprobs")}
+                              "top_logprobs": body.get("top_logprobs"), **response_format(body.get("format")),
+                              **({"tools": body["tools"]} if body.get("tools") else {})}
     for name, value in options.items():
         if name in OPTIONS:
             if name == "num_predict" and isinstance(value, int) and value < 0:  # -1: until the end, -2: fill
@@ -132,12 +136,15 @@ def make_ollama_router(models: ServedModels) -> APIRouter:
             text, stopped = cut_at_stop(result.text, chat.stops)
             used = chat.count(text) if stopped else result.completion_tokens
             scored = result.logprobs[:used] if result.logprobs is not None else None
-            return {**base, "created_at": now_iso(), **shape(text), "done": True,
+            reply, _ = chat.structured.reply(text, "stop" if stopped else result.finish_reason)
+            calls = ollama_calls(reply["tool_calls"]) if reply.get("tool_calls") else None
+            text = reply["content"] or "" if calls else text
+            return {**base, "created_at": now_iso(), **shape(text, calls), "done": True,
                     "done_reason": "stop" if stopped else result.finish_reason, **stats(chat, start, used),
                     **({"logprobs": ollama_logprobs(engine.tokenizer, scored)} if scored is not None else {})}
 
         def lines() -> Iterator[str]:
-            pieces = chat.shown()
+            pieces, held = chat.shown(), ToolStream(chat.structured)  # text where a call may begin is held back
             try:
                 while True:
                     try:
@@ -145,6 +152,9 @@ def make_ollama_router(models: ServedModels) -> APIRouter:
                     except StopIteration as end:
                         finish, used, scored = end.value
                         break
+                    piece = held.feed(piece)
+                    if not piece:
+                        continue
                     extra = {"logprobs": ollama_logprobs(engine.tokenizer, scored)} if scored is not None else {}
                     yield json.dumps({**base, "created_at": now_iso(), **shape(piece), "done": False, **extra},
                                      ensure_ascii=False) + "\n"
@@ -155,6 +165,12 @@ def make_ollama_router(models: ServedModels) -> APIRouter:
                 return
             finally:
                 pieces.close()
+            if chat.structured.style is not None:
+                delta, _ = held.finish(finish)
+                calls = ollama_calls(delta["tool_calls"]) if delta.get("tool_calls") else None
+                if delta:
+                    yield json.dumps({**base, "created_at": now_iso(), **shape(delta.get("content", ""), calls),
+                                      "done": False}, ensure_ascii=False) + "\n"
             extra = {"logprobs": ollama_logprobs(engine.tokenizer, scored)} if scored else {}
             yield json.dumps({**base, "created_at": now_iso(), **shape(""), "done": True, "done_reason": finish,
                               **stats(chat, start, used), **extra}, ensure_ascii=False) + "\n"
@@ -185,10 +201,9 @@ def make_ollama_router(models: ServedModels) -> APIRouter:
                 raise ApiError(400, f"messages[{i}]: images cannot be read by this text-only model.",
                                param=f"messages[{i}].images")
 
-        def message(text: str) -> dict:
-            return {"message": {"role": "assistant", "content": text}}
-        return await run(answer, body, [{"role": m.get("role"), "content": m.get("content")} for m in messages],
-                         message)
+        def message(text: str, calls: list | None = None) -> dict:
+            return {"message": {"role": "assistant", "content": text, **({"tool_calls": calls} if calls else {})}}
+        return await run(answer, body, openai_messages(messages), message)
 
     @api.post("/api/generate")
     @ollama_errors
@@ -199,8 +214,10 @@ def make_ollama_router(models: ServedModels) -> APIRouter:
             return {"model": check_model(body).name, "created_at": now_iso(), "response": "", "done": True,
                     "done_reason": "load"}
         system = [{"role": "system", "content": body["system"]}] if body.get("system") else []
+        if body.get("tools"):
+            raise ApiError(400, "tools are taken by /api/chat, not /api/generate.", param="tools")
 
-        def response(text: str) -> dict:
+        def response(text: str, calls: list | None = None) -> dict:
             return {"response": text}
         return await run(answer, body, [*system, {"role": "user", "content": prompt}], response)
 
@@ -218,7 +235,8 @@ def make_ollama_router(models: ServedModels) -> APIRouter:
         config = engine.model.config
         arch = config.model_type
         return {"modelfile": "", "parameters": "", "template": engine.tokenizer.chat_template or "",
-                "details": details(engine), "modified_at": modified, "capabilities": ["completion"],
+                "details": details(engine), "modified_at": modified,
+                "capabilities": ["completion", *(["tools"] if tool_style(engine.tokenizer) else [])],
                 "model_info": {"general.architecture": arch,
                                "general.parameter_count": sum(p.numel() for p in engine.model.parameters()),
                                f"{arch}.context_length": engine.context_limit()}}

@@ -14,7 +14,7 @@ from typing import Any
 
 from chathuman_hf.chat import ChatEngine, GenerationPreset
 from chathuman_hf.chat.constrained import grammars_for
-from chathuman_hf.chat.tool_calls import parse_tool_calls, tool_style
+from chathuman_hf.chat.tool_calls import TRIGGERS, parse_tool_calls, tool_style
 from chathuman_hf.serving.errors import ApiError
 
 TRIGGER = "<tool_call>"  # where a Qwen/Hermes or EXAONE 4.0 call begins
@@ -172,10 +172,11 @@ class ToolStream:
                 self.holding = self.text.lstrip().startswith("{")
                 end = self.sent if self.holding else len(self.text)
             else:
-                at = self.text.find(TRIGGER, self.sent)
+                trigger = TRIGGERS.get(style, TRIGGER)
+                at = self.text.find(trigger, self.sent)
                 self.holding = at >= 0
                 end = at if self.holding else len(self.text) - max(
-                    (k for k in range(1, len(TRIGGER)) if self.text.endswith(TRIGGER[:k])), default=0)
+                    (k for k in range(1, len(trigger)) if self.text.endswith(trigger[:k])), default=0)
         else:
             end = self.sent if self.holding else len(self.text)
         shown, self.sent = self.text[self.sent:end], max(self.sent, end)

@@ -15,7 +15,8 @@ template that rewrites earlier turns (Qwen3's think blocks) every assistant turn
 inference, and what came before that turn's exchange trains in no mode (it trained in the earlier row, or is a reply in
 its rewritten history form). ``TOOL`` marks a tool result (the ``tool`` message and the template text around it): it
 is context the model reads, never text it writes, so it trains in no mode; an assistant turn that calls a tool is
-``ASSISTANT`` like any reply (``tokens/tool_encoding.py``). Every consumer (features, collator, evaluation, compare, inspect_labels) asks this module.
+``ASSISTANT`` like any reply (``tokens/tool_encoding.py``). Every consumer (features, collator, evaluation, compare,
+inspect_labels) asks this module.
 """
 
 from __future__ import annotations

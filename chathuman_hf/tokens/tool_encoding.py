@@ -52,8 +52,8 @@ def renders_tools(tokenizer: PreTrainedTokenizerBase) -> bool:
 def check_tool_template(tokenizer: PreTrainedTokenizerBase, where: str = "the data") -> None:
     """``TemplateError`` (one line, naming ``where`` and the fix) when the template cannot render tool calling."""
     if not renders_tools(tokenizer):
-        raise TemplateError(f"{template_name(tokenizer)} does not render tools, tool calls and tool results, and "
-                            f"{where} has them; train a base whose template does (Qwen2.5/Qwen3, Llama 3.1+, "
+        raise TemplateError(f"{where} has tool calling, and {template_name(tokenizer)} does not render tools, tool "
+                            f"calls and tool results; train a base whose template does (Qwen2.5/Qwen3, Llama 3.1+, "
                             f"EXAONE 4.0) with --chat_template auto, or leave the tool records out of --data.")
 
 

@@ -19,7 +19,7 @@ END_OF_TURN = {
     "exaone3_5": "[|endofturn|]", "exaone4": "[|endofturn|]", "exaone_deep": "[|endofturn|]", "llama3_1": "<|eot_id|>",
     "llama3_2": "<|eot_id|>", "gemma2": "<end_of_turn>", "gemma3": "<end_of_turn>", "phi4_mini": "<|end|>",
     "mistral_small": "</s>", "mistral_small3_2": "</s>", "tinyllama": "</s>", "olmo2": "<|endoftext|>",
-    "granite3_3": "<|end_of_text|>",
+    "granite3_3": "<|end_of_text|>", "gemma4": "<turn|>",
 }
 
 

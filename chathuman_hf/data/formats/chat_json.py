@@ -119,6 +119,8 @@ def _tool_message(message: dict[str, Any], where: str, role: str, content: Any) 
     if role != "assistant":
         return role, "", f"{where}.tool_calls on a {role} message (only assistant messages call tools)"
     calls, problem = check_calls(message["tool_calls"], where)
+    if problem is None:  # reasoning before a call is kept as for any reply
+        content, problem = _reasoning(message, where, role, content)
     return role, pack(content, {"tool_calls": calls}) if calls else content, problem
 
 
