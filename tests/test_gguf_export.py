@@ -170,3 +170,18 @@ def test_shapes_llama_cpp_would_run_differently_are_refused(config, message, tmp
     (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
     with pytest.raises(GGUFExportError, match=message):
         check_runtime_shape(tmp_path)
+
+
+@pytest.mark.parametrize("config", [
+    {"model_type": "exaone4", "num_hidden_layers": 64, "sliding_window": 4096,
+     "layer_types": (["sliding_attention"] * 3 + ["full_attention"]) * 16},  # the 32B's layout
+    {"model_type": "exaone4", "num_hidden_layers": 30, "sliding_window": None,
+     "layer_types": ["full_attention"] * 30},  # the 1.2B's
+])
+def test_exaone4_layouts_llama_cpp_runs_alike_are_accepted(config, tmp_path):
+    import json
+
+    from chathuman_hf.publishing.gguf_export import check_runtime_shape
+
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    check_runtime_shape(tmp_path)  # no error: tests/test_gguf_llama_cpp.py runs the 32B layout in llama.cpp

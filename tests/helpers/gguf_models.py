@@ -5,7 +5,10 @@ trained from scratch and their families' templates; and Korean utterances to tok
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +20,14 @@ from tests.helpers.tiny_models import make_tiny_model_dir, sample_dialogues, sam
 GGUF_MODELS = ("gpt2", "llama", "qwen3", "gemma3", "exaone4")
 TRANSFORMERS_GGUF_MODELS = ("gpt2", "llama", "qwen3", "gemma3")  # transformers' GGUF loader has no exaone4
 # Random init at 0.02 leaves logits so flat (std ~0.1) that greedy picks between near-ties, which float summation order
-# alone flips; a wider init makes the argmax decisive, so replies compare the models and not the rounding.
+# or q8_0's rounding alone flips: the reply comparisons in llama.cpp use models trained briefly (``train_gguf_model``).
 DECISIVE_INIT = 0.02
 _FAMILY = {"llama": "llama", "qwen3": "qwen2", "gemma3": "gemma3_text", "exaone4": "exaone4"}
 # Real shapes where the runtimes assume them: Gemma 3's head_dim = query_pre_attn_scalar (256; llama.cpp and
 # transformers' GGUF loader scale by it), and transformers' GGUF loader always uses Gemma 3's default layer mix
 # (5 sliding : 1 global), so its Gemma 3 has 6 layers in that mix; llama.cpp reads the mix from the GGUF (2 layers,
 # sliding + global). EXAONE 4.0 in llama.cpp: the 1.2B's layout, every layer global with RoPE (llama.cpp applies the
-# sliding + NoPE mix only to the 32B's 64 layers).
+# sliding + NoPE mix only to the 32B's 64 layers: ``make_exaone4_32b_layout_dir`` builds that one).
 _OVERRIDES = {"gemma3": {"num_hidden_layers": 6, "layer_types": None, "head_dim": 256}}
 _LLAMA_CPP_OVERRIDES = {"gemma3": {"head_dim": 256},
                         "exaone4": {"sliding_window": None, "layer_types": ["full_attention", "full_attention"]}}
@@ -53,6 +56,60 @@ def make_gguf_model_dir(path: str | Path, name: str, *, for_llama_cpp: bool = Fa
         torch.manual_seed(seed)
         AutoModelForCausalLM.from_config(new).save_pretrained(path)
     return path
+
+
+def make_exaone4_32b_layout_dir(path: str | Path, *, sliding_window: int = 16, seed: int = 0) -> Path:
+    """A tiny EXAONE 4.0 in the 32B's layout: 64 layers, 3 sliding-window (RoPE) : 1 global (NoPE), the only layer
+    count llama.cpp runs that mix at (it keys the mix on ``n_layer == 64``); 32 wide, so ~0.6M parameters."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    path = Path(path)
+    make_family_model_dir(path, "exaone4", seed=seed)
+    old = AutoConfig.from_pretrained(path)
+    settings = {**TINY_FAMILY_CONFIGS["exaone4"], "num_hidden_layers": 64, "sliding_window": sliding_window,
+                "layer_types": None, "sliding_window_pattern": 4}
+    config = AutoConfig.for_model("exaone4", vocab_size=old.vocab_size, bos_token_id=old.bos_token_id,
+                                  eos_token_id=old.eos_token_id, pad_token_id=old.pad_token_id, **settings)
+    for stale in path.glob("*.safetensors"):
+        stale.unlink()
+    torch.manual_seed(seed)
+    AutoModelForCausalLM.from_config(config).save_pretrained(path)
+    return path
+
+
+REPO = Path(__file__).resolve().parents[2]
+# A short run on ChatbotData turns the random tiny models into ones with a real model's peaked logits (the random
+# ones' are flat, std ~0.1, so greedy picks between near-ties that any rounding flips). ~1-2 min each on 2 cores.
+TRAIN_STEPS = {"gpt2": 600}  # GPT-2 from scratch still answers only "▁▁▁…" after 200; the others: 200
+
+
+def train_gguf_model(path: str | Path, name: str, chatbot_csv: Path, *, steps: int | None = None) -> Path:
+    """``make_gguf_model_dir(for_llama_cpp=True)`` fine-tuned on ChatbotData for ``steps`` steps with
+    ``recipes/train.py`` (its own template, answers only, batch 32); GPT-2 from scratch with our template and a
+    tokenizer trained on the data (the quickstart's tokenizer, trained on the embedded sample, collapses to ``▁``
+    there). The trained model is ``path/trained``."""
+    path = Path(path)
+    out = path / "trained"
+    steps = steps or TRAIN_STEPS.get(name, 200)
+    if name == "gpt2":  # the ChatbotData recipe's way, smaller: our template, a tokenizer trained on the data
+        model = ["--model_type", "gpt2", "--config_overrides", "n_layer=2,n_embd=64,n_head=2,n_positions=256",
+                 "--train-tokenizer", "--vocab-size", "2000"]
+    else:
+        src = make_gguf_model_dir(path / "init", name, for_llama_cpp=True)
+        model = ["--model_name_or_path", str(src), "--chat_template", "model"]
+    cmd = [sys.executable, str(REPO / "recipes" / "train.py"), *model, "--data", str(chatbot_csv), "--label-mode",
+           "-100+sys", "--max-length", "128", "--max_turns", "1", "--eval_split", "0", "--max_steps", str(steps),
+           "--learning_rate", "3e-3", "--warmup_steps", "0.05", "--per_device_train_batch_size", "32",
+           "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
+           "--generation_prompts", "0", "--report_to", "none", "--disable_tqdm", "true", "--seed", "0",
+           "--output_dir", str(out)]
+    # One thread: a 32-wide model gains nothing from two, and two spinning OpenMP threads on a busy machine stall
+    # (measured here at load ~18: the GPT-2 had not finished 200 steps in 17 min with two; 3-5 min with one).
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"training {name} failed:\n{done.stderr[-3000:]}")
+    return out
 
 
 def copy_model(src: Path, dest: Path) -> Path:
