@@ -2,6 +2,7 @@
 
     pip install -e ".[serve]"
     python recipes/serve.py --model runs/quickstart/final --port 8000     # then open http://127.0.0.1:8000
+    python recipes/serve.py --model runs/sft --model runs/kto --feedback_log feedback.jsonl   # two, side by side
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ from chathuman_hf.core.cli import SHORT_USAGE, UsageError, run_cli
 from chathuman_hf.skills import SkillsConfig
 
 logger = logging.getLogger("chathuman_hf.serve")
+
+
+@dataclass
+class ServeModelArguments(ChatModelArguments):
+    model: list[str] = field(metadata={
+        "action": "append", "help": "Saved chat model or LoRA adapter directory; repeat --model to serve several "
+        "(the API's model field picks one; the first is the default and the page's)."})
+
+    def __post_init__(self) -> None:
+        self.model = [m for group in self.model for m in (group if isinstance(group, list) else [group])]
+        super().__post_init__()
 
 
 @dataclass
@@ -45,7 +57,7 @@ class ServeArguments:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = HfArgumentParser((ChatModelArguments, ServeArguments, SkillsConfig), usage=SHORT_USAGE)
+    parser = HfArgumentParser((ServeModelArguments, ServeArguments, SkillsConfig), usage=SHORT_USAGE)
     model_args, serve_args, skills = parser.parse_args_into_dataclasses(args=argv)
     try:
         import uvicorn
@@ -56,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    app = create_app(model_args.model, preset=model_args.preset, preset_overrides=model_args.preset_overrides(),
+    app = create_app(model_args.model[0], more_models=model_args.model[1:], preset=model_args.preset,
+                     preset_overrides=model_args.preset_overrides(),
                      skills=skills, use_skills=not model_args.no_skills, max_turns=model_args.max_turns,
                      max_message_chars=serve_args.max_message_chars, session_ttl=serve_args.session_ttl,
                      max_sessions=serve_args.max_sessions, device=model_args.device,

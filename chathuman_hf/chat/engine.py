@@ -31,6 +31,7 @@ from chathuman_hf.chat.saved_model import open_saved_model
 from chathuman_hf.chat.text_stream import ReplyStreamer, shown_pieces
 from chathuman_hf.core.window import DEFAULT_MAX_TURNS, MIN_PROMPT_TOKENS, ChatWindow, ContextOverflow, fit_prompt
 from chathuman_hf.models.build import position_limit
+from chathuman_hf.models.revision import model_revision
 
 
 class ChatEngine:
@@ -53,6 +54,7 @@ class ChatEngine:
         self.base_config = generation_config or model.generation_config
         self.window = window or ChatWindow(max_turns=DEFAULT_MAX_TURNS, max_length=position_limit(model) or 1024)
         self.name = name
+        self.revision: str | None = None  # which saved model: set by from_pretrained (models/revision.py)
         self.lock = threading.Lock()
         self._configs: dict[GenerationPreset, GenerationConfig] = {}
         if max_batch_size > 1 and not supports_batching(model):
@@ -78,8 +80,10 @@ class ChatEngine:
         model_dir = Path(model_dir)
         model, tokenizer, generation_config, window = open_saved_model(model_dir, device=device, dtype=dtype,
                                                                        chat_template=chat_template)
-        return cls(model, tokenizer, generation_config=generation_config, window=window, name=model_dir.name,
-                   **limits)
+        engine = cls(model, tokenizer, generation_config=generation_config, window=window, name=model_dir.name,
+                     **limits)
+        engine.revision = model_revision(model_dir)
+        return engine
 
     def generation_config(self, preset: GenerationPreset) -> GenerationConfig:
         if preset not in self._configs:

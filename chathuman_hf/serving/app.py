@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from chathuman_hf.korean.analysis import parse_speech_level, with_level_instruct
 from chathuman_hf.serving.chat_request import ChatApi
 from chathuman_hf.serving.completions_api import make_completions_router
 from chathuman_hf.serving.errors import ApiError, check_unicode, install_error_handlers
+from chathuman_hf.serving.feedback_api import CompletionMemory, make_feedback_router
 from chathuman_hf.serving.limits import BodySizeLimit, WorkerThreads
+from chathuman_hf.serving.models import ServedModel, ServedModels, open_engines
 from chathuman_hf.serving.ollama_api import make_ollama_router
 from chathuman_hf.serving.openai_api import make_openai_router
 from chathuman_hf.serving.request_checks import check_template_accepts
@@ -43,7 +45,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                device: str | None = None, title: str = "이랑 · 일상 대화 친구",
                chat_template: str = "auto", max_body_bytes: int = 1 << 20, max_batch_size: int = 1,
                max_queue: int = 64, request_timeout: float = 120.0, speech_level: str | None = None,
-               skills_on_api: bool = False, feedback_log: str | Path | None = None) -> FastAPI:
+               skills_on_api: bool = False, feedback_log: str | Path | None = None,
+               more_models: Sequence[str | Path | ChatEngine] = ()) -> FastAPI:
     """Build the app around a model directory or a loaded ``ChatEngine`` (one of them is required).
 
     Each visitor's history lives in its own ``ChatSession`` on the server (idle TTL ``session_ttl`` seconds, at
@@ -53,19 +56,26 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     their ``Content-Length`` before they are read, or as they arrive when they have none (chunked). Skills answer
     on the page; on ``/v1`` and Ollama's API only with ``skills_on_api``. Ratings are appended to ``feedback_log``
     (PII-scrubbed JSONL, ``data/feedback_log.py``); without it none are kept (``app.state.feedback`` is None).
+    ``more_models`` (directories or engines) are served too, picked by the API's ``model`` field
+    (``app.state.models``); the first model is the default and the page's.
     """
-    if engine is None:
-        if model_dir is None:
-            raise ValueError("create_app needs model_dir (a saved chat model directory) or engine.")
-        engine = ChatEngine.from_pretrained(model_dir, device=device, chat_template=chat_template,
-                                            max_batch_size=max_batch_size, max_queue=max_queue,
-                                            request_timeout=request_timeout)
+    if engine is None and model_dir is None:
+        raise ValueError("create_app needs model_dir (a saved chat model directory) or engine.")
+    engines = open_engines(engine if engine is not None else model_dir, more_models, device=device,
+                           chat_template=chat_template, max_batch_size=max_batch_size, max_queue=max_queue,
+                           request_timeout=request_timeout)
+    engine = engines[0]
     if use_skills and router is None:
         router = build_router(skills)
     base_preset = get_preset(preset, **(preset_overrides or {}))
-    engine.check_preset(base_preset)  # at start-up: a reply length the model cannot give would fail every request
-    window_turns = max_turns if max_turns is not None else (engine.window.max_turns or DEFAULT_MAX_TURNS)
-    check_server_level(engine.tokenizer, speech_level)
+
+    def turns(model: ChatEngine) -> int:
+        return max_turns if max_turns is not None else (model.window.max_turns or DEFAULT_MAX_TURNS)
+
+    for model in engines:
+        model.check_preset(base_preset)  # at start-up: a reply length the model cannot give would fail every request
+        check_server_level(model.tokenizer, speech_level)
+    window_turns = turns(engine)
 
     def default_factory() -> ChatSession:
         return ChatSession(engine, preset=base_preset, router=router, use_skills=use_skills, max_turns=window_turns,
@@ -75,10 +85,16 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
                          admission=engine.admission)
     app = FastAPI(title="chathuman_hf chat", version="0.1.0")
     app.state.engine, app.state.store, app.state.router = engine, store, router
-    app.state.feedback = FeedbackLog(feedback_log, model=engine.name) if feedback_log else None
+    api_skills = router if skills_on_api else None
+    models = ServedModels([ServedModel(m, ChatApi(m, base_preset, max_message_chars, turns(m), api_skills,
+                                                  speech_level),
+                                       FeedbackLog(feedback_log, model=m.name, revision=m.revision)
+                                       if feedback_log else None) for m in engines])  # fmt: skip
+    app.state.models, app.state.feedback = models, models.default.feedback
+    app.state.completions = CompletionMemory(ttl=session_ttl) if feedback_log else None  # for POST /v1/feedback
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    app.add_middleware(WorkerThreads, threads=engine.admission.capacity + 32)
+    app.add_middleware(WorkerThreads, threads=sum(m.admission.capacity for m in engines) + 32)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     catalog = router.catalog() if router is not None else []
@@ -124,7 +140,8 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
     @app.get("/healthz")
     async def healthz() -> dict:  # async: answers at once even when every worker thread waits on the model
         load = engine.load()
-        return {"status": "ok", "model": engine.name, "sessions": len(store), "preset": base_preset.name,
+        return {"status": "ok", "model": engine.name, "models": list(models.by_name), "sessions": len(store),
+                "preset": base_preset.name,
                 "max_batch_size": load["max_batch_size"], "batch_occupancy": load["running"],
                 "queue_depth": load["queued"], "max_queue": load["max_queue"], "refused": load["refused"],
                 "waiting_for_session": store.waiting}
@@ -179,12 +196,12 @@ def create_app(model_dir: str | Path | None = None, *, engine: ChatEngine | None
             raise ApiError(400, str(exc), param="session_id") from exc
         return {"ok": True, "session_id": body.session_id, "existed": existed}
 
-    api_skills = router if skills_on_api else None
-    app.include_router(make_openai_router(engine, api_skills, base_preset, max_chars=max_message_chars,
-                                          max_turns=window_turns, speech_level=speech_level))
-    app.include_router(make_completions_router(engine, base_preset))
-    app.include_router(make_ollama_router(ChatApi(engine, base_preset, max_message_chars, window_turns, api_skills,
-                                                  speech_level)))
+    remember = app.state.completions.remember if feedback_log else None
+    app.include_router(make_openai_router(models, max_chars=max_message_chars, remember=remember))
+    app.include_router(make_feedback_router(app.state.completions, lambda name: models.by_name[name].feedback,
+                                            max_chars=max_message_chars))
+    app.include_router(make_completions_router(models))
+    app.include_router(make_ollama_router(models))
     return app
 
 

@@ -11,11 +11,12 @@ import uuid
 from fastapi import APIRouter
 from pydantic import ConfigDict, Field
 
-from chathuman_hf.chat import ChatEngine, EngineBusy, GenerationPreset
+from chathuman_hf.chat import ChatEngine, EngineBusy
 from chathuman_hf.chat.prompt_scoring import score_prompt
 from chathuman_hf.core.window import ContextOverflow
 from chathuman_hf.serving.errors import ApiError, check_unicode
 from chathuman_hf.serving.logprobs import completion_logprobs
+from chathuman_hf.serving.models import ServedModels
 from chathuman_hf.serving.request_checks import cut_at_stop, stop_strings
 from chathuman_hf.serving.sampling_params import check_fields, reply_options, request_preset
 from chathuman_hf.serving.schemas import ChatCompletionRequest
@@ -59,14 +60,13 @@ def prompt_ids(engine: ChatEngine, prompt: str | list) -> list[list[int]]:
     return out
 
 
-def make_completions_router(engine: ChatEngine, preset: GenerationPreset) -> APIRouter:
+def make_completions_router(models: ServedModels) -> APIRouter:
     api = APIRouter()
 
     @api.post("/v1/completions")
     def completions(request: CompletionRequest) -> dict:
-        if request.model not in (None, "", engine.name):
-            raise ApiError(404, f"The model '{request.model[:100]}' does not exist here; this server serves "
-                           f"'{engine.name}' (GET /v1/models).", param="model", type="not_found_error")
+        served = models.pick(request.model)
+        engine, preset = served.engine, served.chat_api.preset
         for name, given in (("suffix", request.suffix), ("stream", request.stream or None),
                             ("speech_level", request.speech_level), ("messages", request.messages or None),
                             ("best_of", request.best_of if request.best_of not in (None, 1) else None)):

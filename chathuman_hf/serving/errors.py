@@ -15,8 +15,9 @@ class ApiError(Exception):
 
     def __init__(self, status: int, message: str, *, param: str | None = None,
                  type: str = "invalid_request_error",  # noqa: A002 (OpenAI's field name)
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, code: str | None = None) -> None:
         super().__init__(message)
+        self.code = code
         self.status = status
         self.message = message
         self.param = param
@@ -24,7 +25,7 @@ class ApiError(Exception):
         self.headers = headers
 
     def response(self) -> JSONResponse:
-        return JSONResponse(error_body(self.message, self.type, self.param), status_code=self.status,
+        return JSONResponse(error_body(self.message, self.type, self.param, self.code), status_code=self.status,
                             headers=self.headers)
 
 
@@ -33,8 +34,9 @@ def busy_error(exc: EngineBusy) -> ApiError:
     return ApiError(503, str(exc), type="server_busy", headers={"Retry-After": str(exc.retry_after)})
 
 
-def error_body(message: str, type: str = "invalid_request_error", param: str | None = None) -> dict:  # noqa: A002
-    return {"error": {"message": message, "type": type, "param": param, "code": None}}
+def error_body(message: str, type: str = "invalid_request_error", param: str | None = None,  # noqa: A002
+               code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
 def describe_validation(exc: RequestValidationError) -> tuple[str, str | None]:

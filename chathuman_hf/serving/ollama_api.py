@@ -20,9 +20,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from chathuman_hf.chat import EngineBusy
-from chathuman_hf.serving.chat_request import ChatApi, PreparedChat
+from chathuman_hf.chat import ChatEngine, EngineBusy
+from chathuman_hf.serving.chat_request import PreparedChat
 from chathuman_hf.serving.errors import ApiError, busy_error
+from chathuman_hf.serving.models import ServedModel, ServedModels
 from chathuman_hf.serving.openai_api import to_messages
 from chathuman_hf.serving.request_checks import cut_at_stop
 from chathuman_hf.serving.schemas import ChatCompletionRequest
@@ -91,22 +92,23 @@ class NdjsonResponse(EventStreamResponse):
         StreamingResponse.__init__(self, source, media_type="application/x-ndjson")
 
 
-def make_ollama_router(chat_api: ChatApi) -> APIRouter:
+def make_ollama_router(models: ServedModels) -> APIRouter:
+    """``models``: what the ``model`` field picks from (``name`` or ``name:latest``; absent: the first)."""
     api = APIRouter()
-    engine = chat_api.engine
-    names = {None, "", engine.name, f"{engine.name}:latest"}
     modified = now_iso()
 
-    def details() -> dict:
+    def details(engine: ChatEngine) -> dict:
         params = sum(p.numel() for p in engine.model.parameters())
         return {"parent_model": "", "format": "safetensors", "family": engine.model.config.model_type,
                 "families": [engine.model.config.model_type], "parameter_size": f"{params / 1e6:.1f}M",
                 "quantization_level": DTYPES.get(str(engine.model.dtype), str(engine.model.dtype))}
 
-    def check_model(body: dict) -> None:
-        if body.get("model") not in names:
+    def check_model(body: dict) -> ServedModel:
+        served = models.get(body.get("model"))
+        if served is None:
             raise ApiError(404, f"model '{str(body.get('model'))[:100]}' not found; this server serves "
-                           f"'{engine.name}' (GET /api/tags).", param="model")
+                           f"{models.listed()} (GET /api/tags).", param="model")
+        return served
 
     async def read(request: Request) -> dict:
         try:
@@ -119,7 +121,8 @@ def make_ollama_router(chat_api: ChatApi) -> APIRouter:
 
     def answer(body: dict, messages: list[dict], shape: Callable[[str], dict]):
         """The reply to ``messages`` as one JSON object or NDJSON lines; ``shape``: where the text goes."""
-        check_model(body)
+        served = check_model(body)
+        engine, chat_api = served.engine, served.chat_api
         request = openai_request(body, messages)
         chat = chat_api.prepare(request, to_messages(request, chat_api.max_chars))
         start = time.monotonic()
@@ -193,8 +196,7 @@ def make_ollama_router(chat_api: ChatApi) -> APIRouter:
         body = await read(request)
         prompt = body.get("prompt") or ""
         if not prompt:  # Ollama's way to load a model: nothing to generate
-            check_model(body)
-            return {"model": engine.name, "created_at": now_iso(), "response": "", "done": True,
+            return {"model": check_model(body).name, "created_at": now_iso(), "response": "", "done": True,
                     "done_reason": "load"}
         system = [{"role": "system", "content": body["system"]}] if body.get("system") else []
 
@@ -204,20 +206,19 @@ def make_ollama_router(chat_api: ChatApi) -> APIRouter:
 
     @api.get("/api/tags")
     def tags() -> dict:
-        return {"models": [{"name": f"{engine.name}:latest", "model": f"{engine.name}:latest",
-                            "modified_at": modified, "size": sum(p.numel() * p.element_size()
-                                                                 for p in engine.model.parameters()),
-                            "digest": "", "details": details()}]}
+        return {"models": [{"name": f"{m.name}:latest", "model": f"{m.name}:latest", "modified_at": modified,
+                            "size": sum(p.numel() * p.element_size() for p in m.engine.model.parameters()),
+                            "digest": "", "details": details(m.engine)} for m in models]}
 
     @api.post("/api/show")
     @ollama_errors
     async def show(request: Request):
         body = await read(request)
-        check_model(body)
+        engine = check_model(body).engine
         config = engine.model.config
         arch = config.model_type
         return {"modelfile": "", "parameters": "", "template": engine.tokenizer.chat_template or "",
-                "details": details(), "modified_at": modified, "capabilities": ["completion"],
+                "details": details(engine), "modified_at": modified, "capabilities": ["completion"],
                 "model_info": {"general.architecture": arch,
                                "general.parameter_count": sum(p.numel() for p in engine.model.parameters()),
                                f"{arch}.context_length": engine.context_limit()}}

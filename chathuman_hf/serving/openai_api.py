@@ -9,20 +9,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from fastapi import APIRouter
 
-from chathuman_hf.chat import ChatEngine, EngineBusy, GenerationPreset
-from chathuman_hf.serving.chat_request import ChatApi
+from chathuman_hf.chat import EngineBusy
 from chathuman_hf.serving.errors import ApiError, check_unicode, error_body
 from chathuman_hf.serving.logprobs import chat_logprobs
+from chathuman_hf.serving.models import ServedModels
 from chathuman_hf.serving.request_checks import cut_at_stop
 from chathuman_hf.serving.schemas import ChatCompletionRequest
 from chathuman_hf.serving.stream_choices import merge_streams
 from chathuman_hf.serving.streaming import EventStreamResponse
 from chathuman_hf.serving.structured import ToolStream, history_fields
-from chathuman_hf.skills import SkillRouter
 
 
 def to_messages(request: ChatCompletionRequest, max_chars: int) -> list[dict[str, str]]:
@@ -64,32 +63,34 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict:
             "total_tokens": prompt_tokens + completion_tokens}
 
 
-def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: GenerationPreset, *,
-                       max_chars: int, max_turns: int, speech_level: str | None = None) -> APIRouter:
-    """``skills``: the router that answers before the model (``None``: the model answers everything, the default of
-    ``create_app`` unless ``skills_on_api``); ``speech_level``: the server's default for the ``speech_level`` field."""
+def make_openai_router(models: ServedModels, *, max_chars: int,
+                       remember: Callable[[str, str, list, list[str]], None] | None = None) -> APIRouter:
+    """``models``: what the ``model`` field picks from (each with its skills, preset, window and speech level);
+    ``remember(id, model, messages, texts)``: called with each finished completion (for ``POST /v1/feedback``)."""
     api = APIRouter()
     created = int(time.time())
-    chat_api = ChatApi(engine, preset, max_chars, max_turns, skills, speech_level)
 
     @api.get("/v1/models")
     def list_models() -> dict:
-        return {"object": "list", "data": [{"id": engine.name, "object": "model", "created": created,
-                                            "owned_by": "chathuman_hf"}]}
+        return {"object": "list", "data": [{"id": m.name, "object": "model", "created": created,
+                                            "owned_by": "chathuman_hf"} for m in models]}
 
     @api.post("/v1/chat/completions")
     def chat_completions(request: ChatCompletionRequest):
         messages = to_messages(request, max_chars)
-        if request.model not in (None, "", engine.name):  # as OpenAI-compatible servers do: no silent stand-in
-            raise ApiError(404, f"The model '{request.model[:100]}' does not exist here; this server serves "
-                           f"'{engine.name}' (GET /v1/models).", param="model", type="not_found_error")
-        chat = chat_api.prepare(request, messages)
+        served = models.pick(request.model)
+        engine = served.engine
+        chat = served.chat_api.prepare(request, messages)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         model = engine.name
         now = int(time.time())
 
+        def keep(texts: list[str]) -> None:
+            if remember is not None:
+                remember(completion_id, model, messages, texts)
+
         if not request.stream:
-            choices = []
+            choices, texts = [], []
             for i, result in enumerate(chat.replies(request.n)):
                 content, finish, scored = result.text, result.finish_reason, result.logprobs
                 content, stopped = cut_at_stop(content, chat.stops)
@@ -97,10 +98,12 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 if stopped:
                     finish, completion_tokens = "stop", chat.count(content)
                     scored = scored[:completion_tokens] if scored is not None else None
+                texts.append(content)
                 message, finish = chat.structured.reply(content, finish)
                 choices.append(({"index": i, "message": message,
                                  "logprobs": chat_logprobs(engine.tokenizer, scored), "finish_reason": finish},
                                 completion_tokens))
+            keep(texts)
             return {
                 "id": completion_id, "object": "chat.completion", "created": now, "model": model,
                 "choices": [c for c, _ in choices],
@@ -120,6 +123,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
             calls = ToolStream(chat.structured)  # content is held back where a tool call may begin
             started = False  # the role chunk goes with the first piece: a full engine is a 503 before it
             held: list = []  # log-probs of text held back
+            text: list[str] = []  # the reply as generated, for POST /v1/feedback
             try:
                 while True:
                     try:
@@ -127,6 +131,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                     except StopIteration as end:
                         finish, completion_tokens, scored = end.value
                         break
+                    text.append(piece)
                     if not started:
                         started = True
                         yield chunk({"role": "assistant", "content": ""})
@@ -156,11 +161,13 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,
                         "choices": [], "usage": usage(chat.prompt_tokens, completion_tokens)}
                 yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+            keep(["".join(text)])
             yield "data: [DONE]\n\n"
 
         def choice_events() -> Iterator[str]:  # n > 1: the replies decode together, chunks tagged by index
             merged = merge_streams([chat.shown(i) for i in range(request.n)])
             started: set[int] = set()
+            texts: list[list[str]] = [[] for _ in range(request.n)]
             try:
                 while True:
                     try:
@@ -168,6 +175,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                     except StopIteration as end:
                         finals = end.value
                         break
+                    texts[i].append(piece)
                     if i not in started:
                         started.add(i)
                         yield chunk({"role": "assistant", "content": ""}, index=i)
@@ -190,6 +198,7 @@ def make_openai_router(engine: ChatEngine, skills: SkillRouter | None, preset: G
                 body = {"id": completion_id, "object": "chat.completion.chunk", "created": now, "model": model,
                         "choices": [], "usage": usage(chat.prompt_tokens, sum(f[1] for f in finals))}
                 yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+            keep(["".join(t) for t in texts])
             yield "data: [DONE]\n\n"
 
         return EventStreamResponse(events() if request.n == 1 else choice_events())
