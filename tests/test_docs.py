@@ -118,6 +118,16 @@ REGISTRY: dict[str, Run | ByTest | Slow | Parse] = {
     "--output_dir outputs/orpo": Parse(PREFERENCE_PLACEHOLDERS),
     "accelerate launch recipes/train.py --stage dpo --model_name_or_path outputs/sft --data "
     "../shared/data/ChatbotData.csv --rejected other --output_dir outputs/dpo": Parse(PREFERENCE_PLACEHOLDERS),
+    "python recipes/prepare.py --data feedback.jsonl feedback-history-export.json --feedback_model sft --output "
+    "out/feedback": Parse("the user's feedback log and Open WebUI export"),
+    "python recipes/prepare.py --data tests/data/fixtures/feedback/ --feedback_model chatbot --output out/feedback":
+        Run(),
+    "accelerate launch recipes/train.py --stage kto --model_name_or_path outputs/sft --data "
+    "out/feedback/ratings.jsonl out/feedback/preferences.jsonl --output_dir outputs/kto-feedback":
+        ByTest("tests/test_feedback_loop.py::test_log_to_prepare_to_kto_to_a_saved_model"),
+    "accelerate launch recipes/train.py --stage dpo --model_name_or_path outputs/sft --data "
+    "out/feedback/preferences.jsonl --output_dir outputs/dpo-feedback":
+        ByTest("tests/test_preference_recipe.py::test_dpo_stage_runs_and_says_what_it_did"),
     "python recipes/inspect_labels.py --stage dpo --model outputs/quickstart --data "
     "tests/data/fixtures/preference/trl_pairs.jsonl --limit 2": Run(),
     "python recipes/evaluate_model.py --model outputs/sft --data ../shared/data/ChatbotData.csv --eval-split 0.1 "

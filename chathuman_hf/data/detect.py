@@ -23,6 +23,7 @@ JSON_KEY_HINTS = (
     (re.compile(r'"messages"\s*:\s*\['), "chat_json"),
     (re.compile(r'"conversations"\s*:\s*\['), "sharegpt"),
 )
+OPENWEBUI_HINT = re.compile(r'"type"\s*:\s*"rating"\s*,\s*"data"\s*:\s*\{')  # FeedbackModel's field order
 PREFERENCE_HINT = re.compile(r'"(chosen|rejected|completions|label|kto_tag|generations)"\s*:')
 PREFERENCE_KEYS = ("chosen", "rejected", "conversations", "instruction", "completion", "label", "kto_tag",
                    "completions", "generations", "ratings", "prompt")
@@ -67,6 +68,8 @@ def _detect_json_prefix(text: str) -> str | None:
     first = first_json_object(head) if head.startswith("{") else None  # JSON Lines: the first record decides
     if first is not None and (kind := _json_kind(first)):
         return kind
+    if head.startswith("[") and OPENWEBUI_HINT.search(head):  # an Open WebUI export: its chats hold "messages"
+        return "openwebui_feedback"
     if PREFERENCE_HINT.search(head):  # a large array of preference records: their keys decide
         keys = {key: [] if key == "completions" else None for key in PREFERENCE_KEYS if f'"{key}"' in head}
         if kind := preference_kind(keys):

@@ -120,6 +120,11 @@ class DataArguments:
         default=None, metadata={"help": "--rejected self: the SFT model (or adapter) folder whose replies lose."}
     )
     rejected_seed: int = field(default=42, metadata={"help": "Seed of --rejected (which other reply; sampling)."})
+    feedback_model: list[str] | None = field(
+        default=None,
+        metadata={"help": "Feedback logs and Open WebUI exports: keep the ratings of these models' replies only "
+                  "(model names / ids as the log or export names them); default: every model."},
+    )
     preprocessing_num_proc: int | None = field(
         default=None, metadata={"help": "Processes for reading files and the datasets.map steps."}
     )
@@ -138,6 +143,8 @@ class DataArguments:
             raise UsageError(f"first_speaker_role must be 'user' or 'assistant', got {self.first_speaker_role!r}")
         if isinstance(self.data, str):
             self.data = [self.data]
+        if isinstance(self.feedback_model, str):
+            self.feedback_model = [self.feedback_model]
         if isinstance(self.scrub_pii, str):  # YAML "auto", or a value given after --scrub_pii
             words = {"auto": None, "true": True, "on": True, "yes": True, "false": False, "off": False, "no": False}
             if self.scrub_pii.strip().lower() not in words:
@@ -199,4 +206,5 @@ class DataArguments:
             "silence_minutes": self.silence_minutes,
             "encoding": self.encoding,
             "format": self.format,
+            "feedback_model": self.feedback_model,
         }

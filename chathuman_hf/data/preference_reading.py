@@ -9,7 +9,15 @@ from typing import Any
 from .detect import detect_format, normalize_format
 from .errors import DataFormatError
 from .formats.chat_json import iter_json
-from .formats.preference import PREFERENCE_FORMATS, BadRecord, PrefRecord, get_preference_parser, preference_kind
+from .formats.preference import (
+    PREFERENCE_FORMATS,
+    WHOLE_FILE_FORMATS,
+    BadRecord,
+    PrefRecord,
+    get_preference_parser,
+    preference_kind,
+)
+from .formats.rated import Counted, Entry
 from .io import read_text
 
 PARQUET = ".parquet"
@@ -17,12 +25,15 @@ PARQUET = ".parquet"
 
 @dataclass
 class Item:
-    """One record read from a file: its parsed form, or the reason it was dropped and a one-line message."""
+    """One record read from a file (or ``records`` records joined into one pair): its parsed form, or the reason it
+    was dropped and a one-line message (``bad``: bad input, which stops a ``--strict`` run)."""
 
     where: str
     record: PrefRecord | None = None
     reason: str = ""
     message: str = ""
+    records: int = 1
+    bad: bool = True
 
 
 @dataclass
@@ -56,6 +67,23 @@ def _parse(fmt: str, where: str, obj: Any) -> Item:
         return Item(where, reason=err.reason, message=str(err))
 
 
+def _whole_file(fmt: str, entries: list[Entry], options: dict[str, Any], source: str) -> list[tuple[int, Item]]:
+    """A feedback log or Open WebUI export: the file-level reader decides, since its rules span records."""
+    from .formats.feedback import read_feedback_log
+    from .formats.openwebui import read_openwebui_export
+
+    readers = {"feedback_log": read_feedback_log, "openwebui_feedback": read_openwebui_export}
+    items = []
+    for read in readers[fmt](entries, options, source):
+        if isinstance(read.result, BadRecord):
+            item = Item(read.where, reason=read.result.reason, message=str(read.result), records=read.records,
+                        bad=not isinstance(read.result, Counted))  # fmt: skip
+        else:
+            item = Item(read.where, record=read.result, records=read.records)
+        items.append((read.index, item))
+    return items
+
+
 def read_preference_file(path: str, source: str, options: dict[str, Any]) -> PreferenceFile:
     """Parse every record of a preference file; a dialogue file gives ``format=""`` and no items.
 
@@ -74,6 +102,9 @@ def read_preference_file(path: str, source: str, options: dict[str, Any]) -> Pre
                 file=source,
                 reason="unknown_format",
             )
+        if fmt in WHOLE_FILE_FORMATS:
+            whole = _whole_file(fmt, [(index, *row) for index, row in enumerate(rows)], options, source)
+            return PreferenceFile(source, fmt, "parquet", [item for _, item in whole])
         return PreferenceFile(source, fmt, "parquet", [_parse(fmt, where, obj) for where, obj in rows])
     text, encoding = read_text(path, options.get("encoding"))
     if not text.strip():
@@ -81,13 +112,17 @@ def read_preference_file(path: str, source: str, options: dict[str, Any]) -> Pre
     fmt = detect_format(text, source) if forced == "auto" else forced
     if fmt not in PREFERENCE_FORMATS:
         return PreferenceFile(source, "", encoding, [])
-    items = []
-    for entry in iter_json(text, source):
+    items: list[tuple[int, Item]] = []
+    whole: list[Entry] = []
+    for index, entry in enumerate(iter_json(text, source)):
         if isinstance(entry, dict):  # a line that is not JSON: iter_json's counted issue row
             note = entry["_notes"][0] if entry["_notes"] else ""
             where, _, message = note.removeprefix(f"{source}: ").partition(": ")
-            items.append(Item(where, reason=entry["_drops"][0], message=message))
+            items.append((index, Item(where, reason=entry["_drops"][0], message=message)))
+        elif fmt in WHOLE_FILE_FORMATS:
+            whole.append((index, *entry))
         else:
-            items.append(_parse(fmt, *entry))
-    return PreferenceFile(source, fmt, encoding, items)
-
+            items.append((index, _parse(fmt, *entry)))
+    if whole:
+        items = sorted(items + _whole_file(fmt, whole, options, source), key=lambda pair: pair[0])
+    return PreferenceFile(source, fmt, encoding, [item for _, item in items])

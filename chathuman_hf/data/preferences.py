@@ -31,6 +31,7 @@ RATINGS_FILE = "ratings.jsonl"
 MESSAGES = List({"role": Value("string"), "content": Value("string")})
 PAIR_FEATURES = Features({"prompt": MESSAGES, "chosen": MESSAGES, "rejected": MESSAGES})
 RATING_FEATURES = Features({"prompt": MESSAGES, "completion": MESSAGES, "label": Value("bool")})
+FATAL_REASONS = ("unknown_schema",)  # a feedback log of a newer version: stop, never skip it silently
 DIALOGUES_SKIP = "dialogues, not preference data (--rejected other|self builds pairs from them)"
 
 
@@ -48,6 +49,7 @@ class Tally:
 
     pairs: Counter[str] = field(default_factory=Counter)
     ratings: Counter[str] = field(default_factory=Counter)
+    paired_ratings: Counter[str] = field(default_factory=Counter)  # ratings joined into pairs (feedback)
     pii: dict[str, Counter[str]] = field(default_factory=dict)
 
 
@@ -85,6 +87,8 @@ def read_preferences(args: DataArguments, report: DataReport, dedupe: Deduper, t
         try:
             file = read_preference_file(entry["path"], source, options)
         except DataFormatError as err:
+            if err.reason in FATAL_REASONS:
+                raise
             if args.strict:
                 raise DataFormatError(f"{err} (strict mode)", reason=err.reason) from None
             report.file_info(source, format="", encoding="", records=1)
@@ -96,14 +100,15 @@ def read_preferences(args: DataArguments, report: DataReport, dedupe: Deduper, t
                 report.skip(source, DIALOGUES_SKIP)
             continue
         report.skipped.pop(source, None)  # the dialogue pass skipped it as preference data: read here
-        report.file_info(source, format=file.format, encoding=file.encoding, records=len(file.items))
+        report.file_info(source, format=file.format, encoding=file.encoding,
+                         records=sum(item.records for item in file.items))  # fmt: skip
         pii: Counter[str] = Counter()
         outcomes: Counter[str] = Counter()
         for item in file.items:
             parts: list[str] = []
             try:
                 if item.record is None:
-                    if args.strict:
+                    if args.strict and item.bad:
                         raise DataFormatError(f"{describe(source, item.where, item.message)} (strict mode)",
                                               reason=item.reason)  # fmt: skip
                     raise Dropped(item.reason, item.message)
@@ -111,10 +116,12 @@ def read_preferences(args: DataArguments, report: DataReport, dedupe: Deduper, t
                 row = clean_record(item.record, namer, cleaning, scrub, pii, parts)
                 dedupe.check(row)
             except Dropped as drop:
-                outcomes[drop.reason] += 1
-                report.drop(drop.reason, where=describe(source, item.where, str(drop)))
+                outcomes[drop.reason] += item.records
+                report.drop(drop.reason, item.records, where=describe(source, item.where, str(drop)))
             else:
-                outcomes["kept"] += 1
+                outcomes["kept"] += item.records
+                if item.records > 1:
+                    tally.paired_ratings[source] += item.records
                 _accept(source, row, tally, out)
             for reason in parts:
                 report.drop(reason, where=describe(source, item.where, ""))
@@ -197,7 +204,8 @@ def load_preferences(args: DataArguments, report: DataReport | None = None, *, d
     report.stats["preferences"] = {
         "pairs": sum(tally.pairs.values()),
         "ratings": sum(tally.ratings.values()),
-        "sources": {s: {"pairs": tally.pairs[s], "ratings": tally.ratings[s]}
+        "sources": {s: {"pairs": tally.pairs[s], "ratings": tally.ratings[s],
+                        **({"paired_ratings": tally.paired_ratings[s]} if tally.paired_ratings[s] else {})}
                     for s in sorted(set(tally.pairs) | set(tally.ratings))},  # fmt: skip
         **({"from_dialogues": built} if built else {}),
     }

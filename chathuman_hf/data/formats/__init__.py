@@ -74,6 +74,8 @@ FORMATS = (
     "trl_unpaired",
     "llamafactory",
     "ultrafeedback",
+    "feedback_log",  # our feedback log (data/feedback_log.py)
+    "openwebui_feedback",  # Open WebUI's admin feedback export
 )
 ALIASES = {
     "csv": "qa_table",
@@ -88,4 +90,6 @@ ALIASES = {
     "kto": "trl_unpaired",
     "ranking": "llamafactory",
     "llamafactory_ranking": "llamafactory",
+    "feedback": "feedback_log",
+    "openwebui": "openwebui_feedback",
 }

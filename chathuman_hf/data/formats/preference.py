@@ -31,7 +31,9 @@ ROLES = {
     "chatgpt": "assistant",
 }
 TOOL_ROLES = ("observation", "function_call", "tool", "function")
-PREFERENCE_FORMATS = ("trl_preference", "trl_unpaired", "llamafactory", "ultrafeedback")
+PREFERENCE_FORMATS = ("trl_preference", "trl_unpaired", "llamafactory", "ultrafeedback", "feedback_log",
+                      "openwebui_feedback")
+WHOLE_FILE_FORMATS = ("feedback_log", "openwebui_feedback")  # rules span records: read by a file-level reader
 
 
 class BadRecord(ValueError):
@@ -190,8 +192,15 @@ def get_preference_parser(name: str) -> Callable[[dict[str, Any]], PrefRecord]:
 
 def preference_kind(obj: Any) -> str | None:
     """Which preference format a record is in, from its keys (None: not preference data)."""
+    from .feedback import is_feedback_line
+    from .openwebui import is_openwebui_feedback
+
     if not isinstance(obj, dict):
         return None
+    if is_feedback_line(obj):
+        return "feedback_log"
+    if is_openwebui_feedback(obj):
+        return "openwebui_feedback"
     if "chosen" in obj and "rejected" in obj:
         if "conversations" in obj or "instruction" in obj or isinstance(obj.get("chosen"), dict):
             return "llamafactory"
