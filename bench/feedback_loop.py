@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import CHATBOT_CSV, REPO, child_env
-from bench.feedback_person import Client, log_to_rows, pass_rate, rate_prompts
+from bench.feedback_person import Client, pass_rate, rate_prompts
 from bench.machine import machine_info
 from bench.serve_load import free_port
 from bench.writers import write_results
@@ -97,7 +98,8 @@ def settings(pairs: list[str]) -> list[str]:
 
 def train_stage(stage: str, model: str, data: list[str], out: str, options: list[str]) -> float:
     """``train.py --stage STAGE`` from the SFT model on ``data`` (no held-out split: the rule judges); seconds."""
-    trained = json.loads((Path(model) / "run_args.json").read_text(encoding="utf-8")).get("ChatArguments", {})
+    run_args = Path(model) / "run_args.json"
+    trained = json.loads(run_args.read_text(encoding="utf-8")).get("ChatArguments", {}) if run_args.exists() else {}
     cmd = [str(REPO / "recipes" / "train.py"), "--stage", stage, "--model_name_or_path", model, "--data", *data,
            "--output_dir", out, "--max-length", str(trained.get("max_length", 128)), "--eval_split", "0",
            "--eval_strategy", "no", "--save_strategy", "no", "--load_best_model_at_end", "false",
@@ -121,18 +123,6 @@ def judge_model(model: str, held_out: list[str], work: Path, a: argparse.Namespa
     result["hits_at_1"] = metrics["eval_selection_hits_at_1"]
     result["samples"] = result.pop("rows")[: a.samples]
     return result
-
-
-def rater(client: Client, log: Path):
-    """Posts each rating to ``/v1/feedback``; a server without that endpoint: the same line written here."""
-    if client.http.get("/openapi.json").json()["paths"].get("/v1/feedback"):
-        return lambda completion_id, _messages, _reply, rating: client.rate(completion_id, rating)
-    from chathuman_hf.data.feedback_log import FeedbackLog
-
-    print("note: the server has no /v1/feedback; the ratings are written by this script", file=sys.stderr)
-    writer = FeedbackLog(log, model=client.model, source="api")
-    return lambda completion_id, messages, reply, rating: writer.rating(messages, reply, rating,
-                                                                        reply_id=completion_id)
 
 
 def editor(client: Client, log: Path):
@@ -164,7 +154,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--samples", type=int, default=6, help="Sample replies kept per model.")
     parser.add_argument("--work", default=str(REPO / "results" / "feedback_loop"), help="Log, data and models.")
     parser.add_argument("--out", default="bench/results/feedback_loop.json")
+    parser.add_argument("--torch_threads", default="1", help="OMP_NUM_THREADS of the server and the recipes (1: on a "
+                        "busy machine two OpenMP threads spin on shared cores, bench/RESULTS.md § 11b).")
     a = parser.parse_args(argv)
+    os.environ["OMP_NUM_THREADS"] = a.torch_threads  # the children's environment (child_env copies it)
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     start, stages, results = time.monotonic(), {}, {"contenders": {}, "ratios": {}}
@@ -183,15 +176,16 @@ def main(argv: list[str] | None = None) -> dict:
         with Server(a.model, work, feedback_log=log) as base:
             client = Client(base)
             edit = editor(client, log) if a.edit else None
-            records = rate_prompts(client, rated, rater(client, log), a.threads, edit)
+            records = rate_prompts(client, rated, a.threads, edit)
         stages["rate"] = round(time.monotonic() - t, 1)
         results["ratings"] = {"replies": len(records), "thumbs_up": sum(r["pass"] for r in records),
                               "regenerated": sum(r["attempt"] for r in records),
                               "edited": sum("edited" in r for r in records)}
-    counts = log_to_rows(log, work / "rows")
-    stages["prepare"] = round(run([str(REPO / "recipes" / "prepare.py"), "--data", str(work / "rows"), "--output",
+    stages["prepare"] = round(run([str(REPO / "recipes" / "prepare.py"), "--data", str(log), "--output",
                                    str(work / "prepared")], "prepare.py"), 1)
-    results["ratings"].update(counts)
+    report = json.loads((work / "prepared" / "report.json").read_text(encoding="utf-8"))
+    counts = {k: report["preferences"][k] for k in ("pairs", "ratings")}
+    results["ratings"].update(counts, dropped=report["records"]["dropped"])
     models = {"sft": a.model}
     for stage, options, files in (("kto", a.kto, ["ratings.jsonl", "preferences.jsonl"]),
                                   ("dpo", a.dpo, ["preferences.jsonl"])):

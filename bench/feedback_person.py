@@ -16,11 +16,9 @@ preferred to the model's (a ``pair`` event, ``how="edit"``).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from chathuman_hf.korean.analysis import UNDETERMINED, speech_level
@@ -84,11 +82,11 @@ def edited(user: str, reply: str) -> str | None:
     return text if judge(user, text)[0] else None
 
 
-def rate_prompts(client: Client, prompts: list[str], rate: Callable[[str, list[dict], str, int], None],
-                 threads: int = 8, edit: Callable[[list[dict], str, str], None] | None = None) -> list[dict[str, Any]]:
-    """Each prompt: a reply, its rating, and for a 👎 one regeneration rated too. ``rate(id, messages, reply,
-    rating)`` posts the rating; ``edit(messages, corrected, original)``, when given, corrects the last 👎 reply's
-    speech level (see the module docstring). Returns one record per rated reply."""
+def rate_prompts(client: Client, prompts: list[str], threads: int = 8,
+                 edit: Callable[[list[dict], str, str], None] | None = None) -> list[dict[str, Any]]:
+    """Each prompt: a reply, its rating (``POST /v1/feedback``), and for a 👎 one regeneration rated too;
+    ``edit(messages, corrected, original)``, when given, corrects the last 👎 reply's speech level (see the module
+    docstring). Returns one record per rated reply."""
 
     def person(user: str) -> list[dict[str, Any]]:
         messages = [{"role": "user", "content": user}]
@@ -96,7 +94,7 @@ def rate_prompts(client: Client, prompts: list[str], rate: Callable[[str, list[d
         for attempt in range(2):
             completion_id, text = client.reply(messages)
             ok, why = judge(user, text)
-            rate(completion_id, messages, text, 1 if ok else -1)
+            client.rate(completion_id, 1 if ok else -1)
             records.append({"user": user, "reply": text, "pass": ok, "why": why, "attempt": attempt})
             if ok:
                 break
@@ -127,25 +125,3 @@ def pass_rate(client: Client, prompts: Iterable[str], threads: int = 8) -> dict[
             "why": dict(Counter(r["why"] for r in rows).most_common()),
             "distinct_2": len(set(bigrams)) / len(bigrams) if bigrams else 0.0,
             "mean_chars": sum(len(r["reply"]) for r in rows) / len(rows), "rows": rows}
-
-
-def log_to_rows(log: Path, out: Path) -> dict[str, int]:
-    """Our feedback log as TRL rows (``ratings.jsonl``: unpaired, ``pairs.jsonl``: the ``pair`` events and a 👍 and
-    a 👎 of the same context); stands in for ``prepare.py``'s own reader of the log until that is there."""
-    ratings, pairs, by_context = [], [], {}
-    for line in log.read_text(encoding="utf-8").splitlines():
-        event = json.loads(line)
-        if event["event"] == "pair":
-            pairs.append({"prompt": event["messages"], "chosen": [{"role": "assistant", "content": event["chosen"]}],
-                          "rejected": [{"role": "assistant", "content": event["rejected"]}]})
-            continue
-        completion = [{"role": "assistant", "content": event["reply"]}]
-        ratings.append({"prompt": event["messages"], "completion": completion, "label": event["rating"] == 1})
-        side = by_context.setdefault(json.dumps(event["messages"], ensure_ascii=False), {})
-        side.setdefault(event["rating"], completion)
-    pairs += [{"prompt": json.loads(key), "chosen": side[1], "rejected": side[-1]}
-              for key, side in by_context.items() if 1 in side and -1 in side]
-    out.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("ratings.jsonl", ratings), ("pairs.jsonl", pairs)):
-        (out / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return {"ratings": len(ratings), "pairs": len(pairs)}
