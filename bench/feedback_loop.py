@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dpo", nargs="*", default=["num_train_epochs=3", "learning_rate=1e-4", "beta=0.1"],
                         help="train.py --stage dpo options as key=value (--no_dpo: skip the DPO stage).")
     parser.add_argument("--no_dpo", action="store_true")
+    parser.add_argument("--no_kto", action="store_true")
     parser.add_argument("--edit", action="store_true", help="The person also corrects a reply's speech level.")
     parser.add_argument("--log", help="Train on this feedback log instead of collecting ratings (a rerun).")
     parser.add_argument("--baseline", help="Take the SFT model's figures from this earlier result JSON (a rerun).")
@@ -189,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict:
     models = {"sft": a.model}
     for stage, options, files in (("kto", a.kto, ["ratings.jsonl", "preferences.jsonl"]),
                                   ("dpo", a.dpo, ["preferences.jsonl"])):
-        if stage == "dpo" and (a.no_dpo or not counts["pairs"]):
+        if (stage == "dpo" and (a.no_dpo or not counts["pairs"])) or (stage == "kto" and a.no_kto):
             continue
         models[stage] = str(work / stage)
         data = [str(work / "prepared" / f) for f in files if (work / "prepared" / f).exists()]
