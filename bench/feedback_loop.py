@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rated", type=int, default=300, help="Prompts rated (a 👎 is regenerated and rated too).")
     parser.add_argument("--held_out", type=int, default=300, help="Held-out prompts for the pass rate.")
     parser.add_argument("--threads", type=int, default=32, help="Simulated people chatting at once.")
-    parser.add_argument("--kto", nargs="*", default=["num_train_epochs=3", "learning_rate=1e-4", "beta=0.1"],
+    parser.add_argument("--kto", nargs="*", default=["num_train_epochs=3", "learning_rate=2e-4", "beta=0.5"],
                         help="train.py --stage kto options as key=value.")
     parser.add_argument("--dpo", nargs="*", default=["num_train_epochs=3", "learning_rate=1e-4", "beta=0.1"],
                         help="train.py --stage dpo options as key=value (--no_dpo: skip the DPO stage).")
