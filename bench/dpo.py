@@ -87,13 +87,14 @@ def one_run(contender: str, base: Path, data: Path, seed: int, args: argparse.Na
                                      padding_free=contender == "ours")
         else:
             trainer = DPOTrainer(model=model, args=config, train_dataset=rows, processing_class=tok)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = trainer.train()
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     tokens = trainer._total_train_tokens  # attention-mask sum over every training batch (TRL's num_tokens)
     return {"useful_tokens": tokens, "train_seconds": round(seconds, 3),
-            "useful_tokens_per_s": round(tokens / seconds, 1), "peak_rss_mb": round(rss.peak_mb, 1),
+            "useful_tokens_per_s": round(tokens / seconds, 1), "cpu_seconds": round(cpu, 3),
+            "useful_tokens_per_cpu_s": round(tokens / cpu, 1), "peak_rss_mb": round(rss.peak_mb, 1),
             "loss_step0": round(losses[0], 6), "mean_loss": round(result.training_loss, 6)}
 
 
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--pairs", type=int, default=400, help="Pairs drawn from the data.")
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--contenders", nargs="+", default=["ours", "trl"], choices=list(CONTENDERS))
+    parser.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of each run (1: steadier on a "
+                        "loaded machine).")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (TRL's DPOConfig default; fp32 without).")
     parser.add_argument("--quick", action="store_true", help="1 seed, 3 steps, the tiny Llama only.")
     parser.add_argument("--out", default="bench/results/dpo.json")
@@ -132,7 +135,8 @@ def main(argv: list[str] | None = None) -> dict:
                     cmd = [sys.executable, "-m", "bench.dpo", "--child", contender, str(base), str(data), str(seed),
                            "--steps", str(args.steps), "--batch_size", str(args.batch_size),
                            "--max_length", str(args.max_length)] + (["--bf16"] if args.bf16 else [])
-                    proc = subprocess.run(cmd, env=child_env(OMP_NUM_THREADS="2"), capture_output=True, text=True)
+                    proc = subprocess.run(cmd, env=child_env(OMP_NUM_THREADS=str(args.threads)), capture_output=True,
+                                          text=True)
                     if proc.returncode:
                         raise RuntimeError(proc.stderr[-3000:])
                     runs[contender].append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -144,6 +148,8 @@ def main(argv: list[str] | None = None) -> dict:
                 ours, trl = (results["contenders"][f"{shape}/{c}"] for c in ("ours", "trl"))
                 results["ratios"][f"{shape} tokens/s ours/trl"] = ratio(ours["useful_tokens_per_s"],
                                                                         trl["useful_tokens_per_s"])
+                results["ratios"][f"{shape} tokens/CPU-s ours/trl"] = ratio(ours["useful_tokens_per_cpu_s"],
+                                                                            trl["useful_tokens_per_cpu_s"])
                 results["ratios"][f"{shape} peak RSS ours/trl"] = ratio(ours["peak_rss_mb"], trl["peak_rss_mb"])
                 results["ratios"][f"{shape} max |step-0 loss ours - trl|"] = max(
                     abs(o["loss_step0"] - t["loss_step0"]) for o, t in zip(runs["ours"], runs["trl"], strict=True))

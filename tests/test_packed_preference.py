@@ -15,7 +15,7 @@ from trl import DPOConfig, DPOTrainer
 
 from chathuman_hf.tokens.preference_rows import tokenize_pairs
 from chathuman_hf.tokens.tokenizer import load_tokenizer
-from chathuman_hf.training.packed_preference import pack_call, unpack
+from chathuman_hf.training.pair_layout import pair_layout, unpack
 from chathuman_hf.training.preference import ChatDPOTrainer
 from tests.helpers.tiny_models import make_tiny_llama_dir, make_tiny_model_dir
 
@@ -42,18 +42,34 @@ def model_dirs(request, tmp_path_factory) -> tuple[Path, Path]:
     return make(root / "policy", seed=0), make(root / "ref", seed=1)
 
 
-def test_pack_call_lays_rows_end_to_end():
-    input_ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0], [3, 4, 5, 6]])
-    labels = torch.tensor([[-100, 6, 7, -100], [-100, 9, -100, -100], [-100, -100, 5, 6]])
-    call = pack_call(input_ids, torch.tensor([3, 2, 4]), labels)
-    assert call.input_ids.tolist() == [[5, 6, 7, 8, 9, 3, 4, 5, 6]]
-    assert call.position_ids.tolist() == [[0, 1, 2, 0, 1, 0, 1, 2, 3]]
-    assert call.shift_labels.tolist() == [[6, 7, -100, 9, -100, -100, 5, 6, -100]]
-    rows = pack_call(input_ids, torch.tensor([3, 2, 4]), labels, capacity=5)  # next fit, padded with position 0
-    assert rows.input_ids.tolist() == [[5, 6, 7, 8, 9], [3, 4, 5, 6, 0]]
-    assert rows.position_ids.tolist() == [[0, 1, 2, 0, 1], [0, 1, 2, 3, 0]]
-    scored = torch.tensor([[0.1, 0.2, 0.0, 0.3, 0.0, 0.0, 0.4, 0.5, 0.0]])
-    assert unpack(scored, call).flatten().tolist() == pytest.approx([0.1, 0.2, 0, 0.3, 0, 0, 0, 0.4, 0.5])
+# two pairs: chosen rows 0-1 and rejected rows 2-3 (prompts [1, 2] and [5]), right-padded with 0, labels -100
+# outside the replies, as TRL's collator and _compute_loss make them
+IDS = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 0], [1, 2, 8, 0], [5, 9, 9, 9]])
+LABELS = torch.tensor([[-100, -100, 3, 4], [-100, 6, 7, -100], [-100, -100, 8, -100], [-100, 9, 9, 9]])
+LENGTHS = torch.tensor([4, 3, 3, 4])
+
+
+def test_pair_layout_shares_each_prompt():
+    layout = pair_layout(IDS, LENGTHS, LABELS, share_prompt=True, capacity=13)
+    # [prompt, chosen, last prompt token again, rejected] per pair, the longer pair first
+    assert layout.input_ids.tolist() == [[5, 6, 7, 5, 9, 9, 9, 1, 2, 3, 4, 2, 8]]
+    assert layout.position_ids.tolist() == [[0, 1, 2, 0, 1, 2, 3, 0, 1, 2, 3, 1, 2]]
+    assert layout.shift_labels.tolist() == [[6, 7, -100, 9, 9, 9, -100, -100, 3, 4, -100, 8, -100]]
+    keep = layout.keep[0].int().tolist()
+    assert keep[2] == [1, 1, 1] + [0] * 10  # a chosen token: the prompt and the chosen reply
+    assert keep[4] == [0, 0, 0, 1, 1] + [0] * 8  # a rejected token: its copy of the prompt's last token, itself
+    assert keep[12] == [0] * 7 + [1, 0, 0, 0, 1, 1]  # the other pair: prompt without its last token, copy, itself
+    values = torch.arange(13.0)[None]
+    assert unpack(values, layout).tolist() == [[0, 8, 9], [0, 1, 0], [0, 11, 0], [3, 4, 5]]
+
+
+def test_pair_layout_rows_of_their_own():
+    layout = pair_layout(IDS, LENGTHS, LABELS, share_prompt=False, capacity=8)  # best fit in rows of 8
+    assert layout.input_ids.tolist() == [[1, 2, 3, 4, 5, 9, 9, 9], [5, 6, 7, 1, 2, 8, 0, 0]]
+    assert layout.position_ids.tolist() == [[0, 1, 2, 3, 0, 1, 2, 3], [0, 1, 2, 0, 1, 2, 0, 0]]
+    assert layout.keep is None  # transformers separates the sequences from the restarting positions
+    values = torch.arange(16.0)[None]
+    assert unpack(values, layout).tolist() == [[0, 1, 2], [8, 9, 0], [0, 12, 0], [4, 5, 6]]
 
 
 def _config(tmp_path: Path, losses: list[str], weights: list[float] | None = None) -> DPOConfig:
@@ -95,7 +111,10 @@ def test_packed_dpo_equals_trl(model_dirs, tmp_path, losses, weights):
     ours.model.base_model.register_forward_hook(  # the backbone under TRL's fused head
         lambda module, args, kwargs, out: calls.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
     loss, metrics, grads = _step(ours)
-    assert calls == [(1, sum(lengths))]  # one packed row, no padding
+    assert ours.shares_prompt
+    prompts = sum(len(r["prompt_ids"]) - 1 for r in ours.train_dataset)
+    assert len(calls) == 1 and calls[0][0] * calls[0][1] >= sum(lengths) - prompts  # each prompt computed once
+    assert calls[0][0] * calls[0][1] < len(lengths) * max(lengths)  # fewer positions than TRL's padded rows
     their_loss, their_metrics, their_grads = _step(theirs)
     assert loss == pytest.approx(their_loss, abs=1e-5)
     assert loss != pytest.approx({"ipo": 25.0}.get(losses[0], math.log(2)), abs=1e-3)  # a reference off the policy

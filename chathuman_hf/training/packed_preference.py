@@ -2,33 +2,25 @@
 
 TRL 1.16 disables ``padding_free`` for DPO (trl#2469) and runs ``2·batch`` right-padded rows [prompt + chosen] and
 [prompt + rejected] through the model twice per step (policy, reference). Here the model's fused forward (TRL's
-``add_fused_lm_head``) is wrapped: a padded call is packed into rows without padding (restarting ``position_ids``,
-no attention mask: transformers keeps the sequences apart in every layer, ``tokens/packed_attention``), scored with
-pre-shifted labels that stop at each sequence's end, and every per-token output (log-probs, entropy, mean logits,
-top-1) is put back in the padded layout TRL reads. TRL's ``_compute_loss`` (sigmoid, ipo, the SFT term, rewards,
-accuracies, margins, token counts) and ``compute_ref_log_probs`` then run unchanged on the same numbers.
+``add_fused_lm_head``) is wrapped: a padded call is laid out in packed rows without padding (``pair_layout``; each
+pair's prompt computed once where a 4-D mask is exact, else each row a sequence of its own), scored with the labels of
+the padded call, and every per-token output (log-probs, entropy, mean logits, top-1) is put back in the padded layout
+TRL reads. TRL's ``_compute_loss`` (sigmoid, ipo, the SFT term, rewards, accuracies, margins, token counts) and
+``compute_ref_log_probs`` then run unchanged on the same numbers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from dataclasses import dataclass
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-from chathuman_hf.tokens.packed_attention import packed_position_ids, packing_problem
-
-
-@dataclass
-class PackedCall:
-    """A padded ``(rows, length)`` call laid out as packed rows, and the masks that map outputs back."""
-
-    input_ids: torch.Tensor  # (packed rows, width)
-    position_ids: torch.Tensor  # restarting at 0 for each sequence; padding 0
-    shift_labels: torch.Tensor  # next-token label of each position, -100 at sequence ends and outside completions
-    padded_scored: torch.Tensor  # (rows, length - 1): positions of the padded layout with a label
-    packed_scored: torch.Tensor  # (packed rows, width): the same positions, same order, in the packed layout
+from chathuman_hf.tokens.packed_attention import packing_problem
+from chathuman_hf.training.pair_layout import pair_layout, unpack
 
 
 def right_padded_lengths(attention_mask: torch.Tensor) -> torch.Tensor | None:
@@ -40,47 +32,45 @@ def right_padded_lengths(attention_mask: torch.Tensor) -> torch.Tensor | None:
     return lengths
 
 
-def pack_call(input_ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor,
-              capacity: int | None = None) -> PackedCall:
-    """Lay the rows of a padded call end to end, in order, in packed rows of at most ``capacity`` tokens (one row
-    when None; a longer sequence gets a row of its own)."""
-    rows, length = input_ids.shape
-    real = torch.arange(length, device=input_ids.device) < lengths[:, None]
-    # the label of each position is the next token of its own sequence (-100 past its end)
-    next_labels = torch.cat([labels[:, 1:], labels.new_full((rows, 1), -100)], dim=1).masked_fill(~real, -100)
-    sizes = lengths.tolist()
-    bins: list[list[int]] = []
-    for n in sizes:
-        if bins and (capacity is None or sum(bins[-1]) + n <= capacity):
-            bins[-1].append(n)
-        else:
-            bins.append([n])
-    width = max(sum(b) for b in bins)
-    flat_ids, flat_labels = input_ids[real], next_labels[real]
-    packed_ids = input_ids.new_zeros((len(bins), width))
-    packed_labels = labels.new_full((len(bins), width), -100)
-    start = 0
-    for b, members in enumerate(bins):
-        n = sum(members)
-        packed_ids[b, :n] = flat_ids[start:start + n]
-        packed_labels[b, :n] = flat_labels[start:start + n]
-        start += n
-    return PackedCall(
-        input_ids=packed_ids, position_ids=packed_position_ids(bins, width).to(input_ids.device),
-        shift_labels=packed_labels, padded_scored=labels[:, 1:] != -100, packed_scored=packed_labels != -100)
-
-
-def unpack(value: torch.Tensor | None, call: PackedCall) -> torch.Tensor | None:
-    """A per-token output of the packed rows in the padded ``(rows, length - 1)`` layout (0 where no label)."""
-    if value is None:
-        return None
-    return value.new_zeros(call.padded_scored.shape).masked_scatter(call.padded_scored, value[call.packed_scored])
-
-
 PER_TOKEN = ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1", "label_mask")
 
 
-def padding_free_forward(forward: Any, capacity: int | None = None) -> Any:
+def shares_prompt_exactly(model: Any) -> bool:
+    """True when a hand-built 4-D mask is every layer's whole mask in ``model`` (eager or sdpa, causal layers only,
+    no sliding window or chunked attention), so a pair's prompt can be computed once."""
+    config = getattr(model, "config", None)
+    if config is None or str(getattr(config, "_attn_implementation", None) or "eager") not in ("eager", "sdpa"):
+        return False
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    layer_types = getattr(text, "layer_types", None)
+    if layer_types is not None:
+        return all(kind == "full_attention" for kind in layer_types)
+    return not any(getattr(text, name, None) for name in ("sliding_window", "attention_chunk_size"))
+
+
+def _additive(keep: torch.Tensor, model: Any) -> torch.Tensor:
+    """The 4-D mask the attention implementation takes: bool for sdpa, 0 / dtype-min for eager."""
+    keep = keep[:, None]
+    if model.config._attn_implementation == "sdpa":
+        return keep
+    dtype = next(model.parameters()).dtype
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep, torch.finfo(dtype).min)
+
+
+_LAST: list = []  # (input_ids, labels, share_prompt, capacity, layout) of the last call
+
+
+def _layout(input_ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor, share_prompt: bool,
+            capacity: int | None) -> Any:
+    """``pair_layout``, built once for the policy and reference calls of a step (TRL passes them the same tensors)."""
+    if _LAST and _LAST[0] is input_ids and _LAST[1] is labels and _LAST[2:4] == [share_prompt, capacity]:
+        return _LAST[4]
+    layout = pair_layout(input_ids, lengths, labels, share_prompt=share_prompt, capacity=capacity)
+    _LAST[:] = [input_ids, labels, share_prompt, capacity, layout]
+    return layout
+
+
+def padding_free_forward(forward: Any, model: Any, *, share_prompt: bool, capacity: int | None = None) -> Any:
     """Wrap a forward patched by TRL's ``add_fused_lm_head``: its padded fused calls run packed."""
 
     @functools.wraps(forward)
@@ -94,26 +84,42 @@ def padding_free_forward(forward: Any, capacity: int | None = None) -> Any:
             lengths = right_padded_lengths(mask)
         if lengths is None:  # not the padded call of a DPO step: the fused forward as TRL made it
             return forward(*args, fused_lm_head=fused_lm_head, labels=labels, **kwargs)
-        call = pack_call(input_ids, lengths, labels, capacity)
-        kwargs.update(input_ids=call.input_ids, attention_mask=None, position_ids=call.position_ids,
-                      shift_labels=call.shift_labels, use_cache=False)
+        layout = _layout(input_ids, lengths, labels, share_prompt, capacity)
+        kwargs.update(input_ids=layout.input_ids, position_ids=layout.position_ids, shift_labels=layout.shift_labels,
+                      attention_mask=None if layout.keep is None else _additive(layout.keep, model), use_cache=False)
         outputs = forward(fused_lm_head=True, **kwargs)
         for name in PER_TOKEN:
             if getattr(outputs, name, None) is not None:
-                setattr(outputs, name, unpack(getattr(outputs, name), call))
+                setattr(outputs, name, unpack(getattr(outputs, name), layout))
         return outputs
 
     return packed_forward
 
 
-def enable_padding_free(model: Any, capacity: int | None = None) -> None:
-    """Make ``model``'s fused forward (TRL's ``add_fused_lm_head``, on the base model under PEFT) padding-free."""
+def enable_padding_free(model: Any, capacity: int | None = None) -> bool:
+    """Make ``model``'s fused forward (TRL's ``add_fused_lm_head``, on the base model under PEFT) padding-free;
+    True when a pair's prompt is computed once (``shares_prompt_exactly``)."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if getattr(inner.forward, "_padding_free", False):
-        return
-    wrapped = padding_free_forward(inner.forward, capacity)
-    wrapped._padding_free = True
-    inner.forward = wrapped
+    share = shares_prompt_exactly(inner)
+    if not getattr(inner.forward, "_padding_free", False):
+        wrapped = padding_free_forward(inner.forward, inner, share_prompt=share, capacity=capacity)
+        wrapped._padding_free = True
+        inner.forward = wrapped
+    return share
+
+
+@contextlib.contextmanager
+def steady_peft_check(trainer: Any) -> Iterator[None]:
+    """While a step of ``trainer`` runs, TRL's ``is_peft_model(trainer.model)`` answers from ``trainer.is_peft``:
+    accelerate's re-reads peft's package metadata on every call (11 ms per DPO step on 2 cores, measured with
+    cProfile: 16% of a tiny-Llama step); other models get accelerate's answer."""
+    module = sys.modules["trl.trainer.dpo_trainer"]
+    original = module.is_peft_model
+    module.is_peft_model = lambda model: trainer.is_peft if model is trainer.model else original(model)
+    try:
+        yield
+    finally:
+        module.is_peft_model = original
 
 
 def padding_free_problem(trainer: Any) -> str | None:

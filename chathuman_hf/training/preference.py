@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate.utils import is_peft_model as accelerate_is_peft_model
 from datasets import Dataset
 from huggingface_hub import constants as hub_constants
 from transformers import Trainer, TrainingArguments
@@ -23,7 +24,7 @@ from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
 from chathuman_hf.models.lora import is_peft_model, save_adapter
-from chathuman_hf.training.packed_preference import enable_padding_free, padding_free_problem
+from chathuman_hf.training.packed_preference import enable_padding_free, padding_free_problem, steady_peft_check
 from chathuman_hf.training.preference_args import PreferenceArguments
 
 logger = logging.getLogger(__name__)
@@ -82,14 +83,21 @@ class ChatDPOTrainer(_ChatOutputMixin, DPOTrainer):
 
     def __init__(self, *args: Any, padding_free: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.is_peft = accelerate_is_peft_model(self.model)  # asked by TRL on every step: see steady_peft_check
         self.padding_free_off = padding_free_problem(self) if padding_free else "--padding_free false"
+        self.shares_prompt = False
         if self.padding_free_off is None:
-            for model in (self.model, self.ref_model):
-                if model is not None:
-                    enable_padding_free(self.accelerator.unwrap_model(model))
-            logger.info("DPO forwards run padding-free (chosen and rejected rows packed, no padding).")
+            models = [self.accelerator.unwrap_model(m) for m in (self.model, self.ref_model) if m is not None]
+            self.shares_prompt = all([enable_padding_free(m) for m in models])
+            logger.info("DPO forwards run padding-free: pairs packed without padding%s.",
+                        ", each prompt computed once" if self.shares_prompt else "")
         elif padding_free:
             logger.warning("DPO forwards are padded, as in TRL: %s.", self.padding_free_off)
+
+    def compute_loss(self, model: Any, inputs: dict, return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:  # noqa: D102
+        with steady_peft_check(self):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
     def _prepare_dataset(self, dataset: Dataset, processing_class: Any, args: Any, dataset_name: str) -> Dataset:
         return dataset  # tokenized by chathuman_hf.tokens.preference_rows (prompts too long already dropped)
