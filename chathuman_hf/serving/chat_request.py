@@ -106,7 +106,7 @@ class PreparedChat:
         """The reply as shown while it is generated: (piece, log-probs of the tokens since the previous piece or
         ``None`` when not asked for), stop strings applied; returns (finish_reason, completion tokens, the
         log-probs not yet given). ``EngineBusy`` comes before the first piece; closing it stops the generation."""
-        cutter, shown, live, sent = StopStream(self.stops), [], [], 0
+        cutter, live, sent = StopStream(self.stops), [], 0
         scoring = bool(self.request.logprobs)
 
         def fresh(upto: int | None = None) -> list | None:
@@ -118,29 +118,11 @@ class PreparedChat:
             return new
 
         pieces = self.stream(scored=live, choice=choice)
-        result = None
-        try:
-            while not cutter.stopped:
-                try:
-                    piece = next(pieces)
-                except StopIteration as stop:
-                    result = stop.value
-                    break
-                piece = cutter.feed(piece)
-                if piece:
-                    shown.append(piece)
-                    yield piece, fresh()
-        finally:
-            if hasattr(pieces, "close"):
-                pieces.close()  # a client that went away (or a stop string) stops the generation, frees the model
-        rest = cutter.flush()
-        if rest:
-            shown.append(rest)
-            yield rest, fresh()
+        result = yield from cutter.cut(pieces, lambda piece: (piece, fresh()))
         if self.skill_text is not None:
             result = self.skill_reply()
         if result is None:  # ended at a stop string
-            used = self.count("".join(shown))
+            used = self.count("".join(cutter.shown))
             return "stop", used, fresh(used)
         if scoring and result.logprobs is not None and len(result.logprobs) > len(live):
             live[:] = result.logprobs  # decoded one at a time: the log-probs come at the end

@@ -19,27 +19,10 @@ from chathuman_hf.serving.stream_choices import merge_streams
 def _shown(engine: ChatEngine, ids: list[int], preset: GenerationPreset, options: ReplyOptions | None,
            stops: list[str]) -> Iterator[str]:
     """One reply's pieces with the stop strings applied; returns (finish_reason, completion tokens)."""
-    cutter, shown, result = StopStream(stops), [], None
-    pieces = engine.stream_ids(ids, preset, options=options)
-    try:
-        while not cutter.stopped:
-            try:
-                piece = next(pieces)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            piece = cutter.feed(piece)
-            if piece:
-                shown.append(piece)
-                yield piece
-    finally:
-        pieces.close()  # a client that went away (or a stop string) stops the generation
-    rest = cutter.flush()
-    if rest:
-        shown.append(rest)
-        yield rest
+    cutter = StopStream(stops)
+    result = yield from cutter.cut(engine.stream_ids(ids, preset, options=options))
     if result is None:  # ended at a stop string
-        return "stop", len(engine.tokenizer.encode("".join(shown), add_special_tokens=False))
+        return "stop", len(engine.tokenizer.encode("".join(cutter.shown), add_special_tokens=False))
     return result.finish_reason, result.completion_tokens
 
 

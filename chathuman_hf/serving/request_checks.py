@@ -7,6 +7,7 @@ A conversation the model's chat template refuses (Gemma-2: "System role not supp
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from jinja2.exceptions import TemplateError
@@ -48,6 +49,32 @@ class StopStream:
         self.stops = stops
         self.pending = ""
         self.stopped = False
+        self.shown: list[str] = []  # every piece given out so far
+
+    def cut(self, pieces: Iterator[str],
+            shape: Callable[[str], Any] = lambda piece: piece) -> Generator[Any, None, Any]:
+        """``shape(piece)`` for each piece of ``pieces`` as it may be shown; returns the source's return value
+        (``None`` when a stop string ended it). The source is closed at the end, at a stop string or when the
+        consumer closes this generator (a client that went away stops the generation and frees the model)."""
+        result = None
+        try:
+            while not self.stopped:
+                try:
+                    piece = self.feed(next(pieces))
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                if piece:
+                    self.shown.append(piece)
+                    yield shape(piece)
+        finally:
+            if hasattr(pieces, "close"):
+                pieces.close()
+        rest = self.flush()
+        if rest:
+            self.shown.append(rest)
+            yield shape(rest)
+        return result
 
     def feed(self, piece: str) -> str:
         """What of ``piece`` (with what was held back) can be shown now."""
