@@ -12,6 +12,7 @@ from typing import Any
 
 from chathuman_hf.chat import ChatEngine, EngineBusy, GenerationPreset
 from chathuman_hf.chat.reply_options import ReplyOptions
+from chathuman_hf.serving.openai_api import in_band_error
 from chathuman_hf.serving.request_checks import StopStream
 from chathuman_hf.serving.stream_choices import merge_streams
 
@@ -36,10 +37,6 @@ def completion_events(engine: ChatEngine, prompts: list[list[int]], n: int, pres
                 "choices": [{"text": text, "index": index, "logprobs": None, "finish_reason": finish}]}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
-    def error(message: str, kind: str) -> Iterator[str]:
-        yield f"data: {json.dumps({'error': {'message': message, 'type': kind, 'param': None, 'code': None}})}\n\n"
-        yield "data: [DONE]\n\n"
-
     merged = merge_streams([_shown(engine, ids, preset, options(c), stops) for ids in prompts for c in range(n)])
     started: set[int] = set()
     try:
@@ -57,10 +54,10 @@ def completion_events(engine: ChatEngine, prompts: list[list[int]], n: int, pres
     except EngineBusy:
         if not started:
             raise  # before any chunk: EventStreamResponse answers 503
-        yield from error("The server is busy: a reply was refused.", "server_busy")
+        yield from in_band_error("The server is busy: a reply was refused.", "server_busy")
         return
     except Exception as exc:  # headers are sent: report in-band, as OpenAI does
-        yield from error(f"Generation failed: {exc}", "server_error")
+        yield from in_band_error(f"Generation failed: {exc}", "server_error")
         return
     finally:
         merged.close()
