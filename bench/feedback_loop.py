@@ -8,10 +8,12 @@ DPO) stage, and the new models are judged by the same rule on held-out prompts.
    0.1, seed 42): ``--rated`` prompts drawn from the training side are rated, ``--held_out`` prompts of the held-out
    side measure the pass rate (none of them is rated).
 2. ``recipes/serve.py --feedback_log`` serves the model; the person of ``bench.feedback_person`` asks each rated
-   prompt through ``/v1/chat/completions`` (the server's sampling settings), rates it with ``POST /v1/feedback``
-   and regenerates once after a 👎 (see its rule there).
+   prompt in a new conversation on the chat page's endpoints (the server's sampling settings), rates it, presses 다시
+   once after a 👎 and rates the new reply (a 👍 keeps it: a retry pair); with ``--edit`` corrects a reply still at
+   the wrong level (an edit pair). ``--person api``: the same person on ``/v1/chat/completions`` + ``POST
+   /v1/feedback``.
 3. ``recipes/prepare.py`` on the log, ``recipes/train.py --stage kto`` on the ratings and ``--stage dpo`` on the
-   pairs (a 👍 and a 👎 of the same context).
+   pairs (a kept 다시 sibling or an edit over the model's reply).
 4. Each model (SFT, KTO, DPO) is served again: one reply per held-out prompt, judged by the rule (pass rate,
    distinct-2, mean length); ``recipes/evaluate_model.py`` gives hits@1 on the held-out split.
 
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import CHATBOT_CSV, REPO, child_env
-from bench.feedback_person import Client, pass_rate, rate_prompts
+from bench.feedback_person import Client, PagePerson, pass_rate, rate_on_page, rate_prompts
 from bench.machine import machine_info
 from bench.serve_load import free_port
 from bench.writers import write_results
@@ -116,8 +118,8 @@ def judge_model(model: str, held_out: list[str], work: Path, a: argparse.Namespa
     out = work / f"eval-{Path(model).name}.json"
     result["eval_seconds"] = round(run([str(REPO / "recipes" / "evaluate_model.py"), "--model", model, "--data",
                                         a.data, "--eval-split", str(a.eval_split), "--split_seed", str(a.seed),
-                                        "--max-turns", "1", "--selection_contexts", "200", "--generation_prompts",
-                                        "20", "--output", str(out)], "evaluate_model.py"), 1)
+                                        "--max-turns", "1", "--selection_contexts", str(a.selection_contexts),
+                                        "--generation_prompts", "20", "--output", str(out)], "evaluate_model.py"), 1)
     metrics = json.loads(out.read_text(encoding="utf-8"))
     metrics = metrics.get("metrics", metrics)
     result["hits_at_1"] = metrics["eval_selection_hits_at_1"]
@@ -141,6 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--rated", type=int, default=300, help="Prompts rated (a 👎 is regenerated and rated too).")
     parser.add_argument("--held_out", type=int, default=300, help="Held-out prompts for the pass rate.")
+    parser.add_argument("--selection_contexts", type=int, default=1183, help="Held-out contexts hits@1 ranks (1,183: "
+                        "all of ChatbotData's held-out split; 200 has a standard error of ~2.8 points).")
     parser.add_argument("--threads", type=int, default=32, help="Simulated people chatting at once.")
     parser.add_argument("--kto", nargs="*", default=["num_train_epochs=3", "learning_rate=2e-4", "beta=0.5"],
                         help="train.py --stage kto options as key=value.")
@@ -148,6 +152,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="train.py --stage dpo options as key=value (--no_dpo: skip the DPO stage).")
     parser.add_argument("--no_dpo", action="store_true")
     parser.add_argument("--no_kto", action="store_true")
+    parser.add_argument("--person", choices=("page", "api"), default="page", help="page: the person uses the chat "
+                        "page's endpoints (👍/👎, 다시, 고치기); api: /v1/chat/completions and POST /v1/feedback "
+                        "(edits written with the page's log writer: the API has no edit endpoint).")
     parser.add_argument("--edit", action="store_true", help="The person also corrects a reply's speech level.")
     parser.add_argument("--log", help="Train on this feedback log instead of collecting ratings (a rerun).")
     parser.add_argument("--baseline", help="Take the SFT model's figures from this earlier result JSON (a rerun).")
@@ -175,13 +182,17 @@ def main(argv: list[str] | None = None) -> dict:
         log.unlink(missing_ok=True)
         t = time.monotonic()
         with Server(a.model, work, feedback_log=log) as base:
-            client = Client(base)
-            edit = editor(client, log) if a.edit else None
-            records = rate_prompts(client, rated, a.threads, edit)
+            if a.person == "page":
+                records = rate_on_page(PagePerson(base), rated, a.threads, edit=a.edit)
+            else:
+                client = Client(base)
+                records = rate_prompts(client, rated, a.threads, editor(client, log) if a.edit else None)
         stages["rate"] = round(time.monotonic() - t, 1)
-        results["ratings"] = {"replies": len(records), "thumbs_up": sum(r["pass"] for r in records),
+        results["ratings"] = {"replies": sum(not r.get("skill") for r in records),
+                              "thumbs_up": sum(r["pass"] for r in records),
                               "regenerated": sum(r["attempt"] for r in records),
-                              "edited": sum("edited" in r for r in records)}
+                              "edited": sum("edited" in r for r in records),
+                              "skill_answers": sum(bool(r.get("skill")) for r in records)}
     stages["prepare"] = round(run([str(REPO / "recipes" / "prepare.py"), "--data", str(log), "--output",
                                    str(work / "prepared")], "prepare.py"), 1)
     report = json.loads((work / "prepared" / "report.json").read_text(encoding="utf-8"))

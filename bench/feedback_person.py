@@ -1,5 +1,6 @@
-"""The simulated person of ``bench.feedback_loop``: the rating rule, the person who chats through the HTTP API and
-rates what it gets, and the pass rate of a served model on held-out prompts under the same rule.
+"""The simulated person of ``bench.feedback_loop``: the rating rule, the person who chats with a served model over
+HTTP and rates what it gets (on the chat page's endpoints, ``PagePerson``, or the OpenAI-style API, ``Client``), and
+the pass rate of a served model on held-out prompts under the same rule.
 
 The rule (fixed before any model was measured; the issue's own example): a reply gets 👍 when
 
@@ -7,8 +8,8 @@ The rule (fixed before any model was measured; the issue's own example): a reply
 - that level is the user's (반말 answered in 반말, 존댓말 in 존댓말; a user message with no level accepts either), and
 - it is not a repeat: not the user's message again, and no word twice in a row;
 
-👎 otherwise. The person sends one user message, rates the reply, and when it was 👎 presses 다시 once (a second
-completion for the same messages) and rates that one too: a 👍 and a 👎 for the same context make a pair. With
+👎 otherwise. The person sends one user message, rates the reply, and when it was 👎 presses 다시 once (on the API: a
+second completion for the same messages) and rates that one too: a 👍 and a 👎 for the same context make a pair. With
 ``edit``, a person whose second reply was still at the wrong level also corrects it in the edit box: the reply
 rewritten to the user's level (``chathuman_hf.korean.conversion.convert``), kept when it passes the rule, is
 preferred to the model's (a ``pair`` event, ``how="edit"``).
@@ -16,6 +17,7 @@ preferred to the model's (a ``pair`` event, ``how="edit"``).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -82,11 +84,78 @@ def edited(user: str, reply: str) -> str | None:
     return text if judge(user, text)[0] else None
 
 
+class PagePerson:
+    """The chat page's own endpoints, called as its buttons call them: a message in a new conversation
+    (``/page/api/chat``), 👍/👎 (``/page/api/rate``), 다시 (``/page/api/regenerate/stream``; a 👍 on the new sibling
+    keeps it over the old one, a ``retry`` pair) and 고치기 (``/page/api/edit``, an ``edit`` pair)."""
+
+    def __init__(self, base: str, timeout: float = 300.0) -> None:
+        import httpx
+
+        self.http = httpx.Client(base_url=base, timeout=timeout)
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.post(path, json=body)
+        response.raise_for_status()
+        if not path.endswith("/stream"):
+            return response.json()
+        events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+        done = [e for e in events if e["type"] in ("done", "error")][-1]
+        if done["type"] == "error":
+            raise RuntimeError(f"{path}: {done['message']}")
+        return done
+
+    def ask(self, user: str) -> tuple[dict[str, Any] | None, str]:
+        """A new conversation's first reply: ``(reply reference or None for a skill's answer, text)``."""
+        body = self.post("/page/api/chat", {"message": user})
+        ref = None if body["index"] is None else {"session_id": body["session_id"], "index": body["index"]}
+        return ref, body["reply"]
+
+    def rate(self, ref: dict[str, Any], rating: int, sibling: int = 0) -> None:
+        self.post("/page/api/rate", {**ref, "rating": rating, "sibling": sibling})
+
+    def retry(self, ref: dict[str, Any]) -> tuple[int, str]:
+        """다시: ``(sibling number, text)`` of the new reply."""
+        done = self.post("/page/api/regenerate/stream", ref)
+        return done["sibling"], done["reply"]
+
+    def edit(self, ref: dict[str, Any], text: str) -> None:
+        self.post("/page/api/edit", {**ref, "text": text})
+
+
+def rate_on_page(person: PagePerson, prompts: list[str], threads: int = 8, edit: bool = False) -> list[dict[str, Any]]:
+    """Each prompt in a new conversation on the page: the reply rated, after a 👎 다시 once and the new sibling rated
+    (👍 keeps it: a retry pair), and with ``edit`` a reply still at the wrong level corrected (module docstring).
+    Returns one record per rated reply (a skill's answer is not rated: ``skill`` records)."""
+
+    def one(user: str) -> list[dict[str, Any]]:
+        ref, text = person.ask(user)
+        if ref is None:
+            return [{"user": user, "reply": text, "skill": True, "pass": False, "attempt": 0}]
+        records, sibling = [], 0
+        for attempt in range(2):
+            if attempt:
+                sibling, text = person.retry(ref)
+            ok, why = judge(user, text)
+            person.rate(ref, 1 if ok else -1, sibling)
+            records.append({"user": user, "reply": text, "pass": ok, "why": why, "attempt": attempt})
+            if ok:
+                break
+        correction = edited(user, text) if edit and not records[-1]["pass"] else None
+        if correction is not None:
+            person.edit(ref, correction)
+            records[-1]["edited"] = correction
+        return records
+
+    with ThreadPoolExecutor(threads) as pool:
+        return [r for records in pool.map(one, prompts) for r in records]
+
+
 def rate_prompts(client: Client, prompts: list[str], threads: int = 8,
                  edit: Callable[[list[dict], str, str], None] | None = None) -> list[dict[str, Any]]:
-    """Each prompt: a reply, its rating (``POST /v1/feedback``), and for a 👎 one regeneration rated too;
-    ``edit(messages, corrected, original)``, when given, corrects the last 👎 reply's speech level (see the module
-    docstring). Returns one record per rated reply."""
+    """The same person on the OpenAI-style API: each reply rated with ``POST /v1/feedback``, a 👎 answered by a
+    second completion (rated too; prepare.py pairs a 👍 and a 👎 of one context); ``edit(messages, corrected,
+    original)``, when given, writes the correction (the API has no edit endpoint). One record per rated reply."""
 
     def person(user: str) -> list[dict[str, Any]]:
         messages = [{"role": "user", "content": user}]

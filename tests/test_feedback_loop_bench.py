@@ -34,3 +34,36 @@ def test_edit_rewrites_the_level_only_when_that_was_the_fault():
     assert edited("밥 먹었어?", "응 먹었어.") is None  # passes already
     assert edited("배고파", "ㅋㅋ") is None  # no level to rewrite
     assert edited("ㅋㅋㅋ", "좋아요.") is None  # the user has no level
+
+
+def test_the_page_person_presses_the_pages_buttons_over_http(tiny_model_dir, tmp_path):
+    """Every action of the bench's person goes through the page's endpoints of a real server and is logged."""
+    import json
+
+    from bench.feedback_person import PagePerson, rate_on_page
+    from chathuman_hf.chat import ChatEngine
+    from chathuman_hf.serving import create_app
+    from chathuman_hf.serving.runner import serve_in_thread
+
+    log = tmp_path / "feedback.jsonl"
+    engine = ChatEngine.from_pretrained(tiny_model_dir, max_batch_size=4)
+    app = create_app(engine=engine, feedback_log=log, preset="fast", preset_overrides={"max_new_tokens": 6},
+                     use_skills=False)
+    with serve_in_thread(app) as url:
+        person = PagePerson(url)
+        ref, first = person.ask("배고파")
+        person.rate(ref, -1)
+        sibling, second = person.retry(ref)
+        person.rate(ref, 1, sibling)
+        person.edit(ref, "뭐 좀 먹어.")
+        events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+        records = rate_on_page(person, ["안녕", "밥 먹었어?"], threads=2, edit=True)
+    retry = [("pair", None, "retry", second, first)] if second != first else []  # same text twice: no preference
+    assert sibling == 1
+    assert [(e["event"], e.get("rating"), e.get("how"), e.get("chosen"), e.get("rejected")) for e in events] == [
+        ("rating", -1, None, None, None), ("rating", 1, None, None, None), *retry,
+        ("pair", None, "edit", "뭐 좀 먹어.", second)]
+    assert {e["source"] for e in events} == {"page"}
+    after = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()][len(events):]
+    assert sum(e["event"] == "rating" for e in after) == len(records) >= 2  # one rating per rated reply
+    assert {r["user"] for r in records} == {"안녕", "밥 먹었어?"}
