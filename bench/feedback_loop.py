@@ -35,7 +35,7 @@ from typing import Any
 from bench.common import CHATBOT_CSV, REPO, child_env
 from bench.feedback_person import Client, PagePerson, pass_rate, rate_on_page, rate_prompts
 from bench.machine import machine_info
-from bench.serve_load import free_port
+from bench.serve_load import free_port, listens
 from bench.writers import write_results
 
 
@@ -67,12 +67,13 @@ class Server:
 
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, env=child_env())
-        base, start = f"http://127.0.0.1:{self.cmd[self.cmd.index('--port') + 1]}", time.monotonic()
+        port = int(self.cmd[self.cmd.index("--port") + 1])
+        base, start = f"http://127.0.0.1:{port}", time.monotonic()
         while time.monotonic() - start < 300:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited ({self.proc.returncode}): see {self.log_path}")
             try:
-                if httpx.get(f"{base}/healthz", timeout=2.0).status_code == 200:
+                if httpx.get(f"{base}/healthz", timeout=2.0).status_code == 200 and listens(self.proc, port):
                     return base
             except httpx.HTTPError:
                 time.sleep(0.3)
@@ -142,7 +143,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--eval_split", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--rated", type=int, default=300, help="Prompts rated (a 👎 is regenerated and rated too).")
-    parser.add_argument("--held_out", type=int, default=300, help="Held-out prompts for the pass rate.")
+    parser.add_argument("--held_out", type=int, default=1183, help="Held-out prompts for the pass rate (default: "
+                        "every distinct user message of ChatbotData's held-out split; 300 has a standard error of "
+                        "~2.5 points).")
     parser.add_argument("--selection_contexts", type=int, default=1183, help="Held-out contexts hits@1 ranks (1,183: "
                         "all of ChatbotData's held-out split; 200 has a standard error of ~2.8 points).")
     parser.add_argument("--threads", type=int, default=32, help="Simulated people chatting at once.")

@@ -38,6 +38,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def listens(proc: subprocess.Popen, port: int) -> bool:
+    """True once ``proc`` itself listens on ``port``: a free port can be taken by another bench's server between
+    ``free_port`` and the bind, and that server would answer our ``/healthz`` while ours is still loading (it then
+    fails to bind; seen with two loops started in the same second)."""
+    import psutil
+
+    return any(c.laddr.port == port and c.status == psutil.CONN_LISTEN
+               for c in psutil.Process(proc.pid).net_connections("tcp"))
+
+
 def start_server(model_dir: str, batch: int, a: argparse.Namespace, tmp: Path):
     import httpx
 
@@ -54,7 +64,7 @@ def start_server(model_dir: str, batch: int, a: argparse.Namespace, tmp: Path):
             log.flush()
             raise RuntimeError(f"server exited ({server.returncode}): {log.name}")
         try:
-            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
+            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200 and listens(server, port):
                 return server, log, base, time.perf_counter() - t0
         except httpx.HTTPError:
             pass
