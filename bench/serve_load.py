@@ -40,8 +40,7 @@ def free_port() -> int:
 
 def listens(proc: subprocess.Popen, port: int) -> bool:
     """True once ``proc`` itself listens on ``port``: a free port can be taken by another bench's server between
-    ``free_port`` and the bind, and that server would answer our ``/healthz`` while ours is still loading (it then
-    fails to bind; seen with two loops started in the same second)."""
+    ``free_port`` and the bind, and that server would answer our ``/healthz`` while ours is still loading."""
     import psutil
 
     return any(c.laddr.port == port and c.status == psutil.CONN_LISTEN
