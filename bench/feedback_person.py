@@ -26,6 +26,9 @@ from typing import Any
 from chathuman_hf.korean.analysis import UNDETERMINED, speech_level
 
 _WORD = re.compile(r"[^\w]+")
+# Kiwi's best analysis, log-probability per character (spaces left out): 95% of ChatbotData's answers rewritten to
+# 반말 score above this (bench/RESULTS.md § 18b); broken replies such as 충전할형 해요. score -6 to -8
+FLUENT_PER_CHAR = -4.9
 
 
 def _norm(text: str) -> str:
@@ -50,6 +53,15 @@ def judge(user: str, reply: str) -> tuple[bool, str]:
     if wanted != UNDETERMINED and level != wanted:
         return False, f"{level}_to_{wanted}"
     return True, "ok"
+
+
+def fluent(text: str) -> bool:
+    """The reply reads as Korean: Kiwi's analysis of it is as likely per character as 95% of real answers in 반말.
+    Not part of the rule (people rate by it); the judge reports the pass rate of fluent replies beside it."""
+    from chathuman_hf.korean.analysis import kiwi
+
+    chars = len("".join(text.split()))
+    return chars > 0 and kiwi().analyze(text)[0][1] / chars >= FLUENT_PER_CHAR
 
 
 class Client:
@@ -190,7 +202,10 @@ def pass_rate(client: Client, prompts: Iterable[str], threads: int = 8) -> dict[
     with ThreadPoolExecutor(threads) as pool:
         rows = list(pool.map(one, prompts))
     bigrams = [tuple(w[i:i + 2]) for r in rows for w in [r["reply"].split()] for i in range(len(w) - 1)]
+    for row in rows:
+        row["fluent"] = fluent(row["reply"])
     return {"replies": len(rows), "pass_rate": sum(r["pass"] for r in rows) / len(rows),
+            "fluent_pass_rate": sum(r["pass"] and r["fluent"] for r in rows) / len(rows),
             "why": dict(Counter(r["why"] for r in rows).most_common()),
             "distinct_2": len(set(bigrams)) / len(bigrams) if bigrams else 0.0,
             "mean_chars": sum(len(r["reply"]) for r in rows) / len(rows), "rows": rows}

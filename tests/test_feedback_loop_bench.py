@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("kiwipiepy")
 
-from bench.feedback_person import edited, judge  # noqa: E402
+from bench.feedback_person import edited, fluent, judge  # noqa: E402
 
 
 @pytest.mark.parametrize(
@@ -34,6 +34,12 @@ def test_edit_rewrites_the_level_only_when_that_was_the_fault():
     assert edited("밥 먹었어?", "응 먹었어.") is None  # passes already
     assert edited("배고파", "ㅋㅋ") is None  # no level to rewrite
     assert edited("ㅋㅋㅋ", "좋아요.") is None  # the user has no level
+
+
+def test_fluent_tells_broken_replies_from_real_ones():
+    """Replies of the loop's KTO and DPO models (bench/RESULTS.md § 18b) against fluent ones at both levels."""
+    assert [fluent(t) for t in ("직접 물어보세요.", "직접 물어봐.", "약을 해봐.", "좋은 생각이에요.")] == [True] * 4
+    assert [fluent(t) for t in ("충전할형 해요.", "딪혔나봐요.", "볼 때 들어가 적 바너데.", " ")] == [False] * 4
 
 
 def test_the_page_person_presses_the_pages_buttons_over_http(tiny_model_dir, tmp_path):
