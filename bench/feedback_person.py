@@ -57,7 +57,7 @@ def judge(user: str, reply: str) -> tuple[bool, str]:
 
 def fluent(text: str) -> bool:
     """The reply reads as Korean: Kiwi's analysis of it is as likely per character as 95% of real answers in 반말.
-    Not part of the rule (people rate by it); the judge reports the pass rate of fluent replies beside it."""
+    Not part of the rating rule: the judge reports the pass rate of fluent replies beside the rule's."""
     from chathuman_hf.korean.analysis import kiwi
 
     chars = len("".join(text.split()))
