@@ -10,6 +10,7 @@ import time
 import httpx
 import jsonschema
 import pytest
+import torch
 from pydantic import BaseModel, Field
 
 from chathuman_hf.chat import ChatEngine, get_preset
@@ -160,3 +161,22 @@ def test_one_at_a_time_engine_honours_the_grammar(tiny_model_dir):
             "messages": [{"role": "user", "content": "날씨"}], "response_format": fmt, "max_tokens": 200}).json()
     assert body["choices"][0]["finish_reason"] == "stop"
     jsonschema.validate(json.loads(body["choices"][0]["message"]["content"]), SCHEMA)
+
+
+def test_special_tokens_never_enter_a_json_string(engine):
+    """The tokenizer's special tokens other than the stop ids (here <pad>, <unk>, <sys>) are not text: xgrammar saw
+    them as the bytes of their names and let them into JSON strings, and a sampled <pad> at the token limit made a
+    cut reply look finished ("stop" with '{"페W … 마셔' as its content)."""
+    eos = engine.base_config.eos_token_id
+    stops = eos if isinstance(eos, list) else [eos]
+    grammars = grammars_for(engine.model, engine.tokenizer, stops)
+    mask = grammars.mask(grammars.json_schema(None))
+    prompt = engine.prompt_ids([{"role": "user", "content": "서울 날씨 알려줘"}], max_new_tokens=40)
+    vocab = engine.model.get_output_embeddings().weight.shape[0]
+    mask(torch.tensor([prompt]), torch.zeros(1, vocab))
+    opened = prompt + engine.tokenizer.convert_tokens_to_ids(["<0x7B>", '"'])  # {" : inside the first key
+    allowed = mask(torch.tensor([opened]), torch.zeros(1, vocab))[0] > -float("inf")
+    special = [i for i in engine.tokenizer.all_special_ids if i not in stops]
+    assert sorted(engine.tokenizer.convert_ids_to_tokens(special)) == ["<pad>", "<sys>", "<unk>"]
+    assert [i for i in special if allowed[i]] == []
+    assert allowed.sum() > 1000  # the string still takes almost any text

@@ -74,6 +74,10 @@ class Grammars:
         control = set(range(32)) - {10, 13}
         banned = [i for i, piece in enumerate(info.decoded_vocab) if any(b in control for b in piece)
                   and i not in stop_ids and i not in set(info.special_token_ids)]
+        # the tokenizer's own special tokens (<pad>, <unk>, <sys>…) are not text, but xgrammar 0.2.9 reads a
+        # tokenizer without a special-token list (ours) as the bytes of their names and lets them into strings;
+        # a sampled <pad> then made a reply cut at max_tokens look finished. Only the stop ids end a reply.
+        banned += [i for i in tokenizer.all_special_ids if i not in stop_ids and i < vocab_size and i not in banned]
         self.banned = torch.tensor(banned, dtype=torch.long) if banned else None
         self.compiler = xgr.GrammarCompiler(info, max_threads=1, cache_enabled=True)
         self.lock = threading.Lock()
