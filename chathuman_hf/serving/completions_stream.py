@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from chathuman_hf.chat import ChatEngine, EngineBusy, GenerationPreset
+from chathuman_hf.chat import ChatEngine, GenerationPreset
 from chathuman_hf.chat.reply_options import ReplyOptions
-from chathuman_hf.serving.openai_api import in_band_error
+from chathuman_hf.serving.openai_api import late_errors
 from chathuman_hf.serving.request_checks import StopStream
 from chathuman_hf.serving.stream_choices import merge_streams
 
@@ -29,7 +29,13 @@ def _shown(engine: ChatEngine, ids: list[int], preset: GenerationPreset, options
 
 def completion_events(engine: ChatEngine, prompts: list[list[int]], n: int, preset: GenerationPreset,
                       options: Any, stops: list[str], *, echo: bool, include_usage: bool) -> Iterator[str]:
-    """The event stream of one streamed completions request (``options(c)``: the reply options of choice ``c``)."""
+    """The event stream of one streamed completions request (``options(c)``: the reply options of choice ``c``),
+    errors reported as ``openai_api.late_errors`` does."""
+    return late_errors(_events(engine, prompts, n, preset, options, stops, echo=echo, include_usage=include_usage))
+
+
+def _events(engine: ChatEngine, prompts: list[list[int]], n: int, preset: GenerationPreset, options: Any,
+            stops: list[str], *, echo: bool, include_usage: bool) -> Iterator[str]:
     cid, now = f"cmpl-{uuid.uuid4().hex}", int(time.time())
 
     def chunk(index: int, text: str, finish: str | None = None) -> str:
@@ -51,14 +57,6 @@ def completion_events(engine: ChatEngine, prompts: list[list[int]], n: int, pres
                 if echo:
                     yield chunk(i, engine.tokenizer.decode(prompts[i // n]))
             yield chunk(i, piece)
-    except EngineBusy:
-        if not started:
-            raise  # before any chunk: EventStreamResponse answers 503
-        yield from in_band_error("The server is busy: a reply was refused.", "server_busy")
-        return
-    except Exception as exc:  # headers are sent: report in-band, as OpenAI does
-        yield from in_band_error(f"Generation failed: {exc}", "server_error")
-        return
     finally:
         merged.close()
     for i, (finish, _) in enumerate(finals):

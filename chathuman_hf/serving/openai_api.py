@@ -58,6 +58,25 @@ def in_band_error(message: str, kind: str) -> Iterator[str]:
     yield "data: [DONE]\n\n"
 
 
+def late_errors(events: Iterator[str]) -> Iterator[str]:
+    """``events`` under OpenAI's rule for a stream's errors: a full engine before the first event propagates
+    (``EventStreamResponse`` answers 503); once events flow (the status is sent), a refusal or a failure ends the
+    stream with an in-band error event. Closing the stream closes ``events``."""
+    started = False
+    try:
+        for event in events:
+            started = True
+            yield event
+    except EngineBusy:
+        if not started:
+            raise
+        yield from in_band_error("The server is busy: a reply was refused.", "server_busy")
+    except Exception as exc:  # headers are sent: report in-band, as OpenAI does
+        yield from in_band_error(f"Generation failed: {exc}", "server_error")
+    finally:
+        events.close()
+
+
 def usage(prompt_tokens: int, completion_tokens: int) -> dict:
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens}
@@ -141,11 +160,6 @@ def make_openai_router(models: ServedModels, *, max_chars: int,
                         continue
                     yield chunk({"content": piece}, scored=held + scored if scored is not None else None)
                     held = []
-            except EngineBusy:
-                raise  # before any chunk (admission comes first): EventStreamResponse answers 503
-            except Exception as exc:  # headers are sent: report in-band, as OpenAI does
-                yield from in_band_error(f"Generation failed: {exc}", "server_error")
-                return
             finally:
                 pieces.close()
             if not started:
@@ -180,14 +194,6 @@ def make_openai_router(models: ServedModels, *, max_chars: int,
                         started.add(i)
                         yield chunk({"role": "assistant", "content": ""}, index=i)
                     yield chunk({"content": piece}, scored=scored, index=i)
-            except EngineBusy:
-                if not started:
-                    raise  # before any chunk: EventStreamResponse answers 503
-                yield from in_band_error("The server is busy: a reply was refused.", "server_busy")
-                return
-            except Exception as exc:  # headers are sent: report in-band, as OpenAI does
-                yield from in_band_error(f"Generation failed: {exc}", "server_error")
-                return
             finally:
                 merged.close()
             for i, (finish, _, scored) in enumerate(finals):
@@ -201,6 +207,6 @@ def make_openai_router(models: ServedModels, *, max_chars: int,
             keep(["".join(t) for t in texts])
             yield "data: [DONE]\n\n"
 
-        return EventStreamResponse(events() if request.n == 1 else choice_events())
+        return EventStreamResponse(late_errors(events() if request.n == 1 else choice_events()))
 
     return api
