@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 from fastapi import APIRouter
 
@@ -58,7 +58,7 @@ def in_band_error(message: str, kind: str) -> Iterator[str]:
     yield "data: [DONE]\n\n"
 
 
-def late_errors(events: Iterator[str]) -> Iterator[str]:
+def late_errors(events: Generator[str, None, None]) -> Iterator[str]:
     """``events`` under OpenAI's rule for a stream's errors: a full engine before the first event propagates
     (``EventStreamResponse`` answers 503); once events flow (the status is sent), a refusal or a failure ends the
     stream with an in-band error event. Closing the stream closes ``events``."""
