@@ -35,7 +35,7 @@ from typing import Any
 from bench.common import CHATBOT_CSV, REPO, child_env
 from bench.feedback_person import Client, PagePerson, pass_rate, rate_on_page, rate_prompts
 from bench.machine import machine_info
-from bench.serve_load import free_port, listens
+from bench.serve_load import free_port, wait_until_served
 from bench.writers import write_results
 
 
@@ -63,21 +63,9 @@ class Server:
         self.log_path = work / f"server-{Path(model).name}.log"
 
     def __enter__(self) -> str:
-        import httpx
-
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO, env=child_env())
-        port = int(self.cmd[self.cmd.index("--port") + 1])
-        base, start = f"http://127.0.0.1:{port}", time.monotonic()
-        while time.monotonic() - start < 300:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited ({self.proc.returncode}): see {self.log_path}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2.0).status_code == 200 and listens(self.proc, port):
-                    return base
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise TimeoutError(f"server did not answer /healthz: see {self.log_path}")
+        return wait_until_served(self.proc, int(self.cmd[self.cmd.index("--port") + 1]), self.log, timeout=300)
 
     def __exit__(self, *exc: object) -> None:
         self.proc.terminate()

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bench.common import REPO, child_env, ratio
 from bench.machine import machine_info
@@ -47,9 +47,26 @@ def listens(proc: subprocess.Popen, port: int) -> bool:
                for c in psutil.Process(proc.pid).net_connections("tcp"))
 
 
-def start_server(model_dir: str, batch: int, a: argparse.Namespace, tmp: Path):
+def wait_until_served(proc: subprocess.Popen, port: int, log: IO[str], timeout: float) -> str:
+    """The base URL once ``proc`` (``recipes/serve.py`` on ``port``) answers ``/healthz`` itself; an exit or no
+    answer within ``timeout`` seconds is an error naming its log."""
     import httpx
 
+    base, start = f"http://127.0.0.1:{port}", time.monotonic()
+    while time.monotonic() - start < timeout:
+        if proc.poll() is not None:
+            log.flush()
+            raise RuntimeError(f"server exited ({proc.returncode}): see {log.name}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2.0).status_code == 200 and listens(proc, port):
+                return base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"server did not answer /healthz within {timeout:g} s: see {log.name}")
+
+
+def start_server(model_dir: str, batch: int, a: argparse.Namespace, tmp: Path):
     port = free_port()
     cmd = [sys.executable, str(REPO / "recipes" / "serve.py"), "--model", model_dir, "--host", "127.0.0.1",
            "--port", str(port), "--device", "cpu", "--preset", a.preset, "--log_level", "warning",
@@ -57,19 +74,9 @@ def start_server(model_dir: str, batch: int, a: argparse.Namespace, tmp: Path):
     log = open(tmp / f"server_b{batch}.log", "w")  # noqa: SIM115 - closed by stop_server
     env = child_env(HF_HUB_OFFLINE="1", **({"OMP_NUM_THREADS": str(a.threads)} if a.threads else {}))
     server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
-    base, t0 = f"http://127.0.0.1:{port}", time.perf_counter()
-    while True:
-        if server.poll() is not None:
-            log.flush()
-            raise RuntimeError(f"server exited ({server.returncode}): {log.name}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200 and listens(server, port):
-                return server, log, base, time.perf_counter() - t0
-        except httpx.HTTPError:
-            pass
-        if time.perf_counter() - t0 > 180:
-            raise TimeoutError("server did not answer /healthz within 180 s")
-        time.sleep(0.2)
+    t0 = time.perf_counter()
+    base = wait_until_served(server, port, log, timeout=180)
+    return server, log, base, time.perf_counter() - t0
 
 
 def wait_idle(base: str, seconds: float = 60.0) -> dict:
