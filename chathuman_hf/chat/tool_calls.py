@@ -32,7 +32,8 @@ _SHAPES = {  # what a rendered call starts with → style
     f'{{"name": "{_PROBE}", "parameters": ': "llama",
     f"<|tool_call>call:{_PROBE}{{": "gemma_4",
 }
-TRIGGERS = {"gemma_4": "<|tool_call>"}  # where a call begins, when not ``<tool_call>`` (llama: a reply opening "{")
+# where a call begins in a streamed reply, per style (llama has no marker: a reply opening "{" is a call)
+TRIGGERS = {"qwen_3": "<tool_call>", "exaone": "<tool_call>", "gemma_4": "<|tool_call>"}
 _STYLE_CACHE: dict[str, str | None] = {}
 _TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 

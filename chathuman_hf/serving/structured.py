@@ -17,8 +17,6 @@ from chathuman_hf.chat.constrained import grammars_for
 from chathuman_hf.chat.tool_calls import TRIGGERS, parse_tool_calls, tool_style
 from chathuman_hf.serving.errors import ApiError
 
-TRIGGER = "<tool_call>"  # where a Qwen/Hermes or EXAONE 4.0 call begins
-
 
 def _field(request: Any, name: str) -> Any:
     value = getattr(request, name, None)
@@ -172,7 +170,7 @@ class ToolStream:
                 self.holding = self.text.lstrip().startswith("{")
                 end = self.sent if self.holding else len(self.text)
             else:
-                trigger = TRIGGERS.get(style, TRIGGER)
+                trigger = TRIGGERS[style]
                 at = self.text.find(trigger, self.sent)
                 self.holding = at >= 0
                 end = at if self.holding else len(self.text) - max(
