@@ -1,5 +1,5 @@
-"""The loop, simulated: a served SFT model is rated by a script standing in for people, the ratings train a KTO (and a
-DPO) stage, and the new models are judged by the same rule on held-out prompts.
+"""The loop, simulated: a served SFT model is rated by a script standing in for people, the ratings train a KTO stage
+(DPO and ORPO on the pairs), and the new models are judged by the same rule on held-out prompts.
 
     python -m bench.feedback_loop --model outputs/sft --out bench/results/feedback_loop.json
     python -m bench.feedback_loop --model outputs/sft --kto beta=0.1 learning_rate=5e-6 num_train_epochs=3
@@ -12,9 +12,9 @@ DPO) stage, and the new models are judged by the same rule on held-out prompts.
    once after a 👎 and rates the new reply (a 👍 keeps it: a retry pair); with ``--edit`` corrects a reply still at
    the wrong level (an edit pair). ``--person api``: the same person on ``/v1/chat/completions`` + ``POST
    /v1/feedback``.
-3. ``recipes/prepare.py`` on the log, ``recipes/train.py --stage kto`` on the ratings and ``--stage dpo`` on the
-   pairs (a kept 다시 sibling or an edit over the model's reply).
-4. Each model (SFT, KTO, DPO) is served again: one reply per held-out prompt, judged by the rule (pass rate,
+3. ``recipes/prepare.py`` on the log, ``recipes/train.py --stage kto`` on the ratings and ``--stage dpo`` and
+   ``--stage orpo`` on the pairs (a kept 다시 sibling or an edit over the model's reply).
+4. Each model (SFT, KTO, DPO, ORPO) is served again: one reply per held-out prompt, judged by the rule (pass rate,
    distinct-2, mean length); ``recipes/evaluate_model.py`` gives hits@1 on the held-out split.
 
 Target (issue 30): the pass rate rises by ≥ 20 points with hits@1 no worse than −2 points; end to end ≤ 20 minutes.
@@ -141,8 +141,11 @@ def main(argv: list[str] | None = None) -> dict:
                         help="train.py --stage kto options as key=value.")
     parser.add_argument("--dpo", nargs="*", default=["num_train_epochs=3", "learning_rate=1e-4", "beta=0.1"],
                         help="train.py --stage dpo options as key=value (--no_dpo: skip the DPO stage).")
+    parser.add_argument("--orpo", nargs="*", default=["num_train_epochs=3", "learning_rate=2e-4", "beta=0.1"],
+                        help="train.py --stage orpo options as key=value, on the same pairs as DPO (--no_orpo: skip).")
     parser.add_argument("--no_dpo", action="store_true")
     parser.add_argument("--no_kto", action="store_true")
+    parser.add_argument("--no_orpo", action="store_true")
     parser.add_argument("--person", choices=("page", "api"), default="page", help="page: the person uses the chat "
                         "page's endpoints (👍/👎, 다시, 고치기); api: /v1/chat/completions and POST /v1/feedback "
                         "(edits written with the page's log writer: the API has no edit endpoint).")
@@ -191,8 +194,8 @@ def main(argv: list[str] | None = None) -> dict:
     results["ratings"].update(counts, dropped=report["records"]["dropped"])
     models = {"sft": a.model}
     for stage, options, files in (("kto", a.kto, ["ratings.jsonl", "preferences.jsonl"]),
-                                  ("dpo", a.dpo, ["preferences.jsonl"])):
-        if (stage == "dpo" and (a.no_dpo or not counts["pairs"])) or (stage == "kto" and a.no_kto):
+                                  ("dpo", a.dpo, ["preferences.jsonl"]), ("orpo", a.orpo, ["preferences.jsonl"])):
+        if getattr(a, f"no_{stage}") or (stage != "kto" and not counts["pairs"]):
             continue
         models[stage] = str(work / stage)
         data = [str(work / "prepared" / f) for f in files if (work / "prepared" / f).exists()]
@@ -211,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
         results["ratios"][f"{name} hits@1 − sft (points)"] = round(100 * (other["hits_at_1"] - sft["hits_at_1"]), 1)
     stages["total"] = round(time.monotonic() - start, 1)
     results.update(stages=stages, machine=machine_info(), settings=vars(a))
-    write_results(a.out, results, title="The loop, simulated: SFT → ratings → KTO / DPO",
+    write_results(a.out, results, title="The loop, simulated: SFT → ratings → KTO / DPO / ORPO",
                   notes=["pass rate: one sampled reply per held-out prompt judged by bench.feedback_person's rule"])
     print(json.dumps({k: results[k] for k in ("ratings", "ratios", "stages")}, ensure_ascii=False, indent=2))
     return results
