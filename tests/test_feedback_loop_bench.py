@@ -1,4 +1,4 @@
-"""bench.feedback_loop's simulated person: the rating rule, and the edit it makes."""
+"""bench.feedback_loop: the simulated person (its rule, its edit, the page it presses) and a rerun on a log."""
 
 from __future__ import annotations
 
@@ -73,3 +73,31 @@ def test_the_page_person_presses_the_pages_buttons_over_http(tiny_model_dir, tmp
     after = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()][len(events):]
     assert sum(e["event"] == "rating" for e in after) == len(records) >= 2  # one rating per rated reply
     assert {r["user"] for r in records} == {"안녕", "밥 먹었어?"}
+
+
+@pytest.mark.slow
+def test_a_rerun_on_a_log_trains_every_stage_and_judges_each_model(tiny_model_dir, tmp_path):
+    """``--log``: the log is prepared, KTO, DPO and ORPO train on it, and the SFT model and the three are judged."""
+    import json
+    from pathlib import Path
+
+    from bench.common import CHATBOT_CSV
+    from bench.feedback_loop import main
+
+    if not Path(CHATBOT_CSV).exists():
+        pytest.skip(f"{CHATBOT_CSV} (../shared) is not here")
+    log = Path(__file__).parent / "data" / "fixtures" / "feedback" / "feedback.jsonl"
+    one_step = ["num_train_epochs=1", "max_steps=1", "per_device_train_batch_size=2"]
+    results = main(["--model", str(tiny_model_dir), "--log", str(log), "--held_out", "3", "--selection_contexts", "3",
+                    "--threads", "2", "--samples", "1", "--work", str(tmp_path / "work"), "--out",
+                    str(tmp_path / "loop.json"), "--kto", *one_step, "--dpo", *one_step, "--orpo", *one_step])
+    assert set(results["contenders"]) == {"sft", "kto", "dpo", "orpo"}
+    assert {c["replies"] for c in results["contenders"].values()} == {3}
+    assert set(results["ratios"]) == {f"{m} {what} − sft (points)" for m in ("kto", "dpo", "orpo")
+                                      for what in ("pass rate", "hits@1")}
+    assert results["ratings"] == {"pairs": 2, "ratings": 3,
+                                  "dropped": {"malformed_record": 2, "rating_in_pair": 1, "re_rated": 1}}
+    for stage in ("kto", "dpo", "orpo"):
+        args = json.loads((tmp_path / "work" / stage / "run_args.json").read_text(encoding="utf-8"))
+        assert args["PreferenceArguments"]["stage"] == stage
+    assert json.loads((tmp_path / "loop.json").read_text(encoding="utf-8"))["ratios"] == results["ratios"]
