@@ -19,6 +19,7 @@ from chathuman_hf.serving.completions_stream import completion_events
 from chathuman_hf.serving.errors import ApiError, check_unicode
 from chathuman_hf.serving.logprobs import completion_logprobs
 from chathuman_hf.serving.models import ServedModels
+from chathuman_hf.serving.openai_api import usage
 from chathuman_hf.serving.request_checks import cut_at_stop, stop_strings
 from chathuman_hf.serving.sampling_params import check_fields, reply_options, request_preset
 from chathuman_hf.serving.schemas import ChatCompletionRequest
@@ -126,7 +127,6 @@ def make_completions_router(models: ServedModels) -> APIRouter:
                 completion_tokens += used
         return {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
                 "model": engine.name, "choices": choices,
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens}}
+                "usage": usage(prompt_tokens, completion_tokens)}
 
     return api

@@ -12,7 +12,7 @@ from typing import Any
 
 from chathuman_hf.chat import ChatEngine, GenerationPreset
 from chathuman_hf.chat.reply_options import ReplyOptions
-from chathuman_hf.serving.openai_api import late_errors
+from chathuman_hf.serving.openai_api import late_errors, usage
 from chathuman_hf.serving.request_checks import StopStream
 from chathuman_hf.serving.stream_choices import merge_streams
 
@@ -67,7 +67,6 @@ def _events(engine: ChatEngine, prompts: list[list[int]], n: int, preset: Genera
         prompt_tokens = sum(len(ids) for ids in prompts)
         completion_tokens = sum(used for _, used in finals)
         body = {"id": cid, "object": "text_completion", "created": now, "model": engine.name, "choices": [],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens}}
+                "usage": usage(prompt_tokens, completion_tokens)}
         yield f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"
