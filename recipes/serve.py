@@ -46,6 +46,8 @@ class ServeArguments:
     request_timeout: float = field(default=120.0, metadata={
         "help": "Seconds per request: still queued then, 503; still generating, the reply is cut there."})
     log_level: str = field(default="info", metadata={"help": "uvicorn log level."})
+    keep_alive: int | None = field(default=None, metadata={
+        "help": "Seconds an idle HTTP connection stays open (default 75: longer than clients and proxies keep it)."})
     skills_on_api: bool = field(default=False, metadata={
         "help": "Let skills answer on /v1 too (by default only the page and the terminal have them)."})
     feedback_log: str | None = field(default=None, metadata={
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         import uvicorn
 
         from chathuman_hf.serving import create_app
+        from chathuman_hf.serving.runner import KEEP_ALIVE_SECONDS
     except ImportError as exc:
         raise UsageError(f"Serving needs the 'serve' extra: pip install -e '.[serve]' ({exc})") from None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -80,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     if serve_args.host not in {"127.0.0.1", "localhost", "::1"}:
         logger.warning("Binding %s: the chat is reachable from other machines.", serve_args.host)
     logger.info("Chat page on http://%s:%d  (OpenAI API: /v1, Ollama API: /api)", serve_args.host, serve_args.port)
-    uvicorn.run(app, host=serve_args.host, port=serve_args.port, log_level=serve_args.log_level)
+    keep_alive = KEEP_ALIVE_SECONDS if serve_args.keep_alive is None else serve_args.keep_alive
+    uvicorn.run(app, host=serve_args.host, port=serve_args.port, log_level=serve_args.log_level,
+                timeout_keep_alive=keep_alive)
     return 0
 
 

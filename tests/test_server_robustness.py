@@ -6,6 +6,7 @@ import html
 import json
 import re
 import socket
+import time
 from urllib.parse import urlparse
 
 import httpx
@@ -98,6 +99,31 @@ def test_a_large_body_is_refused_from_its_content_length_before_it_is_read(url):
         reply = reply.decode()
     assert reply.startswith("HTTP/1.1 413")
     assert "the limit is 100000 bytes" in reply
+
+
+def test_an_idle_connection_stays_open_longer_than_http_clients_keep_it(url):
+    """uvicorn's default closes a connection idle for 5 s, the moment httpx's pool (5 s) may reuse it: the request
+    then fails with "Server disconnected without sending a response" (seen under load in bench.feedback_loop)."""
+    address = urlparse(url)
+    request = f"GET /healthz HTTP/1.1\r\nHost: {address.netloc}\r\n\r\n".encode()
+    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
+        sock.sendall(request)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        time.sleep(5.5)  # idle past httpx's keepalive_expiry (5 s) and uvicorn's default timeout_keep_alive (5 s)
+        sock.sendall(request)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+
+
+def test_serve_recipe_keeps_idle_connections_75_seconds(repo_root, tiny_model_dir, capsys, monkeypatch):
+    from tests.test_cli_errors import run_entry_point
+
+    uvicorn = pytest.importorskip("uvicorn")
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: started.update(options))
+    code, _ = run_entry_point(repo_root, "serve", ["--model", str(tiny_model_dir)], capsys)
+    assert code == 0 and started["timeout_keep_alive"] == 75
+    code, _ = run_entry_point(repo_root, "serve", ["--model", str(tiny_model_dir), "--keep_alive", "10"], capsys)
+    assert code == 0 and started["timeout_keep_alive"] == 10
 
 
 def test_openai_answers_as_the_served_model_or_404(engine, client):
