@@ -137,8 +137,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--selection_contexts", type=int, default=1183, help="Held-out contexts hits@1 ranks (1,183: "
                         "all of ChatbotData's held-out split; 200 has a standard error of ~2.8 points).")
     parser.add_argument("--threads", type=int, default=32, help="Simulated people chatting at once.")
-    parser.add_argument("--kto", nargs="*", default=["num_train_epochs=3", "learning_rate=2e-4", "beta=0.5"],
-                        help="train.py --stage kto options as key=value.")
+    parser.add_argument("--kto", nargs="*", default=["use_peft=true", "lora_r=2", "lora_alpha=4",
+                                                     "learning_rate=1.5e-3", "num_train_epochs=3", "beta=0.5"],
+                        help="train.py --stage kto options as key=value, in place of the default (a rank-2 LoRA "
+                        "adapter: the best trade-off measured, bench/RESULTS.md § 18d).")
     parser.add_argument("--dpo", nargs="*", default=["num_train_epochs=3", "learning_rate=1e-4", "beta=0.1"],
                         help="train.py --stage dpo options as key=value (--no_dpo: skip the DPO stage).")
     parser.add_argument("--orpo", nargs="*", default=["num_train_epochs=3", "learning_rate=2e-4", "beta=0.1"],
