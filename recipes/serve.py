@@ -56,6 +56,8 @@ class ServeArguments:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise UsageError(f"--port must be between 1 and 65535 (0: any free port), got {self.port}")
+        if self.keep_alive is not None and self.keep_alive < 1:
+            raise UsageError(f"--keep_alive must be at least 1 second, got {self.keep_alive}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,6 +124,8 @@ def test_serve_recipe_keeps_idle_connections_75_seconds(repo_root, tiny_model_di
     assert code == 0 and started["timeout_keep_alive"] == 75
     code, _ = run_entry_point(repo_root, "serve", ["--model", str(tiny_model_dir), "--keep_alive", "10"], capsys)
     assert code == 0 and started["timeout_keep_alive"] == 10
+    code, err = run_entry_point(repo_root, "serve", ["--model", str(tiny_model_dir), "--keep_alive", "0"], capsys)
+    assert code == 2 and err == ["error: --keep_alive must be at least 1 second, got 0"]
 
 
 def test_openai_answers_as_the_served_model_or_404(engine, client):

@@ -17,6 +17,7 @@ import uvicorn
 # timeout of proxies in front (nginx upstream keep-alive, AWS ALB: 60 s).
 KEEP_ALIVE_SECONDS = 75
 
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
