@@ -102,10 +102,10 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
 
     import torch
-    import uvicorn
 
     from bench.generate import make_model_dir
     from chathuman_hf.serving import create_app
+    from chathuman_hf.serving.runner import serve_in_thread
 
     torch.set_num_threads(a.threads)
     parts: dict[str, list[float]] = defaultdict(list)
@@ -114,28 +114,20 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_profile_") as tmp:
         model_dir = make_model_dir(Path(tmp) / "models", "kogpt2")
         app = create_app(str(model_dir), max_batch_size=32, max_queue=64, preset="fast")
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        loop_thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-        loop_thread.start()
-        while not server.started:
-            time.sleep(0.1)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        base = f"http://127.0.0.1:{port}"
-        client = [sys.executable, "-c", CLIENT, base, str(a.sessions), str(a.max_tokens)]
-        subprocess.run([*client[:4], "2", str(a.max_tokens)], cwd=REPO, env=child_env(), check=True,
-                       capture_output=True)  # warm-up: the first forward, the streamer pump, the workers
-        parts.clear()
-        prof.__init__()
-        batch_tid = next(t.native_id for t in threading.enumerate() if t.name == "chat-batch")
-        before, c0, sw0 = thread_cpu(), os.times(), switches(batch_tid)
-        t0 = time.perf_counter()
-        run = subprocess.run(client, cwd=REPO, env=child_env(), check=True, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        after, c1, sw1 = thread_cpu(), os.times(), switches(batch_tid)
-        by_id = {t.native_id: t for t in threading.enumerate()}
-        load = __import__("json").loads(run.stdout.strip().splitlines()[-1])
-        server.should_exit = True
-        loop_thread.join(timeout=10)
+        with serve_in_thread(app) as base:
+            client = [sys.executable, "-c", CLIENT, base, str(a.sessions), str(a.max_tokens)]
+            subprocess.run([*client[:4], "2", str(a.max_tokens)], cwd=REPO, env=child_env(), check=True,
+                           capture_output=True)  # warm-up: the first forward, the streamer pump, the workers
+            parts.clear()
+            prof.__init__()
+            batch_tid = next(t.native_id for t in threading.enumerate() if t.name == "chat-batch")
+            before, c0, sw0 = thread_cpu(), os.times(), switches(batch_tid)
+            t0 = time.perf_counter()
+            run = subprocess.run(client, cwd=REPO, env=child_env(), check=True, capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            after, c1, sw1 = thread_cpu(), os.times(), switches(batch_tid)
+            by_id = {t.native_id: t for t in threading.enumerate()}
+            load = __import__("json").loads(run.stdout.strip().splitlines()[-1])
 
     cpu: dict[str, float] = defaultdict(float)
     threads: dict[str, int] = defaultdict(int)
