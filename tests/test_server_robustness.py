@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import http.client
 import json
 import re
 import socket
@@ -105,13 +106,14 @@ def test_an_idle_connection_stays_open_longer_than_http_clients_keep_it(url):
     """uvicorn's default closes a connection idle for 5 s, the moment httpx's pool (5 s) may reuse it: the request
     then fails with "Server disconnected without sending a response" (seen under load in bench.feedback_loop)."""
     address = urlparse(url)
-    request = f"GET /healthz HTTP/1.1\r\nHost: {address.netloc}\r\n\r\n".encode()
-    with socket.create_connection((address.hostname, address.port), timeout=30) as sock:
-        sock.sendall(request)
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
-        time.sleep(5.5)  # idle past httpx's keepalive_expiry (5 s) and uvicorn's default timeout_keep_alive (5 s)
-        sock.sendall(request)
-        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.request("GET", "/healthz")
+    assert connection.getresponse().read().startswith(b'{"status":"ok"')  # a whole response, however it arrives
+    sock = connection.sock
+    time.sleep(5.5)  # idle past httpx's keepalive_expiry (5 s) and uvicorn's default timeout_keep_alive (5 s)
+    connection.request("GET", "/healthz")  # on the same socket: a closed one raises RemoteDisconnected here
+    assert connection.getresponse().status == 200 and connection.sock is sock
+    connection.close()
 
 
 def test_serve_recipe_keeps_idle_connections_75_seconds(repo_root, tiny_model_dir, capsys, monkeypatch):
