@@ -141,8 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
                                                      "learning_rate=1.5e-3", "num_train_epochs=3", "beta=0.5"],
                         help="train.py --stage kto options as key=value, in place of the default (a rank-2 LoRA "
                         "adapter: the best trade-off measured, bench/RESULTS.md § 18d).")
-    parser.add_argument("--dpo", nargs="*", default=["num_train_epochs=3", "learning_rate=1e-4", "beta=0.1"],
-                        help="train.py --stage dpo options as key=value (--no_dpo: skip the DPO stage).")
+    parser.add_argument("--dpo", nargs="*", default=["use_peft=true", "lora_r=2", "lora_alpha=4", "sft_weight=2",
+                                                     "learning_rate=1.5e-3", "num_train_epochs=6", "beta=0.1"],
+                        help="train.py --stage dpo options as key=value, in place of the default (a rank-2 LoRA "
+                        "adapter with the SFT term on the chosen reply, RPO: bench/RESULTS.md § 18e; --no_dpo: skip).")
     parser.add_argument("--orpo", nargs="*", default=["num_train_epochs=3", "learning_rate=2e-4", "beta=0.1"],
                         help="train.py --stage orpo options as key=value, on the same pairs as DPO (--no_orpo: skip).")
     parser.add_argument("--no_dpo", action="store_true")

@@ -77,7 +77,8 @@ def test_the_page_person_presses_the_pages_buttons_over_http(tiny_model_dir, tmp
 
 @pytest.mark.slow
 def test_a_rerun_on_a_log_trains_every_stage_and_judges_each_model(tiny_model_dir, tmp_path):
-    """``--log``: the log is prepared, KTO, DPO and ORPO train on it, and the SFT model and the three are judged."""
+    """``--log``: the log is prepared, KTO, DPO and ORPO train on it (KTO and DPO with the bench's default options:
+    rank-2 adapters, DPO with the SFT term), and the SFT model and the three are judged."""
     import json
     from pathlib import Path
 
@@ -90,7 +91,7 @@ def test_a_rerun_on_a_log_trains_every_stage_and_judges_each_model(tiny_model_di
     one_step = ["num_train_epochs=1", "max_steps=1", "per_device_train_batch_size=2"]
     results = main(["--model", str(tiny_model_dir), "--log", str(log), "--held_out", "3", "--selection_contexts", "3",
                     "--threads", "2", "--samples", "1", "--work", str(tmp_path / "work"), "--out",
-                    str(tmp_path / "loop.json"), "--kto", *one_step, "--dpo", *one_step, "--orpo", *one_step])
+                    str(tmp_path / "loop.json"), "--orpo", *one_step])
     assert set(results["contenders"]) == {"sft", "kto", "dpo", "orpo"}
     assert {c["replies"] for c in results["contenders"].values()} == {3}
     assert set(results["ratios"]) == {f"{m} {what} − sft (points)" for m in ("kto", "dpo", "orpo")
@@ -100,4 +101,8 @@ def test_a_rerun_on_a_log_trains_every_stage_and_judges_each_model(tiny_model_di
     for stage in ("kto", "dpo", "orpo"):
         args = json.loads((tmp_path / "work" / stage / "run_args.json").read_text(encoding="utf-8"))
         assert args["PreferenceArguments"]["stage"] == stage
+        assert (args["ModelArguments"]["use_peft"], args["ModelArguments"]["lora_r"]) == ((True, 2) if stage != "orpo"
+                                                                                          else (False, 16))
+    dpo = json.loads((tmp_path / "work" / "dpo" / "run_args.json").read_text(encoding="utf-8"))
+    assert (dpo["PreferenceArguments"]["sft_weight"], dpo["DPOConfig"]["num_train_epochs"]) == (2.0, 6.0)
     assert json.loads((tmp_path / "loop.json").read_text(encoding="utf-8"))["ratios"] == results["ratios"]
